@@ -1,0 +1,119 @@
+#!/usr/bin/env python3
+"""The one script to run on a lent GPU machine (``make gpu-check``), stdlib only.
+
+The GPU machine has a Python with CUDA torch but no network and no venv, so nothing is installed:
+each package is put on ``PYTHONPATH`` from its ``src/``. For each selected torch package this
+records the environment report, runs the package's GPU tests (files ``tests/test_gpu*.py``,
+marker ``gpu``) and then, when it exists, ``benchmarks/gpu_check.py --out DIR`` (the package's
+own CUDA correctness and throughput script). Everything printed is also written under ``--out``
+as ``gpu_check.json`` and ``gpu_check.md`` so it can be copied into the packages' results folders.
+
+Usage: python ci/gpu_check.py --out build/gpu-check [--pkg NAMES] [--allow-cpu]
+Exit: 0 all green, 1 a check failed, 2 no CUDA device (unless --allow-cpu).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from matrix import Package, Stopwatch, read_packages, select
+from suites import run_pytest
+
+
+def package_env(pkg: Package) -> dict[str, str]:
+    env = dict(os.environ)
+    src = str(pkg.path() / "src")
+    env["PYTHONPATH"] = src + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    return env
+
+
+def check_package(pkg: Package, out: Path) -> dict[str, object]:
+    env = package_env(pkg)
+    watch = Stopwatch()
+    record: dict[str, object] = {"package": pkg.name}
+    info = subprocess.run(
+        [sys.executable, "-c", f"import json; from {pkg.import_name}.environment import collect; print(json.dumps(collect()))"],
+        env=env, capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    record["info"] = json.loads(info.stdout) if info.returncode == 0 else {"error": info.stderr.strip()[-2000:]}
+    gpu_tests = sorted(str(p.relative_to(pkg.path())) for p in (pkg.path() / "tests").glob("test_gpu*.py"))
+    if gpu_tests:
+        res = run_pytest(pkg.name, sys.executable, pkg.path(), out / f"{pkg.name}-gpu.xml",
+                         ["-m", "gpu", "-p", "no:randomly", *gpu_tests], env=env)  # fmt: skip
+        record["tests"] = {"passed": res.passed, "failed": res.failed, "skipped": res.skipped, "ok": res.ok}
+    else:
+        record["tests"] = "no tests/test_gpu*.py yet"
+    script = pkg.path() / "benchmarks" / "gpu_check.py"
+    if script.is_file():
+        bench = subprocess.run([sys.executable, str(script), "--out", str(out / pkg.name)], env=env, check=False,
+                               capture_output=True, text=True)  # fmt: skip
+        print(bench.stdout, end="")
+        record["benchmark"] = {"returncode": bench.returncode, "stdout_tail": bench.stdout[-4000:],
+                               "stderr_tail": bench.stderr[-2000:]}  # fmt: skip
+    else:
+        record["benchmark"] = "no benchmarks/gpu_check.py yet"
+    record["seconds"] = round(watch.seconds(), 1)
+    return record
+
+
+def failed(record: dict[str, object]) -> bool:
+    tests, bench, info = record["tests"], record["benchmark"], record["info"]
+    return (
+        (isinstance(info, dict) and "error" in info)
+        or (isinstance(tests, dict) and not (tests["ok"] or (tests["failed"] == 0 and tests["passed"] == 0)))
+        or (isinstance(bench, dict) and bench["returncode"] != 0)
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--out", type=Path, default=Path("build/gpu-check"))
+    parser.add_argument("--pkg", default="", help="comma/space separated pip names (default: all torch packages)")
+    parser.add_argument("--allow-cpu", action="store_true", help="run even without CUDA (to test this script)")
+    args = parser.parse_args(argv)
+
+    probe = subprocess.run([sys.executable, "-c", "import torch; print(torch.cuda.is_available())"],
+                           capture_output=True, text=True, check=False)  # fmt: skip
+    has_cuda = probe.stdout.strip() == "True"
+    if not has_cuda and not args.allow_cpu:
+        print(f"gpu-check: no CUDA device visible to {sys.executable} ({probe.stderr.strip()[-200:] or 'cpu only'})")
+        return 2
+    packages = [p for p in select(read_packages(), args.pkg) if "no-torch" not in p.flags]
+    args.out.mkdir(parents=True, exist_ok=True)
+    records = [check_package(pkg, args.out) for pkg in packages]
+    stamp = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+    (args.out / "gpu_check.json").write_text(
+        json.dumps({"date": stamp, "cuda": has_cuda, "packages": records}, indent=2)
+    )
+    lines = [
+        f"# gpu-check, {stamp}",
+        "",
+        "| package | device | GPU tests | benchmark | seconds |",
+        "|---|---|---|---|---|",
+    ]
+    for r in records:
+        info = r["info"] if isinstance(r["info"], dict) else {}
+        device = ", ".join(info.get("cuda_devices", [])) or "cpu"
+        tests = (
+            r["tests"]
+            if isinstance(r["tests"], str)
+            else f"{r['tests']['passed']} passed, {r['tests']['failed']} failed"
+        )
+        bench = r["benchmark"] if isinstance(r["benchmark"], str) else f"exit {r['benchmark']['returncode']}"
+        lines.append(f"| {r['package']} | {device} | {tests} | {bench} | {r['seconds']} |")
+    (args.out / "gpu_check.md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+    bad = [r["package"] for r in records if failed(r)]
+    if bad:
+        print(f"gpu-check failed for: {', '.join(map(str, bad))}")
+    return 1 if bad else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

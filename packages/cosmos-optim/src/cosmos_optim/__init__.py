@@ -1,0 +1,33 @@
+"""cosmos-optim: cOSMOS, a drop-in torch.optim.Optimizer: SOAP on the leading eigensubspace, Muon on the rest.
+
+Paper: Liu, Xu, Zhang, Kang, Li, Liang, Chen, Zhao, "COSMOS: A Hybrid Adaptive Optimizer for Memory-Efficient Training of LLMs", arXiv:2502.17410 (2025).
+
+The public API is resolved lazily (PEP 562), so that ``import cosmos_optim`` and ``cosmos-optim --help``
+stay fast and import no heavy dependency until a name that needs it is used. Each public name is
+listed in ``_LAZY`` with the module that defines it.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from cosmos_optim._version import __version__
+
+_LAZY: dict[str, str] = {}
+"""Public name -> module defining it; names are added here as the method lands."""
+
+__all__ = ["__version__", *_LAZY]
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))

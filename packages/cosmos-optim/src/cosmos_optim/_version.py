@@ -1,0 +1,3 @@
+"""Version of cosmos-optim: the one place it is written (PEP 440)."""
+
+__version__ = "0.1.0.dev0"
