@@ -9,10 +9,12 @@ import shutil
 import subprocess
 import sys
 from importlib import metadata, resources
+from pathlib import Path
 
 import pytest
 
-from adapref.cli import EXIT_NOT_READY, main
+from adapref import __version__
+from adapref.cli import main
 
 
 def _version_from_file() -> str:
@@ -37,7 +39,7 @@ def test_help_lists_every_command(capsys: pytest.CaptureFixture[str]) -> None:
         main(["--help"])
     assert exc.value.code == 0
     out = capsys.readouterr().out
-    for command in ("info", "demo"):
+    for command in ("info", "demo", "make-data", "train-reward", "tau-report", "dpo", "bench"):
         assert re.search(rf"^\s+{command}\s", out, re.MULTILINE), command
 
 
@@ -80,12 +82,6 @@ def test_info_table_has_one_row_per_key(capsys: pytest.CaptureFixture[str]) -> N
     assert [row.split()[0] for row in rows] == keys
 
 
-def test_demo_says_plainly_it_is_not_ready(capsys: pytest.CaptureFixture[str]) -> None:
-    # Until the method lands, the demo must not pretend: it says so and exits non-zero.
-    assert main(["demo"]) == EXIT_NOT_READY
-    assert "not implemented yet" in capsys.readouterr().err
-
-
 def test_help_imports_no_heavy_dependency() -> None:
     # --help must stay fast: no numerical library may be imported to print it.
     code = (
@@ -113,3 +109,91 @@ def test_python_dash_m_runs_the_cli() -> None:
     result = subprocess.run([sys.executable, "-m", "adapref", "--help"], capture_output=True, text=True, check=False)
     assert result.returncode == 0
     assert result.stdout.startswith("usage: adapref")
+
+
+def test_make_data_train_and_tau_report_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    data = tmp_path / "pairs.jsonl"
+    assert main(["make-data", "--n", "300", "--T", "3", "--D", "4", "--out", str(data), "--json"]) == 0
+    made = json.loads(capsys.readouterr().out)
+    assert made["pairs"] == 300
+    assert made["shape"] == [3, 4]
+    run = tmp_path / "run"
+    argv = ["train-reward", "--data", str(data), "--out", str(run), "--epochs", "2", "--rho0", "0.3", "--tau-max", "3"]
+    assert main([*argv, "--json"]) == 0
+    metrics = json.loads(capsys.readouterr().out)
+    assert metrics["epoch"] == 2
+    assert 0.0 <= metrics["val_accuracy"] <= 1.0
+    config = json.loads((run / "config.json").read_text())
+    assert config["train"]["rho0"] == 0.3
+    assert config["train"]["tau_max"] == 3.0
+    assert config["version"] == __version__
+    rows = (run / "taus.csv").read_text().strip().splitlines()
+    assert rows[0] == "id,margin,tau,strength"
+    assert len(rows) == 301
+    taus = [float(r.split(",")[2]) for r in rows[1:]]
+    assert min(taus) >= 0.1 - 1e-6
+    assert max(taus) <= 3.0 + 1e-6
+    assert main(["tau-report", "--run", str(run), "--data", str(data), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert sum(report["histogram"]["counts"]) == 300
+    assert len(report["quantile_table"]) == 5
+
+
+def test_config_file_is_merged_under_the_flags(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    data = tmp_path / "pairs.jsonl"
+    assert main(["make-data", "--n", "100", "--T", "2", "--D", "3", "--out", str(data)]) == 0
+    cfg = tmp_path / "cfg.json"
+    cfg.write_text(json.dumps({"rho0": 0.3, "tau_max": 2.0, "epochs": 1}))
+    run = tmp_path / "run"
+    assert main(["train-reward", "--data", str(data), "--config", str(cfg), "--tau-max", "4", "--out", str(run)]) == 0
+    written = json.loads((run / "config.json").read_text())["train"]
+    assert (written["rho0"], written["tau_max"], written["epochs"]) == (0.3, 4.0, 1)
+
+
+def test_dpo_command_reports_exact_metrics(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["dpo", "--losses", "sigmoid,ada", "--epochs", "1", "--pairs", "1000", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    for name in ("sigmoid", "ada"):
+        assert 0.0 < result[name]["normalised_reward"] <= 1.0
+        assert 0.5 < result[name]["win_rate_vs_ref"] <= 1.0
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["train-reward", "--data", "MISSING.jsonl"], "MISSING.jsonl"),
+        (["dpo", "--losses", "focal"], "unknown DPO loss 'focal'"),
+        (["bench", "--only", "nope"], "--only must be one of"),
+    ],
+)
+def test_bad_input_exits_2_with_one_line(argv: list[str], message: str, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exc:
+        main(argv)
+    assert exc.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert message in err[-1]
+    assert "Traceback" not in "".join(err)
+
+
+def test_bad_hyperparameter_and_malformed_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    data = tmp_path / "pairs.jsonl"
+    assert main(["make-data", "--n", "50", "--T", "2", "--D", "2", "--out", str(data)]) == 0
+    with pytest.raises(SystemExit) as exc:
+        main(["train-reward", "--data", str(data), "--rho0", "-1", "--out", str(tmp_path / "r")])
+    assert exc.value.code == 2
+    assert "rho0 must be" in capsys.readouterr().err
+    lines = data.read_text().splitlines()
+    lines[2] = '{"id": "x", "chosen": [[1, 2]]}'
+    data.write_text("\n".join(lines) + "\n")
+    with pytest.raises(SystemExit):
+        main(["train-reward", "--data", str(data), "--out", str(tmp_path / "r")])
+    assert f"{data}:3" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_demo_runs_and_prints_the_table(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["demo", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert set(result) == {"bt", "ada (ρ0 .1, τmax 1)", "ada (ρ0 .3, τmax 3)"}
+    for row in result.values():
+        assert row["test_accuracy"] > 0.75

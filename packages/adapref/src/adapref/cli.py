@@ -2,18 +2,45 @@
 
 Only the standard library is imported at module level, so ``adapref --help`` and
 ``adapref --version`` answer in well under half a second; each command imports what it needs.
+Tables go to stdout, logs and progress to stderr; bad arguments exit 2 with one line.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
-import sys
+from pathlib import Path
+from typing import Any
 
 from adapref._version import __version__
 
-EXIT_NOT_READY = 3
-"""Exit status of a command whose method has not landed yet (``make demo`` reports it)."""
+_TRAIN_FIELDS = {
+    "loss": str, "rho0": float, "tau0": float, "tau_max": float, "solver": str, "n_iter": int, "tau_init": float,
+    "temperature": float, "beta": float, "epochs": int, "lr": float, "batch_size": int, "weight_decay": float,
+    "seed": int, "device": str,
+}  # fmt: skip
+
+
+def _add_common(p: argparse.ArgumentParser, *, out: bool = True) -> None:
+    p.add_argument("--seed", type=int, default=None, help="random seed (default 0)")
+    p.add_argument("--device", choices=("cpu", "cuda", "auto"), default=None, help="device (default cpu)")
+    if out:
+        p.add_argument("--out", type=Path, default=None, help="output folder or file")
+    p.add_argument("--json", action="store_true", help="print the final metrics as one JSON object")
+
+
+def _add_loss_flags(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("loss (defaults: the paper's control setting)")
+    g.add_argument("--loss", choices=("ada", "ada-quad", "bt", "hinge", "ipo"), default=None, help="default ada")
+    g.add_argument("--rho0", type=float, default=None, help="KL radius ρ0 (default 0.1)")
+    g.add_argument("--tau0", type=float, default=None, help="lower bound τ0 (default 0.1)")
+    g.add_argument("--tau-max", dest="tau_max", type=float, default=None, help="upper bound τ_max (default 1)")
+    g.add_argument("--solver", choices=("exact", "newton", "newton-official"), default=None, help="default exact")
+    g.add_argument("--n-iter", dest="n_iter", type=int, default=None, help="Newton iterations K (default 3)")
+    g.add_argument("--tau-init", dest="tau_init", type=float, default=None, help="Newton start τ^(0) (default 1)")
+    g.add_argument("--temperature", type=float, default=None, help="temperature of the bt loss (default 1)")
+    g.add_argument("--beta", type=float, default=None, help="scale of the hinge/ipo losses (default 1)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -21,7 +48,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="adapref",
         description="Adaptive preference scaling (DRO) for reward learning and DPO.",
-        epilog='Paper: Hong, Li, Bukharin, Li, Jiang, Yang, Zhao, "Adaptive Preference Scaling for Reinforcement Learning with Human Feedback", NeurIPS 2024, arXiv:2406.02764.',
+        epilog='Paper: Hong, Li, Bukharin, Li, Jiang, Yang, Zhao, "Adaptive Preference Scaling for Reinforcement '
+        'Learning with Human Feedback", NeurIPS 2024, arXiv:2406.02764.',
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
@@ -29,23 +57,112 @@ def build_parser() -> argparse.ArgumentParser:
     info = sub.add_parser("info", help="print package, python and dependency versions, threads and CUDA")
     info.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
 
-    sub.add_parser("demo", help="a short real run on built-in data (not yet available)")
+    demo = sub.add_parser("demo", help="Bradley-Terry vs the adaptive loss on synthetic pairs (seconds)")
+    _add_common(demo, out=False)
+
+    make = sub.add_parser("make-data", help="write preference pairs with a known reward as JSONL")
+    make.add_argument("--source", choices=("synthetic", "gym"), default="synthetic")
+    make.add_argument("--n", type=int, default=4000, help="number of pairs")
+    make.add_argument("--T", type=int, default=10, help="steps per segment (synthetic)")
+    make.add_argument("--D", type=int, default=8, help="features per step (synthetic)")
+    make.add_argument("--reward", choices=("linear", "mlp"), default="linear", help="true reward (synthetic)")
+    make.add_argument("--env", default="Pendulum-v1", help="gymnasium id (gym), e.g. HalfCheetah-v5")
+    make.add_argument("--seg-len", type=int, default=25, help="segment length (gym; the official code uses 1)")
+    make.add_argument("--teacher", choices=("stochastic", "oracle", "flip"), default="stochastic")
+    make.add_argument("--teacher-param", type=float, default=None,
+                      help="temperature of stochastic (default 1) or flip rate of flip (default 0.1)")  # fmt: skip
+    _add_common(make)
+
+    train = sub.add_parser("train-reward", help="train a segment reward model on a JSONL file")
+    train.add_argument("--data", type=Path, required=True, help="pairs from make-data (JSONL)")
+    train.add_argument("--val-fraction", type=float, default=0.1, help="held-out share for validation accuracy")
+    train.add_argument("--epochs", type=int, default=None, help="default 5")
+    train.add_argument("--lr", type=float, default=None, help="Adam learning rate (default 1e-3)")
+    train.add_argument("--batch-size", dest="batch_size", type=int, default=None, help="default 64")
+    train.add_argument("--config", type=Path, default=None, help="TOML or JSON file of TrainConfig fields")
+    train.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint")
+    _add_loss_flags(train)
+    _add_common(train)
+
+    report = sub.add_parser("tau-report", help="τ histogram and τ against preference strength for a trained run")
+    report.add_argument("--run", type=Path, required=True, help="folder written by train-reward")
+    report.add_argument("--data", type=Path, required=True, help="pairs (JSONL); strength enables the quintile table")
+    report.add_argument("--plot", type=Path, default=None, help="write a PNG histogram of τ (needs matplotlib)")
+    report.add_argument("--json", action="store_true", help="print one JSON object")
+
+    dpo = sub.add_parser("dpo", help="DPO vs Ada-DPO on the exact toy bandit (no language model)")
+    dpo.add_argument("--losses", default="sigmoid,ada", help="comma list of sigmoid, ada, ipo, hinge")
+    dpo.add_argument("--beta", type=float, default=0.1, help="DPO β")
+    dpo.add_argument("--rho0", type=float, default=0.1, help="Ada-DPO ρ0")
+    dpo.add_argument("--tau-max", dest="tau_max", type=float, default=5.0, help="Ada-DPO τ_max")
+    dpo.add_argument("--flip-rate", type=float, default=0.0, help="share of flipped labels")
+    dpo.add_argument("--epochs", type=int, default=3)
+    dpo.add_argument("--pairs", type=int, default=6000, help="number of labelled pairs")
+    _add_common(dpo, out=False)
+
+    bench = sub.add_parser("bench", help="the paper's claims side by side (see benchmarks/)")
+    bench.add_argument("--quick", action="store_true", help="smallest settings (seconds)")
+    bench.add_argument("--only", default=None, help="run one benchmark by name")
+    bench.add_argument("--seeds", type=int, default=None, help="number of seeds (default 5; quick 1)")
+    bench.add_argument("--out", type=Path, default=Path("bench-results"), help="folder for JSON and Markdown")
     return parser
+
+
+def _load_config_file(path: Path) -> dict[str, Any]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ValueError(f"--config: cannot read {path}: {exc.strerror}") from exc
+    if path.suffix == ".toml":
+        try:
+            tomllib = importlib.import_module("tomllib")
+        except ModuleNotFoundError as exc:  # Python 3.10
+            raise ValueError("--config: TOML needs Python >= 3.11; use a JSON file") from exc
+        data: Any = tomllib.loads(text)
+    else:
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"--config: {path} is not valid JSON: {exc.msg} (line {exc.lineno})") from exc
+    if not isinstance(data, dict):
+        raise ValueError(f"--config: {path} must hold one table/object of TrainConfig fields")
+    return data
+
+
+def _train_config(args: argparse.Namespace) -> Any:
+    from adapref.config import TrainConfig
+
+    values: dict[str, Any] = _load_config_file(args.config) if getattr(args, "config", None) else {}
+    for name in _TRAIN_FIELDS:
+        flag = getattr(args, name, None)
+        if flag is not None:
+            values[name] = flag
+    return TrainConfig.from_dict(values)
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run ``adapref`` with ``argv`` (default: ``sys.argv[1:]``) and return the exit status."""
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
     if args.command == "info":
         from adapref.environment import collect, format_table
 
         report = collect()
         print(json.dumps(report, indent=2) if args.json else format_table(report))
         return 0
-    if args.command == "demo":
-        print(
-            "adapref demo: the method is not implemented yet (it lands with issue #7); nothing was run.",
-            file=sys.stderr,
-        )
-        return EXIT_NOT_READY
-    raise AssertionError(f"unhandled command {args.command!r}")  # argparse rejects unknown commands
+    from adapref import commands
+
+    handlers = {
+        "demo": commands.demo,
+        "make-data": commands.make_data,
+        "train-reward": commands.train_reward,
+        "tau-report": commands.tau_report,
+        "dpo": commands.dpo,
+        "bench": commands.bench,
+    }
+    try:
+        if args.command == "train-reward":
+            args.train_config = _train_config(args)
+        return handlers[args.command](args)
+    except (ValueError, ImportError, FileNotFoundError) as exc:
+        parser.error(f"{args.command}: {exc}")

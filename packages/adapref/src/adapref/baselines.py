@@ -1,0 +1,127 @@
+"""Baseline preference losses for side-by-side runs: Bradley-Terry (any fixed temperature), hinge, IPO.
+
+Each comes in the reward-model form ``(chosen_rewards, rejected_rewards) -> per-pair losses`` and
+the DPO form ``(policy_chosen_logps, policy_rejected_logps, ref_chosen_logps, ref_rejected_logps)
+-> (losses, chosen_rewards, rejected_rewards)``, with TRL's conventions (``loss_type`` sigmoid,
+hinge, ipo), so benchmarks compare every loss in one call.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+
+from adapref.functional import _check_pair
+
+
+def _check_positive(name: str, value: float) -> None:
+    if not math.isfinite(value) or value <= 0:
+        raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
+
+
+def _margins(chosen: torch.Tensor, rejected: torch.Tensor) -> torch.Tensor:
+    _check_pair("chosen_rewards", chosen, "rejected_rewards", rejected)
+    dtype = torch.promote_types(chosen.dtype, torch.float32)
+    return chosen.to(dtype) - rejected.to(dtype)
+
+
+def bt_loss(chosen_rewards: torch.Tensor, rejected_rewards: torch.Tensor, *, temperature: float = 1.0) -> torch.Tensor:
+    """Bradley-Terry negative log-likelihood at a fixed temperature T, per pair.
+
+    .. math::
+
+        \\ell_i = -T \\log\\sigma(d_i / T), \\qquad d_i = r(z_w) - r(z_l).
+
+    T = 1 is the standard BT loss (Christiano et al., 2017); other T give the fixed-temperature
+    sweep that the adaptive loss is meant to replace (it equals the adaptive loss with
+    τ0 = τ_max = T, up to the constant (ρ0 − log 2)·T). The factor T keeps the gradient scale
+    ``1 − σ(d/T)`` comparable across temperatures.
+
+    Args:
+        chosen_rewards, rejected_rewards: ``(B,)``.
+        temperature: T > 0.
+
+    Returns:
+        ``(B,)`` per-pair losses.
+
+    Example:
+        >>> round(bt_loss(torch.tensor([0.0]), torch.tensor([0.0])).item(), 6)  # log 2
+        0.693147
+    """
+    _check_positive("temperature", temperature)
+    d = _margins(chosen_rewards, rejected_rewards)
+    return -temperature * F.logsigmoid(d / temperature)
+
+
+def hinge_loss(chosen_rewards: torch.Tensor, rejected_rewards: torch.Tensor, *, beta: float = 1.0) -> torch.Tensor:
+    """SLiC hinge loss ``relu(1 − β·d)`` per pair (TRL ``loss_type="hinge"`` on a reward margin)."""
+    _check_positive("beta", beta)
+    return torch.relu(1.0 - beta * _margins(chosen_rewards, rejected_rewards))
+
+
+def ipo_loss(chosen_rewards: torch.Tensor, rejected_rewards: torch.Tensor, *, beta: float = 0.1) -> torch.Tensor:
+    """IPO's squared loss ``(d − 1/(2β))²`` per pair (Azar et al., 2023, eq. 17; TRL's form)."""
+    _check_positive("beta", beta)
+    return (_margins(chosen_rewards, rejected_rewards) - 1.0 / (2.0 * beta)).square()
+
+
+def _dpo_logits(
+    pc: torch.Tensor, pr: torch.Tensor, rc: torch.Tensor, rr: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    _check_pair("policy_chosen_logps", pc, "policy_rejected_logps", pr)
+    _check_pair("ref_chosen_logps", rc, "ref_rejected_logps", rr)
+    if rc.shape != pc.shape:
+        raise ValueError(f"reference log-probs must have shape {tuple(pc.shape)}, got {tuple(rc.shape)}")
+    dtype = torch.promote_types(pc.dtype, torch.float32)
+    chosen = pc.to(dtype) - rc.to(dtype)
+    rejected = pr.to(dtype) - rr.to(dtype)
+    return chosen - rejected, chosen, rejected
+
+
+def sigmoid_dpo_loss(
+    policy_chosen_logps: torch.Tensor,
+    policy_rejected_logps: torch.Tensor,
+    ref_chosen_logps: torch.Tensor,
+    ref_rejected_logps: torch.Tensor,
+    *,
+    beta: float = 0.1,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """DPO (Rafailov et al., 2023): ``−logσ(β·h)``, h the log-ratio margin (TRL ``"sigmoid"``).
+
+    Returns:
+        ``(losses, chosen_rewards, rejected_rewards)``, each ``(B,)``; rewards are
+        β·(log π − log π_ref), detached.
+    """
+    _check_positive("beta", beta)
+    h, chosen, rejected = _dpo_logits(policy_chosen_logps, policy_rejected_logps, ref_chosen_logps, ref_rejected_logps)
+    return -F.logsigmoid(beta * h), (beta * chosen).detach(), (beta * rejected).detach()
+
+
+def hinge_dpo_loss(
+    policy_chosen_logps: torch.Tensor,
+    policy_rejected_logps: torch.Tensor,
+    ref_chosen_logps: torch.Tensor,
+    ref_rejected_logps: torch.Tensor,
+    *,
+    beta: float = 0.1,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """SLiC-HF hinge on the DPO margin: ``relu(1 − β·h)`` (TRL ``"hinge"``)."""
+    _check_positive("beta", beta)
+    h, chosen, rejected = _dpo_logits(policy_chosen_logps, policy_rejected_logps, ref_chosen_logps, ref_rejected_logps)
+    return torch.relu(1.0 - beta * h), (beta * chosen).detach(), (beta * rejected).detach()
+
+
+def ipo_dpo_loss(
+    policy_chosen_logps: torch.Tensor,
+    policy_rejected_logps: torch.Tensor,
+    ref_chosen_logps: torch.Tensor,
+    ref_rejected_logps: torch.Tensor,
+    *,
+    beta: float = 0.1,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """IPO: ``(h − 1/(2β))²`` with h the unscaled log-ratio margin (TRL ``"ipo"``, eq. 17)."""
+    _check_positive("beta", beta)
+    h, chosen, rejected = _dpo_logits(policy_chosen_logps, policy_rejected_logps, ref_chosen_logps, ref_rejected_logps)
+    return (h - 1.0 / (2.0 * beta)).square(), (beta * chosen).detach(), (beta * rejected).detach()

@@ -1,0 +1,321 @@
+"""Per-pair scaling parameters τ of adaptive preference scaling (pure functions, tensors in and out).
+
+For one preference pair with reward margin ``d = r(z_w) − r(z_l)`` the paper (Hong et al., 2024,
+eq. 5-6) minimises over the scaling factor τ ∈ [τ0, τ_max]
+
+.. math::
+
+    \\ell(\\tau) = -\\tau \\log\\sigma(d/\\tau) + \\rho\\,\\tau, \\qquad \\rho = \\rho_0 - \\log 2,
+
+where ρ0 (argument ``rho0``) is the radius of the KL ball of the distributionally robust problem
+(eq. 3) and τ0, τ_max are ``tau0``, ``tau_max``. With ``u = d/τ`` its derivatives are
+
+.. math::
+
+    \\partial_\\tau \\ell = f(u) + \\rho_0, \\quad f(u) = -\\log(2\\sigma(u)) + (1-\\sigma(u))\\,u, \\qquad
+    \\partial^2_\\tau \\ell = \\frac{d^2}{\\tau^3}\\sigma(u)(1-\\sigma(u)).
+
+``f`` is even, ``f(0) = 0`` and ``f`` decreases strictly in ``|u|`` towards ``−log 2``. Hence, for
+``0 < ρ0 < log 2``, the minimiser has the closed form (derived here, not stated in the paper)
+
+.. math::
+
+    \\tau^* = \\operatorname{clip}(|d| / u^*(\\rho_0), \\tau_0, \\tau_{\\max}), \\qquad f(u^*) = -\\rho_0,
+
+with ``u*`` a constant per ρ0 (``optimal_u``). For ``ρ0 ≥ log 2`` the derivative is positive
+everywhere and τ* ≡ τ0: the loss degenerates to Bradley-Terry at temperature τ0.
+
+The quadratic variant (§3.6, eq. 12) replaces ``ρτ`` by ``ρ0 τ² − (log 2) τ``; its derivative is
+``f(u) + 2ρ0τ`` and its second derivative gains ``+2ρ0`` (strictly convex, Prop. 3.2). It has no
+closed form and no upper bound in the paper.
+
+Solvers (argument ``solver``):
+
+- ``"exact"`` (default): the closed form for the linear penalty; for the quadratic penalty a
+  bracketed Newton iteration run to convergence.
+- ``"newton"``: the paper's Algorithm 1 (``n_iter`` projected Newton steps from ``tau_init``),
+  safeguarded: a bracket of the minimiser is kept from the sign of ∂τℓ and a Newton step that
+  would leave it is replaced by bisection. It cannot cycle.
+- ``"newton-official"``: the authors' unsafeguarded iteration, formulas and clamps as in their code
+  (``log(2σ(u) + eps)``, Hessian clamped below at ``eps``; eps = 1e-8 in the control code, 1e-6 in
+  the DPO trainer). It can cycle between τ0 and τ_max forever (e.g. ρ0 = 0.5, τ_max = 3,
+  d ≈ 1.5); it is here for parity studies only.
+
+References:
+    Hong, Li, Bukharin, Li, Jiang, Yang, Zhao, "Adaptive Preference Scaling for Reinforcement
+    Learning with Human Feedback", NeurIPS 2024, arXiv:2406.02764. Official code:
+    IlgeeHong/Adaptive-Preference-Scaling (``robotic_control/ppo_rm.py``, ``llm_dpo/dpo_trainer.py``).
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Callable
+from functools import lru_cache
+from typing import Literal
+
+import torch
+import torch.nn.functional as F
+
+Solver = Literal["exact", "newton", "newton-official"]
+SOLVERS: tuple[str, ...] = ("exact", "newton", "newton-official")
+LOG2 = math.log(2.0)
+
+_EXACT_QUADRATIC_ITERS = 60
+
+
+def dual_f(u: torch.Tensor) -> torch.Tensor:
+    """``f(u) = −log(2σ(u)) + (1 − σ(u))·u``, the τ-derivative of the loss minus ρ0.
+
+    Computed stably as ``−log 2 − logσ(u) + u·σ(−u)``.
+
+    Args:
+        u: any shape, floating point.
+
+    Returns:
+        ``f(u)``, same shape: even in ``u``, 0 at 0, tending to ``−log 2`` as ``|u| → ∞``.
+
+    Example:
+        >>> round(float(dual_f(torch.tensor(0.0))), 6)
+        0.0
+    """
+    return -LOG2 - F.logsigmoid(u) + u * torch.sigmoid(-u)
+
+
+def _f_scalar(u: float) -> float:
+    # Float64 scalar twin of dual_f: logσ(u) = −log1p(exp(−u)) for u ≥ 0.
+    return -LOG2 + math.log1p(math.exp(-u)) + u / (1.0 + math.exp(u)) if u < 700 else -LOG2
+
+
+@lru_cache(maxsize=256)
+def optimal_u(rho0: float) -> float:
+    """The constant ``u*(ρ0) > 0`` with ``f(u*) = −ρ0``; ``τ* = clip(|d|/u*, τ0, τ_max)``.
+
+    Solved once per ρ0 in float64 by bracketing and bisection to machine precision, then cached.
+
+    Args:
+        rho0: KL radius ρ0 > 0.
+
+    Returns:
+        ``u*``; ``math.inf`` when ``ρ0 ≥ log 2`` (then τ* ≡ τ0 for every pair).
+
+    Raises:
+        ValueError: if ``rho0 ≤ 0`` or is not finite.
+
+    Example:
+        >>> round(optimal_u(0.1), 6)
+        0.943443
+    """
+    if not math.isfinite(rho0) or rho0 <= 0:
+        raise ValueError(f"rho0 must be a finite number > 0, got {rho0!r}")
+    if rho0 >= LOG2:
+        return math.inf
+    lo, hi = 0.0, 1.0
+    while _f_scalar(hi) > -rho0:  # f decreases from 0 to −log 2 on u > 0
+        lo, hi = hi, 2.0 * hi
+    for _ in range(200):
+        mid = 0.5 * (lo + hi)
+        if mid in (lo, hi):
+            break
+        if _f_scalar(mid) > -rho0:
+            lo = mid
+        else:
+            hi = mid
+    return 0.5 * (lo + hi)
+
+
+def check_scaling_args(rho0: float, tau0: float, tau_max: float, solver: str, n_iter: int, tau_init: float) -> None:
+    """Validate the hyperparameters of τ solving; ``ValueError`` names the argument.
+
+    Warns (``UserWarning``) when ``rho0 ≥ log 2``, where τ ≡ τ0 and the method is Bradley-Terry at
+    temperature τ0.
+    """
+    if not math.isfinite(rho0) or rho0 <= 0:
+        raise ValueError(f"rho0 must be a finite number > 0 (the KL radius ρ0; ρ = ρ0 − log 2), got {rho0!r}")
+    if not math.isfinite(tau0) or tau0 <= 0:
+        raise ValueError(f"tau0 must be a finite number > 0, got {tau0!r}")
+    if math.isnan(tau_max) or tau_max < tau0:
+        raise ValueError(f"tau_max must be >= tau0 = {tau0!r}, got {tau_max!r}")
+    if solver not in SOLVERS:
+        raise ValueError(f"solver must be one of {SOLVERS}, got {solver!r}")
+    if solver != "exact" and (isinstance(n_iter, bool) or not isinstance(n_iter, int) or n_iter < 1):
+        raise ValueError(f"n_iter must be an integer >= 1 with solver={solver!r}, got {n_iter!r}")
+    if not math.isfinite(tau_init) or tau_init <= 0:
+        raise ValueError(f"tau_init must be a finite number > 0, got {tau_init!r}")
+    if rho0 >= LOG2:
+        warnings.warn(
+            f"rho0 = {rho0} >= log 2: every tau equals tau0 = {tau0}, so the adaptive loss is "
+            "Bradley-Terry at temperature tau0",
+            UserWarning,
+            stacklevel=3,
+        )
+
+
+def tau_gradient(margins: torch.Tensor, tau: torch.Tensor, rho0: float, quadratic: bool = False) -> torch.Tensor:
+    """``∂τ ℓ``: ``f(d/τ) + ρ0`` (linear penalty) or ``f(d/τ) + 2ρ0τ`` (quadratic penalty)."""
+    base = dual_f(margins / tau)
+    return base + (2.0 * rho0 * tau if quadratic else rho0)
+
+
+def tau_hessian(margins: torch.Tensor, tau: torch.Tensor, rho0: float, quadratic: bool = False) -> torch.Tensor:
+    """``∂²τ ℓ = d²/τ³ · σ(d/τ)(1 − σ(d/τ))`` (``+ 2ρ0`` for the quadratic penalty)."""
+    u = margins / tau
+    h = margins.square() / tau.pow(3) * torch.sigmoid(u) * torch.sigmoid(-u)  # σ(−u) = 1 − σ(u), no cancellation
+    return h + 2.0 * rho0 if quadratic else h
+
+
+def _safeguarded_newton(
+    margins: torch.Tensor,
+    tau: torch.Tensor,
+    lo: torch.Tensor,
+    hi: torch.Tensor,
+    n_iter: int,
+    grad: Callable[[torch.Tensor], torch.Tensor],
+    hess: Callable[[torch.Tensor], torch.Tensor],
+    hessian_floor: float,
+) -> torch.Tensor:
+    """Projected Newton on a convex 1-D function per element, kept inside a shrinking bracket.
+
+    ``lo``/``hi`` start at the feasible bounds. After each evaluation the sign of the derivative
+    moves one end of the bracket to the current point (the minimiser lies on the other side) and
+    marks that end as excluded. A projected Newton step is accepted when it lies strictly inside
+    the bracket or on a bound not yet excluded; otherwise the midpoint is taken. An iterate whose
+    derivative is exactly zero, or a bracket reduced to a point, stays put.
+    """
+    lo_excl = torch.zeros_like(tau, dtype=torch.bool)
+    hi_excl = torch.zeros_like(tau, dtype=torch.bool)
+    for _ in range(n_iter):
+        g = grad(tau)
+        h = hess(tau).clamp_min(hessian_floor)
+        pos, neg = g > 0, g < 0
+        hi = torch.where(pos, tau, hi)
+        hi_excl = hi_excl | pos
+        lo = torch.where(neg, tau, lo)
+        lo_excl = lo_excl | neg
+        cand = torch.minimum(torch.maximum(tau - g / h, lo), hi)
+        ok = ((cand > lo) & (cand < hi)) | ((cand == lo) & ~lo_excl) | ((cand == hi) & ~hi_excl)
+        new = torch.where(ok, cand, 0.5 * (lo + hi))
+        tau = torch.where(g == 0, tau, new)
+    return tau
+
+
+def _official_newton(
+    margins: torch.Tensor,
+    tau: torch.Tensor,
+    rho0: float,
+    tau0: float,
+    upper: float,
+    n_iter: int,
+    quadratic: bool,
+    eps: float,
+    clamp_hessian: bool,
+) -> torch.Tensor:
+    # The authors' update, written out as in their code (signed d, log(2σ+eps), Hessian clamp).
+    for _ in range(n_iter):
+        u = margins / tau
+        s = torch.sigmoid(u)
+        g = -torch.log(2.0 * s + eps) + (1.0 - s) * u + (2.0 * rho0 * tau if quadratic else rho0)
+        h = margins.square() / tau.pow(3) * (1.0 - s) * s + (2.0 * rho0 if quadratic else 0.0)
+        if clamp_hessian:
+            h = h.clamp_min(eps)
+        tau = (tau - g / h).clamp(min=tau0, max=upper)
+    return tau
+
+
+def solve_tau(
+    margins: torch.Tensor,
+    *,
+    rho0: float = 0.1,
+    tau0: float = 0.1,
+    tau_max: float = 1.0,
+    solver: Solver = "exact",
+    n_iter: int = 3,
+    tau_init: float = 1.0,
+    quadratic: bool = False,
+    clamp_tau_max: bool = False,
+    official_eps: float = 1e-8,
+) -> torch.Tensor:
+    """Optimal scaling factor τ_i of every pair, detached (the paper's inner minimisation).
+
+    Paper symbols: ``margins`` = d_i = r(z_w,i) − r(z_l,i); ``rho0`` = ρ0 (ρ = ρ0 − log 2 in eq. 6);
+    ``tau0`` = τ0; ``tau_max`` = τ_max; ``n_iter`` = K of Algorithm 1; ``tau_init`` = τ^(0).
+
+    .. math::
+
+        \\tau_i = \\arg\\min_{\\tau_0 \\le \\tau \\le \\tau_{\\max}} -\\tau\\log\\sigma(d_i/\\tau) + \\rho\\,\\tau
+        \\quad\\text{(eq. 6)}, \\qquad \\text{exact: } \\tau_i = \\operatorname{clip}(|d_i|/u^*(\\rho_0), \\tau_0, \\tau_{\\max}).
+
+    Args:
+        margins: reward margins, any shape; only their values are used (τ is never differentiated,
+            as the paper prescribes: the gradient flows through ``d/τ`` with τ fixed).
+        rho0: KL radius ρ0 > 0; ρ0 ≥ log 2 gives τ ≡ τ0 (with a warning).
+        tau0: lower bound τ0 > 0.
+        tau_max: upper bound τ_max ≥ τ0 (linear penalty; the quadratic penalty ignores it unless
+            ``clamp_tau_max``).
+        solver: ``"exact"``, ``"newton"`` (safeguarded Algorithm 1) or ``"newton-official"``.
+        n_iter: Newton iterations K ≥ 1 (Newton solvers only).
+        tau_init: starting point τ^(0) of the Newton solvers (the paper and code use 1).
+        quadratic: the quadratic penalty ``ρ0τ² − (log 2)τ`` of §3.6 instead of ``ρτ``.
+        clamp_tau_max: with ``quadratic``, also clamp at ``tau_max`` as the authors' DPO trainer
+            does (the paper and control code have no upper bound there).
+        official_eps: the ``eps`` of ``"newton-official"`` (1e-8 control code, 1e-6 DPO trainer).
+
+    Returns:
+        τ, same shape as ``margins``, dtype float32 (float64 for float64 input), no gradient.
+
+    Raises:
+        ValueError: for an invalid hyperparameter (named) or non-finite margins.
+
+    Example:
+        >>> tau = solve_tau(torch.tensor([0.0, 2.0, -50.0]), rho0=0.1, tau0=0.1, tau_max=4.0)
+        >>> [round(t, 6) for t in tau.tolist()]
+        [0.1, 2.119895, 4.0]
+
+    Note:
+        ``solver="newton"`` departs from the paper's Algorithm 1 by its bracket safeguard, so it
+        cannot cycle between the bounds as the authors' iteration does for ρ0 = 0.5, τ_max = 3 and
+        d ≈ ±1.5 (their HalfCheetah setting); ``"newton-official"`` keeps that behaviour.
+    """
+    check_scaling_args(rho0, tau0, tau_max, solver, n_iter, tau_init)
+    if not isinstance(margins, torch.Tensor) or not margins.is_floating_point():
+        raise ValueError(f"margins must be a floating-point tensor, got {type(margins).__name__}")
+    dtype = torch.promote_types(margins.dtype, torch.float32)
+    d = margins.detach().to(dtype)
+    if not bool(torch.isfinite(d).all()):
+        raise ValueError("margins must be finite; got NaN or inf (check the rewards / log-probabilities)")
+
+    # Quadratic penalty: beyond log 2 / (2ρ0) the derivative f + 2ρ0τ > −log 2 + 2ρ0τ > 0, so the
+    # minimiser lies below that point and it bounds the search.
+    upper = tau_max if not quadratic or clamp_tau_max else max(tau0, LOG2 / (2.0 * rho0))
+
+    if solver == "newton-official":
+        start = torch.full_like(d, tau_init)
+        return _official_newton(
+            d, start, rho0, tau0, upper if (clamp_tau_max or not quadratic) else 1e8,
+            n_iter, quadratic, official_eps, clamp_hessian=not quadratic or clamp_tau_max,
+        )  # fmt: skip
+
+    if solver == "exact" and not quadratic:
+        u_star = optimal_u(rho0)
+        if math.isinf(u_star):
+            return torch.full_like(d, tau0)
+        return (d.abs() / u_star).clamp(min=tau0, max=tau_max)
+
+    a = d.abs()  # f is even: solve on |d| for symmetric numerics
+    lo = torch.full_like(a, tau0)
+    hi = torch.full_like(a, upper)
+    if solver == "exact":  # quadratic: converge from the middle of the bracket
+        start, iters = 0.5 * (lo + hi), _EXACT_QUADRATIC_ITERS
+    else:
+        start, iters = torch.full_like(a, tau_init).clamp(min=tau0, max=upper), n_iter
+    return _safeguarded_newton(
+        a,
+        start,
+        lo,
+        hi,
+        iters,
+        grad=lambda t: tau_gradient(a, t, rho0, quadratic),
+        hess=lambda t: tau_hessian(a, t, rho0, quadratic),
+        hessian_floor=torch.finfo(dtype).tiny,
+    )

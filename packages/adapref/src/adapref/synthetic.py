@@ -1,0 +1,385 @@
+"""Synthetic preference data with a known ground-truth reward (spec §6 A1).
+
+Segments ``z = (x_1, …, x_T)`` of per-step features ``x_t ∈ R^D`` are drawn i.i.d. standard
+normal; a random true reward ``r*`` scores each step and a segment's return is
+``R*(z) = Σ_t r*(x_t)``. A *teacher* (B-Pref's simulated labellers) compares two returns and says
+which segment it prefers; :func:`pair_segments` turns a pool of scored segments into
+:class:`~adapref.data.PreferenceData` with the true strength ``|R*(z_i) − R*(z_j)|`` and the
+corruption flag ``R*(chosen) < R*(rejected)``.
+
+Defaults follow the spec's A1 benchmark: ``D = 8``, ``T = 10``, a stochastic Bradley-Terry
+teacher at temperature 1. All randomness comes from an explicit ``torch.Generator``.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import math
+from dataclasses import dataclass
+from typing import Any, Literal, Protocol
+
+import torch
+
+from adapref.data import PreferenceData
+
+logger = logging.getLogger(__name__)
+
+__all__ = [
+    "Flip",
+    "Oracle",
+    "Stochastic",
+    "Teacher",
+    "TrueReward",
+    "make_preference_data",
+    "pair_segments",
+    "sample_segments",
+]
+
+RewardKind = Literal["linear", "mlp"]
+_MLP_HIDDEN = 32
+_TANH_GAIN = 5.0 / 3.0  # torch.nn.init.calculate_gain("tanh")
+
+
+class TrueReward:
+    """A random per-step ground-truth reward ``r*(x)``, ``x ∈ R^D``.
+
+    ``kind="linear"``: ``r*(x) = x·w`` with ``w ~ N(0, I/D)``, so ``r*(x)`` has unit variance for
+    standard-normal ``x``. ``kind="mlp"``: a tanh MLP ``D → 32 → 32 → 1`` with hidden weights
+    ``N(0, (5/3)²/fan_in)`` (torch's tanh gain), hidden biases ``N(0, 0.5²)``, output weights
+    ``N(0, 1/32)`` and no output bias (a constant per-step offset cancels in every comparison).
+
+    Args:
+        dim: the feature size ``D ≥ 1``.
+        kind: ``"linear"`` or ``"mlp"``.
+        generator: the source of the weights (required).
+
+    Raises:
+        ValueError: if ``dim < 1``, ``kind`` is unknown or ``generator`` is missing.
+
+    Example:
+        >>> g = torch.Generator().manual_seed(0)
+        >>> r = TrueReward(8, "mlp", g)
+        >>> r(torch.zeros(5, 8)).shape, r.returns(torch.zeros(3, 10, 8)).shape
+        (torch.Size([5]), torch.Size([3]))
+    """
+
+    def __init__(self, dim: int, kind: RewardKind = "linear", generator: torch.Generator | None = None) -> None:
+        if isinstance(dim, bool) or not isinstance(dim, int) or dim < 1:
+            raise ValueError(f"dim must be an int >= 1, got {dim!r}")
+        if kind not in ("linear", "mlp"):
+            raise ValueError(f"kind must be 'linear' or 'mlp', got {kind!r}")
+        if generator is None:
+            raise ValueError("generator is required, e.g. torch.Generator().manual_seed(0)")
+        self.dim = dim
+        self.kind: RewardKind = kind
+        self.params: dict[str, torch.Tensor] = {}
+        if kind == "linear":
+            self.params["w"] = torch.randn(dim, generator=generator) / math.sqrt(dim)
+        else:
+            sizes = (dim, _MLP_HIDDEN, _MLP_HIDDEN)
+            for layer, (fan_in, fan_out) in enumerate(itertools.pairwise(sizes)):
+                self.params[f"w{layer}"] = torch.randn(fan_in, fan_out, generator=generator) * (
+                    _TANH_GAIN / math.sqrt(fan_in)
+                )
+                self.params[f"b{layer}"] = 0.5 * torch.randn(fan_out, generator=generator)
+            self.params["w_out"] = torch.randn(_MLP_HIDDEN, generator=generator) / math.sqrt(_MLP_HIDDEN)
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        """Per-step reward ``r*(x)``.
+
+        Args:
+            x: ``(..., D)`` floating tensor.
+
+        Returns:
+            ``(...)`` tensor in the dtype and on the device of ``x``.
+
+        Raises:
+            ValueError: if ``x`` is not a floating tensor with last dimension ``D``.
+        """
+        if not isinstance(x, torch.Tensor) or not x.is_floating_point() or x.ndim < 1 or x.shape[-1] != self.dim:
+            shown = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
+            raise ValueError(f"x must be a floating tensor of shape (..., D={self.dim}), got {shown}")
+        p = {name: value.to(x) for name, value in self.params.items()}
+        if self.kind == "linear":
+            return x @ p["w"]
+        h = torch.tanh(x @ p["w0"] + p["b0"])  # (..., 32)
+        h = torch.tanh(h @ p["w1"] + p["b1"])  # (..., 32)
+        return h @ p["w_out"]
+
+    def returns(self, segments: torch.Tensor) -> torch.Tensor:
+        """Segment returns ``R*(z) = Σ_t r*(x_t)``.
+
+        Args:
+            segments: ``(N, T, D)`` floating tensor.
+
+        Returns:
+            ``(N,)`` tensor.
+
+        Raises:
+            ValueError: if ``segments`` is not ``(N, T, D)``.
+        """
+        if not isinstance(segments, torch.Tensor) or segments.ndim != 3:
+            shown = tuple(segments.shape) if isinstance(segments, torch.Tensor) else type(segments).__name__
+            raise ValueError(f"segments must have shape (N, T, D={self.dim}), got {shown}")
+        return self(segments).sum(dim=-1)
+
+    def state_dict(self) -> dict[str, Any]:
+        """A dict of plain values and CPU tensors, for ``torch.save`` beside a dataset."""
+        return {"dim": self.dim, "kind": self.kind, "params": {k: v.clone() for k, v in self.params.items()}}
+
+    @classmethod
+    def from_state_dict(cls, state: dict[str, Any]) -> TrueReward:
+        """Rebuild a reward saved with :meth:`state_dict`.
+
+        Raises:
+            ValueError: if ``state`` lacks a key or its parameters do not match ``dim`` and ``kind``.
+        """
+        for key in ("dim", "kind", "params"):
+            if key not in state:
+                raise ValueError(f"state is missing key {key!r}")
+        template = cls(int(state["dim"]), state["kind"], torch.Generator().manual_seed(0))
+        params = state["params"]
+        if set(params) != set(template.params):
+            raise ValueError(f"state['params'] must have keys {sorted(template.params)}, got {sorted(params)}")
+        for name, value in template.params.items():
+            given = params[name]
+            if not isinstance(given, torch.Tensor) or given.shape != value.shape:
+                shown = tuple(given.shape) if isinstance(given, torch.Tensor) else type(given).__name__
+                raise ValueError(f"state['params'][{name!r}] must have shape {tuple(value.shape)}, got {shown}")
+            template.params[name] = given.detach().to("cpu", torch.float32).clone()
+        return template
+
+    def __repr__(self) -> str:
+        return f"TrueReward(dim={self.dim}, kind={self.kind!r})"
+
+
+def sample_segments(n: int, T: int, D: int, generator: torch.Generator) -> torch.Tensor:
+    """``n`` segments of ``T`` standard-normal steps in ``R^D``.
+
+    Args:
+        n: number of segments, ``≥ 1``.
+        T: steps per segment, ``≥ 1``.
+        D: features per step, ``≥ 1``.
+        generator: the source of the draws.
+
+    Returns:
+        ``(n, T, D)`` float32 tensor.
+
+    Raises:
+        ValueError: naming the first size that is not a positive int.
+    """
+    for name, value in (("n", n), ("T", T), ("D", D)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"{name} must be an int >= 1, got {value!r}")
+    return torch.randn(n, T, D, generator=generator)
+
+
+class Teacher(Protocol):
+    """A simulated labeller: ``label(R_a, R_b, generator)`` is True where ``a`` is preferred."""
+
+    def label(self, return_a: torch.Tensor, return_b: torch.Tensor, generator: torch.Generator) -> torch.Tensor: ...
+
+
+def _check_returns(return_a: torch.Tensor, return_b: torch.Tensor) -> None:
+    for name, value in (("return_a", return_a), ("return_b", return_b)):
+        if not isinstance(value, torch.Tensor) or not value.is_floating_point():
+            raise ValueError(f"{name} must be a floating tensor, got {getattr(value, 'dtype', type(value).__name__)}")
+    if return_a.shape != return_b.shape:
+        raise ValueError(
+            f"return_a and return_b must have the same shape, got {tuple(return_a.shape)} and {tuple(return_b.shape)}"
+        )
+
+
+@dataclass(frozen=True)
+class Oracle:
+    """The perfect teacher: ``a`` is preferred iff ``R_a > R_b``; exact ties are broken by a fair coin.
+
+    Example:
+        >>> Oracle().label(torch.tensor([1.0, 0.0]), torch.tensor([0.0, 1.0]), torch.Generator()).tolist()
+        [True, False]
+    """
+
+    def label(self, return_a: torch.Tensor, return_b: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        """Labels, ``(...)`` bool, True where ``a ≻ b``; ``return_a`` and ``return_b`` share a shape.
+
+        Raises:
+            ValueError: if the returns are not floating tensors of one shape.
+        """
+        _check_returns(return_a, return_b)
+        coin = (
+            torch.rand(return_a.shape, generator=generator, device=generator.device) < 0.5
+        )  # drawn always: a fixed RNG stream
+        coin = coin.to(return_a.device)
+        return torch.where(return_a == return_b, coin, return_a > return_b)
+
+
+@dataclass(frozen=True)
+class Stochastic:
+    """Bradley-Terry teacher (B-Pref ``teacher_beta = 1/temperature``).
+
+    ``P(a ≻ b) = σ((R_a − R_b) / temperature)``; as ``temperature → 0`` it becomes :class:`Oracle`.
+
+    Args:
+        temperature: ``> 0``, in units of the return.
+
+    Raises:
+        ValueError: if ``temperature`` is not a finite positive number.
+    """
+
+    temperature: float = 1.0
+
+    def __post_init__(self) -> None:
+        if not (isinstance(self.temperature, (int, float)) and 0 < self.temperature < math.inf):
+            raise ValueError(f"temperature must be a finite number > 0, got {self.temperature!r}")
+
+    def label(self, return_a: torch.Tensor, return_b: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        """Labels, ``(...)`` bool, True with probability ``σ((R_a − R_b)/temperature)``.
+
+        Raises:
+            ValueError: if the returns are not floating tensors of one shape.
+        """
+        _check_returns(return_a, return_b)
+        p = torch.sigmoid((return_a.double() - return_b.double()) / self.temperature)  # fp64: no early saturation
+        u = torch.rand(return_a.shape, generator=generator, dtype=torch.float64, device=generator.device)
+        u = u.to(return_a.device)
+        return u < p
+
+
+@dataclass(frozen=True)
+class Flip:
+    """The oracle label, flipped independently with probability ``eps`` (B-Pref ``teacher_eps_mistake``).
+
+    Args:
+        eps: flip probability in ``[0, 1)``.
+
+    Raises:
+        ValueError: if ``eps`` is outside ``[0, 1)``.
+    """
+
+    eps: float = 0.1
+
+    def __post_init__(self) -> None:
+        if not (isinstance(self.eps, (int, float)) and 0.0 <= self.eps < 1.0):
+            raise ValueError(f"eps must be in [0, 1), got {self.eps!r}")
+
+    def label(self, return_a: torch.Tensor, return_b: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        """Labels, ``(...)`` bool: :class:`Oracle`'s, each flipped with probability ``eps``.
+
+        Raises:
+            ValueError: if the returns are not floating tensors of one shape.
+        """
+        oracle = Oracle().label(return_a, return_b, generator)
+        flip = torch.rand(return_a.shape, generator=generator, device=generator.device) < self.eps
+        flip = flip.to(return_a.device)
+        return oracle ^ flip
+
+
+def pair_segments(
+    segments: torch.Tensor,
+    returns: torch.Tensor,
+    n_pairs: int,
+    teacher: Teacher,
+    generator: torch.Generator,
+) -> PreferenceData:
+    """Draw random pairs from a pool of scored segments and label them with a teacher.
+
+    Each pair ``(i, j)``, ``i ≠ j``, is drawn uniformly (with replacement across pairs); the teacher
+    labels it from ``(R_i, R_j)`` and the pair is oriented so that ``chosen`` is the segment it
+    prefers. Pair ``k`` gets the id ``"pair{k:06d}-{chosen index}-{rejected index}"``.
+
+    Args:
+        segments: ``(M, T, D)`` floating tensor, ``M ≥ 2``.
+        returns: ``(M,)`` true returns ``R*`` of the segments, finite.
+        n_pairs: number of pairs, ``≥ 1``.
+        teacher: e.g. :class:`Oracle`, :class:`Stochastic` or :class:`Flip`.
+        generator: the source of the pairing and of the teacher's randomness.
+
+    Returns:
+        :class:`PreferenceData` with ``strength = |R_i − R_j|`` (float32) and
+        ``corrupted = R*(chosen) < R*(rejected)``.
+
+    Raises:
+        ValueError: if ``segments`` is not ``(M, T, D)`` with ``M ≥ 2``, ``returns`` is not ``(M,)``
+            and finite, or ``n_pairs < 1``.
+    """
+    if not isinstance(segments, torch.Tensor) or segments.ndim != 3 or not segments.is_floating_point():
+        shown = tuple(segments.shape) if isinstance(segments, torch.Tensor) else type(segments).__name__
+        raise ValueError(f"segments must be a floating tensor of shape (M, T, D), got {shown}")
+    m = segments.shape[0]
+    if m < 2:
+        raise ValueError(f"segments must hold M >= 2 segments to form pairs, got M={m}")
+    if not isinstance(returns, torch.Tensor) or returns.shape != (m,) or not returns.is_floating_point():
+        shown = tuple(returns.shape) if isinstance(returns, torch.Tensor) else type(returns).__name__
+        raise ValueError(f"returns must be a floating tensor of shape (M,)=({m},), got {shown}")
+    if not bool(torch.isfinite(returns).all()):
+        raise ValueError("returns contains NaN or infinite values")
+    if isinstance(n_pairs, bool) or not isinstance(n_pairs, int) or n_pairs < 1:
+        raise ValueError(f"n_pairs must be an int >= 1, got {n_pairs!r}")
+    i = torch.randint(m, (n_pairs,), generator=generator)
+    j = torch.randint(m - 1, (n_pairs,), generator=generator)
+    j = j + (j >= i).long()  # uniform over the M − 1 indices other than i
+    r = returns.detach().cpu()
+    r_i, r_j = r[i], r[j]
+    prefer_i = teacher.label(r_i, r_j, generator).cpu()
+    chosen_idx = torch.where(prefer_i, i, j)
+    rejected_idx = torch.where(prefer_i, j, i)
+    ids = [
+        f"pair{k:06d}-{c}-{q}" for k, (c, q) in enumerate(zip(chosen_idx.tolist(), rejected_idx.tolist(), strict=True))
+    ]
+    device = segments.device
+    corrupted = r[chosen_idx] < r[rejected_idx]
+    logger.debug("paired %d segments into %d pairs, %.1f%% corrupted", m, n_pairs, 100 * corrupted.float().mean())
+    return PreferenceData(
+        chosen=segments[chosen_idx.to(device)],
+        rejected=segments[rejected_idx.to(device)],
+        ids=ids,
+        strength=(r_i - r_j).abs().float(),
+        corrupted=corrupted,
+    )
+
+
+def make_preference_data(
+    n_pairs: int,
+    *,
+    T: int = 10,
+    D: int = 8,
+    reward: RewardKind = "linear",
+    teacher: Teacher | None = None,
+    pool_size: int | None = None,
+    generator: torch.Generator,
+) -> tuple[PreferenceData, TrueReward]:
+    """Synthetic preference pairs over a random true reward (spec §6 A1 defaults).
+
+    Draws, in this order from ``generator``: the :class:`TrueReward`, a pool of ``pool_size``
+    standard-normal segments, then the pairs and labels (:func:`pair_segments`).
+
+    Args:
+        n_pairs: number of pairs, ``≥ 1``.
+        T: steps per segment (A1: 10).
+        D: features per step (A1: 8).
+        reward: ``"linear"`` or ``"mlp"`` true reward.
+        teacher: the labeller; default ``Stochastic(1.0)`` (A1's BT teacher at temperature 1).
+        pool_size: number of distinct segments pairs are drawn from, ``≥ 2``; default ``2·n_pairs``.
+        generator: the source of all randomness.
+
+    Returns:
+        ``(data, true_reward)``: the pairs, with ``strength`` and ``corrupted``, and the reward.
+
+    Raises:
+        ValueError: on any invalid size, reward kind or pool size.
+
+    Example:
+        >>> data, truth = make_preference_data(100, generator=torch.Generator().manual_seed(0))
+        >>> tuple(data.chosen.shape), truth.kind
+        ((100, 10, 8), 'linear')
+    """
+    if isinstance(n_pairs, bool) or not isinstance(n_pairs, int) or n_pairs < 1:
+        raise ValueError(f"n_pairs must be an int >= 1, got {n_pairs!r}")
+    pool = 2 * n_pairs if pool_size is None else pool_size
+    if isinstance(pool, bool) or not isinstance(pool, int) or pool < 2:
+        raise ValueError(f"pool_size must be an int >= 2, got {pool_size!r}")
+    truth = TrueReward(D, reward, generator)
+    segments = sample_segments(pool, T, D, generator)
+    data = pair_segments(segments, truth.returns(segments), n_pairs, teacher or Stochastic(1.0), generator)
+    return data, truth

@@ -1,0 +1,210 @@
+"""Tests of adapref.scaling: u*, the closed form, the safeguarded and the official Newton solves."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+from scipy.optimize import brentq, minimize_scalar
+
+from adapref.scaling import LOG2, dual_f, optimal_u, solve_tau, tau_gradient, tau_hessian
+
+RHO0S = (0.05, 0.1, 0.3, 0.5)
+BOUNDS = ((0.1, 1.0), (0.1, 4.0), (0.1, 3.0))
+D_GRID = torch.linspace(-10.0, 10.0, 81, dtype=torch.float64)  # includes d = 0
+
+
+def _loss(d: float, tau: float, rho0: float, quadratic: bool = False) -> float:
+    # ℓ(τ) written out in float64 with math only: −τ logσ(d/τ) + penalty.
+    u = d / tau
+    logsig = -math.log1p(math.exp(-u)) if u > -30 else u
+    penalty = rho0 * tau * tau - LOG2 * tau if quadratic else (rho0 - LOG2) * tau
+    return -tau * logsig + penalty
+
+
+def _brute_force(d: float, rho0: float, lo: float, hi: float, quadratic: bool = False) -> float:
+    res = minimize_scalar(
+        lambda t: _loss(d, t, rho0, quadratic), bounds=(lo, hi), method="bounded", options={"xatol": 1e-11}
+    )
+    # The bounded method never returns the bound itself: snap to a bound that is at least as good.
+    best = min((res.x, lo, hi), key=lambda t: _loss(d, t, rho0, quadratic))
+    return float(best)
+
+
+class TestOptimalU:
+    def test_matches_independent_root_finding(self) -> None:
+        # scipy's brentq on f(u) + ρ0 written with math, and the spec's published values.
+        for rho0, published in ((0.1, 0.943443), (0.3, 1.869617), (0.5, 2.983241)):
+            root = brentq(lambda u, r=rho0: _loss_derivative_f(u) + r, 1e-9, 50.0, xtol=1e-14)
+            assert optimal_u(rho0) == pytest.approx(root, abs=1e-10)
+            assert optimal_u(rho0) == pytest.approx(published, abs=1e-6)
+
+    def test_f_is_even_zero_at_zero_and_tends_to_minus_log2(self) -> None:
+        u = torch.linspace(-20, 20, 201, dtype=torch.float64)
+        assert torch.allclose(dual_f(u), dual_f(-u), atol=1e-14)
+        assert dual_f(torch.tensor(0.0, dtype=torch.float64)).item() == 0.0
+        assert dual_f(torch.tensor(50.0, dtype=torch.float64)).item() == pytest.approx(-LOG2, abs=1e-12)
+
+    def test_infinite_when_rho0_reaches_log2(self) -> None:
+        assert math.isinf(optimal_u(LOG2))
+        assert math.isinf(optimal_u(1.0))
+
+    @pytest.mark.parametrize("bad", [0.0, -0.1, math.nan, math.inf])
+    def test_rejects_bad_rho0(self, bad: float) -> None:
+        with pytest.raises(ValueError, match="rho0"):
+            optimal_u(bad)
+
+
+def _loss_derivative_f(u: float) -> float:
+    # f(u) = −log(2σ(u)) + (1 − σ(u))u, directly from the definition.
+    s = 1.0 / (1.0 + math.exp(-u))
+    return -math.log(2.0 * s) + (1.0 - s) * u
+
+
+class TestExactSolver:
+    @pytest.mark.parametrize("rho0", RHO0S)
+    @pytest.mark.parametrize(("tau0", "tau_max"), BOUNDS)
+    def test_equals_brute_force_minimisation(self, rho0: float, tau0: float, tau_max: float) -> None:
+        # scipy's bounded scalar minimiser of ℓ(τ), pair by pair, including d = 0 (τ* = τ0).
+        ref = torch.tensor([_brute_force(d, rho0, tau0, tau_max) for d in D_GRID.tolist()], dtype=torch.float64)
+        got = solve_tau(D_GRID, rho0=rho0, tau0=tau0, tau_max=tau_max)
+        assert torch.allclose(got, ref, atol=1e-6)
+        assert got[D_GRID == 0].item() == tau0
+
+    def test_hand_case(self) -> None:
+        # τ* = |d|/u*(0.1) = 2/0.9434431 = 2.119895 (spec's hand check).
+        tau = solve_tau(torch.tensor([2.0, -2.0], dtype=torch.float64), rho0=0.1, tau0=0.1, tau_max=4.0)
+        assert tau.tolist() == pytest.approx([2.119895, 2.119895], abs=1e-6)
+
+    def test_degenerates_to_tau0_when_rho0_reaches_log2(self) -> None:
+        with pytest.warns(UserWarning, match="Bradley-Terry at temperature tau0"):
+            tau = solve_tau(D_GRID, rho0=0.7, tau0=0.2, tau_max=3.0)
+        assert bool((tau == 0.2).all())
+
+    def test_result_is_detached_and_keeps_float64(self) -> None:
+        d = D_GRID.clone().requires_grad_(True)
+        tau = solve_tau(d)
+        assert not tau.requires_grad
+        assert tau.dtype == torch.float64
+        assert solve_tau(torch.tensor([1.0], dtype=torch.bfloat16)).dtype == torch.float32
+
+
+class TestSafeguardedNewton:
+    @pytest.mark.parametrize("rho0", RHO0S)
+    @pytest.mark.parametrize(("tau0", "tau_max"), BOUNDS)
+    def test_converges_to_the_brute_force_minimiser(self, rho0: float, tau0: float, tau_max: float) -> None:
+        ref = torch.tensor([_brute_force(d, rho0, tau0, tau_max) for d in D_GRID.tolist()], dtype=torch.float64)
+        got = solve_tau(D_GRID, rho0=rho0, tau0=tau0, tau_max=tau_max, solver="newton", n_iter=40)
+        assert torch.allclose(got, ref, atol=1e-6)
+
+    def test_does_not_cycle_in_the_halfcheetah_setting(self) -> None:
+        # ρ0 = 0.5, τ_max = 3, d = 1.5: the official iteration cycles; the safeguarded one converges.
+        d = torch.tensor([1.45, 1.5, -1.55], dtype=torch.float64)
+        exact = solve_tau(d, rho0=0.5, tau0=0.1, tau_max=3.0)
+        got = solve_tau(d, rho0=0.5, tau0=0.1, tau_max=3.0, solver="newton", n_iter=25)
+        assert torch.allclose(got, exact, atol=1e-8)
+        ref = _brute_force(1.5, 0.5, 0.1, 3.0)
+        assert got[1].item() == pytest.approx(ref, abs=1e-6)
+
+    def test_never_leaves_the_feasible_interval(self) -> None:
+        d = torch.randn(500, generator=torch.Generator().manual_seed(0), dtype=torch.float64) * 5
+        for k in (1, 2, 3, 5):
+            tau = solve_tau(d, rho0=0.3, tau0=0.1, tau_max=3.0, solver="newton", n_iter=k)
+            assert bool(((tau >= 0.1) & (tau <= 3.0)).all())
+
+
+class TestOfficialNewton:
+    def test_two_step_hand_trace(self) -> None:
+        # The authors' update written out: g = −log(2σ(u)+1e-8) + (1−σ(u))u + ρ0, h = max(d²/τ³ σ(1−σ), 1e-8).
+        d, rho0, tau0, tau_max, tau = 2.0, 0.1, 0.1, 4.0, 1.0
+        for _ in range(2):
+            u = d / tau
+            s = 1.0 / (1.0 + math.exp(-u))
+            g = -math.log(2.0 * s + 1e-8) + (1.0 - s) * u + rho0
+            h = max(d * d / tau**3 * s * (1.0 - s), 1e-8)
+            tau = min(max(tau - g / h, tau0), tau_max)
+        got = solve_tau(torch.tensor([d], dtype=torch.float64), rho0=rho0, tau0=tau0, tau_max=tau_max,
+                        solver="newton-official", n_iter=2)  # fmt: skip
+        assert got.item() == pytest.approx(tau, abs=1e-12)
+
+    def test_converges_with_many_iterations_at_rho0_0_1(self) -> None:
+        exact = solve_tau(D_GRID, rho0=0.1, tau0=0.1, tau_max=1.0)
+        got = solve_tau(D_GRID, rho0=0.1, tau0=0.1, tau_max=1.0, solver="newton-official", n_iter=20)
+        assert torch.allclose(got, exact, atol=1e-6)
+
+    def test_cycles_between_the_bounds_in_the_halfcheetah_setting(self) -> None:
+        # Regression test documenting the official defect: τ alternates τ_max (even K) and τ0 (odd K).
+        d = torch.tensor([1.5], dtype=torch.float64)
+        ends = [
+            solve_tau(d, rho0=0.5, tau0=0.1, tau_max=3.0, solver="newton-official", n_iter=k).item()
+            for k in range(2, 9)
+        ]
+        assert ends == [3.0, 0.1, 3.0, 0.1, 3.0, 0.1, 3.0]
+
+
+class TestQuadratic:
+    @pytest.mark.parametrize("rho0", RHO0S)
+    def test_exact_equals_brute_force(self, rho0: float) -> None:
+        # No upper bound (Prop. 3.2): the minimiser lies below log 2 / (2ρ0).
+        hi = LOG2 / (2 * rho0)
+        ref = torch.tensor(
+            [_brute_force(d, rho0, 0.1, hi, quadratic=True) for d in D_GRID.tolist()], dtype=torch.float64
+        )
+        got = solve_tau(D_GRID, rho0=rho0, tau0=0.1, quadratic=True)
+        assert torch.allclose(got, ref, atol=1e-6)
+        newton = solve_tau(D_GRID, rho0=rho0, tau0=0.1, quadratic=True, solver="newton", n_iter=40)
+        assert torch.allclose(newton, ref, atol=1e-6)
+
+    def test_clamp_tau_max_mimics_the_dpo_code(self) -> None:
+        d = torch.tensor([30.0], dtype=torch.float64)
+        free = solve_tau(d, rho0=0.05, tau0=0.1, tau_max=2.0, quadratic=True)
+        clamped = solve_tau(d, rho0=0.05, tau0=0.1, tau_max=2.0, quadratic=True, clamp_tau_max=True)
+        assert free.item() > 2.0
+        assert clamped.item() == 2.0
+
+
+class TestDerivatives:
+    def test_gradient_and_hessian_match_autograd(self) -> None:
+        # Closed-form ∂τℓ and ∂²τℓ against autograd of ℓ(τ) in float64, both penalties.
+        d = torch.tensor([-3.0, -0.5, 0.7, 4.0], dtype=torch.float64)
+        for quadratic in (False, True):
+            tau = torch.tensor([0.3, 1.2, 0.8, 2.5], dtype=torch.float64, requires_grad=True)
+            pen = 0.2 * tau.square() - LOG2 * tau if quadratic else (0.2 - LOG2) * tau
+            loss = (-tau * torch.nn.functional.logsigmoid(d / tau) + pen).sum()
+            (g,) = torch.autograd.grad(loss, tau, create_graph=True)
+            (h,) = torch.autograd.grad(g.sum(), tau)
+            assert torch.allclose(tau_gradient(d, tau.detach(), 0.2, quadratic), g.detach(), atol=1e-12)
+            assert torch.allclose(tau_hessian(d, tau.detach(), 0.2, quadratic), h, atol=1e-12)
+
+    def test_strictly_convex_except_at_zero_margin(self) -> None:
+        # The paper claims strict convexity; numerically ∂²τℓ > 0 for d ≠ 0 but it vanishes at d = 0.
+        tau = torch.linspace(0.1, 5.0, 50, dtype=torch.float64)
+        for d in (-4.0, -0.3, 0.2, 6.0):
+            assert bool((tau_hessian(torch.full_like(tau, d), tau, 0.1) > 0).all())
+        assert bool((tau_hessian(torch.zeros_like(tau), tau, 0.1) == 0).all())
+
+
+class TestBadInput:
+    @pytest.mark.parametrize(
+        ("kwargs", "name"),
+        [
+            ({"rho0": 0.0}, "rho0"),
+            ({"tau0": 0.0}, "tau0"),
+            ({"tau0": 0.5, "tau_max": 0.4}, "tau_max"),
+            ({"solver": "lbfgs"}, "solver"),
+            ({"solver": "newton", "n_iter": 0}, "n_iter"),
+            ({"tau_init": -1.0}, "tau_init"),
+        ],
+    )
+    def test_bad_hyperparameter_is_named(self, kwargs: dict[str, object], name: str) -> None:
+        with pytest.raises(ValueError, match=name):
+            solve_tau(torch.tensor([1.0]), **kwargs)  # type: ignore[arg-type]
+
+    def test_non_finite_margins(self) -> None:
+        with pytest.raises(ValueError, match="margins must be finite"):
+            solve_tau(torch.tensor([1.0, math.nan]))
+
+    def test_integer_margins(self) -> None:
+        with pytest.raises(ValueError, match="floating-point"):
+            solve_tau(torch.tensor([1, 2]))
