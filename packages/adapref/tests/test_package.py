@@ -33,3 +33,8 @@ def test_declares_no_sibling_package() -> None:
     requires = metadata.requires("adapref") or []
     named = {req.split(";")[0].split("[")[0].split("<")[0].split(">")[0].split("=")[0].strip() for req in requires}
     assert not (named & siblings)
+
+
+def test_all_lists_exactly_the_lazy_names() -> None:
+    assert set(adapref.__all__) == {"__version__", *adapref._LAZY}
+    assert len(adapref.__all__) == len(set(adapref.__all__))

@@ -10,14 +10,87 @@ listed in ``_LAZY`` with the module that defines it.
 from __future__ import annotations
 
 import importlib
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from adapref._version import __version__
 
-_LAZY: dict[str, str] = {}
-"""Public name -> module defining it; names are added here as the method lands."""
+if TYPE_CHECKING:
+    from adapref.baselines import bt_loss, hinge_dpo_loss, hinge_loss, ipo_dpo_loss, ipo_loss, sigmoid_dpo_loss
+    from adapref.config import TrainConfig
+    from adapref.data import PreferenceData, read_trl_jsonl, write_trl_jsonl
+    from adapref.envs import SegmentPool, collect_segments
+    from adapref.functional import AdaDPOOutput, AdaOutput, ada_dpo_loss, adaptive_preference_loss
+    from adapref.nn import AdaDPOLoss, AdaptivePreferenceLoss
+    from adapref.reward_model import SegmentRewardModel
+    from adapref.scaling import optimal_u, solve_tau
+    from adapref.synthetic import Flip, Oracle, Stochastic, TrueReward, make_preference_data, pair_segments
+    from adapref.trainer import RewardTrainer, TauReport
 
-__all__ = ["__version__", *_LAZY]
+_LAZY: dict[str, str] = {
+    "optimal_u": "adapref.scaling",
+    "solve_tau": "adapref.scaling",
+    "AdaOutput": "adapref.functional",
+    "AdaDPOOutput": "adapref.functional",
+    "adaptive_preference_loss": "adapref.functional",
+    "ada_dpo_loss": "adapref.functional",
+    "AdaptivePreferenceLoss": "adapref.nn",
+    "AdaDPOLoss": "adapref.nn",
+    "bt_loss": "adapref.baselines",
+    "hinge_loss": "adapref.baselines",
+    "ipo_loss": "adapref.baselines",
+    "sigmoid_dpo_loss": "adapref.baselines",
+    "hinge_dpo_loss": "adapref.baselines",
+    "ipo_dpo_loss": "adapref.baselines",
+    "PreferenceData": "adapref.data",
+    "read_trl_jsonl": "adapref.data",
+    "write_trl_jsonl": "adapref.data",
+    "TrueReward": "adapref.synthetic",
+    "Oracle": "adapref.synthetic",
+    "Stochastic": "adapref.synthetic",
+    "Flip": "adapref.synthetic",
+    "make_preference_data": "adapref.synthetic",
+    "pair_segments": "adapref.synthetic",
+    "SegmentPool": "adapref.envs",
+    "collect_segments": "adapref.envs",
+    "SegmentRewardModel": "adapref.reward_model",
+    "TrainConfig": "adapref.config",
+    "RewardTrainer": "adapref.trainer",
+    "TauReport": "adapref.trainer",
+}
+"""Public name -> module defining it (``AdaDPOTrainer`` lives in ``adapref.integrations.trl``)."""
+
+__all__ = [
+    "AdaDPOLoss",
+    "AdaDPOOutput",
+    "AdaOutput",
+    "AdaptivePreferenceLoss",
+    "Flip",
+    "Oracle",
+    "PreferenceData",
+    "RewardTrainer",
+    "SegmentPool",
+    "SegmentRewardModel",
+    "Stochastic",
+    "TauReport",
+    "TrainConfig",
+    "TrueReward",
+    "__version__",
+    "ada_dpo_loss",
+    "adaptive_preference_loss",
+    "bt_loss",
+    "collect_segments",
+    "hinge_dpo_loss",
+    "hinge_loss",
+    "ipo_dpo_loss",
+    "ipo_loss",
+    "make_preference_data",
+    "optimal_u",
+    "pair_segments",
+    "read_trl_jsonl",
+    "sigmoid_dpo_loss",
+    "solve_tau",
+    "write_trl_jsonl",
+]
 
 
 def __getattr__(name: str) -> Any:
