@@ -1,0 +1,39 @@
+"""Smoke tests of the benchmarks, so that they cannot rot (``benchmarks/run.py --quick``)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+RUN = Path(__file__).resolve().parents[1] / "benchmarks" / "run.py"
+
+
+def _run(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, str(RUN), "--quick", "--out", str(tmp_path), *args],
+                          capture_output=True, text=True, check=False, timeout=600)  # fmt: skip
+
+
+def test_quick_synthetic_benchmark_writes_its_record(tmp_path: Path) -> None:
+    result = _run(tmp_path, "--only", "synthetic")
+    assert result.returncode == 0, result.stderr[-2000:]
+    record = json.loads((tmp_path / "synthetic-quick.json").read_text())
+    for key in ("package", "version", "git_sha", "command", "date", "machine", "setup", "targets", "rows"):
+        assert key in record
+    assert record["package"] == "adapref"
+    assert {row["reward"] for row in record["rows"]} == {"linear", "mlp"}
+    md = (tmp_path / "synthetic-quick.md").read_text()
+    assert md.startswith("# A1 + A2")
+    assert "Command:" in md
+    assert "Machine:" in md
+
+
+@pytest.mark.slow
+def test_every_quick_benchmark_runs(tmp_path: Path) -> None:
+    result = _run(tmp_path)
+    assert result.returncode == 0, result.stderr[-2000:]
+    for name in ("synthetic", "dpo", "control", "flips", "overhead"):
+        assert json.loads((tmp_path / f"{name}-quick.json").read_text())["rows"]

@@ -1,0 +1,288 @@
+"""Tests of adapref.integrations.trl (the ``[trl]`` extra): AdaDPOTrainer on a tiny GPT-2 built in memory.
+
+Nothing is downloaded: the model is a 2-layer GPT-2 built from its config, the tokenizer a WordLevel
+vocabulary built here, the data a ``datasets.Dataset.from_dict``.
+"""
+
+from __future__ import annotations
+
+import doctest
+import importlib.metadata
+import importlib.util
+import math
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+pytest.importorskip("trl")
+
+import torch
+import torch.nn.functional as F
+from datasets import Dataset, load_from_disk
+from tokenizers import Tokenizer, models, pre_tokenizers
+from transformers import GPT2Config, GPT2LMHeadModel, PreTrainedTokenizerFast
+from trl import DPOConfig, DPOTrainer
+
+import adapref.integrations.trl as ada_trl
+from adapref.functional import ada_dpo_loss
+from adapref.integrations.trl import AdaDPOConfig, AdaDPOTrainer, check_trl_version
+
+WORDS = ["<pad>", "<unk>", "<eos>"] + [f"w{i}" for i in range(29)]
+PROMPTS = ["w1 w2", "w3 w4 w5", "w6", "w7 w8"]
+CHOSEN = [" w9 w10", " w11", " w12 w13 w14", " w15"]
+REJECTED = [" w16", " w17 w18", " w19", " w20 w21"]
+BETA = 2.0  # large enough that the margins βh are far from 0 at init (policy and reference differ)
+
+
+def _tokenizer() -> PreTrainedTokenizerFast:
+    backend = Tokenizer(models.WordLevel(vocab={w: i for i, w in enumerate(WORDS)}, unk_token="<unk>"))
+    backend.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
+    return PreTrainedTokenizerFast(tokenizer_object=backend, eos_token="<eos>", pad_token="<pad>", unk_token="<unk>")
+
+
+def _config() -> GPT2Config:
+    return GPT2Config(
+        n_layer=2, n_head=2, n_embd=32, n_positions=32, vocab_size=len(WORDS), bos_token_id=2, eos_token_id=2
+    )
+
+
+@pytest.fixture(scope="module")
+def weights() -> dict[str, dict[str, torch.Tensor]]:
+    """State dicts of a policy and a different reference (seeded without touching the global RNG)."""
+    out = {}
+    with torch.random.fork_rng():
+        for name, seed in (("policy", 0), ("ref", 1)):
+            torch.manual_seed(seed)
+            out[name] = GPT2LMHeadModel(_config()).state_dict()
+    return out
+
+
+def _model(state: dict[str, torch.Tensor]) -> GPT2LMHeadModel:
+    # A fresh module per trainer: DPOTrainer patches the forward of the model it is given.
+    model = GPT2LMHeadModel(_config())
+    model.load_state_dict(state)
+    return model
+
+
+def _dpo_args(tmp_path: Path, **overrides: Any) -> DPOConfig:
+    kwargs: dict[str, Any] = {
+        "output_dir": str(tmp_path / "out"),
+        "use_cpu": True,
+        "report_to": "none",
+        "max_length": 16,
+        "per_device_train_batch_size": 2,
+        "max_steps": 2,
+        "logging_steps": 1,
+        "save_strategy": "no",
+        "disable_tqdm": True,
+        "learning_rate": 1e-3,
+        "beta": BETA,
+        "seed": 0,
+        "bf16": False,  # TRL defaults to bf16 autocast, even on CPU; fp32 keeps the comparisons exact
+    }
+    kwargs.update(overrides)
+    return DPOConfig(**kwargs)
+
+
+def _dataset() -> Dataset:
+    return Dataset.from_dict({"prompt": PROMPTS, "chosen": CHOSEN, "rejected": REJECTED})
+
+
+def _trainer(
+    cls: type[DPOTrainer], weights: dict[str, dict[str, torch.Tensor]], args: DPOConfig, **kwargs: Any
+) -> DPOTrainer:
+    dataset = kwargs.pop("train_dataset", None)
+    return cls(
+        model=_model(weights["policy"]),
+        ref_model=_model(weights["ref"]),
+        args=args,
+        train_dataset=_dataset() if dataset is None else dataset,
+        processing_class=_tokenizer(),
+        **kwargs,
+    )
+
+
+def _first_batch(trainer: DPOTrainer) -> dict[str, torch.Tensor]:
+    examples = [trainer.train_dataset[i] for i in range(len(PROMPTS))]
+    return trainer._prepare_inputs(trainer.data_collator(examples))
+
+
+def _eval_loss(trainer: DPOTrainer, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+    trainer.model.eval()  # no dropout; TRL's disable_dropout already zeroes it
+    return trainer.compute_loss(trainer.model, batch)
+
+
+def _naive_logps(state: dict[str, torch.Tensor], batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-sequence completion log-probs by a plain forward, log_softmax and gather (no TRL code)."""
+    model = _model(state).eval()
+    with torch.no_grad():
+        logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
+    token_logps = F.log_softmax(logits[:, :-1].double(), dim=-1).gather(-1, batch["input_ids"][:, 1:, None])[..., 0]
+    seq_logps = (token_logps * batch["completion_mask"][:, 1:]).sum(dim=1)
+    chosen, rejected = seq_logps.chunk(2)  # (B,) each: the collator puts the B chosen rows first
+    return chosen, rejected
+
+
+class TestVersionCheck:
+    @pytest.mark.parametrize("version", ["0.29.1", "0.7.11", "2.0.0", "2.0.0.dev0", "garbage"])
+    def test_check_trl_version_rejects_outside_range(self, version: str) -> None:
+        with pytest.raises(ImportError, match=rf"^adapref\[trl\] supports trl>=1\.0,<2; found {re.escape(version)}$"):
+            check_trl_version(version)
+
+    @pytest.mark.parametrize("version", ["1.0.0", "1.16.0", "1.99.3rc1"])
+    def test_check_trl_version_accepts_1x(self, version: str) -> None:
+        check_trl_version(version)
+
+    def _exec_module_with(self, monkeypatch: pytest.MonkeyPatch, fake_version: Any) -> None:
+        # Execute the module's source under another name, so the imported module stays untouched.
+        monkeypatch.setattr(importlib.metadata, "version", fake_version)
+        spec = importlib.util.spec_from_file_location("_adapref_trl_probe", ada_trl.__file__)
+        assert spec is not None
+        assert spec.loader is not None
+        spec.loader.exec_module(importlib.util.module_from_spec(spec))
+
+    def test_import_rejects_unsupported_version(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        with pytest.raises(ImportError, match=r"adapref\[trl\] supports trl>=1\.0,<2; found 0\.29\.1"):
+            self._exec_module_with(monkeypatch, lambda name: "0.29.1")
+
+    def test_import_without_trl_says_how_to_install(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        def missing(name: str) -> str:
+            raise importlib.metadata.PackageNotFoundError(name)
+
+        with pytest.raises(ImportError, match=r'pip install "adapref\[trl\]"'):
+            self._exec_module_with(monkeypatch, missing)
+
+
+def test_docstring_examples() -> None:
+    result = doctest.testmod(ada_trl)
+    assert result.failed == 0
+    assert result.attempted > 0
+
+
+class TestConfig:
+    @pytest.mark.parametrize(
+        ("kwargs", "name"),
+        [
+            ({"tau0": -1.0}, "tau0"),
+            ({"tau0": 1.0, "tau_max": 0.5}, "tau_max"),
+            ({"rho0": 0.0}, "rho0"),
+            ({"solver": "bisect"}, "solver"),
+            ({"solver": "newton", "n_iter": 0}, "n_iter"),
+            ({"tau_init": 0.0}, "tau_init"),
+            ({"quadratic": 1}, "quadratic"),
+        ],
+    )
+    def test_ada_config_bad_value_names_argument(self, kwargs: dict[str, Any], name: str) -> None:
+        with pytest.raises(ValueError, match=rf"^{name} must"):
+            AdaDPOConfig(**kwargs)
+
+    def test_ada_config_defaults_are_authors_dpo_setting(self) -> None:
+        cfg = AdaDPOConfig()
+        assert (cfg.rho0, cfg.tau0, cfg.tau_max, cfg.n_iter, cfg.tau_init) == (0.1, 0.1, 5.0, 5, 1.0)
+
+    @pytest.mark.parametrize(
+        ("overrides", "name"),
+        [
+            ({"loss_type": ["hinge"]}, "loss_type"),
+            ({"loss_type": ["sigmoid", "sft"], "loss_weights": [1.0, 0.5]}, "loss_type"),
+            ({"loss_weights": [2.0]}, "loss_weights"),
+            ({"ld_alpha": 0.5}, "ld_alpha"),
+            ({"f_divergence_type": "js_divergence"}, "f_divergence_type"),
+            ({"use_weighting": True}, "use_weighting"),
+            ({"label_smoothing": 0.1}, "label_smoothing"),
+            ({"beta": 0.0}, "beta"),
+        ],
+    )
+    def test_trainer_refuses_unsupported_dpo_option(
+        self, tmp_path: Path, weights: dict[str, dict[str, torch.Tensor]], overrides: dict[str, Any], name: str
+    ) -> None:
+        with pytest.raises(ValueError, match=rf"^{name} must"):
+            _trainer(AdaDPOTrainer, weights, _dpo_args(tmp_path, **overrides))
+
+    def test_trainer_refuses_liger(self, tmp_path: Path, weights: dict[str, dict[str, torch.Tensor]]) -> None:
+        args = _dpo_args(tmp_path)
+        args.use_liger_kernel = True  # set after construction, which may check that liger is installed
+        with pytest.raises(ValueError, match=r"^use_liger_kernel must"):
+            _trainer(AdaDPOTrainer, weights, args)
+
+    def test_trainer_refuses_non_config_ada(self, tmp_path: Path, weights: dict[str, dict[str, torch.Tensor]]) -> None:
+        with pytest.raises(TypeError, match="ada must be an AdaDPOConfig"):
+            _trainer(AdaDPOTrainer, weights, _dpo_args(tmp_path), ada={"rho0": 0.1})
+
+
+class TestLoss:
+    def test_unit_tau_matches_stock_sigmoid_dpo(
+        self, tmp_path: Path, weights: dict[str, dict[str, torch.Tensor]]
+    ) -> None:
+        # τ0 = τ_max = 1 forces τ ≡ 1, so Ada-DPO is −logσ(βh): stock TRL "sigmoid" on the same batch.
+        args = _dpo_args(tmp_path)
+        ada = _trainer(AdaDPOTrainer, weights, args, ada=AdaDPOConfig(tau0=1.0, tau_max=1.0))
+        stock = _trainer(DPOTrainer, weights, args)
+        batch = _first_batch(stock)
+        torch.testing.assert_close(_first_batch(ada), batch, rtol=0, atol=0)
+
+        loss_ada, loss_stock = _eval_loss(ada, batch), _eval_loss(stock, batch)
+        assert abs(loss_ada.item() - loss_stock.item()) <= 1e-6
+        assert abs(loss_stock.item() - math.log(2.0)) > 1e-2  # the margins are not trivially zero
+        loss_ada.backward()
+        loss_stock.backward()
+        for (name, p_ada), p_stock in zip(ada.model.named_parameters(), stock.model.parameters(), strict=True):
+            torch.testing.assert_close(p_ada.grad, p_stock.grad, rtol=1e-5, atol=1e-7, msg=name)
+        for key in ("rewards/chosen", "rewards/rejected", "rewards/margins", "logps/chosen", "logps/rejected"):
+            assert ada._metrics["eval"][key] == pytest.approx(stock._metrics["eval"][key], abs=1e-6)
+        assert ada._metrics["eval"]["ada/tau_mean"] == [1.0]
+        assert ada._metrics["eval"]["ada/frac_tau0"] == [1.0]
+
+    def test_default_loss_matches_naive_logps(
+        self, tmp_path: Path, weights: dict[str, dict[str, torch.Tensor]]
+    ) -> None:
+        # The trainer's loss with default τ equals ada_dpo_loss on log-probs from a plain forward.
+        trainer = _trainer(AdaDPOTrainer, weights, _dpo_args(tmp_path))
+        batch = _first_batch(trainer)
+        policy = _naive_logps(weights["policy"], batch)
+        ref = _naive_logps(weights["ref"], batch)
+        expected = ada_dpo_loss(*policy, *ref, beta=BETA, rho0=0.1, tau0=0.1, tau_max=5.0)
+        loss = _eval_loss(trainer, batch)
+        assert loss.item() == pytest.approx(expected.losses.mean().item(), abs=1e-5)
+        assert trainer._metrics["eval"]["ada/tau_mean"][0] == pytest.approx(expected.tau.mean().item(), abs=1e-5)
+        stock_form = -F.logsigmoid(BETA * ((policy[0] - ref[0]) - (policy[1] - ref[1]))).mean()
+        assert abs(loss.item() - stock_form.item()) > 1e-3  # τ is not ≡ 1 here: the loss differs from DPO
+
+    def test_precomputed_reference_matches_live_reference(
+        self, tmp_path: Path, weights: dict[str, dict[str, torch.Tensor]]
+    ) -> None:
+        # On disk, so that TRL's cache of reference log-probs lands in tmp_path.
+        _dataset().save_to_disk(str(tmp_path / "data"))
+        precomputed = _trainer(
+            AdaDPOTrainer,
+            weights,
+            _dpo_args(tmp_path, precompute_ref_log_probs=True),
+            train_dataset=load_from_disk(str(tmp_path / "data")),
+        )
+        live = _trainer(AdaDPOTrainer, weights, _dpo_args(tmp_path))
+        batch = _first_batch(precomputed)
+        assert "ref_chosen_logps" in batch
+        live_batch = {k: v for k, v in batch.items() if not k.startswith("ref_")}
+        assert _eval_loss(precomputed, batch).item() == pytest.approx(_eval_loss(live, live_batch).item(), abs=1e-6)
+
+
+def test_train_two_steps_logs_tau_within_bounds(tmp_path: Path, weights: dict[str, dict[str, torch.Tensor]]) -> None:
+    ada = AdaDPOConfig()
+    trainer = _trainer(AdaDPOTrainer, weights, _dpo_args(tmp_path), ada=ada, eval_dataset=_dataset())
+    result = trainer.train()
+    assert trainer.state.global_step == 2
+    assert math.isfinite(result.training_loss)
+    logs = [entry for entry in trainer.state.log_history if "ada/tau_mean" in entry]
+    assert len(logs) == 2
+    for entry in logs:
+        assert math.isfinite(entry["loss"])
+        assert ada.tau0 <= entry["ada/tau_mean"] <= ada.tau_max
+        assert 0.0 <= entry["ada/frac_tau0"] <= 1.0
+        assert 0.0 <= entry["ada/frac_tau_max"] <= 1.0
+        assert "rewards/margins" in entry
+    trainer.evaluate()  # prediction_step -> compute_loss(return_outputs=True)
+    metrics = trainer.state.log_history[-1]  # TRL 1.0 returns them without its own metrics
+    assert math.isfinite(metrics["eval_loss"])
+    assert ada.tau0 <= metrics["eval_ada/tau_mean"] <= ada.tau_max
