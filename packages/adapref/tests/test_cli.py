@@ -197,3 +197,50 @@ def test_demo_runs_and_prints_the_table(capsys: pytest.CaptureFixture[str]) -> N
     assert set(result) == {"bt", "ada (ρ0 .1, τmax 1)", "ada (ρ0 .3, τmax 3)"}
     for row in result.values():
         assert row["test_accuracy"] > 0.75
+
+
+def test_train_reward_resume_of_a_finished_run_changes_nothing(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # Interrupted-run resume is checked bit for bit in test_trainer.py; here the CLI path: --resume
+    # reloads model, optimiser, RNG and history from checkpoint.pt and reports the same metrics.
+    data = tmp_path / "pairs.jsonl"
+    assert main(["make-data", "--n", "200", "--T", "2", "--D", "3", "--out", str(data)]) == 0
+    run = tmp_path / "run"
+    assert main(["train-reward", "--data", str(data), "--epochs", "2", "--out", str(run), "--json"]) == 0
+    expected = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert main(["train-reward", "--data", str(data), "--epochs", "2", "--out", str(run), "--resume", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out.strip().splitlines()[-1]) == expected
+    with pytest.raises(SystemExit):
+        main(["train-reward", "--data", str(data), "--epochs", "3", "--out", str(run), "--resume"])
+    assert "was written with config" in capsys.readouterr().err
+
+
+def test_fixed_tau_run_writes_its_report(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # τ0 = τmax = 1 is Bradley-Terry up to a constant; the run and its τ report must still complete.
+    data = tmp_path / "pairs.jsonl"
+    assert main(["make-data", "--n", "100", "--T", "2", "--D", "3", "--out", str(data)]) == 0
+    run = tmp_path / "run"
+    assert main(["train-reward", "--data", str(data), "--tau0", "1", "--tau-max", "1", "--epochs", "1", "--out", str(run)]) == 0
+    assert len((run / "taus.csv").read_text().splitlines()) == 101
+
+
+@pytest.mark.parametrize(
+    ("config", "message"),
+    [({"rho0": "0.1"}, "rho0 must be of type float"), ({"hidden": 5}, "hidden must be a tuple")],
+)
+def test_bad_config_file_values_exit_2(tmp_path: Path, config: dict[str, object], message: str,
+                                       capsys: pytest.CaptureFixture[str]) -> None:  # fmt: skip
+    data = tmp_path / "pairs.jsonl"
+    assert main(["make-data", "--n", "50", "--T", "2", "--D", "2", "--out", str(data)]) == 0
+    cfg = tmp_path / "cfg.json"
+    cfg.write_text(json.dumps(config))
+    with pytest.raises(SystemExit) as exc:
+        main(["train-reward", "--data", str(data), "--config", str(cfg), "--out", str(tmp_path / "r")])
+    assert exc.value.code == 2
+    assert message in capsys.readouterr().err
+
+
+def test_directory_as_data_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exc:
+        main(["train-reward", "--data", str(tmp_path), "--out", str(tmp_path / "r")])
+    assert exc.value.code == 2
+    assert "Traceback" not in capsys.readouterr().err

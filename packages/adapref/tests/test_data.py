@@ -313,3 +313,11 @@ class TestTrl:
         with pytest.raises(ValueError, match=r"record 1: 'rejected' is an empty string"):
             write_trl_jsonl([self.STANDARD[0], {"prompt": "p", "chosen": "a", "rejected": " "}], tmp_path / "x.jsonl")
         assert not (tmp_path / "x.jsonl").exists()
+
+
+def test_a_huge_json_integer_is_reported_with_its_line(tmp_path: Path) -> None:
+    # A 400-digit integer overflows float: a ValueError naming file and line, not an OverflowError.
+    path = tmp_path / "big.jsonl"
+    path.write_text('{"id": "a", "chosen": [[' + "9" * 400 + ', 1]], "rejected": [[0, 0]]}\n')
+    with pytest.raises(ValueError, match=rf"{path}:1: 'chosen' holds a non-finite value"):
+        PreferenceData.from_jsonl(path)

@@ -210,10 +210,18 @@ class TestTauHistogram:
         ("tau0", "tau_max", "bins", "pattern"),
         [
             (0.0, 1.0, 10, r"tau0 must be a finite number > 0, got 0.0"),
-            (0.5, 0.5, 10, r"tau_max must be a finite number > tau0=0.5, got 0.5"),
+            (0.5, 0.4, 10, r"tau_max must be a finite number >= tau0=0.5, got 0.4"),
             (0.1, 1.0, 0, r"bins must be an int >= 1, got 0"),
         ],
     )
     def test_bad_arguments_raise_naming_them(self, tau0: float, tau_max: float, bins: int, pattern: str) -> None:
         with pytest.raises(ValueError, match=pattern):
             tau_histogram(np.ones(3), tau0, tau_max, bins=bins)
+
+
+def test_tau_histogram_with_fixed_tau_has_one_bin() -> None:
+    # τ0 = τmax (Bradley-Terry at temperature τ0): every τ is at both bounds, in one degenerate bin.
+    h = tau_histogram(torch.ones(7), 1.0, 1.0)
+    assert h["counts"] == [7]
+    assert h["edges"] == [1.0, 1.0]
+    assert h["frac_at_tau0"] == h["frac_at_tau_max"] == 1.0

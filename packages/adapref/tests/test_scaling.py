@@ -107,6 +107,25 @@ class TestSafeguardedNewton:
         ref = _brute_force(1.5, 0.5, 0.1, 3.0)
         assert got[1].item() == pytest.approx(ref, abs=1e-6)
 
+    @pytest.mark.parametrize("rho0", RHO0S)
+    @pytest.mark.parametrize("tau_max", (1.0, 3.0, 5.0))
+    def test_converges_as_k_grows(self, rho0: float, tau_max: float) -> None:
+        # Relative error to the closed form over d ∈ [−10, 10]: ≤ 1e-5 at K = 10, machine precision at K = 20.
+        d = torch.linspace(-10, 10, 801, dtype=torch.float64)
+        exact = solve_tau(d, rho0=rho0, tau0=0.1, tau_max=tau_max)
+        err = {k: float(((solve_tau(d, rho0=rho0, tau0=0.1, tau_max=tau_max, solver="newton", n_iter=k) - exact).abs()
+                          / exact).max()) for k in (10, 20)}  # fmt: skip
+        assert err[10] <= 1e-5
+        assert err[20] <= 1e-12
+
+    def test_no_stall_where_plain_bracketing_bounced(self) -> None:
+        # ρ0 = .5, τmax = 3, d = 0.78798: an unguarded bracketed Newton bounced between 0.118 and 0.504
+        # for six iterations (review finding); the rtsafe step-length rule settles by K = 8.
+        d = torch.tensor([0.78798], dtype=torch.float64)
+        exact = solve_tau(d, rho0=0.5, tau0=0.1, tau_max=3.0).item()
+        got = solve_tau(d, rho0=0.5, tau0=0.1, tau_max=3.0, solver="newton", n_iter=8).item()
+        assert got == pytest.approx(exact, rel=1e-9)
+
     def test_never_leaves_the_feasible_interval(self) -> None:
         d = torch.randn(500, generator=torch.Generator().manual_seed(0), dtype=torch.float64) * 5
         for k in (1, 2, 3, 5):
@@ -146,8 +165,8 @@ class TestOfficialNewton:
 class TestQuadratic:
     @pytest.mark.parametrize("rho0", RHO0S)
     def test_exact_equals_brute_force(self, rho0: float) -> None:
-        # No upper bound (Prop. 3.2): the minimiser lies below log 2 / (2ρ0).
-        hi = LOG2 / (2 * rho0)
+        # No upper bound (Prop. 3.2): search a wide interval, independently of the code's own bound.
+        hi = 50.0
         ref = torch.tensor(
             [_brute_force(d, rho0, 0.1, hi, quadratic=True) for d in D_GRID.tolist()], dtype=torch.float64
         )
@@ -195,6 +214,8 @@ class TestBadInput:
             ({"solver": "lbfgs"}, "solver"),
             ({"solver": "newton", "n_iter": 0}, "n_iter"),
             ({"tau_init": -1.0}, "tau_init"),
+            ({"tau_max": math.inf}, "tau_max"),
+            ({"rho0": "0.1"}, "rho0"),
         ],
     )
     def test_bad_hyperparameter_is_named(self, kwargs: dict[str, object], name: str) -> None:
@@ -208,3 +229,18 @@ class TestBadInput:
     def test_integer_margins(self) -> None:
         with pytest.raises(ValueError, match="floating-point"):
             solve_tau(torch.tensor([1, 2]))
+
+
+def test_proposition_3_2_population_optimum_of_the_quadratic_variant() -> None:
+    # Prop. 3.2: at the optimal Δr the expected loss is τ(H(p) − log 2) + ρ0τ², minimised at
+    # τ* = max(τ0, (p log p + (1 − p) log(1 − p) + log 2)/(2ρ0)). Checked by a joint grid search.
+    rho0, tau0 = 0.2, 0.1
+    taus = torch.linspace(tau0, 3.0, 2901, dtype=torch.float64)
+    deltas = torch.linspace(-12, 12, 2401, dtype=torch.float64)
+    for p in (0.6, 0.8, 0.95):
+        T, D = torch.meshgrid(taus, deltas, indexing="ij")
+        logsig = torch.nn.functional.logsigmoid
+        expected = -T * (p * logsig(D / T) + (1 - p) * logsig(-D / T)) + rho0 * T.square() - LOG2 * T
+        i = int(torch.argmin(expected))
+        closed = max(tau0, (p * math.log(p) + (1 - p) * math.log(1 - p) + LOG2) / (2 * rho0))
+        assert T.flatten()[i].item() == pytest.approx(closed, abs=2e-3)

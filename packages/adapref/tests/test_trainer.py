@@ -66,6 +66,23 @@ def test_resume_refuses_a_different_config(linear_data: tuple[object, object], t
         RewardTrainer().fit(train, out_dir=tmp_path / "empty", resume=True, progress=False)  # type: ignore[arg-type]
 
 
+def test_resume_refuses_other_data(linear_data: tuple[object, object], tmp_path: Path) -> None:
+    train, test = linear_data
+    RewardTrainer(TrainConfig(epochs=1)).fit(train, out_dir=tmp_path, progress=False)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="other training/validation data"):
+        RewardTrainer(TrainConfig(epochs=1)).fit(test, out_dir=tmp_path, resume=True, progress=False)  # type: ignore[arg-type]
+
+
+def test_float64_data_trains_like_float32(linear_data: tuple[object, object]) -> None:
+    from adapref.data import PreferenceData
+
+    train, _ = linear_data
+    as64 = PreferenceData(train.chosen.double(), train.rejected.double(), train.ids, None, None)  # type: ignore[attr-defined]
+    a = RewardTrainer(TrainConfig(epochs=1)).fit(train, progress=False)  # type: ignore[arg-type]
+    b = RewardTrainer(TrainConfig(epochs=1)).fit(as64, progress=False)
+    assert a.epochs == b.epochs
+
+
 def test_tau_report_agrees_with_an_independent_computation(linear_data: tuple[object, object]) -> None:
     train, _ = linear_data
     trainer = RewardTrainer(TrainConfig(epochs=1, rho0=0.3, tau_max=3.0))
@@ -111,6 +128,8 @@ class TestTrainConfig:
             ({"hidden": ()}, "hidden"),
             ({"device": "tpu"}, "device"),
             ({"loss": "bt", "temperature": -1.0}, "temperature"),
+            ({"rho0": "0.1"}, "rho0"),
+            ({"hidden": 5}, "hidden"),
         ],
     )
     def test_bad_field_is_named(self, kwargs: dict[str, object], name: str) -> None:

@@ -121,7 +121,12 @@ def ipo_dpo_loss(
     *,
     beta: float = 0.1,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """IPO: ``(h − 1/(2β))²`` with h the unscaled log-ratio margin (TRL ``"ipo"``, eq. 17)."""
+    """IPO: ``(h − 1/(2β))²`` with h the unscaled log-ratio margin (Azar et al., eq. 17).
+
+    Note:
+        TRL's ``"ipo"`` divides each sequence log-ratio by its completion length first; pass
+        length-averaged log-probabilities to reproduce it.
+    """
     _check_positive("beta", beta)
     h, chosen, rejected = _dpo_logits(policy_chosen_logps, policy_rejected_logps, ref_chosen_logps, ref_rejected_logps)
     return (h - 1.0 / (2.0 * beta)).square(), (beta * chosen).detach(), (beta * rejected).detach()

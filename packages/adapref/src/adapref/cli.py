@@ -22,9 +22,10 @@ _TRAIN_FIELDS = {
 }  # fmt: skip
 
 
-def _add_common(p: argparse.ArgumentParser, *, out: bool = True) -> None:
+def _add_common(p: argparse.ArgumentParser, *, out: bool = True, device: bool = True) -> None:
     p.add_argument("--seed", type=int, default=None, help="random seed (default 0)")
-    p.add_argument("--device", choices=("cpu", "cuda", "auto"), default=None, help="device (default cpu)")
+    if device:
+        p.add_argument("--device", choices=("cpu", "cuda", "auto"), default=None, help="device (default cpu)")
     if out:
         p.add_argument("--out", type=Path, default=None, help="output folder or file")
     p.add_argument("--json", action="store_true", help="print the final metrics as one JSON object")
@@ -71,7 +72,7 @@ def build_parser() -> argparse.ArgumentParser:
     make.add_argument("--teacher", choices=("stochastic", "oracle", "flip"), default="stochastic")
     make.add_argument("--teacher-param", type=float, default=None,
                       help="temperature of stochastic (default 1) or flip rate of flip (default 0.1)")  # fmt: skip
-    _add_common(make)
+    _add_common(make, device=False)
 
     train = sub.add_parser("train-reward", help="train a segment reward model on a JSONL file")
     train.add_argument("--data", type=Path, required=True, help="pairs from make-data (JSONL)")
@@ -98,7 +99,7 @@ def build_parser() -> argparse.ArgumentParser:
     dpo.add_argument("--flip-rate", type=float, default=0.0, help="share of flipped labels")
     dpo.add_argument("--epochs", type=int, default=3)
     dpo.add_argument("--pairs", type=int, default=6000, help="number of labelled pairs")
-    _add_common(dpo, out=False)
+    _add_common(dpo, device=False)
 
     bench = sub.add_parser("bench", help="the paper's claims side by side (see benchmarks/)")
     bench.add_argument("--quick", action="store_true", help="smallest settings (seconds)")
@@ -164,5 +165,5 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "train-reward":
             args.train_config = _train_config(args)
         return handlers[args.command](args)
-    except (ValueError, ImportError, FileNotFoundError) as exc:
+    except (ValueError, ImportError, OSError) as exc:
         parser.error(f"{args.command}: {exc}")

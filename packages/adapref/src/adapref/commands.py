@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import dataclasses
 import json
 import math
 import time
@@ -114,7 +115,10 @@ def make_data(args: argparse.Namespace) -> int:
         meta = {"source": "gym", "env": args.env, "seg_len": args.seg_len}
     data.to_jsonl(out)
     meta.update({"n": len(data), "teacher": repr(teacher), "seed": seed, "version": __version__})
-    torch.save(meta, out.with_suffix(out.suffix + ".meta.pt"))
+    meta_path = out.with_suffix(out.suffix + ".meta.pt")
+    tmp = meta_path.with_name(f".{meta_path.name}.tmp")
+    torch.save(meta, tmp)
+    tmp.replace(meta_path)
     corrupted = float(data.corrupted.float().mean()) if data.corrupted is not None else math.nan
     result = {"out": str(out), "pairs": len(data), "shape": list(data.chosen.shape[1:]), "corrupted_share": corrupted}
     print(json.dumps(result) if args.json else f"wrote {len(data)} pairs {tuple(data.chosen.shape[1:])} to {out} "
@@ -213,6 +217,10 @@ def dpo(args: argparse.Namespace) -> int:
                    "implicit_accuracy": res.implicit_accuracy, "seconds": seconds}  # fmt: skip
         result[name] = metrics
         rows.append([name, *metrics.values()])
+    if args.out is not None:
+        write_json(args.out / "config.json", {"bandit": dataclasses.asdict(config), "losses": args.losses,
+                                              "rho0": args.rho0, "tau_max": args.tau_max, "version": __version__})  # fmt: skip
+        write_json(args.out / "results.json", result)
     print(json.dumps(result, indent=2) if args.json else
           format_table(["loss", "normalised reward", "win rate vs ref", "implicit acc", "seconds"], rows))  # fmt: skip
     return 0

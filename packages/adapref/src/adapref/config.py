@@ -49,6 +49,13 @@ class TrainConfig:
     """``cpu``, ``cuda`` or ``auto``."""
 
     def __post_init__(self) -> None:
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            expected = {"float": (int, float), "int": (int,), "str": (str,)}.get(str(f.type))
+            if expected is not None and (isinstance(value, bool) or not isinstance(value, expected)):
+                raise ValueError(f"{f.name} must be of type {f.type}, got {type(value).__name__} {value!r}")
+        if not isinstance(self.hidden, tuple):
+            raise ValueError(f"hidden must be a tuple of positive integers, got {self.hidden!r}")
         if self.loss not in LOSSES:
             raise ValueError(f"loss must be one of {LOSSES}, got {self.loss!r}")
         if self.loss.startswith("ada"):
@@ -82,6 +89,6 @@ class TrainConfig:
         if unknown:
             raise ValueError(f"unknown TrainConfig key(s) {unknown}; known: {sorted(fields)}")
         values = dict(data)
-        if "hidden" in values:
+        if isinstance(values.get("hidden"), list):
             values["hidden"] = tuple(values["hidden"])
         return cls(**values)

@@ -349,14 +349,24 @@ def _parse_segment(value: object, key: str, where: str) -> list[list[float]]:
         for v in row:
             if not _is_number(v):
                 raise ValueError(f"{where}: {key!r} holds a non-numeric value {v!r} at step {t}")
-            if not math.isfinite(v):
+            if not _finite(v):
                 raise ValueError(f"{where}: {key!r} holds a non-finite value {v!r} at step {t}")
     return rows
+
+
+def _finite(value: Any) -> bool:
+    """A finite number that fits a float (a 400-digit JSON integer does not)."""
+    try:
+        return math.isfinite(float(value))
+    except OverflowError:
+        return False
 
 
 def _parse_strength(value: object, where: str) -> float:
     if not _is_number(value):
         raise ValueError(f"{where}: 'strength' must be a number, got {value!r}")
+    if not _finite(value):
+        raise ValueError(f"{where}: 'strength' must be finite and >= 0, got {value!r}")
     number = float(value)  # type: ignore[arg-type]
     if not math.isfinite(number) or number < 0:
         raise ValueError(f"{where}: 'strength' must be finite and >= 0, got {number}")
@@ -411,7 +421,7 @@ def _normalise_trl(record: object, where: str) -> tuple[dict[str, Any], str, boo
         raise ValueError(f"{where}: mixes plain strings and message lists across {list(out)}")
     if "margin" in record:
         margin = record["margin"]
-        if not _is_number(margin) or not math.isfinite(margin):
+        if not _is_number(margin) or not _finite(margin):
             raise ValueError(f"{where}: 'margin' must be a finite number, got {margin!r}")
     for key, value in record.items():
         if key not in out:

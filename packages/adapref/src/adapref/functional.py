@@ -172,7 +172,7 @@ def ada_dpo_loss(
         beta: DPO's β > 0 (TRL's default 0.1).
         rho0, tau0, tau_max, solver, n_iter, tau_init, quadratic, clamp_tau_max: as in
             :func:`adapref.scaling.solve_tau`; defaults are the authors' DPO setting (ρ0 = 0.1,
-            τ0 = 0.1, τ_max = 5, K = 5). The Newton solvers use the DPO trainer's eps = 1e-6.
+            τ0 = 0.1, τ_max = 5, K = 5). ``newton-official`` uses the DPO trainer's eps = 1e-6.
         reference_free: use a uniform reference (π_ref terms set to 0), as TRL does.
 
     Returns:

@@ -247,7 +247,7 @@ def tau_histogram(tau: ArrayLike, tau0: float, tau_max: float, bins: int = 10) -
     Args:
         tau: ``(N,)`` temperatures.
         tau0: lower bound ``τ0 > 0``.
-        tau_max: upper bound ``τmax > τ0``.
+        tau_max: upper bound ``τmax ≥ τ0`` (equal bounds give a single bin).
         bins: number of equal-width bins, ``≥ 1``.
 
     Returns:
@@ -265,13 +265,16 @@ def tau_histogram(tau: ArrayLike, tau0: float, tau_max: float, bins: int = 10) -
     t = _vector(tau, "tau")
     if not (math.isfinite(tau0) and tau0 > 0):
         raise ValueError(f"tau0 must be a finite number > 0, got {tau0!r}")
-    if not (math.isfinite(tau_max) and tau_max > tau0):
-        raise ValueError(f"tau_max must be a finite number > tau0={tau0}, got {tau_max!r}")
+    if not (math.isfinite(tau_max) and tau_max >= tau0):
+        raise ValueError(f"tau_max must be a finite number >= tau0={tau0}, got {tau_max!r}")
     if isinstance(bins, bool) or not isinstance(bins, int) or bins < 1:
         raise ValueError(f"bins must be an int >= 1, got {bins!r}")
     tol0, tol_max = 1e-6 * abs(tau0), 1e-6 * abs(tau_max)
     inside = (t >= tau0 - tol0) & (t <= tau_max + tol_max)
-    counts, edges = np.histogram(np.clip(t[inside], tau0, tau_max), bins=bins, range=(tau0, tau_max))
+    if tau_max == tau0:  # τ fixed (the Bradley-Terry setting): one degenerate bin
+        counts, edges = np.array([np.count_nonzero(inside)]), np.array([tau0, tau_max])
+    else:
+        counts, edges = np.histogram(np.clip(t[inside], tau0, tau_max), bins=bins, range=(tau0, tau_max))
     n_outside = int(t.size - np.count_nonzero(inside))
     if n_outside:
         logger.warning("tau_histogram: %d of %d values lie outside [tau0, tau_max]", n_outside, t.size)

@@ -125,25 +125,30 @@ def optimal_u(rho0: float) -> float:
     return 0.5 * (lo + hi)
 
 
-def check_scaling_args(rho0: float, tau0: float, tau_max: float, solver: str, n_iter: int, tau_init: float) -> None:
+def check_scaling_args(
+    rho0: float, tau0: float, tau_max: float, solver: str, n_iter: int, tau_init: float, quadratic: bool = False
+) -> None:
     """Validate the hyperparameters of τ solving; ``ValueError`` names the argument.
 
-    Warns (``UserWarning``) when ``rho0 ≥ log 2``, where τ ≡ τ0 and the method is Bradley-Terry at
-    temperature τ0.
+    Warns (``UserWarning``) when ``rho0 ≥ log 2`` with the linear penalty, where τ ≡ τ0 and the
+    method is Bradley-Terry at temperature τ0 (the quadratic penalty has no such degeneracy).
     """
+    for name, value in (("rho0", rho0), ("tau0", tau0), ("tau_max", tau_max), ("tau_init", tau_init)):
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ValueError(f"{name} must be a number, got {type(value).__name__} {value!r}")
     if not math.isfinite(rho0) or rho0 <= 0:
         raise ValueError(f"rho0 must be a finite number > 0 (the KL radius ρ0; ρ = ρ0 − log 2), got {rho0!r}")
     if not math.isfinite(tau0) or tau0 <= 0:
         raise ValueError(f"tau0 must be a finite number > 0, got {tau0!r}")
-    if math.isnan(tau_max) or tau_max < tau0:
-        raise ValueError(f"tau_max must be >= tau0 = {tau0!r}, got {tau_max!r}")
+    if not math.isfinite(tau_max) or tau_max < tau0:
+        raise ValueError(f"tau_max must be a finite number >= tau0 = {tau0!r}, got {tau_max!r}")
     if solver not in SOLVERS:
         raise ValueError(f"solver must be one of {SOLVERS}, got {solver!r}")
     if solver != "exact" and (isinstance(n_iter, bool) or not isinstance(n_iter, int) or n_iter < 1):
         raise ValueError(f"n_iter must be an integer >= 1 with solver={solver!r}, got {n_iter!r}")
     if not math.isfinite(tau_init) or tau_init <= 0:
         raise ValueError(f"tau_init must be a finite number > 0, got {tau_init!r}")
-    if rho0 >= LOG2:
+    if rho0 >= LOG2 and not quadratic:
         warnings.warn(
             f"rho0 = {rho0} >= log 2: every tau equals tau0 = {tau0}, so the adaptive loss is "
             "Bradley-Terry at temperature tau0",
@@ -180,11 +185,18 @@ def _safeguarded_newton(
     ``lo``/``hi`` start at the feasible bounds. After each evaluation the sign of the derivative
     moves one end of the bracket to the current point (the minimiser lies on the other side) and
     marks that end as excluded. A projected Newton step is accepted when it lies strictly inside
-    the bracket or on a bound not yet excluded; otherwise the midpoint is taken. An iterate whose
-    derivative is exactly zero, or a bracket reduced to a point, stays put.
+    the bracket (or on a bound not yet excluded) and, as in Numerical Recipes' ``rtsafe``, when it
+    is at most half as long as the step before last; otherwise the midpoint is taken. So the
+    iteration cannot cycle, and its bracket at least halves every two steps where Newton stalls.
+    An element stays put once its derivative is exactly zero or its Newton step falls below a few
+    ulps of τ (converged).
     """
     lo_excl = torch.zeros_like(tau, dtype=torch.bool)
     hi_excl = torch.zeros_like(tau, dtype=torch.bool)
+    step_old = hi - lo  # length of the step before last (rtsafe's dxold)
+    step = step_old.clone()
+    done = torch.zeros_like(tau, dtype=torch.bool)
+    tol = 8.0 * torch.finfo(tau.dtype).eps
     for _ in range(n_iter):
         g = grad(tau)
         h = hess(tau).clamp_min(hessian_floor)
@@ -194,9 +206,14 @@ def _safeguarded_newton(
         lo = torch.where(neg, tau, lo)
         lo_excl = lo_excl | neg
         cand = torch.minimum(torch.maximum(tau - g / h, lo), hi)
-        ok = ((cand > lo) & (cand < hi)) | ((cand == lo) & ~lo_excl) | ((cand == hi) & ~hi_excl)
+        inside = ((cand > lo) & (cand < hi)) | ((cand == lo) & ~lo_excl) | ((cand == hi) & ~hi_excl)
+        newton_step = (cand - tau).abs()
+        converged = inside & (newton_step <= tol * tau)
+        ok = inside & ((2.0 * newton_step <= step_old) | converged)
         new = torch.where(ok, cand, 0.5 * (lo + hi))
-        tau = torch.where(g == 0, tau, new)
+        step_old, step = step, (new - tau).abs()
+        tau = torch.where(done | (g == 0), tau, new)
+        done = done | converged | (g == 0)
     return tau
 
 
@@ -277,7 +294,7 @@ def solve_tau(
         cannot cycle between the bounds as the authors' iteration does for ρ0 = 0.5, τ_max = 3 and
         d ≈ ±1.5 (their HalfCheetah setting); ``"newton-official"`` keeps that behaviour.
     """
-    check_scaling_args(rho0, tau0, tau_max, solver, n_iter, tau_init)
+    check_scaling_args(rho0, tau0, tau_max, solver, n_iter, tau_init, quadratic)
     if not isinstance(margins, torch.Tensor) or not margins.is_floating_point():
         raise ValueError(f"margins must be a floating-point tensor, got {type(margins).__name__}")
     dtype = torch.promote_types(margins.dtype, torch.float32)

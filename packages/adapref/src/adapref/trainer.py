@@ -8,9 +8,11 @@ epoch and ``resume`` that continues bit-identically.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import logging
 import os
+import pickle
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -167,11 +169,16 @@ class RewardTrainer:
         if resume:
             if out is None or not (out / CHECKPOINT).is_file():
                 raise ValueError(f"resume=True needs a checkpoint at {out}/{CHECKPOINT}; none was found")
-            state = torch.load(out / CHECKPOINT, map_location=self.device, weights_only=False)
+            state = _load(out / CHECKPOINT)
             if state["config"] != self.config.to_dict() or state["obs_dim"] != obs_dim:
                 raise ValueError(
                     f"checkpoint at {out / CHECKPOINT} was written with config {state['config']} and obs_dim "
                     f"{state['obs_dim']}; this run has {self.config.to_dict()} and obs_dim {obs_dim}"
+                )
+            if state.get("data") != _fingerprint(train, val):
+                raise ValueError(
+                    f"checkpoint at {out / CHECKPOINT} was written for other training/validation data; "
+                    "resume with the same data and split, or start a new run in another folder"
                 )
             model.load_state_dict(state["model"])
             opt.load_state_dict(state["optimizer"])
@@ -185,8 +192,9 @@ class RewardTrainer:
 
         n = len(train)
         bs = self.config.batch_size
-        chosen = train.chosen.to(self.device)
-        rejected = train.rejected.to(self.device)
+        chosen = train.chosen.to(self.device, torch.float32)
+        rejected = train.rejected.to(self.device, torch.float32)
+        fingerprint = _fingerprint(train, val)
         for epoch in range(start, self.config.epochs):
             model.train()
             order = torch.randperm(n, generator=gen)
@@ -212,7 +220,7 @@ class RewardTrainer:
             history.epochs.append(record)
             logger.info("epoch %d: %s", epoch + 1, record)
             if out is not None:
-                self._checkpoint(out, model, opt, gen, history, epoch + 1, obs_dim)
+                self._checkpoint(out, model, opt, gen, history, epoch + 1, obs_dim, fingerprint)
             if callback is not None:
                 callback(epoch + 1, record)
         if out is not None:
@@ -230,8 +238,10 @@ class RewardTrainer:
         history: History,
         epoch: int,
         obs_dim: int,
+        fingerprint: str,
     ) -> None:
         state = {
+            "data": fingerprint,
             "model": model.state_dict(),
             "optimizer": opt.state_dict(),
             "generator": gen.get_state(),
@@ -253,7 +263,10 @@ class RewardTrainer:
         """Segment scores r_φ(z), ``(N, T, D) -> (N,)``, on the CPU."""
         model = self._require_model()
         model.eval()
-        parts = [model(segments[i : i + batch_size].to(self.device)).cpu() for i in range(0, len(segments), batch_size)]
+        parts = [
+            model(segments[i : i + batch_size].to(self.device, torch.float32)).cpu()
+            for i in range(0, len(segments), batch_size)
+        ]
         return torch.cat(parts)
 
     def margins(self, data: PreferenceData) -> torch.Tensor:
@@ -293,13 +306,34 @@ class RewardTrainer:
     @classmethod
     def load(cls, path: str | os.PathLike[str], device: str = "cpu") -> RewardTrainer:
         """A trainer holding the model saved at ``path`` (``model.pt`` of a run)."""
-        state = torch.load(Path(path), map_location="cpu", weights_only=False)
+        state = _load(Path(path))
         config = dataclasses.replace(TrainConfig.from_dict(state["config"]), device=device)
         trainer = cls(config)
         model, _, _ = trainer._build(int(state["obs_dim"]))
         model.load_state_dict(state["model"])
         trainer.model = model
         return trainer
+
+
+def _load(path: Path) -> dict[str, Any]:
+    """``torch.load`` on the CPU (the generator state must stay a CPU tensor); unreadable -> ValueError."""
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=False)
+    except (OSError, RuntimeError, EOFError, pickle.UnpicklingError) as exc:
+        raise ValueError(f"cannot read the checkpoint {path}: {exc}") from exc
+    if not isinstance(state, dict) or "model" not in state or "config" not in state:
+        raise ValueError(f"{path} is not an adapref checkpoint (no 'model' and 'config' entries)")
+    return state
+
+
+def _fingerprint(train: PreferenceData, val: PreferenceData | None) -> str:
+    """A digest of the pair ids and feature shapes of the training (and validation) data."""
+    h = hashlib.sha256()
+    for part in (train, val):
+        if part is not None:
+            h.update(repr((len(part), tuple(part.chosen.shape))).encode())
+            h.update("\x1f".join(part.ids).encode())
+    return h.hexdigest()
 
 
 def _atomic_save(obj: object, path: Path) -> None:
