@@ -108,7 +108,7 @@ class TestSafeguardedNewton:
         assert got[1].item() == pytest.approx(ref, abs=1e-6)
 
     @pytest.mark.parametrize("rho0", RHO0S)
-    @pytest.mark.parametrize("tau_max", (1.0, 3.0, 5.0))
+    @pytest.mark.parametrize("tau_max", [1.0, 3.0, 5.0])
     def test_converges_as_k_grows(self, rho0: float, tau_max: float) -> None:
         # Relative error to the closed form over d ∈ [−10, 10]: ≤ 1e-5 at K = 10, machine precision at K = 20.
         d = torch.linspace(-10, 10, 801, dtype=torch.float64)
