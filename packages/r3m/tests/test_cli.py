@@ -9,10 +9,11 @@ import shutil
 import subprocess
 import sys
 from importlib import metadata, resources
+from pathlib import Path
 
 import pytest
 
-from r3m.cli import EXIT_NOT_READY, main
+from r3m.cli import main
 
 
 def _version_from_file() -> str:
@@ -37,7 +38,7 @@ def test_help_lists_every_command(capsys: pytest.CaptureFixture[str]) -> None:
         main(["--help"])
     assert exc.value.code == 0
     out = capsys.readouterr().out
-    for command in ("info", "demo"):
+    for command in ("info", "demo", "make-data", "train-reward", "audit", "dpo", "bench"):
         assert re.search(rf"^\s+{command}\s", out, re.MULTILINE), command
 
 
@@ -80,12 +81,6 @@ def test_info_table_has_one_row_per_key(capsys: pytest.CaptureFixture[str]) -> N
     assert [row.split()[0] for row in rows] == keys
 
 
-def test_demo_says_plainly_it_is_not_ready(capsys: pytest.CaptureFixture[str]) -> None:
-    # Until the method lands, the demo must not pretend: it says so and exits non-zero.
-    assert main(["demo"]) == EXIT_NOT_READY
-    assert "not implemented yet" in capsys.readouterr().err
-
-
 def test_help_imports_no_heavy_dependency() -> None:
     # --help must stay fast: no numerical library may be imported to print it.
     code = (
@@ -113,3 +108,94 @@ def test_python_dash_m_runs_the_cli() -> None:
     result = subprocess.run([sys.executable, "-m", "r3m", "--help"], capture_output=True, text=True, check=False)
     assert result.returncode == 0
     assert result.stdout.startswith("usage: r3m")
+
+
+def test_make_data_train_and_audit_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    data = tmp_path / "pairs.jsonl"
+    argv = ["make-data", "--n", "600", "--T", "3", "--D", "4", "--teacher", "flip", "--teacher-param", "0.25"]
+    assert main([*argv, "--out", str(data), "--json"]) == 0
+    made = json.loads(capsys.readouterr().out)
+    assert made["pairs"] == 600
+    assert 0.15 < made["corrupted_share"] < 0.35  # 25 % flips, binomial 4σ ≈ ±0.07
+    run = tmp_path / "run"
+    assert (
+        main(["train-reward", "--data", str(data), "--out", str(run), "--epochs", "2", "--lam", "0.6", "--json"]) == 0
+    )
+    metrics = json.loads(capsys.readouterr().out)
+    assert 0.0 <= metrics["flag_precision"] <= 1.0
+    assert 0.0 <= metrics["flag_recall"] <= 1.0
+    config = json.loads((run / "config.json").read_text())
+    assert config["train"]["lam"] == 0.6
+    rows = (run / "deltas.csv").read_text().strip().splitlines()
+    assert rows[0] == "id,margin,delta,flagged,corrupted"
+    assert len(rows) == 601
+    assert main(["audit", "--run", str(run), "--data", str(data), "--top", "5", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert len(report["top"]) == 5
+    assert report["top"][0]["delta"] >= report["top"][-1]["delta"]
+    assert report["flagged"] == sum(1 for r in rows[1:] if r.split(",")[3] == "True")
+
+
+def test_dpo_toy_reports_exact_metrics(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    argv = ["dpo", "--toy", "--losses", "r3m,sigmoid", "--pairs", "800", "--flip-rate", "0.2", "--out", str(tmp_path)]
+    assert main([*argv, "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    for name in ("r3m", "sigmoid"):
+        assert 0.0 < result[name]["normalised_reward"] <= 1.0
+    assert json.loads((tmp_path / "results.json").read_text()) == result
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["train-reward", "--data", "MISSING.jsonl"], "MISSING.jsonl"),
+        (["dpo", "--toy", "--losses", "kto"], "unknown DPO loss 'kto'"),
+        (["dpo"], "give --data"),
+        (["bench", "--only", "nope"], "--only must be one of"),
+        (["train-reward", "--data", "x.jsonl", "--lam", "1.0"], "per-sample"),
+    ],
+)
+def test_bad_input_exits_2_with_one_line(argv: list[str], message: str, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exc:
+        main(argv)
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert message in err
+    assert "Traceback" not in err
+
+
+def test_malformed_file_names_the_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    data = tmp_path / "pairs.jsonl"
+    assert main(["make-data", "--n", "50", "--T", "2", "--D", "2", "--out", str(data)]) == 0
+    lines = data.read_text().splitlines()
+    lines[2] = '{"id": "x", "chosen": [[1, 2]]}'
+    data.write_text("\n".join(lines) + "\n")
+    with pytest.raises(SystemExit):
+        main(["train-reward", "--data", str(data), "--out", str(tmp_path / "r")])
+    assert f"{data}:3" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_demo_runs_and_prints_the_table(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["demo", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert set(result) == {"bt", "conservative bt ε=.1", "r3m λ=.5"}
+    for row in result.values():
+        assert row["test_accuracy"] > 0.7
+
+
+def test_dpo_on_text_pairs_with_a_tiny_model(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    pytest.importorskip("trl")
+    train, held_out = tmp_path / "train.jsonl", tmp_path / "eval.jsonl"
+    assert main(["make-data", "--source", "text", "--n", "64", "--teacher-param", "0.25", "--out", str(train)]) == 0
+    assert main(["make-data", "--source", "text", "--n", "32", "--teacher-param", "0", "--seed", "1",
+                 "--out", str(held_out)]) == 0  # fmt: skip
+    capsys.readouterr()
+    out = tmp_path / "dpo"
+    argv = ["dpo", "--data", str(train), "--eval-data", str(held_out), "--losses", "r3m,sigmoid", "--epochs", "1"]
+    assert main([*argv, "--out", str(out), "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    for name in ("r3m", "sigmoid"):
+        assert 0.0 <= result[name]["eval_accuracy"] <= 1.0
+        assert "outlier_precision" in result[name]  # the text pairs carry their corruption flags
+    assert json.loads((out / "config.json").read_text())["lam"] == 0.75

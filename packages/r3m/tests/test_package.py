@@ -33,3 +33,8 @@ def test_declares_no_sibling_package() -> None:
     requires = metadata.requires("r3m") or []
     named = {req.split(";")[0].split("[")[0].split("<")[0].split(">")[0].split("=")[0].strip() for req in requires}
     assert not (named & siblings)
+
+
+def test_all_lists_exactly_the_lazy_names() -> None:
+    assert set(r3m.__all__) == {"__version__", *r3m._LAZY}
+    assert len(r3m.__all__) == len(set(r3m.__all__))

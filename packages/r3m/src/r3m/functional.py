@@ -1,0 +1,258 @@
+"""The R³M losses (pure functions): ℓ1-sparse perturbations for reward learning and for DPO.
+
+R³M (Bukharin et al., 2024) models each observed preference as
+``p(z_w ≻ z_l) = σ(r*(z_w) − r*(z_l) + δ*_i)`` (eq. 3.1) with a sparse vector δ* of outliers and fits
+
+.. math::
+
+    (\\hat r, \\hat\\delta) = \\arg\\min_{r,\\delta} \\frac1n \\sum_i \\big[-\\log\\sigma(d_i + \\delta_i) + \\lambda|\\delta_i|\\big],
+    \\qquad d_i = r(z_{w,i}) - r(z_{l,i}),
+
+by alternating the closed-form δ-step (eq. 3.4)
+
+.. math::
+
+    \\delta_i = \\max\\{\\log(1/\\lambda - 1) - d_i,\\ 0\\} = \\max\\{t_\\lambda - d_i, 0\\}
+
+with a gradient step on r (eq. 3.5). λ is **per sample**, λ ∈ (0, 1), as in eqs. 3.3–3.4 and all the
+paper's experiments; eq. 3.2 puts λ outside the 1/n average, so its λ = 1/n (Thm. 4.4) is the
+per-sample λ = 1, where no pair is ever an outlier and R³M is plain Bradley-Terry.
+
+Eliminating δ gives (derived here, not stated in the paper)
+
+.. math::
+
+    \\min_{\\delta\\ge0} \\ell_i = \\begin{cases} \\operatorname{softplus}(-d_i) & d_i \\ge t_\\lambda \\\\
+    \\operatorname{softplus}(-t_\\lambda) + \\lambda\\,(t_\\lambda - d_i) & d_i < t_\\lambda \\end{cases},
+    \\qquad \\frac{\\partial \\ell_i}{\\partial d_i} = -\\min(1 - \\sigma(d_i), \\lambda),
+
+i.e. Bradley-Terry with each pair's gradient weight capped at λ. The functions below evaluate that
+form with one ``torch.where``, so a step costs the same kernels as Bradley-Terry; δ is returned
+(detached) for the outlier report, and ``δ_i > 0`` exactly when ``d_i < t_λ``.
+
+References:
+    Bukharin, Hong, Jiang, Li, Zhang, Zhang, Zhao, "Robust Reinforcement Learning from Corrupted
+    Human Feedback", NeurIPS 2024, arXiv:2406.15568.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import torch
+import torch.nn.functional as F
+
+_REDUCTIONS = ("mean", "sum", "none")
+
+
+def r3m_threshold(lam: float) -> float:
+    """``t_λ = log(1/λ − 1) = −logit(λ)``: pairs with margin below it are flagged as outliers.
+
+    Args:
+        lam: per-sample ℓ1 weight λ ∈ (0, 1).
+
+    Returns:
+        t_λ (``+2.197`` at λ = 0.1, ``0`` at 0.5, ``−1.099`` at 0.75).
+
+    Raises:
+        ValueError: λ outside (0, 1), with a hint on the per-sample convention.
+
+    Example:
+        >>> round(r3m_threshold(0.75), 6)
+        -1.098612
+    """
+    if isinstance(lam, bool) or not isinstance(lam, (int, float)) or not (0.0 < lam < 1.0):
+        raise ValueError(
+            f"lam must lie in the open interval (0, 1), got {lam!r}. R³M uses the per-sample λ of eqs. 3.3-3.4: "
+            "the theorem's λ = 1/n (eq. 3.2's convention) is the per-sample λ = 1, which flags nothing and is "
+            "plain Bradley-Terry; the paper's experiments use λ in 0.1..0.9"
+        )
+    return math.log(1.0 / lam - 1.0)
+
+
+def r3m_delta(margins: torch.Tensor, lam: float) -> torch.Tensor:
+    """The δ-step of eq. 3.4: ``δ_i = max(t_λ − d_i, 0)``, detached, same shape as ``margins``.
+
+    Example:
+        >>> r3m_delta(torch.tensor([-1.0, 2.0]), 0.5).tolist()
+        [1.0, 0.0]
+    """
+    t = r3m_threshold(lam)
+    return (t - margins.detach()).clamp_min(0.0)
+
+
+@dataclasses.dataclass(frozen=True)
+class R3MOutput:
+    """Result of :func:`r3m_loss`."""
+
+    loss: torch.Tensor
+    """the reduced loss (scalar, or ``(B,)`` with ``reduction="none"``)."""
+    per_pair_loss: torch.Tensor
+    """``(B,)`` loss of each pair at its optimal δ_i, differentiable."""
+    delta: torch.Tensor
+    """``(B,)`` perturbations δ_i ≥ 0 (detached); δ_i > 0 flags pair i as an outlier."""
+    margins: torch.Tensor
+    """``(B,)`` d_i = r(z_w) − r(z_l), differentiable."""
+
+
+@dataclasses.dataclass(frozen=True)
+class R3MDPOOutput:
+    """Result of :func:`r3m_dpo_loss` (the first three fields follow TRL / OpenRLHF's DPO loss)."""
+
+    losses: torch.Tensor
+    """``(B,)`` per-pair losses, differentiable."""
+    chosen_rewards: torch.Tensor
+    """``(B,)`` implicit rewards β(log π(y_w|x) − log π_ref(y_w|x)), detached."""
+    rejected_rewards: torch.Tensor
+    """``(B,)`` implicit rewards of the rejected responses, detached."""
+    delta: torch.Tensor
+    """``(B,)`` perturbations δ_i ≥ 0 on the β-scaled logit (detached)."""
+
+
+def check_pair(name_a: str, a: torch.Tensor, name_b: str, b: torch.Tensor) -> None:
+    """Both tensors floating point, 1-D, same non-zero length; ``ValueError`` names the argument."""
+    for name, t in ((name_a, a), (name_b, b)):
+        if not isinstance(t, torch.Tensor) or not t.is_floating_point():
+            raise ValueError(f"{name} must be a floating-point tensor, got {type(t).__name__}")
+        if t.ndim != 1:
+            raise ValueError(f"{name} must be 1-D with shape (B,), got shape {tuple(t.shape)}")
+    if a.shape != b.shape:
+        raise ValueError(f"{name_a} and {name_b} must have the same shape, got {tuple(a.shape)} and {tuple(b.shape)}")
+    if a.shape[0] == 0:
+        raise ValueError(f"{name_a} is empty: a batch needs at least one pair")
+
+
+def _eliminated(d: torch.Tensor, lam: float) -> tuple[torch.Tensor, torch.Tensor]:
+    # min_δ≥0 −logσ(d+δ) + λδ in one where; d must be finite.
+    if not bool(torch.isfinite(d.detach()).all()):
+        raise ValueError("margins must be finite; got NaN or inf (check the rewards / log-probabilities)")
+    t = r3m_threshold(lam)
+    inside = d.detach() >= t
+    per_pair = torch.where(inside, F.softplus(-d), F.softplus(torch.full_like(d, -t)) + lam * (t - d))
+    return per_pair, (t - d.detach()).clamp_min(0.0)
+
+
+def r3m_loss(
+    chosen_rewards: torch.Tensor,
+    rejected_rewards: torch.Tensor,
+    *,
+    lam: float = 0.5,
+    reduction: str = "mean",
+    sample_weight: torch.Tensor | None = None,
+) -> R3MOutput:
+    """R³M reward-model loss: eq. 3.5 at the closed-form δ of eq. 3.4 (per-sample λ, eqs. 3.3–3.4).
+
+    Paper symbols: ``chosen_rewards`` = r(z_w), ``rejected_rewards`` = r(z_l), ``lam`` = λ.
+
+    .. math::
+
+        \\ell_i = -\\log\\sigma(d_i + \\delta_i) + \\lambda\\,\\delta_i, \\qquad
+        \\delta_i = \\max(\\log(1/\\lambda - 1) - d_i, 0).
+
+    Args:
+        chosen_rewards: ``(B,)`` rewards of the preferred items.
+        rejected_rewards: ``(B,)`` rewards of the other items.
+        lam: per-sample λ ∈ (0, 1); 0.5 flags every misranked pair, larger λ flags fewer.
+        reduction: ``"mean"``, ``"sum"`` or ``"none"``.
+        sample_weight: optional ``(B,)`` non-negative weights (weighted mean / sum).
+
+    Returns:
+        :class:`R3MOutput` (loss, per-pair losses, δ, margins); computed in float32 at least.
+
+    Raises:
+        ValueError: shapes, empty batch, non-finite margins, λ ∉ (0, 1), bad reduction or weights.
+
+    Example:
+        >>> out = r3m_loss(torch.tensor([-1.0]), torch.tensor([0.0]), lam=0.5)
+        >>> round(out.loss.item(), 5), out.delta.item()
+        (1.19315, 1.0)
+
+    Note:
+        The gradient w.r.t. d is ``−min(1 − σ(d), λ)``; it equals the gradient with δ detached
+        and, by the envelope theorem, the gradient through the exact δ(d).
+    """
+    check_pair("chosen_rewards", chosen_rewards, "rejected_rewards", rejected_rewards)
+    if reduction not in _REDUCTIONS:
+        raise ValueError(f"reduction must be one of {_REDUCTIONS}, got {reduction!r}")
+    dtype = torch.promote_types(chosen_rewards.dtype, torch.float32)
+    d = chosen_rewards.to(dtype) - rejected_rewards.to(dtype)
+    per_pair, delta = _eliminated(d, lam)
+    if sample_weight is None:
+        loss = per_pair.mean() if reduction == "mean" else per_pair.sum() if reduction == "sum" else per_pair
+    else:
+        if sample_weight.shape != d.shape or bool((sample_weight < 0).any()):
+            raise ValueError(f"sample_weight must be non-negative with shape {tuple(d.shape)}")
+        weighted = per_pair * sample_weight.to(dtype)
+        if reduction == "mean":
+            loss = weighted.sum() / sample_weight.to(dtype).sum().clamp_min(torch.finfo(dtype).tiny)
+        else:
+            loss = weighted.sum() if reduction == "sum" else weighted
+    return R3MOutput(loss, per_pair, delta, d)
+
+
+def dpo_logratios(
+    policy_chosen_logps: torch.Tensor,
+    policy_rejected_logps: torch.Tensor,
+    ref_chosen_logps: torch.Tensor,
+    ref_rejected_logps: torch.Tensor,
+    reference_free: bool = False,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Validated ``(log π − log π_ref)`` of the chosen and the rejected responses, float32 at least."""
+    check_pair("policy_chosen_logps", policy_chosen_logps, "policy_rejected_logps", policy_rejected_logps)
+    dtype = torch.promote_types(policy_chosen_logps.dtype, torch.float32)
+    chosen, rejected = policy_chosen_logps.to(dtype), policy_rejected_logps.to(dtype)
+    if reference_free:
+        return chosen, rejected
+    check_pair("ref_chosen_logps", ref_chosen_logps, "ref_rejected_logps", ref_rejected_logps)
+    if ref_chosen_logps.shape != policy_chosen_logps.shape:
+        raise ValueError(
+            f"ref_chosen_logps must have the shape of policy_chosen_logps {tuple(policy_chosen_logps.shape)}, "
+            f"got {tuple(ref_chosen_logps.shape)}"
+        )
+    return chosen - ref_chosen_logps.to(dtype), rejected - ref_rejected_logps.to(dtype)
+
+
+def r3m_dpo_loss(
+    policy_chosen_logps: torch.Tensor,
+    policy_rejected_logps: torch.Tensor,
+    ref_chosen_logps: torch.Tensor,
+    ref_rejected_logps: torch.Tensor,
+    *,
+    beta: float = 0.1,
+    lam: float = 0.5,
+    reference_free: bool = False,
+) -> R3MDPOOutput:
+    """R³M-DPO (§3.4): the perturbation enters the β-scaled DPO logit.
+
+    .. math::
+
+        \\ell_i = -\\log\\sigma(z_i + \\delta_i) + \\lambda\\delta_i, \\quad
+        z_i = \\beta[(\\log\\pi - \\log\\pi_{ref})(y_w) - (\\log\\pi - \\log\\pi_{ref})(y_l)], \\quad
+        \\delta_i = \\max(\\log(1/\\lambda - 1) - z_i, 0).
+
+    Args:
+        policy_chosen_logps, policy_rejected_logps: ``(B,)`` sequence log-probabilities under π.
+        ref_chosen_logps, ref_rejected_logps: ``(B,)`` under π_ref (ignored if ``reference_free``).
+        beta: DPO's β > 0.
+        lam: per-sample λ ∈ (0, 1). δ lives in logit units, so the threshold t_λ applies to β·h:
+            retune λ when β changes.
+        reference_free: uniform reference policy (TRL's ``reference_free``).
+
+    Returns:
+        :class:`R3MDPOOutput`: per-pair losses, implicit rewards β·logratio (detached), δ.
+
+    Example:
+        >>> z = torch.zeros(1)
+        >>> out = r3m_dpo_loss(torch.tensor([-3.0]), torch.tensor([-1.0]), z, z, beta=1.0, lam=0.5)
+        >>> round(out.losses.item(), 5), out.delta.item()
+        (1.69315, 2.0)
+    """
+    if not math.isfinite(beta) or beta <= 0:
+        raise ValueError(f"beta must be a finite number > 0, got {beta!r}")
+    chosen, rejected = dpo_logratios(
+        policy_chosen_logps, policy_rejected_logps, ref_chosen_logps, ref_rejected_logps, reference_free
+    )
+    z = beta * (chosen - rejected)
+    losses, delta = _eliminated(z, lam)
+    return R3MDPOOutput(losses, (beta * chosen).detach(), (beta * rejected).detach(), delta)

@@ -1,0 +1,612 @@
+"""R³M-DPO on a causal language model through TRL: the backend of ``r3m dpo``.
+
+Three pieces, CPU-sized by default:
+
+- :func:`make_text_preferences`: a synthetic text preference task with a known answer (small
+  additions, ``"3+4="`` → chosen ``"7"``, rejected a wrong sum) in TRL's explicit-prompt format, with
+  a known share of flipped pairs.
+- :func:`build_tiny_model` (a small GPT-2 from its config and a character-level tokenizer built in
+  memory; nothing is downloaded) and :func:`load_local_model` (a user's model directory, offline).
+- :func:`train_lm_dpo`: one DPO run with R³M-DPO (:class:`r3m.integrations.trl.R3MDPOTrainer`), cDPO
+  (the same trainer, ``loss="conservative"``) or a stock ``trl.DPOTrainer`` loss (``sigmoid``,
+  ``robust``, ``ipo``), then a final pass with the trained policy and the reference over every pair:
+  implicit-reward accuracy on clean held-out pairs and the outlier flags δ_i > 0 ⇔ z_i < t_λ
+  against the known corruption.
+
+Needs the ``[trl]`` extra (TRL, transformers, datasets, tokenizers); they are imported inside the
+functions, so importing this module stays light.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import dataclasses
+import importlib
+import logging
+import math
+import os
+import random
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+import numpy as np
+
+from r3m.functional import r3m_threshold
+
+if TYPE_CHECKING:
+    import torch
+    from transformers import PreTrainedModel, PreTrainedTokenizerBase
+
+__all__ = [
+    "LM_LOSSES",
+    "SPECIAL_TOKENS",
+    "ProgressFn",
+    "build_tiny_model",
+    "load_local_model",
+    "make_text_preferences",
+    "train_lm_dpo",
+]
+
+logger = logging.getLogger(__name__)
+
+LM_LOSSES = ("r3m", "sigmoid", "conservative", "robust", "ipo")
+"""Losses of :func:`train_lm_dpo`: ours (``r3m``, ``conservative`` = cDPO) and TRL's stock loss types."""
+SPECIAL_TOKENS = ("<pad>", "<unk>", "<eos>")
+"""Special tokens of the in-memory character tokenizer (ids 0, 1, 2)."""
+_TEXT_KEYS = ("prompt", "chosen", "rejected")
+
+ProgressFn = Callable[[int, int, Mapping[str, float]], None]
+"""``progress(global_step, max_steps, logs)``, called at every logging step (each optimizer step)."""
+
+
+def make_text_preferences(
+    n: int, *, flip_rate: float = 0.0, seed: int = 0, max_operand: int = 4
+) -> tuple[list[dict[str, str]], list[bool]]:
+    """A synthetic text preference task with a known correct answer: small-number addition.
+
+    Each pair is the prompt ``"a+b="`` (a, b uniform in 0..``max_operand``), the chosen completion
+    ``str(a + b)`` and as rejected completion a wrong sum drawn uniformly from the other values of
+    0..2·``max_operand``. Then exactly ``round(flip_rate · n)`` pairs, drawn without replacement, have
+    chosen and rejected swapped (the uniform flip noise of the paper's NLG experiments, §5.2).
+
+    Args:
+        n: number of pairs ≥ 1.
+        flip_rate: share of swapped pairs in [0, 1].
+        seed: seed of the ``numpy.random.Generator`` (the same seed gives the same pairs).
+        max_operand: largest operand ≥ 1. The default 4 (25 prompts, one-character answers) is
+            learnable by the tiny model within one epoch of 200 pairs; 9 gives 100 prompts and
+            two-character sums, a harder task.
+
+    Returns:
+        ``(records, corrupted)``: ``n`` dicts ``{"prompt", "chosen", "rejected"}`` (TRL's explicit-prompt
+        preference format) and ``n`` booleans, ``True`` where the pair was swapped.
+
+    Raises:
+        ValueError: ``n`` or ``flip_rate`` out of range.
+
+    Example:
+        >>> records, corrupted = make_text_preferences(4, flip_rate=0.5, seed=0)
+        >>> sum(corrupted), sorted(records[0])
+        (2, ['chosen', 'prompt', 'rejected'])
+    """
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise ValueError(f"n must be an int >= 1, got {n!r}")
+    if isinstance(flip_rate, bool) or not isinstance(flip_rate, (int, float)) or not (0.0 <= flip_rate <= 1.0):
+        raise ValueError(f"flip_rate must lie in [0, 1], got {flip_rate!r}")
+    if isinstance(max_operand, bool) or not isinstance(max_operand, int) or max_operand < 1:
+        raise ValueError(f"max_operand must be an int >= 1, got {max_operand!r}")
+    n_sums = 2 * max_operand + 1  # sums 0..2·max_operand
+    rng = np.random.default_rng(seed)
+    operands = rng.integers(0, max_operand + 1, size=(n, 2))
+    offsets = rng.integers(1, n_sums, size=n)  # wrong = (sum + offset) mod n_sums: uniform over the wrong sums
+    flipped = np.zeros(n, dtype=bool)
+    flipped[rng.choice(n, size=round(flip_rate * n), replace=False)] = True
+    records: list[dict[str, str]] = []
+    for (a, b), offset, flip in zip(operands.tolist(), offsets.tolist(), flipped.tolist(), strict=True):
+        right, wrong = str(a + b), str((a + b + offset) % n_sums)
+        chosen, rejected = (wrong, right) if flip else (right, wrong)
+        records.append({"prompt": f"{a}+{b}=", "chosen": chosen, "rejected": rejected})
+    return records, flipped.tolist()
+
+
+def _check_records(records: object, name: str) -> list[dict[str, str]]:
+    """Plain ``{"prompt","chosen","rejected"}`` string dicts, or ``ValueError`` naming ``name``."""
+    if not isinstance(records, Sequence) or isinstance(records, (str, bytes)) or len(records) == 0:
+        raise ValueError(f"{name} must be a non-empty sequence of {{'prompt','chosen','rejected'}} records")
+    out = []
+    for i, record in enumerate(records):
+        if not isinstance(record, Mapping):
+            raise ValueError(f"{name}[{i}] must be a mapping, got {type(record).__name__}")
+        for key in _TEXT_KEYS:
+            if not isinstance(record.get(key), str):
+                raise ValueError(f"{name}[{i}][{key!r}] must be a string, got {record.get(key)!r}")
+        out.append({key: str(record[key]) for key in _TEXT_KEYS})
+    return out
+
+
+def build_tiny_model(
+    records: Sequence[Mapping[str, Any]],
+    *,
+    n_layer: int = 2,
+    n_embd: int = 64,
+    n_head: int | None = None,
+    n_positions: int | None = None,
+    seed: int = 0,
+) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
+    """A randomly initialised GPT-2 and a character-level tokenizer, both built in memory.
+
+    The tokenizer is a ``tokenizers`` WordLevel model over the characters of the records' text
+    (every character is one token; ``<pad>``, ``<unk>``, ``<eos>`` come first), wrapped in a
+    ``PreTrainedTokenizerFast``; it decodes without separators, so ``decode(encode(s)) == s`` for
+    text made of seen characters. Nothing is downloaded.
+
+    Args:
+        records: the preference records whose characters make the vocabulary (pass train and eval).
+        n_layer: transformer blocks ≥ 1.
+        n_embd: width ≥ 1, divisible by ``n_head``.
+        n_head: attention heads; ``None`` means ``max(1, n_embd // 32)``.
+        n_positions: context length; ``None`` means the longest prompt + completion + ``<eos>``.
+        seed: seed of the weight initialisation (the global RNG state is restored afterwards).
+
+    Returns:
+        ``(model, tokenizer)``: a float32 ``GPT2LMHeadModel`` and its ``PreTrainedTokenizerFast``.
+
+    Raises:
+        ValueError: empty or malformed records, or a bad size.
+
+    Example:
+        >>> model, tok = build_tiny_model([{"prompt": "1+1=", "chosen": "2", "rejected": "3"}], n_embd=32)
+        >>> tok.decode(tok("1+1=2")["input_ids"]), model.config.vocab_size
+        ('1+1=2', 8)
+    """
+    import torch
+    from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers
+    from transformers import GPT2Config, GPT2LMHeadModel, PreTrainedTokenizerFast
+
+    rows = _check_records(records, "records")
+    for name, value in (("n_layer", n_layer), ("n_embd", n_embd)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"{name} must be an int >= 1, got {value!r}")
+    heads = max(1, n_embd // 32) if n_head is None else n_head
+    if isinstance(heads, bool) or not isinstance(heads, int) or heads < 1 or n_embd % heads:
+        raise ValueError(f"n_head must be an int >= 1 dividing n_embd={n_embd}, got {heads!r}")
+    longest = max(len(r["prompt"]) + max(len(r["chosen"]), len(r["rejected"])) for r in rows) + 1
+    positions = longest if n_positions is None else n_positions
+    if isinstance(positions, bool) or not isinstance(positions, int) or positions < 2:
+        raise ValueError(f"n_positions must be an int >= 2, got {positions!r}")
+
+    chars = sorted({c for r in rows for key in _TEXT_KEYS for c in r[key]})
+    vocab = {token: i for i, token in enumerate([*SPECIAL_TOKENS, *(c for c in chars if c not in SPECIAL_TOKENS)])}
+    backend = Tokenizer(models.WordLevel(vocab=vocab, unk_token="<unk>"))
+    backend.pre_tokenizer = pre_tokenizers.Split(Regex(r"[\s\S]"), behavior="isolated")  # one token per character
+    backend.decoder = decoders.Fuse()
+    fast_tokenizer: Any = PreTrainedTokenizerFast  # untyped constructor
+    tokenizer = fast_tokenizer(
+        tokenizer_object=backend, pad_token="<pad>", unk_token="<unk>", eos_token="<eos>", model_max_length=positions
+    )
+    config = GPT2Config(
+        vocab_size=len(vocab),
+        n_positions=positions,
+        n_embd=n_embd,
+        n_layer=n_layer,
+        n_head=heads,
+        bos_token_id=vocab["<eos>"],
+        eos_token_id=vocab["<eos>"],
+        pad_token_id=vocab["<pad>"],
+    )
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = GPT2LMHeadModel(config)
+    return model, tokenizer
+
+
+def load_local_model(path: str | os.PathLike[str]) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
+    """A user's causal LM and tokenizer from a local directory, offline (``local_files_only=True``).
+
+    Args:
+        path: a directory written by ``save_pretrained`` (``config.json``, weights, tokenizer files).
+
+    Returns:
+        ``(model, tokenizer)`` from ``AutoModelForCausalLM`` / ``AutoTokenizer``, model in float32.
+
+    Raises:
+        FileNotFoundError: ``path`` is not an existing directory (nothing is downloaded, so hub ids
+            are refused too).
+        ValueError: the directory holds no loadable model or tokenizer, or the tokenizer has no
+            EOS token (DPO appends it to every completion).
+    """
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    directory = Path(path).expanduser()
+    if not directory.is_dir():
+        raise FileNotFoundError(
+            f"model path {str(path)!r} is not an existing directory; r3m dpo loads local models only "
+            "(a save_pretrained directory) and downloads nothing"
+        )
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(directory, local_files_only=True)
+        model = AutoModelForCausalLM.from_pretrained(directory, local_files_only=True, dtype=torch.float32)
+    except (OSError, ValueError, KeyError) as exc:
+        raise ValueError(f"model path {str(path)!r} holds no loadable causal LM and tokenizer: {exc}") from exc
+    if tokenizer.eos_token is None:
+        raise ValueError(f"the tokenizer in {str(path)!r} has no eos_token; DPO appends it to every completion")
+    return model, tokenizer
+
+
+@contextlib.contextmanager
+def _global_state_restored(num_threads: int | None) -> Iterator[None]:
+    """Restore the Python, NumPy and torch RNG states (``transformers.Trainer`` seeds them globally) and torch's
+    intra-op thread count (set to ``num_threads`` inside, unless ``None``) on exit."""
+    import torch
+
+    py_state, np_state = random.getstate(), np.random.get_state()  # noqa: NPY002  (saved, not used)
+    threads = torch.get_num_threads()
+    devices = list(range(torch.cuda.device_count())) if torch.cuda.is_available() else []
+    try:
+        if num_threads is not None:
+            torch.set_num_threads(num_threads)
+        with torch.random.fork_rng(devices=devices):
+            yield
+    finally:
+        torch.set_num_threads(threads)
+        random.setstate(py_state)
+        np.random.set_state(np_state)  # noqa: NPY002
+
+
+@contextlib.contextmanager
+def _progress_bars_off() -> Iterator[None]:
+    """Silence the ``datasets`` (map) and ``transformers`` (checkpoint shards) progress bars, then restore them."""
+    from transformers.utils import logging as transformers_logging
+
+    datasets: Any = importlib.import_module("datasets")  # ships no type information
+    hf_logging: Any = transformers_logging  # untyped functions
+
+    datasets_on, transformers_on = datasets.is_progress_bar_enabled(), hf_logging.is_progress_bar_enabled()
+    datasets.disable_progress_bars()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if datasets_on:
+            datasets.enable_progress_bars()
+        if transformers_on:
+            hf_logging.enable_progress_bar()
+
+
+def _check_number(name: str, value: object, *, low: float, high: float = math.inf, low_open: bool = True) -> float:
+    bad = isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value)
+    if bad or (value <= low if low_open else value < low) or value >= high:  # type: ignore[operator]
+        lo = "(" if low_open else "["
+        raise ValueError(f"{name} must lie in {lo}{low}, {high}), got {value!r}")
+    return float(value)  # type: ignore[arg-type]
+
+
+def _check_int(name: str, value: object, low: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < low:
+        raise ValueError(f"{name} must be an int >= {low}, got {value!r}")
+    return value
+
+
+def _sequence_logps(model: Any, batch: Mapping[str, torch.Tensor]) -> torch.Tensor:
+    """``(2B,)`` summed completion log-probs: a plain forward, ``log_softmax`` and gather (TRL's layout)."""
+    import torch
+
+    logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], use_cache=False).logits
+    token_logps = torch.log_softmax(logits[:, :-1].float(), dim=-1)  # (2B, T-1, V)
+    token_logps = token_logps.gather(-1, batch["input_ids"][:, 1:, None])[..., 0]  # (2B, T-1)
+    return (token_logps * batch["completion_mask"][:, 1:]).sum(dim=1)
+
+
+def _logratio_margins(trainer: Any, dataset: Any, batch_size: int) -> np.ndarray[Any, np.dtype[np.float64]]:
+    """``(N,)`` h_i = logratio(chosen) − logratio(rejected) of every pair of a TRL-tokenized dataset, in order."""
+    import torch
+
+    policy, ref = trainer.model, trainer.ref_model
+    device = trainer.args.device
+    columns = dataset.select_columns(["prompt_ids", "chosen_ids", "rejected_ids"])
+    margins = []
+    was_training = policy.training
+    policy.eval()
+    try:
+        with torch.no_grad():
+            for start in range(0, len(columns), batch_size):
+                examples = [columns[i] for i in range(start, min(start + batch_size, len(columns)))]
+                batch = {k: v.to(device) for k, v in trainer.data_collator(examples).items()}
+                ratio = _sequence_logps(policy, batch) - _sequence_logps(ref, batch)  # (2B,)
+                chosen, rejected = ratio.double().chunk(2)  # the collator puts the B chosen rows first
+                margins.append((chosen - rejected).cpu().numpy())
+    finally:
+        policy.train(was_training)
+    return np.concatenate(margins)
+
+
+def _auroc(scores: np.ndarray[Any, np.dtype[np.float64]], positive: np.ndarray[Any, np.dtype[np.bool_]]) -> float:
+    """Area under the ROC curve of ``scores`` for ``positive`` (Mann-Whitney, ties count one half)."""
+    pos, neg = scores[positive], scores[~positive]
+    greater = (pos[:, None] > neg[None, :]).sum() + 0.5 * (pos[:, None] == neg[None, :]).sum()
+    return float(greater / (len(pos) * len(neg)))
+
+
+def _write_deltas(
+    path: Path, z: np.ndarray[Any, np.dtype[np.float64]], lam: float, corrupted: Sequence[bool] | None
+) -> None:
+    """``index,z,delta,flagged[,corrupted]`` per train pair (δ_i = max(t_λ − z_i, 0), eq. 3.4), atomically."""
+    t = r3m_threshold(lam)
+    header = "index,z,delta,flagged" + (",corrupted" if corrupted is not None else "")
+    lines = [header]
+    for i, zi in enumerate(z.tolist()):
+        row = f"{i},{zi:.9g},{max(t - zi, 0.0):.9g},{int(zi < t)}"
+        lines.append(row if corrupted is None else f"{row},{int(bool(corrupted[i]))}")
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def _outlier_report(
+    z: np.ndarray[Any, np.dtype[np.float64]], lam: float, corrupted: Sequence[bool] | None
+) -> dict[str, float]:
+    """Flags δ_i > 0 ⇔ z_i < t_λ and, with the true corruption flags, their precision / recall / AUROC."""
+    flagged = z < r3m_threshold(lam)
+    out = {"outlier_frac": float(flagged.mean())}
+    if corrupted is None:
+        return out
+    truth = np.asarray(corrupted, dtype=bool)
+    out["train_true_accuracy"] = float(np.mean(np.where(truth, z < 0, z > 0)))
+    if truth.any():
+        hits = int((flagged & truth).sum())
+        out["outlier_precision"] = hits / int(flagged.sum()) if flagged.any() else 0.0
+        out["outlier_recall"] = hits / int(truth.sum())
+        if not truth.all():
+            out["outlier_auroc"] = _auroc(-z, truth)
+    return out
+
+
+def train_lm_dpo(
+    train_records: Sequence[Mapping[str, Any]],
+    *,
+    out_dir: str | os.PathLike[str],
+    eval_records: Sequence[Mapping[str, Any]] | None = None,
+    corrupted: Sequence[bool] | None = None,
+    model: str | os.PathLike[str] | None = None,
+    loss: str = "r3m",
+    lam: float = 0.5,
+    beta: float = 0.1,
+    eps: float = 0.1,
+    epochs: int = 1,
+    batch_size: int = 16,
+    lr: float = 5e-3,
+    max_length: int | None = None,
+    n_layer: int = 2,
+    n_embd: int = 64,
+    seed: int = 0,
+    device: str = "cpu",
+    num_threads: int | None = None,
+    resume: bool = False,
+    progress: ProgressFn | None = None,
+) -> dict[str, float]:
+    """Train a causal LM with R³M-DPO or a DPO baseline through TRL; return the final metrics.
+
+    Paper symbols: ``beta`` = β, ``lam`` = λ (per sample, on the β-scaled logit z_i = β·h_i, §3.4),
+    h_i = (log π − log π_ref)(y_w) − (log π − log π_ref)(y_l). The reference π_ref is a frozen copy
+    of the initial policy. Losses: ``"r3m"`` (:class:`~r3m.integrations.trl.R3MDPOTrainer`),
+    ``"conservative"`` (cDPO with label smoothing ``eps``, the same trainer), and TRL's stock
+    ``"sigmoid"`` (DPO), ``"robust"`` (rDPO, ``label_smoothing=eps``) and ``"ipo"`` (TRL's
+    length-normalised IPO). Training runs in float32 (``bf16=False``), ``report_to="none"``, and
+    saves a checkpoint (policy, tokenizer, optimizer, RNG state) into ``out_dir/checkpoint-<step>``
+    at the end of every epoch (the last one holds the final policy; two are kept). The per-pair
+    audit of the final pass goes to ``out_dir/deltas.csv`` (written atomically).
+
+    After training, one pass over every pair with the trained policy and the reference gives z_i:
+
+    - ``eval_accuracy`` = share of ``eval_records`` with z_i > 0, i.e. β·logratio(chosen) >
+      β·logratio(rejected) (pass clean held-out pairs), and ``eval_margin_mean`` = mean z_i;
+    - ``train_accuracy`` (against the observed, possibly flipped labels) and ``outlier_frac`` =
+      share of train pairs with δ_i > 0 ⇔ z_i < t_λ = log(1/λ − 1) (eq. 3.4), for any loss (for
+      the baselines this is the margin-threshold detector at the same t_λ);
+    - with ``corrupted``: ``train_true_accuracy`` (z_i > 0 on clean pairs, z_i < 0 on swapped ones),
+      ``outlier_precision`` and ``outlier_recall`` of the δ_i > 0 flags (present when at least one
+      pair is corrupted; precision is 0 when nothing is flagged) and ``outlier_auroc`` of −z_i
+      (when both classes occur).
+
+    Args:
+        train_records: ``{"prompt","chosen","rejected"}`` string records (TRL explicit-prompt format).
+        out_dir: run directory for TRL's checkpoints (created).
+        eval_records: held-out records for ``eval_accuracy``; ``None`` skips it.
+        corrupted: per-train-pair flags (``True`` = label swapped) for the outlier precision / recall.
+        model: a local model directory (:func:`load_local_model`); ``None`` builds a tiny GPT-2 and a
+            character tokenizer from the records (:func:`build_tiny_model` with ``n_layer``, ``n_embd``, ``seed``).
+        loss: one of :data:`LM_LOSSES`.
+        lam: λ ∈ (0, 1) of ``"r3m"`` and of the outlier flags.
+        beta: β > 0.
+        eps: ε ∈ [0, 0.5) of ``"conservative"`` and ``"robust"``.
+        epochs: passes over ``train_records`` ≥ 1.
+        batch_size: pairs per optimizer step ≥ 1.
+        lr: AdamW learning rate > 0 (TRL's linear decay to 0); 5e-3 suits the tiny model, use ~5e-6
+            to 5e-5 for a pretrained one (the paper's grid).
+        max_length: truncation length of prompt + completion in tokens; ``None`` keeps whole sequences.
+        n_layer, n_embd: size of the tiny model (ignored with ``model``).
+        seed: seed of the model initialisation, data order and dropout (global RNG states are
+            restored afterwards).
+        device: ``"cpu"``, ``"cuda"`` or ``"auto"`` (CUDA when available).
+        num_threads: torch intra-op threads during the run (restored afterwards); ``None`` means 1 for the
+            tiny model (its kernels are too small to split, and on a loaded 2-core machine two OpenMP
+            threads ran ~50× slower) and the current setting for a user's ``model``.
+        resume: continue from the last ``checkpoint-*`` in ``out_dir`` (same arguments required).
+        progress: called as ``progress(global_step, max_steps, logs)`` after each optimizer step.
+
+    Returns:
+        Metrics: ``train_loss`` (mean training loss), ``train_runtime_s``, ``global_step``,
+        ``train_accuracy``, ``outlier_frac``, the ``corrupted``-dependent ones above and, with
+        ``eval_records``, ``eval_accuracy`` and ``eval_margin_mean``.
+
+    Raises:
+        ValueError: a bad argument, named; records that ``max_length`` would drop; a CUDA device
+            asked for but absent.
+        FileNotFoundError: ``model`` is not a directory, or ``resume`` with no checkpoint in ``out_dir``.
+        ImportError: the ``[trl]`` extra is missing or TRL is outside ``>=1.0,<2``.
+
+    Example (not run here; about 3 s on one CPU core)::
+
+        train, corrupted = make_text_preferences(1000, flip_rate=0.2, seed=0)
+        held_out, _ = make_text_preferences(400, seed=99)
+        metrics = train_lm_dpo(train, eval_records=held_out, corrupted=corrupted, epochs=3, out_dir="runs/dpo")
+        metrics["eval_accuracy"], metrics["outlier_precision"], metrics["outlier_recall"]
+
+    Note:
+        The outlier report uses the final policy in a separate pass, not the stale per-step δ of
+        training (an over-fitted policy gives outliers positive margins; spec §7). TRL's
+        ``Trainer`` seeds Python, NumPy and torch globally; this function restores their states (and
+        torch's thread count) on return. TRL's ``"ipo"`` divides each log-ratio by the completion
+        length (its own choice, confirmed with the IPO authors); the accuracies here use the plain
+        summed log-ratios for every loss.
+
+    References:
+        Bukharin et al., "Robust Reinforcement Learning from Corrupted Human Feedback", NeurIPS 2024,
+        arXiv:2406.15568, §3.4 and §5.2; Rafailov et al. (2023) for DPO; TRL ``DPOTrainer``.
+    """
+    train_rows = _check_records(train_records, "train_records")
+    eval_rows = None if eval_records is None else _check_records(eval_records, "eval_records")
+    if loss not in LM_LOSSES:
+        raise ValueError(f"loss must be one of {LM_LOSSES}, got {loss!r}")
+    r3m_threshold(lam)  # ValueError naming lam
+    beta = _check_number("beta", beta, low=0.0)
+    eps = _check_number("eps", eps, low=0.0, high=0.5, low_open=False)
+    lr = _check_number("lr", lr, low=0.0)
+    epochs = _check_int("epochs", epochs, 1)
+    batch_size = _check_int("batch_size", batch_size, 1)
+    if max_length is not None:
+        max_length = _check_int("max_length", max_length, 2)
+    if corrupted is not None and len(corrupted) != len(train_rows):
+        raise ValueError(f"corrupted must have one flag per train record ({len(train_rows)}), got {len(corrupted)}")
+    if device not in ("cpu", "cuda", "auto"):
+        raise ValueError(f"device must be one of ('cpu', 'cuda', 'auto'), got {device!r}")
+    if not isinstance(resume, bool):
+        raise ValueError(f"resume must be a bool, got {resume!r}")
+
+    if num_threads is not None:
+        num_threads = _check_int("num_threads", num_threads, 1)
+    elif model is None:
+        num_threads = 1  # the tiny model's ops are too small to share; two busy cores made 2 threads ~50x slower
+    # The imports below and TRL's Trainer draw from and seed the global RNGs; progress goes to ``progress``.
+    with _global_state_restored(num_threads), _progress_bars_off():
+        import torch
+
+        if device == "cuda" and not torch.cuda.is_available():
+            raise ValueError(
+                "device must be 'cpu' or 'auto' here: device='cuda' was asked for but CUDA is not available"
+            )
+        from r3m.integrations.trl import R3MDPOConfig, R3MDPOTrainer  # checks the TRL version first
+
+        use_cpu = device == "cpu" or not torch.cuda.is_available()
+        from transformers.trainer_callback import PrinterCallback
+        from transformers.trainer_utils import get_last_checkpoint as _get_last_checkpoint
+        from trl.trainer.dpo_config import DPOConfig
+        from trl.trainer.dpo_trainer import DPOTrainer
+
+        dataset_cls: Any = importlib.import_module("datasets").Dataset  # datasets ships no type information
+        get_last_checkpoint: Any = _get_last_checkpoint  # untyped
+
+        run_dir = Path(out_dir)
+        run_dir.mkdir(parents=True, exist_ok=True)
+        checkpoint: str | None = None
+        if resume:
+            checkpoint = get_last_checkpoint(str(run_dir))
+            if checkpoint is None:
+                raise FileNotFoundError(f"resume=True but out_dir {str(run_dir)!r} holds no checkpoint-* directory")
+
+        if model is None:
+            policy, tokenizer = build_tiny_model(
+                train_rows + (eval_rows or []), n_layer=n_layer, n_embd=n_embd, seed=seed
+            )
+        else:
+            policy, tokenizer = load_local_model(model)
+        ref_model = copy.deepcopy(policy)  # π_ref = the initial policy (TRL would reload it by name)
+
+        # TRL turns activation checkpointing on by default; transformers 5 renamed the flag (old name deprecated)
+        fields = {f.name for f in dataclasses.fields(DPOConfig)}
+        checkpointing = "activation_checkpointing" if "activation_checkpointing" in fields else "gradient_checkpointing"
+        off: dict[str, Any] = {checkpointing: False}
+        args = DPOConfig(
+            output_dir=str(run_dir),
+            **off,
+            beta=beta,
+            loss_type=["sigmoid" if loss in ("r3m", "conservative") else loss],
+            label_smoothing=eps if loss == "robust" else 0.0,
+            learning_rate=lr,
+            num_train_epochs=epochs,
+            per_device_train_batch_size=batch_size,
+            max_length=max_length,
+            seed=seed,
+            data_seed=seed,
+            use_cpu=use_cpu,
+            bf16=False,
+            fp16=False,
+            report_to="none",
+            logging_strategy="steps",
+            logging_steps=1,
+            eval_strategy="no",
+            save_strategy="epoch",
+            save_total_limit=2,
+            disable_tqdm=True,
+            dataloader_num_workers=0,
+        )
+        callbacks = [] if progress is None else [_progress_callback(progress)]
+        trainer_kwargs: dict[str, Any] = {
+            "model": policy,
+            "ref_model": ref_model,
+            "args": args,
+            "train_dataset": dataset_cls.from_list(train_rows),
+            "eval_dataset": None if eval_rows is None else dataset_cls.from_list(eval_rows),
+            "processing_class": tokenizer,
+            "callbacks": callbacks,
+        }
+        if loss in ("r3m", "conservative"):
+            own_loss: Literal["r3m", "conservative"] = "conservative" if loss == "conservative" else "r3m"
+            trainer: Any = R3MDPOTrainer(r3m=R3MDPOConfig(lam=lam, loss=own_loss, eps=eps), **trainer_kwargs)
+        else:
+            trainer = DPOTrainer(**trainer_kwargs)
+        trainer.remove_callback(PrinterCallback)  # with disable_tqdm, Trainer prints every log to stdout
+        for name, rows, dataset in (
+            ("train_records", train_rows, trainer.train_dataset),
+            ("eval_records", eval_rows, trainer.eval_dataset),
+        ):
+            if rows is not None and len(dataset) != len(rows):
+                raise ValueError(
+                    f"max_length={max_length} drops {len(rows) - len(dataset)} of the {name} whose prompt alone "
+                    "fills it; raise max_length"
+                )
+
+        logger.info("r3m dpo: loss=%s, %d train pairs, %d epochs, resume=%s", loss, len(train_rows), epochs, checkpoint)
+        result = trainer.train(resume_from_checkpoint=checkpoint)
+
+        metrics: dict[str, float] = {
+            "train_loss": float(result.training_loss),
+            "train_runtime_s": float(result.metrics.get("train_runtime", math.nan)),
+            "global_step": float(trainer.state.global_step),
+        }
+        eval_batch = max(batch_size, 64)
+        z_train = beta * _logratio_margins(trainer, trainer.train_dataset, eval_batch)
+        _write_deltas(run_dir / "deltas.csv", z_train, lam, corrupted)
+        metrics["train_accuracy"] = float(np.mean(z_train > 0))
+        metrics.update(_outlier_report(z_train, lam, corrupted))
+        if eval_rows is not None:
+            z_eval = beta * _logratio_margins(trainer, trainer.eval_dataset, eval_batch)
+            metrics["eval_accuracy"] = float(np.mean(z_eval > 0))
+            metrics["eval_margin_mean"] = float(np.mean(z_eval))
+    return metrics
+
+
+def _progress_callback(progress: ProgressFn) -> Any:
+    """A ``transformers.TrainerCallback`` that forwards each log to ``progress``."""
+    from transformers import TrainerCallback
+
+    class _Progress(TrainerCallback):
+        def on_log(
+            self, args: Any, state: Any, control: Any, logs: Mapping[str, float] | None = None, **_: Any
+        ) -> None:
+            progress(int(state.global_step), int(state.max_steps), dict(logs or {}))
+
+    return _Progress()

@@ -1,0 +1,154 @@
+"""Segment reward model ``r_φ``: a per-step MLP, discounted and summed over the steps of a segment.
+
+The paper's control reward model is a 2×64 MLP on ``(s, a)`` (App. B). Over a segment
+``z = (x_1, …, x_T)`` the score is ``r_φ(z) = Σ_t γ^t r_φ(x_t)`` with ``γ ∈ (0, 1]`` (eq. 3.1),
+the quantity compared in the Bradley-Terry and R³M losses (``d_i = r_φ(z_w,i) − r_φ(z_l,i)``).
+Concatenate states and actions into ``x_t`` beforehand.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+
+import torch
+from torch import nn
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["SegmentRewardModel"]
+
+_ACTIVATIONS: dict[str, type[nn.Module]] = {"relu": nn.ReLU, "tanh": nn.Tanh, "gelu": nn.GELU, "silu": nn.SiLU}
+
+
+class SegmentRewardModel(nn.Module):
+    """Per-step MLP reward ``r_φ(x_t)``, discounted and summed over a segment's (unmasked) steps.
+
+    The segment score (paper eq. 3.1, ``γ`` = ``discount``) is
+
+    .. math::
+
+        r_φ(z) = \\sum_{t=0}^{T-1} γ^t\\, r_φ(x_t).
+
+    Args:
+        obs_dim: features per step ``D ≥ 1`` (state and action concatenated).
+        hidden: hidden layer widths, each ``≥ 1``; ``(64, 64)`` is the paper's control RM, ``()``
+            gives a linear model ``r_φ(x) = x·w + b``.
+        activation: ``"relu"``, ``"tanh"``, ``"gelu"`` or ``"silu"``. The paper says only "2×64,
+            as the policy and value networks" (SB3's PPO default is tanh); ``"relu"`` is the
+            reward network of the same group's AdaPref code.
+        discount: ``γ ∈ (0, 1]``; 1 (the default) is the plain sum that the paper's experiments
+            and B-Pref use.
+        generator: if given, the source of the initial weights, drawn as torch's default
+            ``nn.Linear`` init ``U(−1/sqrt(fan_in), 1/sqrt(fan_in))``; if None, torch's default
+            init (from the global generator) is kept.
+
+    Raises:
+        ValueError: naming ``obs_dim``, ``hidden``, ``activation`` or ``discount`` when invalid.
+
+    Example:
+        >>> model = SegmentRewardModel(8, discount=0.99, generator=torch.Generator().manual_seed(0))
+        >>> model(torch.zeros(4, 10, 8)).shape, model.step_rewards(torch.zeros(4, 10, 8)).shape
+        (torch.Size([4]), torch.Size([4, 10]))
+
+    Note:
+        The paper indexes the steps from ``t = 1``, which multiplies every score by ``γ``; here
+        the first step has weight ``γ^0 = 1``, the usual RL convention. The two differ by a
+        constant factor that the last layer of ``r_φ`` absorbs, so they define the same model
+        class, but R³M's threshold ``log(1/λ − 1)`` acts on the margin's scale.
+    """
+
+    def __init__(
+        self,
+        obs_dim: int,
+        hidden: tuple[int, ...] = (64, 64),
+        activation: str = "relu",
+        *,
+        discount: float = 1.0,
+        generator: torch.Generator | None = None,
+    ) -> None:
+        super().__init__()
+        if isinstance(obs_dim, bool) or not isinstance(obs_dim, int) or obs_dim < 1:
+            raise ValueError(f"obs_dim must be an int >= 1, got {obs_dim!r}")
+        hidden = tuple(hidden)
+        if not all(isinstance(h, int) and not isinstance(h, bool) and h >= 1 for h in hidden):
+            raise ValueError(f"hidden must be a tuple of ints >= 1, got {hidden!r}")
+        if activation not in _ACTIVATIONS:
+            raise ValueError(f"activation must be one of {sorted(_ACTIVATIONS)}, got {activation!r}")
+        if (
+            isinstance(discount, bool)
+            or not isinstance(discount, (int, float))
+            or not (math.isfinite(discount) and 0.0 < discount <= 1.0)
+        ):
+            raise ValueError(f"discount must be a number in (0, 1], got {discount!r}")
+        self.obs_dim = obs_dim
+        self.hidden = hidden
+        self.activation = activation
+        self.discount = float(discount)
+        layers: list[nn.Module] = []
+        width = obs_dim
+        for h in hidden:
+            layers += [nn.Linear(width, h), _ACTIVATIONS[activation]()]
+            width = h
+        layers.append(nn.Linear(width, 1))
+        self.net = nn.Sequential(*layers)
+        if generator is not None:
+            self.reset_parameters(generator)
+
+    @torch.no_grad()
+    def reset_parameters(self, generator: torch.Generator) -> None:
+        """Redraw every weight and bias from ``U(−1/sqrt(fan_in), 1/sqrt(fan_in))`` (torch's ``nn.Linear`` default)."""
+        for module in self.net:
+            if isinstance(module, nn.Linear):
+                bound = 1.0 / math.sqrt(module.in_features)
+                module.weight.uniform_(-bound, bound, generator=generator)
+                module.bias.uniform_(-bound, bound, generator=generator)
+
+    def _check(self, x: torch.Tensor) -> None:
+        if not isinstance(x, torch.Tensor) or x.ndim != 3 or x.shape[-1] != self.obs_dim:
+            shown = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
+            raise ValueError(f"x must have shape (B, T, obs_dim={self.obs_dim}), got {shown}")
+
+    def step_rewards(self, x: torch.Tensor) -> torch.Tensor:
+        """Per-step rewards ``r_φ(x_t)``.
+
+        Args:
+            x: ``(B, T, obs_dim)`` floating tensor.
+
+        Returns:
+            ``(B, T)`` tensor.
+
+        Raises:
+            ValueError: if ``x`` is not ``(B, T, obs_dim)``.
+        """
+        self._check(x)
+        out: torch.Tensor = self.net(x)  # (B, T, 1)
+        return out.squeeze(-1)  # (B, T)
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        """Segment scores ``r_φ(z) = Σ_t mask_t · γ^t · r_φ(x_t)``, ``t = 0, …, T − 1``.
+
+        Args:
+            x: ``(B, T, obs_dim)`` floating tensor.
+            mask: optional ``(B, T)`` bool tensor, True on the steps to count (padding is False;
+                a masked step keeps its position ``t`` in the discount, so pad at the end).
+
+        Returns:
+            ``(B,)`` tensor.
+
+        Raises:
+            ValueError: if ``x`` is not ``(B, T, obs_dim)`` or ``mask`` is not a ``(B, T)`` bool tensor.
+        """
+        steps = self.step_rewards(x)
+        if mask is not None:
+            if not isinstance(mask, torch.Tensor) or mask.shape != steps.shape or mask.dtype != torch.bool:
+                shown = f"{tuple(mask.shape)} {mask.dtype}" if isinstance(mask, torch.Tensor) else type(mask).__name__
+                raise ValueError(f"mask must be a bool tensor of shape (B, T)={tuple(steps.shape)}, got {shown}")
+            steps = torch.where(mask, steps, torch.zeros_like(steps))
+        if self.discount != 1.0:
+            weights = self.discount ** torch.arange(steps.shape[-1], device=steps.device, dtype=steps.dtype)  # (T,)
+            steps = steps * weights
+        return steps.sum(dim=-1)
+
+    def extra_repr(self) -> str:
+        return f"obs_dim={self.obs_dim}, hidden={self.hidden}, activation={self.activation!r}, discount={self.discount}"

@@ -1,0 +1,354 @@
+"""Reward-model training with R³M or a baseline, and the outlier report: a thin shell over the losses.
+
+Minibatch Adam steps on the eliminated R³M loss (the alternating δ-step / φ-step of eqs. 3.4-3.5
+in one pass: δ is closed-form), optional early stopping on validation accuracy (an over-trained
+model memorises outliers, spec §7), tqdm progress, an atomic checkpoint after every epoch and a
+``resume`` that continues bit-identically. The outlier report is computed with the final model in
+a separate pass, never from stale per-step δ.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import hashlib
+import json
+import logging
+import math
+import os
+import pickle
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import torch
+from tqdm.auto import tqdm
+
+from r3m._version import __version__
+from r3m.baselines import bt_loss, conservative_loss, hinge_loss, ipo_loss, unbiased_loss
+from r3m.config import TrainConfig
+from r3m.data import PreferenceData
+from r3m.functional import r3m_delta, r3m_loss
+from r3m.metrics import outlier_auroc, outlier_precision_recall, preference_accuracy
+from r3m.reward_model import SegmentRewardModel
+
+logger = logging.getLogger(__name__)
+
+LossFn = Callable[[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor | None]]
+CHECKPOINT = "checkpoint.pt"
+
+
+def make_loss(config: TrainConfig) -> LossFn:
+    """``(chosen_rewards, rejected_rewards) -> (mean loss, δ or None)`` for ``config.loss``."""
+    if config.loss == "r3m":
+
+        def r3m(c: torch.Tensor, r: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+            out = r3m_loss(c, r, lam=config.lam)
+            return out.loss, out.delta
+
+        return r3m
+    per_pair: dict[str, Callable[[torch.Tensor, torch.Tensor], torch.Tensor]] = {
+        "bt": bt_loss,
+        "cbt": lambda c, r: conservative_loss(c, r, eps=config.eps),
+        "rbt": lambda c, r: unbiased_loss(c, r, eps=config.eps),
+        "ipo": lambda c, r: ipo_loss(c, r, beta=config.beta),
+        "hinge": lambda c, r: hinge_loss(c, r, beta=config.beta),
+    }
+    fn = per_pair[config.loss]
+    return lambda c, r: (fn(c, r).mean(), None)
+
+
+def resolve_device(device: str) -> torch.device:
+    """``auto`` picks CUDA when available; an unavailable ``cuda`` is a ``ValueError``."""
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device == "cuda" and not torch.cuda.is_available():
+        raise ValueError("device='cuda' was requested but CUDA is not available; use 'cpu' or 'auto'")
+    return torch.device(device)
+
+
+@dataclasses.dataclass
+class History:
+    """Per-epoch records of a run and the epoch kept by early stopping."""
+
+    epochs: list[dict[str, float]] = dataclasses.field(default_factory=list)
+    best_epoch: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"epochs": self.epochs, "best_epoch": self.best_epoch}
+
+
+@dataclasses.dataclass(frozen=True)
+class OutlierReport:
+    """Which pairs R³M flags as label outliers under the trained model, for a label audit."""
+
+    ids: list[str]
+    """pair ids, in data order."""
+    margins: torch.Tensor
+    """``(N,)`` d_i = r(z_w) − r(z_l) under the trained model."""
+    delta: torch.Tensor
+    """``(N,)`` δ_i = max(t_λ − d_i, 0) (eq. 3.4)."""
+    flagged: torch.Tensor
+    """``(N,)`` bool, δ_i > 0."""
+    precision: float | None
+    """share of flagged pairs that are corrupted (when the truth is known)."""
+    recall: float | None
+    """share of corrupted pairs that are flagged (when the truth is known)."""
+    auroc: float | None
+    """AUROC of δ as a corruption score (ties at δ = 0 count ½)."""
+    margin_auroc: float | None
+    """AUROC of −d (the detection baseline any model gives, e.g. Bradley-Terry's margin)."""
+
+    def top(self, k: int = 20) -> list[dict[str, Any]]:
+        """The ``k`` pairs with the largest δ: id, margin, δ."""
+        order = torch.argsort(self.delta, descending=True)[:k]
+        return [
+            {"id": self.ids[i], "margin": float(self.margins[i]), "delta": float(self.delta[i])} for i in order.tolist()
+        ]
+
+    def to_dict(self, k: int = 20) -> dict[str, Any]:
+        return {
+            "n": len(self.ids), "flagged": int(self.flagged.sum()), "flagged_share": float(self.flagged.float().mean()),
+            "precision": self.precision, "recall": self.recall, "auroc": self.auroc,
+            "margin_auroc": self.margin_auroc, "top": self.top(k),
+        }  # fmt: skip
+
+
+class RewardTrainer:
+    """Train a :class:`~r3m.reward_model.SegmentRewardModel` on (possibly corrupted) preference pairs.
+
+    Args:
+        config: :class:`~r3m.config.TrainConfig` (loss, λ, optimiser, early stopping).
+
+    Example:
+        >>> from r3m.synthetic import make_preference_data
+        >>> data, truth = make_preference_data(256, T=2, D=3, generator=torch.Generator().manual_seed(0))
+        >>> trainer = RewardTrainer(TrainConfig(epochs=1, early_stopping="none"))
+        >>> len(trainer.fit(data, progress=False).epochs)
+        1
+    """
+
+    def __init__(self, config: TrainConfig | None = None) -> None:
+        self.config = config or TrainConfig()
+        self.device = resolve_device(self.config.device)
+        self.loss_fn = make_loss(self.config)
+        self.model: SegmentRewardModel | None = None
+
+    def _build(self, obs_dim: int) -> tuple[SegmentRewardModel, torch.optim.Optimizer, torch.Generator]:
+        gen = torch.Generator().manual_seed(self.config.seed)
+        model = SegmentRewardModel(obs_dim, self.config.hidden, discount=self.config.discount, generator=gen)
+        model = model.to(self.device)
+        opt = torch.optim.Adam(model.parameters(), lr=self.config.lr, weight_decay=self.config.weight_decay)
+        return model, opt, gen
+
+    def fit(
+        self,
+        train: PreferenceData,
+        val: PreferenceData | None = None,
+        *,
+        out_dir: str | os.PathLike[str] | None = None,
+        resume: bool = False,
+        progress: bool | None = None,
+        callback: Callable[[int, dict[str, float]], None] | None = None,
+    ) -> History:
+        """Train; with ``early_stopping="val_accuracy"`` and ``val``, keep the best epoch's weights.
+
+        Args:
+            train: training pairs (chosen preferred by the possibly corrupted label).
+            val: validation pairs (the paper selects λ and the epoch on a *noisy* split).
+            out_dir: folder for ``checkpoint.pt`` (atomic, every epoch), ``model.pt``, ``history.json``.
+            resume: continue from ``out_dir/checkpoint.pt``; equals an uninterrupted run bit for bit.
+            progress: tqdm bar (None: only on a terminal).
+            callback: ``callback(epoch, record)`` after each epoch and its checkpoint; may raise to stop.
+
+        Returns:
+            :class:`History` (per-epoch loss, accuracies, flagged share; the epoch kept).
+
+        Raises:
+            ValueError: ``resume`` without a checkpoint or with another config / feature dimension.
+        """
+        cfg = self.config
+        obs_dim = int(train.chosen.shape[-1])
+        model, opt, gen = self._build(obs_dim)
+        history = History()
+        start, best_val, bad_epochs = 0, -math.inf, 0
+        best_state: dict[str, torch.Tensor] | None = None
+        out = Path(out_dir) if out_dir is not None else None
+        if resume:
+            if out is None or not (out / CHECKPOINT).is_file():
+                raise ValueError(f"resume=True needs a checkpoint at {out}/{CHECKPOINT}; none was found")
+            state = _load(out / CHECKPOINT)
+            if state["config"] != cfg.to_dict() or state["obs_dim"] != obs_dim:
+                raise ValueError(
+                    f"checkpoint at {out / CHECKPOINT} was written with config {state['config']} and obs_dim "
+                    f"{state['obs_dim']}; this run has {cfg.to_dict()} and obs_dim {obs_dim}"
+                )
+            if state.get("data") != _fingerprint(train, val):
+                raise ValueError(
+                    f"checkpoint at {out / CHECKPOINT} was written for other training/validation data; "
+                    "resume with the same data and split, or start a new run in another folder"
+                )
+            model.load_state_dict(state["model"])
+            opt.load_state_dict(state["optimizer"])
+            gen.set_state(state["generator"])
+            history = History(state["history"]["epochs"], state["history"]["best_epoch"])
+            start, best_val, bad_epochs, best_state = (
+                state["epoch"],
+                state["best_val"],
+                state["bad_epochs"],
+                state["best_state"],
+            )
+        self.model = model
+        if out is not None:
+            out.mkdir(parents=True, exist_ok=True)
+        stopping = cfg.early_stopping == "val_accuracy" and val is not None
+        n, bs = len(train), cfg.batch_size
+        chosen, rejected = train.chosen.to(self.device, torch.float32), train.rejected.to(self.device, torch.float32)
+        fingerprint = _fingerprint(train, val)
+        for epoch in range(start, cfg.epochs):
+            if stopping and bad_epochs >= cfg.patience:
+                break
+            model.train()
+            order = torch.randperm(n, generator=gen)
+            total, flagged = 0.0, 0
+            disable = None if progress is None else not progress
+            for i in tqdm(range(0, n, bs), desc=f"epoch {epoch + 1}/{cfg.epochs}", disable=disable, leave=False):
+                idx = order[i : i + bs].to(self.device)
+                loss, delta = self.loss_fn(model(chosen[idx]), model(rejected[idx]))
+                opt.zero_grad(set_to_none=True)
+                loss.backward()  # type: ignore[no-untyped-call]
+                opt.step()
+                total += float(loss.detach()) * len(idx)
+                if delta is not None:
+                    flagged += int((delta > 0).sum())
+            record: dict[str, float] = {
+                "epoch": epoch + 1,
+                "train_loss": total / n,
+                "train_accuracy": self.accuracy(train),
+            }
+            if delta is not None:
+                record["flagged_share_during_epoch"] = flagged / n
+            if val is not None:
+                record["val_accuracy"] = self.accuracy(val)
+            history.epochs.append(record)
+            if stopping:
+                if record["val_accuracy"] > best_val:
+                    best_val, bad_epochs, history.best_epoch = record["val_accuracy"], 0, epoch + 1
+                    best_state = copy.deepcopy(model.state_dict())
+                else:
+                    bad_epochs += 1
+            logger.info("epoch %d: %s", epoch + 1, record)
+            if out is not None:
+                _atomic_save({"data": fingerprint, "model": model.state_dict(), "optimizer": opt.state_dict(), "generator": gen.get_state(),
+                              "history": history.to_dict(), "epoch": epoch + 1, "best_val": best_val,
+                              "bad_epochs": bad_epochs, "best_state": best_state, "config": cfg.to_dict(),
+                              "obs_dim": obs_dim, "version": __version__}, out / CHECKPOINT)  # fmt: skip
+            if callback is not None:
+                callback(epoch + 1, record)
+        if stopping and best_state is not None:
+            model.load_state_dict(best_state)
+        if history.best_epoch is None:
+            history.best_epoch = len(history.epochs)
+        if out is not None:
+            self.save(out / "model.pt")
+            _atomic_write_text(out / "history.json", json.dumps(history.to_dict(), indent=2))
+        return history
+
+    def _require_model(self) -> SegmentRewardModel:
+        if self.model is None:
+            raise RuntimeError("the trainer has no model yet: call fit() or load() first")
+        return self.model
+
+    @torch.no_grad()
+    def predict(self, segments: torch.Tensor, batch_size: int = 4096) -> torch.Tensor:
+        """Segment scores r_φ(z), ``(N, T, D) -> (N,)``, on the CPU."""
+        model = self._require_model()
+        model.eval()
+        parts = [
+            model(segments[i : i + batch_size].to(self.device, torch.float32)).cpu()
+            for i in range(0, len(segments), batch_size)
+        ]
+        return torch.cat(parts)
+
+    def margins(self, data: PreferenceData) -> torch.Tensor:
+        """``(N,)`` margins r(z_w) − r(z_l) of the trained model."""
+        return self.predict(data.chosen) - self.predict(data.rejected)
+
+    def accuracy(self, data: PreferenceData) -> float:
+        """Share of pairs ranked as labelled (ties count 0.5)."""
+        return preference_accuracy(self.predict(data.chosen), self.predict(data.rejected))
+
+    def outlier_report(self, data: PreferenceData, lam: float | None = None) -> OutlierReport:
+        """δ_i of every pair under the trained model; precision/recall/AUROC when ``data.corrupted`` is known.
+
+        Args:
+            data: the (training) pairs to audit.
+            lam: λ defining the threshold t_λ (default: the config's λ; any model, BT included, can be audited).
+        """
+        lam = self.config.lam if lam is None else lam
+        d = self.margins(data)
+        delta = r3m_delta(d, lam)
+        flagged = delta > 0
+        precision = recall = auroc = margin_auroc = None
+        if data.corrupted is not None:
+            precision, recall = outlier_precision_recall(flagged, data.corrupted)
+            auroc = outlier_auroc(delta, data.corrupted)
+            margin_auroc = outlier_auroc(-d, data.corrupted)
+        return OutlierReport(list(data.ids), d, delta, flagged, precision, recall, auroc, margin_auroc)
+
+    def save(self, path: str | os.PathLike[str]) -> None:
+        """Write the model, config and package version atomically."""
+        model = self._require_model()
+        _atomic_save({"model": model.state_dict(), "config": self.config.to_dict(), "obs_dim": model.obs_dim,
+                      "version": __version__}, Path(path))  # fmt: skip
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str], device: str = "cpu") -> RewardTrainer:
+        """A trainer holding the model saved at ``path`` (``model.pt`` of a run)."""
+        state = _load(Path(path))
+        config = dataclasses.replace(TrainConfig.from_dict(state["config"]), device=device)
+        trainer = cls(config)
+        model, _, _ = trainer._build(int(state["obs_dim"]))
+        model.load_state_dict(state["model"])
+        trainer.model = model
+        return trainer
+
+
+def _load(path: Path) -> dict[str, Any]:
+    """``torch.load`` on the CPU (the generator state must stay a CPU tensor); unreadable -> ValueError."""
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=False)
+    except (OSError, RuntimeError, EOFError, pickle.UnpicklingError) as exc:
+        raise ValueError(f"cannot read the checkpoint {path}: {exc}") from exc
+    if not isinstance(state, dict) or "model" not in state or "config" not in state:
+        raise ValueError(f"{path} is not an r3m checkpoint (no 'model' and 'config' entries)")
+    return state
+
+
+def _fingerprint(train: PreferenceData, val: PreferenceData | None) -> str:
+    """A digest of the pair ids and feature shapes of the training (and validation) data."""
+    h = hashlib.sha256()
+    for part in (train, val):
+        if part is not None:
+            h.update(repr((len(part), tuple(part.chosen.shape))).encode())
+            h.update("\x1f".join(part.ids).encode())
+    return h.hexdigest()
+
+
+def _atomic_save(obj: object, path: Path) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    os.close(fd)
+    try:
+        torch.save(obj, tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def _atomic_write_text(path: Path, text: str) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(text)
+    os.replace(tmp, path)

@@ -1,0 +1,35 @@
+"""Smoke tests of the benchmarks, so that they cannot rot (``benchmarks/run.py --quick``)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+RUN = Path(__file__).resolve().parents[1] / "benchmarks" / "run.py"
+
+
+def _run(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, str(RUN), "--quick", "--out", str(tmp_path), *args],
+                          capture_output=True, text=True, check=False, timeout=900)  # fmt: skip
+
+
+def test_quick_dpo_benchmark_writes_its_record(tmp_path: Path) -> None:
+    result = _run(tmp_path, "--only", "dpo")
+    assert result.returncode == 0, result.stderr[-2000:]
+    record = json.loads((tmp_path / "dpo-quick.json").read_text())
+    for key in ("package", "version", "git_sha", "command", "date", "machine", "setup", "targets", "rows"):
+        assert key in record
+    assert [row["flipped labels"] for row in record["rows"]] == ["0%", "20%", "40%"]
+    assert (tmp_path / "dpo-quick.md").read_text().startswith("# B2")
+
+
+@pytest.mark.slow
+def test_every_quick_benchmark_runs(tmp_path: Path) -> None:
+    result = _run(tmp_path)
+    assert result.returncode == 0, result.stderr[-2000:]
+    for name in ("synthetic", "dpo", "control", "overhead"):
+        assert json.loads((tmp_path / f"{name}-quick.json").read_text())["rows"]

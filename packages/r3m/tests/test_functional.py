@@ -1,0 +1,155 @@
+"""Tests of r3m.functional: the δ-step, the eliminated loss and R³M-DPO against independent computations."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+from scipy.optimize import minimize_scalar
+
+from r3m.functional import r3m_delta, r3m_dpo_loss, r3m_loss, r3m_threshold
+
+LAMS = (0.1, 0.3, 0.5, 0.75, 0.85)
+D_GRID = torch.linspace(-5.0, 5.0, 41, dtype=torch.float64)
+
+
+def _objective(delta: float, d: float, lam: float) -> float:
+    # −logσ(d + δ) + λ|δ| written with math only.
+    x = d + delta
+    return math.log1p(math.exp(-x)) + lam * abs(delta) if x > -30 else -x + lam * abs(delta)
+
+
+class TestDeltaStep:
+    @pytest.mark.parametrize("lam", LAMS)
+    def test_equals_brute_force_minimiser(self, lam: float) -> None:
+        # scipy's bounded 1-D minimisation over δ ∈ [−20, 20] (no sign constraint given to it).
+        got = r3m_delta(D_GRID, lam)
+        for d, delta in zip(D_GRID.tolist(), got.tolist(), strict=True):
+            res = minimize_scalar(lambda x, d=d: _objective(x, d, lam), bounds=(-20, 20), method="bounded",
+                                  options={"xatol": 1e-10})  # fmt: skip
+            best = min((res.x, 0.0), key=lambda x, d=d: _objective(x, d, lam))
+            assert delta == pytest.approx(best, abs=1e-6)
+
+    @pytest.mark.parametrize("lam", LAMS)
+    def test_nonnegative_and_positive_exactly_below_the_threshold(self, lam: float) -> None:
+        delta = r3m_delta(D_GRID, lam)
+        assert bool((delta >= 0).all())
+        assert torch.equal(delta > 0, math.log(1 / lam - 1) > D_GRID)
+
+    def test_thresholds_of_the_papers_lambdas(self) -> None:
+        # t = log(1/λ − 1): the spec's table.
+        for lam, t in ((0.1, 2.197), (0.5, 0.0), (0.65, -0.619), (0.75, -1.099), (0.8, -1.386), (0.85, -1.735)):
+            assert r3m_threshold(lam) == pytest.approx(t, abs=1e-3)
+
+
+class TestLoss:
+    def test_hand_cases(self) -> None:
+        # Spec §5 item 2, worked by hand.
+        cases = [(0.5, -1.0, 1.0, math.log(2) + 0.5), (0.5, 2.0, 0.0, 0.126928), (0.75, -2.0, 0.901388, 2.062335)]
+        for lam, d, delta, loss in cases:
+            out = r3m_loss(torch.tensor([d], dtype=torch.float64), torch.zeros(1, dtype=torch.float64), lam=lam)
+            assert out.delta.item() == pytest.approx(delta, abs=1e-6)
+            assert out.loss.item() == pytest.approx(loss, abs=1e-6)
+
+    @pytest.mark.parametrize("lam", LAMS)
+    def test_equals_the_closed_form_and_the_minimised_objective(self, lam: float) -> None:
+        t = math.log(1 / lam - 1)
+        out = r3m_loss(D_GRID, torch.zeros_like(D_GRID), lam=lam, reduction="none")
+        for d, value, delta in zip(D_GRID.tolist(), out.per_pair_loss.tolist(), out.delta.tolist(), strict=True):
+            closed = math.log1p(math.exp(-d)) if d >= t else math.log1p(math.exp(-t)) + lam * (t - d)
+            assert value == pytest.approx(closed, abs=1e-12)
+            assert value == pytest.approx(_objective(delta, d, lam), abs=1e-12)
+
+    @pytest.mark.parametrize("lam", [0.3, 0.5, 0.8])
+    def test_gradient_is_bt_weight_capped_at_lambda(self, lam: float) -> None:
+        # ∂ℓ/∂d = −min(1 − σ(d), λ); gradcheck of the eliminated loss (δ moves with d) in float64.
+        d = torch.tensor([-4.0, -1.3, -0.2, 0.05, 0.9, 3.0], dtype=torch.float64, requires_grad=True)
+        out = r3m_loss(d, torch.zeros_like(d), lam=lam, reduction="sum")
+        (grad,) = torch.autograd.grad(out.loss, d)
+        assert torch.allclose(
+            grad, -torch.minimum(1 - torch.sigmoid(d.detach()), torch.tensor(lam, dtype=torch.float64))
+        )
+        assert torch.autograd.gradcheck(lambda x: r3m_loss(x, torch.zeros_like(x), lam=lam, reduction="sum").loss, (d,))
+
+    def test_gradient_with_delta_detached_is_the_same(self) -> None:
+        # The alternating update (δ fixed, then a step on r) has the same gradient as the eliminated loss.
+        d = torch.tensor([-2.0, -0.4, 0.3, 2.5], dtype=torch.float64, requires_grad=True)
+        delta = r3m_delta(d, 0.6)
+        alt = (-F.logsigmoid(d + delta) + 0.6 * delta).sum()
+        (g_alt,) = torch.autograd.grad(alt, d)
+        (g_elim,) = torch.autograd.grad(r3m_loss(d, torch.zeros_like(d), lam=0.6, reduction="sum").loss, d)
+        assert torch.allclose(g_alt, g_elim, atol=1e-12)
+
+    def test_lambda_near_one_is_bradley_terry(self) -> None:
+        out = r3m_loss(D_GRID, torch.zeros_like(D_GRID), lam=1 - 1e-9, reduction="none")
+        assert torch.allclose(out.per_pair_loss, -F.logsigmoid(D_GRID), atol=1e-6)
+        assert int((out.delta > 0).sum()) == 0
+
+    def test_permutation_equivariance_and_batch_invariance(self) -> None:
+        g = torch.Generator().manual_seed(0)
+        c, r = torch.randn(64, generator=g), torch.randn(64, generator=g)
+        full = r3m_loss(c, r, reduction="none").per_pair_loss
+        perm = torch.randperm(64, generator=g)
+        assert torch.allclose(r3m_loss(c[perm], r[perm], reduction="none").per_pair_loss, full[perm])
+        halves = torch.stack([r3m_loss(c[:32], r[:32]).loss, r3m_loss(c[32:], r[32:]).loss]).mean()
+        assert halves.item() == pytest.approx(r3m_loss(c, r).loss.item(), rel=1e-6)
+
+    def test_bfloat16_gives_the_float32_delta(self) -> None:
+        c = torch.randn(16, generator=torch.Generator().manual_seed(1))
+        bf = r3m_loss(c.bfloat16(), torch.zeros(16, dtype=torch.bfloat16))
+        fp = r3m_loss(c.bfloat16().float(), torch.zeros(16))
+        assert bf.loss.dtype == torch.float32
+        assert torch.allclose(bf.delta, fp.delta, atol=1e-2)
+
+    def test_sample_weight(self) -> None:
+        c, r = torch.tensor([1.0, -1.0, 0.5]), torch.zeros(3)
+        w = torch.tensor([1.0, 0.0, 3.0])
+        per = r3m_loss(c, r, reduction="none").per_pair_loss
+        assert r3m_loss(c, r, sample_weight=w).loss.item() == pytest.approx(((per * w).sum() / 4).item())
+
+
+class TestDPO:
+    def test_zero_delta_equals_trl_sigmoid_formula(self) -> None:
+        # λ → 1: δ ≡ 0 and the loss is TRL's sigmoid DPO −logσ(β·h), written independently.
+        g = torch.Generator().manual_seed(2)
+        pc, pr, rc, rr = (torch.randn(8, generator=g) * 3 for _ in range(4))
+        out = r3m_dpo_loss(pc, pr, rc, rr, beta=0.3, lam=1 - 1e-9)
+        h = (pc - rc) - (pr - rr)
+        assert torch.allclose(out.losses, -F.logsigmoid(0.3 * h), atol=1e-6)
+        assert torch.allclose(out.chosen_rewards, 0.3 * (pc - rc))
+        assert torch.allclose(out.rejected_rewards, 0.3 * (pr - rr))
+
+    def test_delta_enters_the_beta_scaled_logit(self) -> None:
+        pc, pr, z0 = torch.tensor([-1.0]), torch.tensor([-5.0]), torch.zeros(1)
+        out = r3m_dpo_loss(pc, pr, z0, z0, beta=0.1, lam=0.75)  # z = 0.4 ≥ t = −1.0986: no outlier
+        assert out.delta.item() == 0.0
+        out = r3m_dpo_loss(pr, pc, z0, z0, beta=0.1, lam=0.75)  # z = −0.4 ≥ t as well
+        assert out.delta.item() == 0.0
+        out = r3m_dpo_loss(pr, pc, z0, z0, beta=1.0, lam=0.75)  # z = −4 < t: δ = t − z
+        assert out.delta.item() == pytest.approx(math.log(1 / 3) + 4.0, abs=1e-6)
+
+
+class TestBadInput:
+    @pytest.mark.parametrize("lam", [0.0, 1.0, 1.5, -0.2])
+    def test_lambda_outside_the_open_interval(self, lam: float) -> None:
+        with pytest.raises(ValueError, match="per-sample"):
+            r3m_loss(torch.zeros(2), torch.zeros(2), lam=lam)
+
+    def test_shapes_and_emptiness(self) -> None:
+        with pytest.raises(ValueError, match="same shape"):
+            r3m_loss(torch.zeros(2), torch.zeros(3))
+        with pytest.raises(ValueError, match=r"1-D"):
+            r3m_loss(torch.zeros(2, 2), torch.zeros(2, 2))
+        with pytest.raises(ValueError, match="empty"):
+            r3m_loss(torch.zeros(0), torch.zeros(0))
+
+    def test_non_finite_margins(self) -> None:
+        with pytest.raises(ValueError, match="finite"):
+            r3m_loss(torch.tensor([math.nan]), torch.zeros(1))
+
+    def test_bad_beta(self) -> None:
+        z = torch.zeros(1)
+        with pytest.raises(ValueError, match="beta"):
+            r3m_dpo_loss(z, z, z, z, beta=-1.0)

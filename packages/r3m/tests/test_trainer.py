@@ -1,0 +1,121 @@
+"""Tests of r3m.trainer and r3m.config: learning, early stopping, resume, the outlier report."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from r3m.commands import clean_test_pairs
+from r3m.config import TrainConfig
+from r3m.data import PreferenceData
+from r3m.functional import r3m_delta
+from r3m.metrics import outlier_auroc
+from r3m.synthetic import make_preference_data
+from r3m.teachers import Flip, Oracle
+from r3m.trainer import RewardTrainer
+
+
+@pytest.fixture(scope="module")
+def flipped() -> tuple[PreferenceData, PreferenceData, PreferenceData]:
+    # A separable toy: linear truth, T = 4, D = 5, 20 % of the labels flipped at random.
+    gen = torch.Generator().manual_seed(0)
+    data, truth = make_preference_data(2000, T=4, D=5, reward="linear", teacher=Flip(0.2), generator=gen)
+    train, val = data.split(0.1, gen)
+    return train, val, clean_test_pairs(truth, 500, 4, 5, gen)
+
+
+def test_clean_linear_reward_is_learned() -> None:
+    gen = torch.Generator().manual_seed(1)
+    data, truth = make_preference_data(1500, T=4, D=5, reward="linear", teacher=Oracle(), generator=gen)
+    trainer = RewardTrainer(TrainConfig(epochs=4, early_stopping="none"))
+    trainer.fit(data, progress=False)
+    assert trainer.accuracy(clean_test_pairs(truth, 500, 4, 5, gen)) >= 0.95
+
+
+def test_flagged_set_recovers_the_flipped_pairs(flipped: tuple[PreferenceData, PreferenceData, PreferenceData]) -> None:
+    # Spec §5 item 7: with 20 % flips and λ = .5 the flagged set has high recall and precision.
+    train, val, test = flipped
+    trainer = RewardTrainer(TrainConfig(lam=0.5, epochs=5))
+    trainer.fit(train, val, progress=False)
+    rep = trainer.outlier_report(train)
+    assert rep.recall is not None
+    assert rep.recall >= 0.85
+    assert rep.precision is not None
+    assert rep.precision >= 0.7
+    assert trainer.accuracy(test) >= 0.9
+    # The report is the δ-step on the trained model's margins (computed here independently).
+    margins = trainer.predict(train.chosen) - trainer.predict(train.rejected)
+    assert torch.allclose(rep.delta, r3m_delta(margins, 0.5))
+    assert rep.auroc == pytest.approx(outlier_auroc(r3m_delta(margins, 0.5), train.corrupted))
+    assert [row["id"] for row in rep.top(3)] == [train.ids[i] for i in torch.argsort(rep.delta, descending=True)[:3]]
+
+
+def test_lambda_near_one_flags_nothing(flipped: tuple[PreferenceData, PreferenceData, PreferenceData]) -> None:
+    train, val, _ = flipped
+    trainer = RewardTrainer(TrainConfig(lam=0.5, epochs=1))
+    trainer.fit(train, val, progress=False)
+    # λ → 1: t_λ = log(1/λ − 1) ≈ −20.7, below every margin of a trained model, so nothing is flagged.
+    assert float(trainer.margins(train).min()) > -20.0
+    assert int(trainer.outlier_report(train, lam=1 - 1e-9).flagged.sum()) == 0
+
+
+def test_early_stopping_keeps_the_best_epoch(flipped: tuple[PreferenceData, PreferenceData, PreferenceData]) -> None:
+    train, val, _ = flipped
+    trainer = RewardTrainer(TrainConfig(loss="bt", epochs=6, lr=3e-2, patience=1))
+    history = trainer.fit(train, val, progress=False)
+    best = max(history.epochs, key=lambda r: r["val_accuracy"])
+    assert history.best_epoch == best["epoch"]
+    assert trainer.accuracy(val) == best["val_accuracy"]
+
+
+def test_resume_after_interruption_is_bit_identical(
+    flipped: tuple[PreferenceData, PreferenceData, PreferenceData], tmp_path: Path
+) -> None:
+    train, val, _ = flipped
+    cfg = TrainConfig(epochs=3, batch_size=128)
+    full = RewardTrainer(cfg)
+    reference = full.fit(train, val, out_dir=tmp_path / "full", progress=False)
+
+    def stop(epoch: int, record: dict[str, float]) -> None:
+        if epoch == 1:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        RewardTrainer(cfg).fit(train, val, out_dir=tmp_path / "cut", progress=False, callback=stop)
+    resumed = RewardTrainer(cfg)
+    history = resumed.fit(train, val, out_dir=tmp_path / "cut", resume=True, progress=False)
+    assert history.to_dict() == reference.to_dict()
+    assert full.model is not None
+    assert resumed.model is not None
+    for a, b in zip(full.model.state_dict().values(), resumed.model.state_dict().values(), strict=True):
+        assert torch.equal(a, b)
+    with pytest.raises(ValueError, match="other training/validation data"):
+        RewardTrainer(cfg).fit(val, train, out_dir=tmp_path / "cut", resume=True, progress=False)
+
+
+@pytest.mark.parametrize("loss", ["bt", "cbt", "rbt", "ipo", "hinge"])
+def test_every_baseline_trains(flipped: tuple[PreferenceData, PreferenceData, PreferenceData], loss: str) -> None:
+    train, val, test = flipped
+    trainer = RewardTrainer(TrainConfig(loss=loss, epochs=2))
+    trainer.fit(train, val, progress=False)
+    assert trainer.accuracy(test) >= 0.8
+
+
+class TestTrainConfig:
+    @pytest.mark.parametrize(
+        ("kwargs", "name"),
+        [({"loss": "focal"}, "loss"), ({"lam": 1.0}, "lam"), ({"eps": 0.5}, "eps"), ({"epochs": 0}, "epochs"),
+         ({"discount": 0.0}, "discount"), ({"early_stopping": "loss"}, "early_stopping"), ({"lr": "1e-3"}, "lr"),
+         ({"hidden": 5}, "hidden")],
+    )  # fmt: skip
+    def test_bad_field_is_named(self, kwargs: dict[str, object], name: str) -> None:
+        with pytest.raises(ValueError, match=name):
+            TrainConfig(**kwargs)  # type: ignore[arg-type]
+
+    def test_dict_round_trip(self) -> None:
+        cfg = TrainConfig(hidden=(16,), lam=0.7)
+        assert TrainConfig.from_dict(cfg.to_dict()) == cfg
+        with pytest.raises(ValueError, match="unknown TrainConfig key"):
+            TrainConfig.from_dict({"lambda": 0.5})

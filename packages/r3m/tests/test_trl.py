@@ -1,0 +1,327 @@
+"""Tests of r3m.integrations.trl (the ``[trl]`` extra): R3MDPOTrainer on a tiny GPT-2 built in memory.
+
+Nothing is downloaded: the model is a 2-layer GPT-2 built from its config, the tokenizer a WordLevel
+vocabulary built here, the data a ``datasets.Dataset.from_dict``.
+"""
+
+from __future__ import annotations
+
+import doctest
+import importlib.metadata
+import importlib.util
+import math
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+pytest.importorskip("trl")
+
+import torch
+import torch.nn.functional as F
+from datasets import Dataset, load_from_disk
+from tokenizers import Tokenizer, models, pre_tokenizers
+from transformers import GPT2Config, GPT2LMHeadModel, PreTrainedTokenizerFast
+from trl import DPOConfig, DPOTrainer
+
+import r3m.integrations.trl as r3m_trl
+from r3m.functional import r3m_dpo_loss
+from r3m.integrations.trl import R3MDPOConfig, R3MDPOTrainer, check_trl_version
+
+WORDS = ["<pad>", "<unk>", "<eos>"] + [f"w{i}" for i in range(29)]
+PROMPTS = ["w1 w2", "w3 w4 w5", "w6", "w7 w8"]
+CHOSEN = [" w9 w10", " w11", " w12 w13 w14", " w15"]
+REJECTED = [" w16", " w17 w18", " w19", " w20 w21"]
+BETA = 2.0  # large enough that the margins βh are far from 0 at init (policy and reference differ)
+LAM_BT = 1.0 - 1e-9  # t_λ = log(1/λ − 1) ≈ −20.7: no margin reaches it, so δ ≡ 0 and R³M is plain DPO
+
+
+def _tokenizer() -> PreTrainedTokenizerFast:
+    backend = Tokenizer(models.WordLevel(vocab={w: i for i, w in enumerate(WORDS)}, unk_token="<unk>"))
+    backend.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
+    return PreTrainedTokenizerFast(tokenizer_object=backend, eos_token="<eos>", pad_token="<pad>", unk_token="<unk>")
+
+
+def _config() -> GPT2Config:
+    return GPT2Config(
+        n_layer=2, n_head=2, n_embd=32, n_positions=32, vocab_size=len(WORDS), bos_token_id=2, eos_token_id=2
+    )
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread() -> Iterator[None]:
+    """One intra-op thread: the tiny model gains nothing from two, and a busy 2-core machine slows two ~50x."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def weights() -> dict[str, dict[str, torch.Tensor]]:
+    """State dicts of a policy and a different reference (seeded without touching the global RNG)."""
+    out = {}
+    with torch.random.fork_rng():
+        for name, seed in (("policy", 0), ("ref", 1)):
+            torch.manual_seed(seed)
+            out[name] = GPT2LMHeadModel(_config()).state_dict()
+    return out
+
+
+def _model(state: dict[str, torch.Tensor]) -> GPT2LMHeadModel:
+    # A fresh module per trainer: DPOTrainer patches the forward of the model it is given.
+    model = GPT2LMHeadModel(_config())
+    model.load_state_dict(state)
+    return model
+
+
+def _dpo_args(tmp_path: Path, **overrides: Any) -> DPOConfig:
+    kwargs: dict[str, Any] = {
+        "output_dir": str(tmp_path / "out"),
+        "use_cpu": True,
+        "report_to": "none",
+        "max_length": 16,
+        "per_device_train_batch_size": 2,
+        "max_steps": 2,
+        "logging_steps": 1,
+        "save_strategy": "no",
+        "disable_tqdm": True,
+        "learning_rate": 1e-3,
+        "beta": BETA,
+        "seed": 0,
+        "bf16": False,  # TRL defaults to bf16 autocast, even on CPU; fp32 keeps the comparisons exact
+    }
+    kwargs.update(overrides)
+    return DPOConfig(**kwargs)
+
+
+def _dataset() -> Dataset:
+    return Dataset.from_dict({"prompt": PROMPTS, "chosen": CHOSEN, "rejected": REJECTED})
+
+
+def _trainer(
+    cls: type[DPOTrainer], weights: dict[str, dict[str, torch.Tensor]], args: DPOConfig, **kwargs: Any
+) -> DPOTrainer:
+    dataset = kwargs.pop("train_dataset", None)
+    return cls(
+        model=_model(weights["policy"]),
+        ref_model=_model(weights["ref"]),
+        args=args,
+        train_dataset=_dataset() if dataset is None else dataset,
+        processing_class=_tokenizer(),
+        **kwargs,
+    )
+
+
+def _first_batch(trainer: DPOTrainer) -> dict[str, torch.Tensor]:
+    examples = [trainer.train_dataset[i] for i in range(len(PROMPTS))]
+    return trainer._prepare_inputs(trainer.data_collator(examples))
+
+
+def _eval_loss(trainer: DPOTrainer, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+    trainer.model.eval()  # no dropout; TRL's disable_dropout already zeroes it
+    return trainer.compute_loss(trainer.model, batch)
+
+
+def _naive_logps(state: dict[str, torch.Tensor], batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-sequence completion log-probs by a plain forward, log_softmax and gather (no TRL code)."""
+    model = _model(state).eval()
+    with torch.no_grad():
+        logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
+    token_logps = F.log_softmax(logits[:, :-1].double(), dim=-1).gather(-1, batch["input_ids"][:, 1:, None])[..., 0]
+    seq_logps = (token_logps * batch["completion_mask"][:, 1:]).sum(dim=1)
+    chosen, rejected = seq_logps.chunk(2)  # (B,) each: the collator puts the B chosen rows first
+    return chosen, rejected
+
+
+def _naive_margins(weights: dict[str, dict[str, torch.Tensor]], batch: dict[str, torch.Tensor]) -> torch.Tensor:
+    """z = β·h in float64 from the naive log-probs."""
+    policy_c, policy_r = _naive_logps(weights["policy"], batch)
+    ref_c, ref_r = _naive_logps(weights["ref"], batch)
+    return BETA * ((policy_c - ref_c) - (policy_r - ref_r))
+
+
+class TestVersionCheck:
+    @pytest.mark.parametrize("version", ["0.29.1", "0.7.11", "2.0.0", "2.0.0.dev0", "garbage"])
+    def test_check_trl_version_rejects_outside_range(self, version: str) -> None:
+        with pytest.raises(ImportError, match=rf"^r3m\[trl\] supports trl>=1\.0,<2; found {re.escape(version)}$"):
+            check_trl_version(version)
+
+    @pytest.mark.parametrize("version", ["1.0.0", "1.16.0", "1.99.3rc1"])
+    def test_check_trl_version_accepts_1x(self, version: str) -> None:
+        check_trl_version(version)
+
+    def _exec_module_with(self, monkeypatch: pytest.MonkeyPatch, fake_version: Any) -> None:
+        # Execute the module's source under another name, so the imported module stays untouched.
+        monkeypatch.setattr(importlib.metadata, "version", fake_version)
+        spec = importlib.util.spec_from_file_location("_r3m_trl_probe", r3m_trl.__file__)
+        assert spec is not None
+        assert spec.loader is not None
+        spec.loader.exec_module(importlib.util.module_from_spec(spec))
+
+    def test_import_rejects_unsupported_version(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        with pytest.raises(ImportError, match=r"r3m\[trl\] supports trl>=1\.0,<2; found 0\.29\.1"):
+            self._exec_module_with(monkeypatch, lambda name: "0.29.1")
+
+    def test_import_without_trl_says_how_to_install(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        def missing(name: str) -> str:
+            raise importlib.metadata.PackageNotFoundError(name)
+
+        with pytest.raises(ImportError, match=r'pip install "r3m\[trl\]"'):
+            self._exec_module_with(monkeypatch, missing)
+
+
+def test_docstring_examples() -> None:
+    result = doctest.testmod(r3m_trl)
+    assert result.failed == 0
+    assert result.attempted > 0
+
+
+class TestConfig:
+    @pytest.mark.parametrize(
+        ("kwargs", "name"),
+        [
+            ({"lam": 0.0}, "lam"),
+            ({"lam": 1.0}, "lam"),
+            ({"lam": -0.5}, "lam"),
+            ({"lam": True}, "lam"),
+            ({"loss": "sigmoid"}, "loss"),
+            ({"eps": 0.5}, "eps"),
+            ({"eps": -0.1}, "eps"),
+            ({"eps": "0.1"}, "eps"),
+        ],
+    )
+    def test_r3m_config_bad_value_names_argument(self, kwargs: dict[str, Any], name: str) -> None:
+        with pytest.raises(ValueError, match=rf"^{name} must"):
+            R3MDPOConfig(**kwargs)
+
+    def test_r3m_config_defaults(self) -> None:
+        cfg = R3MDPOConfig()
+        assert (cfg.lam, cfg.loss, cfg.eps) == (0.5, "r3m", 0.1)
+
+    @pytest.mark.parametrize(
+        ("overrides", "name"),
+        [
+            ({"loss_type": ["hinge"]}, "loss_type"),
+            ({"loss_type": ["sigmoid", "sft"], "loss_weights": [1.0, 0.5]}, "loss_type"),
+            ({"loss_weights": [2.0]}, "loss_weights"),
+            ({"ld_alpha": 0.5}, "ld_alpha"),
+            ({"f_divergence_type": "js_divergence"}, "f_divergence_type"),
+            ({"use_weighting": True}, "use_weighting"),
+            ({"label_smoothing": 0.1}, "label_smoothing"),
+            ({"beta": 0.0}, "beta"),
+        ],
+    )
+    def test_trainer_refuses_unsupported_dpo_option(
+        self, tmp_path: Path, weights: dict[str, dict[str, torch.Tensor]], overrides: dict[str, Any], name: str
+    ) -> None:
+        with pytest.raises(ValueError, match=rf"^{name} must"):
+            _trainer(R3MDPOTrainer, weights, _dpo_args(tmp_path, **overrides))
+
+    def test_trainer_refuses_liger(self, tmp_path: Path, weights: dict[str, dict[str, torch.Tensor]]) -> None:
+        args = _dpo_args(tmp_path)
+        args.use_liger_kernel = True  # set after construction, which may check that liger is installed
+        with pytest.raises(ValueError, match=r"^use_liger_kernel must"):
+            _trainer(R3MDPOTrainer, weights, args)
+
+    def test_trainer_refuses_non_config_r3m(self, tmp_path: Path, weights: dict[str, dict[str, torch.Tensor]]) -> None:
+        with pytest.raises(TypeError, match="r3m must be an R3MDPOConfig"):
+            _trainer(R3MDPOTrainer, weights, _dpo_args(tmp_path), r3m={"lam": 0.5})
+
+
+class TestLoss:
+    def test_lam_near_one_matches_stock_sigmoid_dpo(
+        self, tmp_path: Path, weights: dict[str, dict[str, torch.Tensor]]
+    ) -> None:
+        # λ = 1 − 1e-9 puts t_λ ≈ −20.7 below every margin, so δ ≡ 0 and the loss is −logσ(βh):
+        # stock TRL "sigmoid" on the same batch (loss to 1e-6, gradients to float32 rounding).
+        args = _dpo_args(tmp_path)
+        r3m = _trainer(R3MDPOTrainer, weights, args, r3m=R3MDPOConfig(lam=LAM_BT))
+        stock = _trainer(DPOTrainer, weights, args)
+        batch = _first_batch(stock)
+        torch.testing.assert_close(_first_batch(r3m), batch, rtol=0, atol=0)
+
+        loss_r3m, loss_stock = _eval_loss(r3m, batch), _eval_loss(stock, batch)
+        assert abs(loss_r3m.item() - loss_stock.item()) <= 1e-6
+        assert abs(loss_stock.item() - math.log(2.0)) > 1e-2  # the margins are not trivially zero
+        loss_r3m.backward()
+        loss_stock.backward()
+        for (name, p_r3m), p_stock in zip(r3m.model.named_parameters(), stock.model.parameters(), strict=True):
+            torch.testing.assert_close(p_r3m.grad, p_stock.grad, rtol=1e-5, atol=1e-7, msg=name)
+        for key in ("rewards/chosen", "rewards/rejected", "rewards/margins", "logps/chosen", "logps/rejected"):
+            assert r3m._metrics["eval"][key] == pytest.approx(stock._metrics["eval"][key], abs=1e-6)
+        assert r3m._metrics["eval"]["r3m/outlier_frac"] == [0.0]
+        assert r3m._metrics["eval"]["r3m/delta_mean"] == [0.0]
+
+    def test_default_loss_matches_naive_logps(
+        self, tmp_path: Path, weights: dict[str, dict[str, torch.Tensor]]
+    ) -> None:
+        # The trainer's loss at λ = 0.5 equals r3m_dpo_loss on log-probs from a plain forward, and its
+        # δ > 0 flags are the pairs with z < t_0.5 = 0 (eq. 3.4).
+        trainer = _trainer(R3MDPOTrainer, weights, _dpo_args(tmp_path))
+        batch = _first_batch(trainer)
+        policy = _naive_logps(weights["policy"], batch)
+        ref = _naive_logps(weights["ref"], batch)
+        expected = r3m_dpo_loss(*policy, *ref, beta=BETA, lam=0.5)
+        loss = _eval_loss(trainer, batch)
+        assert loss.item() == pytest.approx(expected.losses.mean().item(), abs=1e-5)
+        z = _naive_margins(weights, batch)
+        assert 0 < int((z < 0).sum()) < len(z)  # some pairs are flagged, some are not
+        assert trainer.last_delta is not None
+        torch.testing.assert_close(trainer.last_delta.double(), (-z).clamp_min(0.0), rtol=1e-5, atol=1e-5)
+        assert trainer._metrics["eval"]["r3m/outlier_frac"] == [pytest.approx((z < 0).double().mean().item())]
+        assert trainer._metrics["eval"]["r3m/delta_mean"][0] == pytest.approx(expected.delta.mean().item(), abs=1e-5)
+        stock_form = -F.logsigmoid(z).mean()
+        assert abs(loss.item() - stock_form.item()) > 1e-3  # δ > 0 here: the loss differs from DPO
+
+    @pytest.mark.parametrize("eps", [0.0, 0.1, 0.3])
+    def test_conservative_matches_label_smoothing_formula(
+        self, tmp_path: Path, weights: dict[str, dict[str, torch.Tensor]], eps: float
+    ) -> None:
+        # cDPO (Mitchell 2023): −(1−ε)logσ(z) − ε logσ(−z), z = βh, written here from the naive log-probs.
+        trainer = _trainer(R3MDPOTrainer, weights, _dpo_args(tmp_path), r3m=R3MDPOConfig(loss="conservative", eps=eps))
+        batch = _first_batch(trainer)
+        z = _naive_margins(weights, batch)
+        expected = (-(1.0 - eps) * F.logsigmoid(z) - eps * F.logsigmoid(-z)).mean()
+        assert _eval_loss(trainer, batch).item() == pytest.approx(expected.item(), abs=1e-5)
+        assert trainer.last_delta is None
+        assert "r3m/outlier_frac" not in trainer._metrics["eval"]
+
+    def test_precomputed_reference_matches_live_reference(
+        self, tmp_path: Path, weights: dict[str, dict[str, torch.Tensor]]
+    ) -> None:
+        # On disk, so that TRL's cache of reference log-probs lands in tmp_path.
+        _dataset().save_to_disk(str(tmp_path / "data"))
+        precomputed = _trainer(
+            R3MDPOTrainer,
+            weights,
+            _dpo_args(tmp_path, precompute_ref_log_probs=True),
+            train_dataset=load_from_disk(str(tmp_path / "data")),
+        )
+        live = _trainer(R3MDPOTrainer, weights, _dpo_args(tmp_path))
+        batch = _first_batch(precomputed)
+        assert "ref_chosen_logps" in batch
+        live_batch = {k: v for k, v in batch.items() if not k.startswith("ref_")}
+        assert _eval_loss(precomputed, batch).item() == pytest.approx(_eval_loss(live, live_batch).item(), abs=1e-6)
+
+
+def test_train_two_steps_logs_outlier_frac(tmp_path: Path, weights: dict[str, dict[str, torch.Tensor]]) -> None:
+    trainer = _trainer(R3MDPOTrainer, weights, _dpo_args(tmp_path), eval_dataset=_dataset())
+    result = trainer.train()
+    assert trainer.state.global_step == 2
+    assert math.isfinite(result.training_loss)
+    logs = [entry for entry in trainer.state.log_history if "r3m/outlier_frac" in entry]
+    assert len(logs) == 2
+    for entry in logs:
+        assert math.isfinite(entry["loss"])
+        assert 0.0 <= entry["r3m/outlier_frac"] <= 1.0
+        assert entry["r3m/delta_mean"] >= 0.0
+        assert "rewards/margins" in entry
+    assert trainer.last_delta is not None
+    assert trainer.last_delta.shape == (2,)  # per_device_train_batch_size pairs
+    trainer.evaluate()  # prediction_step -> compute_loss(return_outputs=True)
+    metrics = trainer.state.log_history[-1]  # TRL 1.0 returns them without its own metrics
+    assert math.isfinite(metrics["eval_loss"])
+    assert 0.0 <= metrics["eval_r3m/outlier_frac"] <= 1.0
