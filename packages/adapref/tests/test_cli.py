@@ -199,7 +199,9 @@ def test_demo_runs_and_prints_the_table(capsys: pytest.CaptureFixture[str]) -> N
         assert row["test_accuracy"] > 0.75
 
 
-def test_train_reward_resume_of_a_finished_run_changes_nothing(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_train_reward_resume_of_a_finished_run_changes_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     # Interrupted-run resume is checked bit for bit in test_trainer.py; here the CLI path: --resume
     # reloads model, optimiser, RNG and history from checkpoint.pt and reports the same metrics.
     data = tmp_path / "pairs.jsonl"
@@ -219,7 +221,10 @@ def test_fixed_tau_run_writes_its_report(tmp_path: Path, capsys: pytest.CaptureF
     data = tmp_path / "pairs.jsonl"
     assert main(["make-data", "--n", "100", "--T", "2", "--D", "3", "--out", str(data)]) == 0
     run = tmp_path / "run"
-    assert main(["train-reward", "--data", str(data), "--tau0", "1", "--tau-max", "1", "--epochs", "1", "--out", str(run)]) == 0
+    assert (
+        main(["train-reward", "--data", str(data), "--tau0", "1", "--tau-max", "1", "--epochs", "1", "--out", str(run)])
+        == 0
+    )
     assert len((run / "taus.csv").read_text().splitlines()) == 101
 
 

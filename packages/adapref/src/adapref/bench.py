@@ -163,7 +163,9 @@ def bench_dpo(seeds: int, quick: bool) -> Table:
     if quick:
         grid = [(1e-2, 1), (1e-2, 3)]
     base = BanditConfig(n_pairs=1500 if quick else 6000)
-    results: dict[str, dict[str, list[float]]] = {m: {"reward": [], "win": [], "regret": [], "sel": []} for m in methods}
+    results: dict[str, dict[str, list[float]]] = {
+        m: {"reward": [], "win": [], "regret": [], "sel": []} for m in methods
+    }
     for seed in tqdm(range(seeds), desc="dpo", disable=None):
         cfg0 = BanditConfig(**{**base.__dict__, "seed": seed})
         full = make_bandit(cfg0, torch.Generator().manual_seed(seed), teacher=oracle_teacher)

@@ -214,9 +214,7 @@ def dpo(args: argparse.Namespace) -> int:
         from r3m.bandit import BanditConfig, make_bandit, oracle_teacher, train_dpo
         from r3m.bench import dpo_loss_fn
 
-        config = BanditConfig(
-            beta=args.beta, epochs=epochs, n_pairs=args.pairs, flip_rate=args.flip_rate, seed=seed
-        )
+        config = BanditConfig(beta=args.beta, epochs=epochs, n_pairs=args.pairs, flip_rate=args.flip_rate, seed=seed)
         problem = make_bandit(config, torch.Generator().manual_seed(seed), teacher=oracle_teacher)
         rows, result = [], {}
         for name in losses:
