@@ -82,6 +82,14 @@ class TestLoss:
         (g_elim,) = torch.autograd.grad(r3m_loss(d, torch.zeros_like(d), lam=0.6, reduction="sum").loss, d)
         assert torch.allclose(g_alt, g_elim, atol=1e-12)
 
+    def test_gradient_through_the_exact_delta_is_the_same(self) -> None:
+        # Envelope theorem: back-propagating through δ(d) = clamp(t − d, 0) (not detached) gives −min(1 − σ(d), λ).
+        d = torch.tensor([-2.0, -0.4, 0.3, 2.5], dtype=torch.float64, requires_grad=True)
+        t = math.log(1 / 0.6 - 1)
+        delta = (t - d).clamp_min(0.0)
+        (g,) = torch.autograd.grad((-F.logsigmoid(d + delta) + 0.6 * delta).sum(), d)
+        assert torch.allclose(g, -torch.minimum(1 - torch.sigmoid(d.detach()), torch.tensor(0.6, dtype=torch.float64)))
+
     def test_lambda_near_one_is_bradley_terry(self) -> None:
         out = r3m_loss(D_GRID, torch.zeros_like(D_GRID), lam=1 - 1e-9, reduction="none")
         assert torch.allclose(out.per_pair_loss, -F.logsigmoid(D_GRID), atol=1e-6)
@@ -99,7 +107,7 @@ class TestLoss:
     def test_bfloat16_gives_the_float32_delta(self) -> None:
         c = torch.randn(16, generator=torch.Generator().manual_seed(1))
         bf = r3m_loss(c.bfloat16(), torch.zeros(16, dtype=torch.bfloat16))
-        fp = r3m_loss(c.bfloat16().float(), torch.zeros(16))
+        fp = r3m_loss(c, torch.zeros(16))  # the original float32 values
         assert bf.loss.dtype == torch.float32
         assert torch.allclose(bf.delta, fp.delta, atol=1e-2)
 
@@ -148,6 +156,15 @@ class TestBadInput:
     def test_non_finite_margins(self) -> None:
         with pytest.raises(ValueError, match="finite"):
             r3m_loss(torch.tensor([math.nan]), torch.zeros(1))
+
+    def test_mixed_dtypes(self) -> None:
+        with pytest.raises(ValueError, match="same dtype"):
+            r3m_loss(torch.zeros(2), torch.zeros(2, dtype=torch.float64))
+
+    def test_numpy_scalar_lambda_is_accepted(self) -> None:
+        import numpy as np
+
+        assert r3m_threshold(np.float32(0.5)) == 0.0
 
     def test_bad_beta(self) -> None:
         z = torch.zeros(1)

@@ -394,8 +394,9 @@ def machine() -> dict[str, Any]:
 
 
 def _git_sha() -> str | None:
+    """``git describe --always --dirty`` of the source tree (None outside a checkout)."""
     try:
-        res = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=False,
+        res = subprocess.run(["git", "describe", "--always", "--dirty"], capture_output=True, text=True, check=False,
                              cwd=Path(__file__).parent)  # fmt: skip
         return res.stdout.strip() or None
     except OSError:
@@ -426,11 +427,12 @@ def run(*, only: str | None = None, quick: bool = False, seeds: int | None = Non
     out = out or Path("bench-results")
     out.mkdir(parents=True, exist_ok=True)
     names = [only] if only else list(BENCHMARKS)
+    sha = _git_sha()  # read before the run: the tree may change while a long benchmark runs
     for name in names:
         t0 = time.perf_counter()
         table = BENCHMARKS[name](n_seeds, quick)
         record = {
-            "benchmark": name, "package": "adapref", "version": __version__, "git_sha": _git_sha(),
+            "benchmark": name, "package": "adapref", "version": __version__, "git_sha": sha,
             "command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]),
             "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"), "machine": machine(),
             "seeds": n_seeds, "quick": quick, "seconds": time.perf_counter() - t0, **table,

@@ -19,6 +19,13 @@ _TRAIN_FIELDS = ("loss", "lam", "eps", "beta", "epochs", "lr", "batch_size", "we
                  "early_stopping", "patience", "seed", "device")  # fmt: skip
 
 
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
+
+
 def _add_common(p: argparse.ArgumentParser, *, out: bool = True, device: bool = True) -> None:
     p.add_argument("--seed", type=int, default=None, help="random seed (default 0)")
     if device:
@@ -65,7 +72,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--data", type=Path, required=True, help="pairs from make-data (JSONL)")
     train.add_argument("--val-fraction", type=float, default=0.1, help="noisy validation share (early stopping)")
     train.add_argument("--config", type=Path, default=None, help="TOML or JSON file of TrainConfig fields")
-    train.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint")
+    train.add_argument("--resume", action="store_true",
+                       help="continue the run in --out from its checkpoint (same config and data)")  # fmt: skip
     g = train.add_argument_group("loss and optimiser (defaults: TrainConfig)")
     g.add_argument("--loss", choices=("r3m", "bt", "cbt", "rbt", "ipo", "hinge"), default=None, help="default r3m")
     g.add_argument("--lam", type=float, default=None, help="per-sample λ ∈ (0, 1) (default 0.5)")
@@ -81,7 +89,7 @@ def build_parser() -> argparse.ArgumentParser:
     aud = sub.add_parser("audit", help="outlier report of a trained run: which labels R³M flags")
     aud.add_argument("--run", type=Path, required=True, help="folder written by train-reward")
     aud.add_argument("--data", type=Path, required=True, help="pairs to audit (JSONL)")
-    aud.add_argument("--top", type=int, default=20, help="rows of the table (largest δ first)")
+    aud.add_argument("--top", type=_positive_int, default=20, help="rows of the table (largest δ first)")
     aud.add_argument("--lam", type=float, default=None, help="λ of the flagging rule (default: the run's)")
     aud.add_argument("--csv", type=Path, default=None, help="also write every pair's δ as CSV")
     aud.add_argument("--json", action="store_true", help="print one JSON object")

@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import numbers
 
 import torch
 import torch.nn.functional as F
@@ -62,7 +63,9 @@ def r3m_threshold(lam: float) -> float:
         >>> round(r3m_threshold(0.75), 6)
         -1.098612
     """
-    if isinstance(lam, bool) or not isinstance(lam, (int, float)) or not (0.0 < lam < 1.0):
+    if isinstance(lam, numbers.Real) and not isinstance(lam, bool):
+        lam = float(lam)
+    if not isinstance(lam, float) or not (0.0 < lam < 1.0):
         raise ValueError(
             f"lam must lie in the open interval (0, 1), got {lam!r}. R³M uses the per-sample λ of eqs. 3.3-3.4: "
             "the theorem's λ = 1/n (eq. 3.2's convention) is the per-sample λ = 1, which flags nothing and is "
@@ -119,6 +122,8 @@ def check_pair(name_a: str, a: torch.Tensor, name_b: str, b: torch.Tensor) -> No
             raise ValueError(f"{name} must be 1-D with shape (B,), got shape {tuple(t.shape)}")
     if a.shape != b.shape:
         raise ValueError(f"{name_a} and {name_b} must have the same shape, got {tuple(a.shape)} and {tuple(b.shape)}")
+    if a.dtype != b.dtype:
+        raise ValueError(f"{name_a} and {name_b} must have the same dtype, got {a.dtype} and {b.dtype}")
     if a.shape[0] == 0:
         raise ValueError(f"{name_a} is empty: a batch needs at least one pair")
 

@@ -327,12 +327,15 @@ def _load(path: Path) -> dict[str, Any]:
 
 
 def _fingerprint(train: PreferenceData, val: PreferenceData | None) -> str:
-    """A digest of the pair ids and feature shapes of the training (and validation) data."""
+    """A digest of the ids, features and corruption flags of the training (and validation) data."""
     h = hashlib.sha256()
     for part in (train, val):
         if part is not None:
             h.update(repr((len(part), tuple(part.chosen.shape))).encode())
             h.update("\x1f".join(part.ids).encode())
+            for t in (part.chosen, part.rejected, part.corrupted):
+                if t is not None:
+                    h.update(t.detach().cpu().contiguous().numpy().tobytes())
     return h.hexdigest()
 
 
