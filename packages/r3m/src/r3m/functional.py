@@ -63,9 +63,12 @@ def r3m_threshold(lam: float) -> float:
         >>> round(r3m_threshold(0.75), 6)
         -1.098612
     """
-    if isinstance(lam, numbers.Real) and not isinstance(lam, bool):
-        lam = float(lam)
-    if not isinstance(lam, float) or not (0.0 < lam < 1.0):
+    value: object = lam
+    if isinstance(value, numbers.Real) and not isinstance(value, bool):
+        lam = float(value)
+    else:
+        lam = math.nan
+    if not (0.0 < lam < 1.0):
         raise ValueError(
             f"lam must lie in the open interval (0, 1), got {lam!r}. R³M uses the per-sample λ of eqs. 3.3-3.4: "
             "the theorem's λ = 1/n (eq. 3.2's convention) is the per-sample λ = 1, which flags nothing and is "
