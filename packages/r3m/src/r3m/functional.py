@@ -64,10 +64,11 @@ def r3m_threshold(lam: float) -> float:
         -1.098612
     """
     value: object = lam
-    if isinstance(value, numbers.Real) and not isinstance(value, bool):
+    lam = math.nan
+    if isinstance(value, bool):
+        pass  # True/False are not a weight
+    elif isinstance(value, numbers.Real):
         lam = float(value)
-    else:
-        lam = math.nan
     if not (0.0 < lam < 1.0):
         raise ValueError(
             f"lam must lie in the open interval (0, 1), got {lam!r}. R³M uses the per-sample λ of eqs. 3.3-3.4: "
