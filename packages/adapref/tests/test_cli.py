@@ -151,7 +151,7 @@ def test_config_file_is_merged_under_the_flags(tmp_path: Path, capsys: pytest.Ca
 
 
 def test_dpo_command_reports_exact_metrics(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["dpo", "--losses", "sigmoid,ada", "--epochs", "1", "--pairs", "1000", "--json"]) == 0
+    assert main(["dpo", "--toy", "--losses", "sigmoid,ada", "--epochs", "1", "--pairs", "1000", "--json"]) == 0
     result = json.loads(capsys.readouterr().out)
     for name in ("sigmoid", "ada"):
         assert 0.0 < result[name]["normalised_reward"] <= 1.0
@@ -162,7 +162,8 @@ def test_dpo_command_reports_exact_metrics(capsys: pytest.CaptureFixture[str]) -
     ("argv", "message"),
     [
         (["train-reward", "--data", "MISSING.jsonl"], "MISSING.jsonl"),
-        (["dpo", "--losses", "focal"], "unknown DPO loss 'focal'"),
+        (["dpo", "--toy", "--losses", "focal"], "unknown DPO loss 'focal'"),
+        (["dpo"], "give --data"),
         (["bench", "--only", "nope"], "--only must be one of"),
     ],
 )
@@ -249,3 +250,22 @@ def test_directory_as_data_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture
         main(["train-reward", "--data", str(tmp_path), "--out", str(tmp_path / "r")])
     assert exc.value.code == 2
     assert "Traceback" not in capsys.readouterr().err
+
+
+def test_dpo_on_text_pairs_with_a_tiny_model(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    pytest.importorskip("trl")
+    from adapref.data import write_trl_jsonl
+    from adapref.lm_dpo import make_text_preferences
+
+    train, held_out = tmp_path / "train.jsonl", tmp_path / "eval.jsonl"
+    write_trl_jsonl(make_text_preferences(64, seed=0)[0], train)
+    write_trl_jsonl(make_text_preferences(32, seed=1)[0], held_out)
+    out = tmp_path / "dpo"
+    argv = ["dpo", "--data", str(train), "--eval-data", str(held_out), "--losses", "ada,sigmoid", "--epochs", "1"]
+    assert main([*argv, "--out", str(out), "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    for name in ("ada", "sigmoid"):
+        assert 0.0 <= result[name]["eval_accuracy"] <= 1.0
+    assert 0.1 <= result["ada"]["tau_mean"] <= 5.0
+    assert (out / "ada" / "taus.csv").is_file()
+    assert json.loads((out / "config.json").read_text())["losses"] == ["ada", "sigmoid"]

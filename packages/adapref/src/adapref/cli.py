@@ -91,14 +91,21 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--plot", type=Path, default=None, help="write a PNG histogram of τ (needs matplotlib)")
     report.add_argument("--json", action="store_true", help="print one JSON object")
 
-    dpo = sub.add_parser("dpo", help="DPO vs Ada-DPO on the exact toy bandit (no language model)")
-    dpo.add_argument("--losses", default="sigmoid,ada", help="comma list of sigmoid, ada, ipo, hinge")
+    dpo = sub.add_parser("dpo", help="Ada-DPO vs DPO baselines: a small causal LM (--data) or the exact toy (--toy)")
+    dpo.add_argument("--data", type=Path, default=None, help="TRL preference JSONL (prompt, chosen, rejected)")
+    dpo.add_argument("--eval-data", type=Path, default=None, help="held-out TRL JSONL for implicit-reward accuracy")
+    dpo.add_argument("--model", default=None, help="local model folder (default: a tiny GPT-2 built from scratch)")
+    dpo.add_argument("--toy", action="store_true", help="the exact toy DPO bandit instead of a language model")
+    dpo.add_argument(
+        "--losses", default="sigmoid,ada", help="comma list of sigmoid, ada, ipo, hinge (LM: also ada-quad)"
+    )
     dpo.add_argument("--beta", type=float, default=0.1, help="DPO β")
     dpo.add_argument("--rho0", type=float, default=0.1, help="Ada-DPO ρ0")
     dpo.add_argument("--tau-max", dest="tau_max", type=float, default=5.0, help="Ada-DPO τ_max")
-    dpo.add_argument("--flip-rate", type=float, default=0.0, help="share of flipped labels")
+    dpo.add_argument("--flip-rate", type=float, default=0.0, help="share of flipped labels (toy)")
     dpo.add_argument("--epochs", type=int, default=3)
-    dpo.add_argument("--pairs", type=int, default=6000, help="number of labelled pairs")
+    dpo.add_argument("--pairs", type=int, default=6000, help="number of labelled pairs (toy)")
+    dpo.add_argument("--resume", action="store_true", help="resume each loss's LM run in --out from its checkpoint")
     _add_common(dpo, device=False)
 
     bench = sub.add_parser("bench", help="the paper's claims side by side (see benchmarks/)")

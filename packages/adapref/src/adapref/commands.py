@@ -200,29 +200,49 @@ def _plot_histogram(tau: torch.Tensor, config: TrainConfig, path: Path) -> None:
 
 
 def dpo(args: argparse.Namespace) -> int:
-    """DPO-family losses on the exact toy bandit; prints normalised reward and win rate."""
-    from adapref.bandit import BanditConfig, make_bandit, train_dpo
-    from adapref.bench import dpo_loss_fn
-
+    """DPO-family losses: on the exact toy bandit (``--toy``) or a small causal LM on TRL data (``--data``)."""
     seed = 0 if args.seed is None else args.seed
-    config = BanditConfig(beta=args.beta, epochs=args.epochs, n_pairs=args.pairs, flip_rate=args.flip_rate, seed=seed)
-    problem = make_bandit(config, torch.Generator().manual_seed(seed))
+    names = [s.strip() for s in args.losses.split(",") if s.strip()]
+    if args.data is None and not args.toy:
+        raise ValueError("give --data FILE.jsonl (TRL prompt/chosen/rejected) or --toy (the exact bandit)")
     rows, result = [], {}
-    for name in [s.strip() for s in args.losses.split(",") if s.strip()]:
-        fn = dpo_loss_fn(name, beta=args.beta, rho0=args.rho0, tau_max=args.tau_max)
-        t0 = time.perf_counter()
-        res = train_dpo(problem, fn, config, torch.Generator().manual_seed(seed))
-        seconds = time.perf_counter() - t0
-        metrics = {"normalised_reward": res.normalised_reward, "win_rate_vs_ref": res.win_rate_vs_ref,
-                   "implicit_accuracy": res.implicit_accuracy, "seconds": seconds}  # fmt: skip
-        result[name] = metrics
-        rows.append([name, *metrics.values()])
+    if args.toy:
+        from adapref.bandit import BanditConfig, make_bandit, train_dpo
+        from adapref.bench import dpo_loss_fn
+
+        config = BanditConfig(
+            beta=args.beta, epochs=args.epochs, n_pairs=args.pairs, flip_rate=args.flip_rate, seed=seed
+        )
+        problem = make_bandit(config, torch.Generator().manual_seed(seed))
+        for name in names:
+            fn = dpo_loss_fn(name, beta=args.beta, rho0=args.rho0, tau_max=args.tau_max)
+            t0 = time.perf_counter()
+            res = train_dpo(problem, fn, config, torch.Generator().manual_seed(seed))
+            result[name] = {"normalised_reward": res.normalised_reward, "win_rate_vs_ref": res.win_rate_vs_ref,
+                            "implicit_accuracy": res.implicit_accuracy, "seconds": time.perf_counter() - t0}  # fmt: skip
+            rows.append([name, *result[name].values()])
+        table = format_table(["loss", "normalised reward", "win rate vs ref", "implicit acc", "seconds"], rows)
+        record: dict[str, Any] = {"toy": dataclasses.asdict(config)}
+    else:
+        from adapref.data import read_trl_jsonl
+        from adapref.lm_dpo import train_lm_dpo
+
+        records = read_trl_jsonl(args.data)
+        eval_records = read_trl_jsonl(args.eval_data) if args.eval_data else None
+        for name in names:
+            out_dir = (args.out or Path("runs") / "dpo") / name
+            metrics = train_lm_dpo(records, eval_records=eval_records, model=args.model, loss=name, rho0=args.rho0,
+                                   tau_max=args.tau_max, beta=args.beta, epochs=args.epochs, seed=seed,
+                                   out_dir=out_dir, resume=args.resume)  # fmt: skip
+            result[name] = metrics
+            rows.append([name, metrics.get("eval_accuracy"), metrics.get("train_accuracy"), metrics.get("tau_mean")])
+        table = format_table(["loss", "held-out implicit acc", "train acc", "mean τ"], rows)
+        record = {"data": str(args.data), "model": args.model or "tiny GPT-2 from scratch"}
     if args.out is not None:
-        write_json(args.out / "config.json", {"bandit": dataclasses.asdict(config), "losses": args.losses,
-                                              "rho0": args.rho0, "tau_max": args.tau_max, "version": __version__})  # fmt: skip
+        write_json(args.out / "config.json", {**record, "losses": names, "beta": args.beta, "rho0": args.rho0,
+                                              "tau_max": args.tau_max, "seed": seed, "version": __version__})  # fmt: skip
         write_json(args.out / "results.json", result)
-    print(json.dumps(result, indent=2) if args.json else
-          format_table(["loss", "normalised reward", "win rate vs ref", "implicit acc", "seconds"], rows))  # fmt: skip
+    print(json.dumps(result, indent=2, default=float) if args.json else table)
     return 0
 
 

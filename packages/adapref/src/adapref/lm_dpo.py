@@ -1,0 +1,438 @@
+"""Ada-DPO on a causal language model through TRL, CPU-sized by default.
+
+Three pieces (the first two live in :mod:`adapref.lm_text` and are re-exported here):
+
+- :func:`make_text_preferences`: a synthetic text preference task with a known answer (small
+  additions, ``"3+4="`` → chosen ``"7"``, rejected a wrong sum) in TRL's explicit-prompt format, with
+  an exact number of flipped pairs.
+- :func:`build_tiny_model` (a small GPT-2 from its config and a character-level tokenizer built in
+  memory; nothing is downloaded) and :func:`load_local_model` (a user's model directory, offline).
+- :func:`train_lm_dpo`: one DPO run with Ada-DPO (:class:`adapref.integrations.trl.AdaDPOTrainer`,
+  linear or quadratic penalty) or a stock ``trl.DPOTrainer`` loss (``sigmoid``, ``ipo``, ``hinge``),
+  then a final pass with the trained policy and the reference over every pair: implicit-reward
+  accuracy and, for the Ada losses, the per-pair scaling factors τ_i at the final margins.
+
+Needs the ``[trl]`` extra (TRL, transformers, datasets, tokenizers); they are imported inside the
+functions, so importing this module stays light.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import dataclasses
+import importlib
+import logging
+import math
+import os
+import random
+import warnings
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from adapref.lm_text import SPECIAL_TOKENS, build_tiny_model, check_records, load_local_model, make_text_preferences
+from adapref.scaling import Solver, check_scaling_args, solve_tau
+
+if TYPE_CHECKING:
+    import torch
+
+__all__ = [
+    "LM_LOSSES",
+    "SPECIAL_TOKENS",
+    "ProgressFn",
+    "build_tiny_model",
+    "load_local_model",
+    "make_text_preferences",
+    "train_lm_dpo",
+]
+
+logger = logging.getLogger(__name__)
+
+LM_LOSSES = ("ada", "ada-quad", "sigmoid", "ipo", "hinge")
+"""Losses of :func:`train_lm_dpo`: ours (``ada``, ``ada-quad``) and TRL's stock loss types."""
+_ADA_LOSSES = ("ada", "ada-quad")
+_AT_BOUND_RTOL = 1e-6
+"""τ within this relative distance of a bound counts as at it (as ``AdaDPOTrainer`` logs ``ada/frac_*``)."""
+
+ProgressFn = Callable[[int, int, Mapping[str, float]], None]
+"""``progress(global_step, max_steps, logs)``, called at every logging step (each optimizer step)."""
+
+FloatArray = np.ndarray[Any, np.dtype[np.float64]]
+
+
+@contextlib.contextmanager
+def _global_state_restored(num_threads: int | None) -> Iterator[None]:
+    """Restore the Python, NumPy and torch RNG states (``transformers.Trainer`` seeds them globally) and torch's
+    intra-op thread count (set to ``num_threads`` inside, unless ``None``) on exit."""
+    import torch
+
+    py_state, np_state = random.getstate(), np.random.get_state()  # noqa: NPY002  (saved, not used)
+    threads = torch.get_num_threads()
+    devices = list(range(torch.cuda.device_count())) if torch.cuda.is_available() else []
+    try:
+        if num_threads is not None:
+            torch.set_num_threads(num_threads)
+        with torch.random.fork_rng(devices=devices):
+            yield
+    finally:
+        torch.set_num_threads(threads)
+        random.setstate(py_state)
+        np.random.set_state(np_state)  # noqa: NPY002
+
+
+@contextlib.contextmanager
+def _progress_bars_off() -> Iterator[None]:
+    """Silence the ``datasets`` (map) and ``transformers`` (checkpoint shards) progress bars, then restore them."""
+    from transformers.utils import logging as transformers_logging
+
+    datasets: Any = importlib.import_module("datasets")  # ships no type information
+    hf_logging: Any = transformers_logging  # untyped functions
+
+    datasets_on, transformers_on = datasets.is_progress_bar_enabled(), hf_logging.is_progress_bar_enabled()
+    datasets.disable_progress_bars()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if datasets_on:
+            datasets.enable_progress_bars()
+        if transformers_on:
+            hf_logging.enable_progress_bar()
+
+
+def _check_number(name: str, value: object) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not (0.0 < value < math.inf):
+        raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
+    return float(value)
+
+
+def _check_int(name: str, value: object, low: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < low:
+        raise ValueError(f"{name} must be an int >= {low}, got {value!r}")
+    return value
+
+
+def _sequence_logps(model: Any, batch: Mapping[str, torch.Tensor]) -> torch.Tensor:
+    """``(2B,)`` summed completion log-probs: a plain forward, ``log_softmax`` and gather (TRL's layout)."""
+    import torch
+
+    logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], use_cache=False).logits
+    token_logps = torch.log_softmax(logits[:, :-1].float(), dim=-1)  # (2B, T-1, V)
+    token_logps = token_logps.gather(-1, batch["input_ids"][:, 1:, None])[..., 0]  # (2B, T-1)
+    return (token_logps * batch["completion_mask"][:, 1:]).sum(dim=1)
+
+
+def _logratio_margins(trainer: Any, dataset: Any, batch_size: int) -> FloatArray:
+    """``(N,)`` h_i = logratio(chosen) − logratio(rejected) of every pair of a TRL-tokenized dataset, in order."""
+    import torch
+
+    policy, ref = trainer.model, trainer.ref_model
+    device = trainer.args.device
+    columns = dataset.select_columns(["prompt_ids", "chosen_ids", "rejected_ids"])
+    margins = []
+    was_training = policy.training
+    policy.eval()
+    try:
+        with torch.no_grad():
+            for start in range(0, len(columns), batch_size):
+                examples = [columns[i] for i in range(start, min(start + batch_size, len(columns)))]
+                batch = {k: v.to(device) for k, v in trainer.data_collator(examples).items()}
+                ratio = _sequence_logps(policy, batch) - _sequence_logps(ref, batch)  # (2B,)
+                chosen, rejected = ratio.double().chunk(2)  # the collator puts the B chosen rows first
+                margins.append((chosen - rejected).cpu().numpy())
+    finally:
+        policy.train(was_training)
+    return np.concatenate(margins)
+
+
+def _pair_accuracy(z: FloatArray) -> float:
+    """Share of pairs with z_i > 0, a tie z_i = 0 counting one half."""
+    return float(np.mean(z > 0) + 0.5 * np.mean(z == 0))
+
+
+def _write_taus(path: Path, z: FloatArray, tau: FloatArray) -> None:
+    """``index,z,tau`` per train pair, written atomically (a temporary file, then ``os.replace``)."""
+    lines = ["index,z,tau", *(f"{i},{zi:.9g},{ti:.9g}" for i, (zi, ti) in enumerate(zip(z, tau, strict=True)))]
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def train_lm_dpo(
+    train_records: Sequence[Mapping[str, Any]],
+    *,
+    out_dir: str | os.PathLike[str],
+    eval_records: Sequence[Mapping[str, Any]] | None = None,
+    model: str | os.PathLike[str] | None = None,
+    loss: str = "ada",
+    rho0: float = 0.1,
+    tau0: float = 0.1,
+    tau_max: float = 5.0,
+    solver: Solver = "exact",
+    n_iter: int = 5,
+    beta: float = 0.1,
+    epochs: int = 1,
+    batch_size: int = 16,
+    lr: float = 5e-3,
+    max_length: int | None = None,
+    n_layer: int = 2,
+    n_embd: int = 64,
+    seed: int = 0,
+    device: str = "cpu",
+    num_threads: int | None = None,
+    resume: bool = False,
+    progress: ProgressFn | None = None,
+) -> dict[str, float]:
+    """Train a causal LM with Ada-DPO or a DPO baseline through TRL; return the final metrics.
+
+    Paper symbols: ``beta`` = β, ``rho0`` = ρ0, ``tau0`` = τ0, ``tau_max`` = τ_max, ``n_iter`` = K
+    (Newton solvers only); h_i = (log π − log π_ref)(y_w) − (log π − log π_ref)(y_l) and z_i = β·h_i.
+    The reference π_ref is a frozen copy of the initial policy. ``"ada"`` minimises (§3.5, eq. 6
+    with d_i = z_i)
+
+    .. math::
+
+        \\mathcal L = \\frac1B \\sum_i -\\tau_i \\log\\sigma(z_i/\\tau_i), \\qquad
+        \\tau_i = \\arg\\min_{\\tau_0\\le\\tau\\le\\tau_{\\max}} -\\tau\\log\\sigma(z_i/\\tau) + (\\rho_0 - \\log 2)\\,\\tau,
+
+    through :class:`~adapref.integrations.trl.AdaDPOTrainer`; ``"ada-quad"`` is the same trainer
+    with the quadratic penalty ρ0τ² − (log 2)τ of §3.6 (eq. 12; ``tau_max`` is then ignored, as in
+    :class:`~adapref.integrations.trl.AdaDPOConfig`). TRL's stock losses: ``"sigmoid"`` (DPO,
+    −logσ(z_i)), ``"ipo"`` (TRL's length-normalised IPO) and ``"hinge"`` (SLiC, relu(1 − z_i)).
+    Training runs in float32 (``bf16=False``), ``report_to="none"``, and saves a checkpoint (policy,
+    tokenizer, optimizer, RNG state) into ``out_dir/checkpoint-<step>`` at the end of every epoch
+    (the last one holds the final policy; two are kept).
+
+    After training, one pass over every pair with the trained policy and the reference gives z_i:
+    ``train_accuracy`` (share of train pairs with z_i > 0, against the observed labels) and, with
+    ``eval_records``, ``eval_accuracy`` and ``eval_margin_mean`` (mean z_i) on them; a tie z_i = 0
+    counts one half in both accuracies. For the Ada losses τ_i is solved at the final train z_i
+    with :func:`adapref.scaling.solve_tau` (the trainer's hyperparameters): ``tau_mean``,
+    ``frac_tau0`` and ``frac_tau_max`` (share within a relative 1e-6 of τ0, of τ_max; ``"ada-quad"``
+    has no upper bound, so its ``frac_tau_max`` is 0 unless a τ_i happens to equal τ_max), and
+    ``out_dir/taus.csv`` (``index,z,tau`` per train pair, written atomically).
+
+    Args:
+        train_records: ``{"prompt","chosen","rejected"}`` string records (TRL explicit-prompt format).
+        out_dir: run directory for TRL's checkpoints and ``taus.csv`` (created).
+        eval_records: held-out records for ``eval_accuracy``; ``None`` skips it.
+        model: a local model directory (:func:`load_local_model`); ``None`` builds a tiny GPT-2 and a
+            character tokenizer from the records (:func:`build_tiny_model` with ``n_layer``, ``n_embd``, ``seed``).
+        loss: one of :data:`LM_LOSSES`.
+        rho0: KL radius ρ0 > 0 of the Ada losses (ρ0 ≥ log 2 makes τ ≡ τ0, with a warning).
+        tau0: lower bound τ0 > 0 of τ, in units of β·h.
+        tau_max: upper bound τ_max ≥ τ0 of τ (``"ada"`` only).
+        solver: ``"exact"`` (closed form), ``"newton"`` (safeguarded Algorithm 1) or ``"newton-official"``.
+        n_iter: Newton iterations K ≥ 1 (Newton solvers only; τ^(0) = 1).
+        beta: β > 0.
+        epochs: passes over ``train_records`` ≥ 1.
+        batch_size: pairs per optimizer step ≥ 1.
+        lr: AdamW learning rate > 0 (TRL's linear decay to 0); 5e-3 suits the tiny model, use ~5e-7
+            to 5e-6 for a pretrained one.
+        max_length: truncation length of prompt + completion in tokens; ``None`` keeps whole sequences.
+        n_layer, n_embd: size of the tiny model (ignored with ``model``).
+        seed: seed of the model initialisation, data order and dropout (global RNG states are
+            restored afterwards).
+        device: ``"cpu"``, ``"cuda"`` or ``"auto"`` (CUDA when available).
+        num_threads: torch intra-op threads during the run (restored afterwards); ``None`` means 1 for the
+            tiny model (its kernels are too small to split; on a loaded 2-core machine two OpenMP
+            threads ran far slower) and the current setting for a user's ``model``.
+        resume: continue from the last ``checkpoint-*`` in ``out_dir`` (same arguments required).
+        progress: called as ``progress(global_step, max_steps, logs)`` after each optimizer step.
+
+    Returns:
+        Metrics: ``train_loss`` (mean training loss), ``train_runtime_s``, ``global_step``,
+        ``train_accuracy``; with ``eval_records`` ``eval_accuracy`` and ``eval_margin_mean``; for the
+        Ada losses ``tau_mean``, ``frac_tau0`` and ``frac_tau_max``.
+
+    Raises:
+        ValueError: a bad argument, named; records that ``max_length`` would drop; a CUDA device
+            asked for but absent.
+        FileNotFoundError: ``model`` is not a directory, or ``resume`` with no checkpoint in ``out_dir``.
+        ImportError: the ``[trl]`` extra is missing or TRL is outside ``>=1.0,<2``.
+
+    Example (not run here; a few seconds on one CPU core)::
+
+        train, _ = make_text_preferences(1000, flip_rate=0.2, seed=0)
+        held_out, _ = make_text_preferences(400, seed=99)
+        metrics = train_lm_dpo(train, eval_records=held_out, loss="ada", epochs=3, out_dir="runs/ada")
+        metrics["eval_accuracy"], metrics["tau_mean"]
+
+    Note:
+        The τ statistics come from the final policy in a separate pass, not from the per-step τ of
+        training (TRL logs those as ``ada/tau_mean`` etc. through ``progress``). TRL's ``Trainer``
+        seeds Python, NumPy and torch globally; this function restores their states (and torch's
+        thread count) on return. TRL's ``"ipo"`` divides each log-ratio by the completion length
+        (its own choice, confirmed with the IPO authors); the accuracies here use the plain summed
+        log-ratios for every loss.
+
+    References:
+        Hong et al., "Adaptive Preference Scaling for Reinforcement Learning with Human Feedback",
+        NeurIPS 2024, arXiv:2406.02764, §3.5-3.6; Rafailov et al. (2023) for DPO; TRL ``DPOTrainer``.
+    """
+    train_rows = check_records(train_records, "train_records")
+    eval_rows = None if eval_records is None else check_records(eval_records, "eval_records")
+    if loss not in LM_LOSSES:
+        raise ValueError(f"loss must be one of {LM_LOSSES}, got {loss!r}")
+    ada = loss in _ADA_LOSSES
+    quadratic = loss == "ada-quad"
+    with warnings.catch_warnings():  # AdaDPOConfig warns about rho0 >= log 2 below, for the Ada losses only
+        warnings.simplefilter("ignore", UserWarning)
+        check_scaling_args(rho0, tau0, tau_max, solver, n_iter, 1.0, quadratic)  # ValueError naming the argument
+    beta = _check_number("beta", beta)
+    lr = _check_number("lr", lr)
+    epochs = _check_int("epochs", epochs, 1)
+    batch_size = _check_int("batch_size", batch_size, 1)
+    if max_length is not None:
+        max_length = _check_int("max_length", max_length, 2)
+    if device not in ("cpu", "cuda", "auto"):
+        raise ValueError(f"device must be one of ('cpu', 'cuda', 'auto'), got {device!r}")
+    if not isinstance(resume, bool):
+        raise ValueError(f"resume must be a bool, got {resume!r}")
+
+    if num_threads is not None:
+        num_threads = _check_int("num_threads", num_threads, 1)
+    elif model is None:
+        num_threads = 1  # the tiny model's ops are too small to share between threads
+    # The imports below and TRL's Trainer draw from and seed the global RNGs; progress goes to ``progress``.
+    with _global_state_restored(num_threads), _progress_bars_off(), warnings.catch_warnings():
+        # TRL 1.16 reads transformers 5's deprecated alias on every step; the message is noise to our users
+        warnings.filterwarnings("ignore", message="`is_gradient_checkpointing` is deprecated", category=FutureWarning)
+        import torch
+
+        if device == "cuda" and not torch.cuda.is_available():
+            raise ValueError(
+                "device must be 'cpu' or 'auto' here: device='cuda' was asked for but CUDA is not available"
+            )
+        from adapref.integrations.trl import AdaDPOConfig, AdaDPOTrainer  # checks the TRL version first
+
+        use_cpu = device == "cpu" or not torch.cuda.is_available()
+        from transformers.trainer_callback import PrinterCallback
+        from transformers.trainer_utils import get_last_checkpoint as _get_last_checkpoint
+        from trl.trainer.dpo_config import DPOConfig
+        from trl.trainer.dpo_trainer import DPOTrainer
+
+        dataset_cls: Any = importlib.import_module("datasets").Dataset  # datasets ships no type information
+        get_last_checkpoint: Any = _get_last_checkpoint  # untyped
+
+        run_dir = Path(out_dir)
+        run_dir.mkdir(parents=True, exist_ok=True)
+        checkpoint: str | None = None
+        if resume:
+            checkpoint = get_last_checkpoint(str(run_dir))
+            if checkpoint is None:
+                raise FileNotFoundError(f"resume=True but out_dir {str(run_dir)!r} holds no checkpoint-* directory")
+
+        if model is None:
+            policy, tokenizer = build_tiny_model(
+                train_rows + (eval_rows or []), n_layer=n_layer, n_embd=n_embd, seed=seed
+            )
+        else:
+            policy, tokenizer = load_local_model(model)
+        ref_model = copy.deepcopy(policy)  # π_ref = the initial policy (TRL would reload it by name)
+
+        # TRL turns activation checkpointing on by default; transformers 5 renamed the flag (old name deprecated)
+        fields = {f.name for f in dataclasses.fields(DPOConfig)}
+        checkpointing = "activation_checkpointing" if "activation_checkpointing" in fields else "gradient_checkpointing"
+        off: dict[str, Any] = {checkpointing: False}
+        args = DPOConfig(
+            output_dir=str(run_dir),
+            **off,
+            beta=beta,
+            loss_type=["sigmoid" if ada else loss],  # AdaDPOTrainer replaces the sigmoid loss
+            learning_rate=lr,
+            num_train_epochs=epochs,
+            per_device_train_batch_size=batch_size,
+            max_length=max_length,
+            seed=seed,
+            data_seed=seed,
+            use_cpu=use_cpu,
+            bf16=False,
+            fp16=False,
+            report_to="none",
+            logging_strategy="steps",
+            logging_steps=1,
+            eval_strategy="no",
+            save_strategy="epoch",
+            save_total_limit=2,
+            disable_tqdm=True,
+            dataloader_num_workers=0,
+        )
+        callbacks = [] if progress is None else [_progress_callback(progress)]
+        trainer_kwargs: dict[str, Any] = {
+            "model": policy,
+            "ref_model": ref_model,
+            "args": args,
+            "train_dataset": dataset_cls.from_list(train_rows),
+            "eval_dataset": None if eval_rows is None else dataset_cls.from_list(eval_rows),
+            "processing_class": tokenizer,
+            "callbacks": callbacks,
+        }
+        trainer: Any
+        if ada:
+            ada_config = AdaDPOConfig(
+                rho0=rho0, tau0=tau0, tau_max=tau_max, solver=solver, n_iter=n_iter, tau_init=1.0, quadratic=quadratic
+            )
+            trainer = AdaDPOTrainer(ada=ada_config, **trainer_kwargs)
+        else:
+            trainer = DPOTrainer(**trainer_kwargs)
+        trainer.remove_callback(PrinterCallback)  # with disable_tqdm, Trainer prints every log to stdout
+        for name, rows, dataset in (
+            ("train_records", train_rows, trainer.train_dataset),
+            ("eval_records", eval_rows, trainer.eval_dataset),
+        ):
+            if rows is not None and len(dataset) != len(rows):
+                raise ValueError(
+                    f"max_length={max_length} drops {len(rows) - len(dataset)} of the {name} whose prompt alone "
+                    "fills it; raise max_length"
+                )
+
+        logger.info("lm dpo: loss=%s, %d train pairs, %d epochs, resume=%s", loss, len(train_rows), epochs, checkpoint)
+        result = trainer.train(resume_from_checkpoint=checkpoint)
+
+        metrics: dict[str, float] = {
+            "train_loss": float(result.training_loss),
+            "train_runtime_s": float(result.metrics.get("train_runtime", math.nan)),
+            "global_step": float(trainer.state.global_step),
+        }
+        eval_batch = max(batch_size, 64)
+        z_train = beta * _logratio_margins(trainer, trainer.train_dataset, eval_batch)
+        metrics["train_accuracy"] = _pair_accuracy(z_train)
+        if eval_rows is not None:
+            z_eval = beta * _logratio_margins(trainer, trainer.eval_dataset, eval_batch)
+            metrics["eval_accuracy"] = _pair_accuracy(z_eval)
+            metrics["eval_margin_mean"] = float(np.mean(z_eval))
+        if ada:
+            with warnings.catch_warnings():  # a rho0 >= log 2 warning was given by AdaDPOConfig already
+                warnings.simplefilter("ignore", UserWarning)
+                tau = solve_tau(
+                    torch.from_numpy(z_train),  # float64 in, float64 out
+                    rho0=rho0,
+                    tau0=tau0,
+                    tau_max=tau_max,
+                    solver=solver,
+                    n_iter=n_iter,
+                    tau_init=1.0,
+                    quadratic=quadratic,
+                ).numpy()
+            _write_taus(run_dir / "taus.csv", z_train, tau)
+            metrics["tau_mean"] = float(np.mean(tau))
+            metrics["frac_tau0"] = float(np.mean(np.abs(tau - tau0) <= _AT_BOUND_RTOL * tau0))
+            metrics["frac_tau_max"] = float(np.mean(np.abs(tau - tau_max) <= _AT_BOUND_RTOL * tau_max))
+    return metrics
+
+
+def _progress_callback(progress: ProgressFn) -> Any:
+    """A ``transformers.TrainerCallback`` that forwards each log to ``progress``."""
+    from transformers import TrainerCallback
+
+    class _Progress(TrainerCallback):
+        def on_log(
+            self, args: Any, state: Any, control: Any, logs: Mapping[str, float] | None = None, **_: Any
+        ) -> None:
+            progress(int(state.global_step), int(state.max_steps), dict(logs or {}))
+
+    return _Progress()

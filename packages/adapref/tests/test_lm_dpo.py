@@ -1,0 +1,321 @@
+"""Tests of adapref.lm_dpo and adapref.lm_text: the text task, the in-memory model, TRL runs.
+
+Nothing is downloaded: the model is a GPT-2 built from its config, the tokenizer a character
+vocabulary built from the records; runs write only under ``tmp_path``.
+"""
+
+from __future__ import annotations
+
+import doctest
+import math
+import random
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+pytest.importorskip("trl")
+
+import torch
+import torch.nn.functional as F
+from transformers import AutoModelForCausalLM
+
+import adapref.lm_text as lm_text
+from adapref.lm_dpo import (
+    LM_LOSSES,
+    SPECIAL_TOKENS,
+    build_tiny_model,
+    load_local_model,
+    make_text_preferences,
+    train_lm_dpo,
+)
+from adapref.scaling import LOG2, solve_tau
+
+PROMPT = re.compile(r"^(\d+)\+(\d+)=$")
+BETA = 0.1  # train_lm_dpo's default
+TAU0, TAU_MAX, RHO0 = 0.1, 5.0, 0.1  # train_lm_dpo's defaults (the authors' DPO setting)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread() -> Iterator[None]:
+    """One intra-op thread for the tests' own forwards (train_lm_dpo sets it itself for the tiny model)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def _true_sum(prompt: str) -> str:
+    match = PROMPT.match(prompt)
+    assert match is not None, prompt
+    return str(int(match.group(1)) + int(match.group(2)))
+
+
+def test_docstring_examples() -> None:
+    result = doctest.testmod(lm_text)
+    assert result.failed == 0
+    assert result.attempted > 0
+
+
+class TestTextPreferences:
+    def test_same_seed_same_pairs_other_seed_other_pairs(self) -> None:
+        assert make_text_preferences(50, flip_rate=0.2, seed=3) == make_text_preferences(50, flip_rate=0.2, seed=3)
+        assert make_text_preferences(50, flip_rate=0.2, seed=3) != make_text_preferences(50, flip_rate=0.2, seed=4)
+
+    @pytest.mark.parametrize(("n", "flip_rate"), [(200, 0.0), (200, 0.2), (37, 0.3), (10, 1.0)])
+    def test_flip_count_exact_and_flags_mark_wrong_chosen(self, n: int, flip_rate: float) -> None:
+        # The truth is recomputed from the prompt text: chosen is the correct sum iff the pair is not flagged.
+        records, corrupted = make_text_preferences(n, flip_rate=flip_rate, seed=1)
+        assert len(records) == len(corrupted) == n
+        assert sum(corrupted) == round(flip_rate * n)
+        for record, flipped in zip(records, corrupted, strict=True):
+            assert set(record) == {"prompt", "chosen", "rejected"}
+            right = _true_sum(record["prompt"])
+            assert record["chosen"] != record["rejected"]
+            assert (record["rejected"] if flipped else record["chosen"]) == right
+
+    def test_wrong_answers_cover_every_other_sum(self) -> None:
+        records, _ = make_text_preferences(2000, seed=0, max_operand=2)
+        wrong = {(r["prompt"], r["rejected"]) for r in records}
+        # max_operand=2: 9 prompts × 4 wrong sums in 0..4, all drawn with 2000 pairs
+        assert len(wrong) == 9 * 4
+        assert all(0 <= int(w) <= 4 for _, w in wrong)
+
+    @pytest.mark.parametrize(
+        ("kwargs", "name"),
+        [
+            ({"n": 0}, "n"),
+            ({"n": 2.0}, "n"),
+            ({"n": 4, "flip_rate": 1.5}, "flip_rate"),
+            ({"n": 4, "flip_rate": -0.1}, "flip_rate"),
+            ({"n": 4, "max_operand": 0}, "max_operand"),
+        ],
+    )
+    def test_bad_argument_named(self, kwargs: dict[str, Any], name: str) -> None:
+        with pytest.raises(ValueError, match=rf"^{name} must"):
+            make_text_preferences(**kwargs)
+
+
+class TestTinyModel:
+    def test_tokenizer_round_trip_one_token_per_character(self) -> None:
+        records, _ = make_text_preferences(64, seed=0, max_operand=9)
+        model, tok = build_tiny_model(records, n_embd=32)
+        chars = sorted({c for r in records for v in r.values() for c in v})
+        assert len(tok) == model.config.vocab_size == len(SPECIAL_TOKENS) + len(chars)
+        for record in records:  # decode(encode(s)) == s, one token per character
+            for text in (record["prompt"] + record["chosen"], record["prompt"] + record["rejected"]):
+                ids = tok(text)["input_ids"]
+                assert len(ids) == len(text)
+                assert tok.decode(ids) == text
+        assert tok.convert_ids_to_tokens(tok("1 x")["input_ids"]) == ["1", "<unk>", "<unk>"]  # unseen characters
+        ids = tok("3+4=7" + tok.eos_token)["input_ids"]
+        assert ids[-1] == tok.eos_token_id == 2  # "<eos>" is one special token, not five characters
+        assert tok.decode(ids, skip_special_tokens=True) == "3+4=7"
+        assert tok.convert_ids_to_tokens(tok("1+2=")["input_ids"]) == ["1", "+", "2", "="]
+
+    def test_same_seed_same_weights_and_global_rng_untouched(self) -> None:
+        records, _ = make_text_preferences(8, seed=0)
+        state = torch.get_rng_state()
+        a, _ = build_tiny_model(records, seed=5)
+        b, _ = build_tiny_model(records, seed=5)
+        c, _ = build_tiny_model(records, seed=6)
+        assert torch.equal(torch.get_rng_state(), state)
+        wa, wb, wc = (m.transformer.wte.weight for m in (a, b, c))
+        assert torch.equal(wa, wb)
+        assert not torch.equal(wa, wc)
+        # n_positions defaults to the longest prompt + completion + <eos> (one token per character)
+        assert (
+            a.config.n_positions
+            == max(len(r["prompt"]) + max(len(r["chosen"]), len(r["rejected"])) for r in records) + 1
+        )
+
+    @pytest.mark.parametrize(
+        ("kwargs", "name"),
+        [({"n_layer": 0}, "n_layer"), ({"n_embd": 30, "n_head": 4}, "n_head"), ({"n_positions": 1}, "n_positions")],
+    )
+    def test_bad_size_named(self, kwargs: dict[str, Any], name: str) -> None:
+        records, _ = make_text_preferences(4, seed=0)
+        with pytest.raises(ValueError, match=rf"^{name} must"):
+            build_tiny_model(records, **kwargs)
+
+    def test_bad_records_named(self) -> None:
+        with pytest.raises(ValueError, match=r"^records\[0\]\['chosen'\] must be a string"):
+            build_tiny_model([{"prompt": "1+1=", "chosen": 2, "rejected": "3"}])
+        with pytest.raises(ValueError, match=r"^records must be a non-empty"):
+            build_tiny_model([])
+
+
+class TestLocalModel:
+    def test_missing_path_is_a_clear_error(self, tmp_path: Path) -> None:
+        missing = tmp_path / "no-such-model"
+        with pytest.raises(FileNotFoundError, match=r"no-such-model.*not an existing directory.*local models only"):
+            load_local_model(missing)
+        train, _ = make_text_preferences(4, seed=0)
+        with pytest.raises(FileNotFoundError, match=r"no-such-model.*not an existing directory"):
+            train_lm_dpo(train, out_dir=tmp_path / "run", model=missing)
+
+    def test_directory_without_model_is_a_clear_error(self, tmp_path: Path) -> None:
+        with pytest.raises(ValueError, match="holds no loadable causal LM"):
+            load_local_model(tmp_path)
+
+    def test_save_pretrained_round_trip(self, tmp_path: Path) -> None:
+        records, _ = make_text_preferences(8, seed=0)
+        model, tok = build_tiny_model(records, n_embd=32, seed=1)
+        model.save_pretrained(tmp_path / "m")
+        tok.save_pretrained(tmp_path / "m")
+        loaded, loaded_tok = load_local_model(tmp_path / "m")
+        assert torch.equal(loaded.transformer.wte.weight, model.transformer.wte.weight)
+        assert loaded_tok("2+2=4")["input_ids"] == tok("2+2=4")["input_ids"]
+
+
+def _margins(policy: Any, ref: Any, tok: Any, records: list[dict[str, str]], beta: float) -> np.ndarray:
+    """z_i = β·h_i per pair from plain forwards of prompt + completion + <eos> (no TRL code), float64."""
+    out = []
+    with torch.no_grad():
+        for record in records:
+            prompt_len = len(tok(record["prompt"])["input_ids"])
+            ratios = []
+            for key in ("chosen", "rejected"):
+                ids = torch.tensor([tok(record["prompt"] + record[key] + tok.eos_token)["input_ids"]])
+                logps = []
+                for model in (policy, ref):
+                    token_logps = F.log_softmax(model(input_ids=ids).logits[0, :-1].double(), dim=-1)
+                    logps.append(token_logps.gather(-1, ids[0, 1:, None])[prompt_len - 1 :].sum().item())
+                ratios.append(logps[0] - logps[1])
+            out.append(beta * (ratios[0] - ratios[1]))
+    return np.asarray(out)
+
+
+def _accuracy(z: np.ndarray) -> float:
+    """Share of pairs with z > 0, ties one half, counted pair by pair."""
+    return sum(1.0 if v > 0 else 0.5 if v == 0 else 0.0 for v in z.tolist()) / len(z)
+
+
+def _tau_by_grid(z: np.ndarray) -> np.ndarray:
+    """argmin over a 10^5-point grid of [τ0, τ_max] of −τ logσ(z/τ) + (ρ0 − log 2)τ (eq. 6), float64."""
+    grid = torch.linspace(TAU0, TAU_MAX, 100_001, dtype=torch.float64)  # step 4.9e-5
+    d = torch.as_tensor(z, dtype=torch.float64)[:, None]
+    objective = -grid * F.logsigmoid(d / grid) + (RHO0 - LOG2) * grid  # (N, G)
+    return grid[objective.argmin(dim=1)].numpy()
+
+
+class TestTrainLmDpo:
+    @pytest.mark.parametrize("loss", ["ada", "sigmoid"])
+    def test_tiny_run_metrics_match_independent_pass(self, tmp_path: Path, loss: str) -> None:
+        # 32 pairs (25% flipped), 1 epoch of 2 steps; the returned metrics are recomputed from the saved
+        # checkpoint and the rebuilt initial model with plain forwards, τ by a grid search of eq. 6.
+        train, _ = make_text_preferences(32, flip_rate=0.25, seed=0)
+        held_out, _ = make_text_preferences(16, seed=1)
+        logs: list[tuple[int, int, dict[str, float]]] = []
+        rng_state, py_state = torch.get_rng_state(), random.getstate()
+        metrics = train_lm_dpo(
+            train,
+            eval_records=held_out,
+            loss=loss,
+            out_dir=tmp_path / "run",
+            progress=lambda step, total, log: logs.append((step, total, dict(log))),
+        )
+        assert torch.equal(torch.get_rng_state(), rng_state)
+        assert random.getstate() == py_state
+        assert [(s, t) for s, t, _ in logs] == [(1, 2), (2, 2), (2, 2)]  # one log per step, then the summary
+        assert ("ada/tau_mean" in logs[0][2]) == (loss == "ada")  # the trainer's per-step τ statistics
+        assert metrics["global_step"] == 2
+        assert all(math.isfinite(v) for v in metrics.values())
+
+        policy = AutoModelForCausalLM.from_pretrained(tmp_path / "run" / "checkpoint-2", local_files_only=True).eval()
+        ref, tok = build_tiny_model(train + held_out, seed=0)
+        z_eval = _margins(policy, ref.eval(), tok, held_out, beta=BETA)
+        z_train = _margins(policy, ref, tok, train, beta=BETA)
+        assert metrics["train_accuracy"] == pytest.approx(_accuracy(z_train))
+        assert metrics["eval_accuracy"] == pytest.approx(_accuracy(z_eval))
+        assert metrics["eval_margin_mean"] == pytest.approx(np.mean(z_eval), abs=1e-6)
+
+        taus_csv = tmp_path / "run" / "taus.csv"
+        if loss != "ada":
+            assert not taus_csv.exists()
+            assert not {"tau_mean", "frac_tau0", "frac_tau_max"} & set(metrics)
+            return
+        rows = np.genfromtxt(taus_csv, delimiter=",", names=True)
+        assert rows.dtype.names == ("index", "z", "tau")
+        np.testing.assert_array_equal(rows["index"], np.arange(32))
+        np.testing.assert_allclose(rows["z"], z_train, atol=1e-6)
+        tau = solve_tau(torch.from_numpy(z_train), rho0=RHO0, tau0=TAU0, tau_max=TAU_MAX).numpy()
+        np.testing.assert_allclose(rows["tau"], tau, rtol=1e-5, atol=1e-7)
+        np.testing.assert_allclose(rows["tau"], _tau_by_grid(z_train), atol=1e-4)
+        assert metrics["tau_mean"] == pytest.approx(tau.mean())
+        assert metrics["frac_tau0"] == pytest.approx(np.mean(np.isclose(tau, TAU0, rtol=1e-6, atol=0)))
+        assert metrics["frac_tau_max"] == pytest.approx(np.mean(np.isclose(tau, TAU_MAX, rtol=1e-6, atol=0)))
+
+    def test_resume_continues_from_checkpoint(self, tmp_path: Path) -> None:
+        train, _ = make_text_preferences(16, seed=0)
+        first = train_lm_dpo(train, out_dir=tmp_path, epochs=1, batch_size=8)
+        assert first["global_step"] == 2
+        steps: list[int] = []
+        resumed = train_lm_dpo(
+            train, out_dir=tmp_path, epochs=2, batch_size=8, resume=True, progress=lambda s, t, logs: steps.append(s)
+        )
+        assert resumed["global_step"] == 4
+        assert steps[:2] == [3, 4]  # only the second epoch ran: steps 1-2 came from checkpoint-2
+        assert (tmp_path / "checkpoint-4").is_dir()
+
+    def test_resume_without_checkpoint_is_a_clear_error(self, tmp_path: Path) -> None:
+        train, _ = make_text_preferences(4, seed=0)
+        with pytest.raises(FileNotFoundError, match="holds no checkpoint"):
+            train_lm_dpo(train, out_dir=tmp_path, resume=True)
+
+    def test_max_length_dropping_pairs_is_refused(self, tmp_path: Path) -> None:
+        train, _ = make_text_preferences(4, seed=0)  # prompts "a+b=" are 4 tokens
+        with pytest.raises(ValueError, match="max_length=3 drops 4 of the train_records"):
+            train_lm_dpo(train, out_dir=tmp_path, max_length=3)
+
+    @pytest.mark.parametrize("loss", [name for name in LM_LOSSES if name not in ("ada", "sigmoid")])
+    def test_other_losses_run(self, tmp_path: Path, loss: str) -> None:
+        train, _ = make_text_preferences(32, flip_rate=0.25, seed=0)
+        metrics = train_lm_dpo(train, eval_records=train[:8], loss=loss, out_dir=tmp_path)
+        assert metrics["global_step"] == 2
+        assert all(math.isfinite(v) for v in metrics.values())
+        assert ("tau_mean" in metrics) == (loss == "ada-quad")
+        if loss == "ada-quad":  # the quadratic penalty bounds τ by log 2 / (2ρ0) < τ_max (§3.6)
+            rows = np.genfromtxt(tmp_path / "taus.csv", delimiter=",", names=True)
+            assert rows["tau"].min() >= TAU0
+            assert rows["tau"].max() <= LOG2 / (2 * RHO0)
+            assert metrics["frac_tau_max"] == 0.0
+
+    @pytest.mark.slow
+    def test_cli_sized_run_learns_the_task(self, tmp_path: Path) -> None:
+        # 1000 clean pairs, 3 epochs (~2 s on one core, more on a busy machine): the held-out implicit-reward
+        # accuracy is far above chance (0.5); measured 0.80 at seed 0 (stock "sigmoid": 0.92).
+        train, _ = make_text_preferences(1000, seed=0)
+        held_out, _ = make_text_preferences(400, seed=99)
+        metrics = train_lm_dpo(train, eval_records=held_out, loss="ada", epochs=3, out_dir=tmp_path)
+        assert metrics["global_step"] == 189  # ceil(1000 / 16) = 63 steps per epoch
+        assert metrics["eval_accuracy"] > 0.7
+
+    @pytest.mark.parametrize(
+        ("kwargs", "name"),
+        [
+            ({"loss": "robust"}, "loss"),
+            ({"rho0": 0.0}, "rho0"),
+            ({"tau0": -1.0}, "tau0"),
+            ({"tau_max": 0.05}, "tau_max"),
+            ({"solver": "bfgs"}, "solver"),
+            ({"solver": "newton", "n_iter": 0}, "n_iter"),
+            ({"beta": 0.0}, "beta"),
+            ({"lr": -1.0}, "lr"),
+            ({"epochs": 0}, "epochs"),
+            ({"batch_size": 0}, "batch_size"),
+            ({"max_length": 1}, "max_length"),
+            ({"device": "tpu"}, "device"),
+            ({"num_threads": 0}, "num_threads"),
+            ({"resume": "yes"}, "resume"),
+            ({"eval_records": []}, "eval_records"),
+        ],
+    )
+    def test_bad_argument_named(self, tmp_path: Path, kwargs: dict[str, Any], name: str) -> None:
+        train, _ = make_text_preferences(4, seed=0)
+        with pytest.raises(ValueError, match=rf"^{name} must"):
+            train_lm_dpo(train, out_dir=tmp_path / "run", **kwargs)
+        assert not (tmp_path / "run").exists()  # refused before anything is written
