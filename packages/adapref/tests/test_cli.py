@@ -269,3 +269,17 @@ def test_dpo_on_text_pairs_with_a_tiny_model(tmp_path: Path, capsys: pytest.Capt
     assert 0.1 <= result["ada"]["tau_mean"] <= 5.0
     assert (out / "ada" / "taus.csv").is_file()
     assert json.loads((out / "config.json").read_text())["losses"] == ["ada", "sigmoid"]
+
+
+def test_make_data_from_a_control_environment(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    pytest.importorskip("gymnasium")
+    data = tmp_path / "pendulum.jsonl"
+    argv = ["make-data", "--source", "gym", "--env", "Pendulum-v1", "--n", "40", "--seg-len", "5", "--json"]
+    assert main([*argv, "--out", str(data)]) == 0
+    made = json.loads(capsys.readouterr().out)
+    assert made["pairs"] == 40
+    rows = data.read_text().strip().splitlines()
+    first = json.loads(rows[0])
+    assert len(rows) == 40
+    assert len(first["chosen"]) == 5  # 5 steps of [obs (3); action (1)]
+    assert len(first["chosen"][0]) == 4

@@ -199,3 +199,17 @@ def test_dpo_on_text_pairs_with_a_tiny_model(tmp_path: Path, capsys: pytest.Capt
         assert 0.0 <= result[name]["eval_accuracy"] <= 1.0
         assert "outlier_precision" in result[name]  # the text pairs carry their corruption flags
     assert json.loads((out / "config.json").read_text())["lam"] == 0.75
+
+
+def test_make_data_from_a_control_environment(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    pytest.importorskip("gymnasium")
+    data = tmp_path / "pendulum.jsonl"
+    argv = ["make-data", "--source", "gym", "--env", "Pendulum-v1", "--n", "40", "--seg-len", "5", "--json"]
+    assert main([*argv, "--out", str(data)]) == 0
+    made = json.loads(capsys.readouterr().out)
+    assert made["pairs"] == 40
+    rows = data.read_text().strip().splitlines()
+    first = json.loads(rows[0])
+    assert len(rows) == 40
+    assert len(first["chosen"]) == 5  # 5 steps of [obs (3); action (1)]
+    assert len(first["chosen"][0]) == 4
