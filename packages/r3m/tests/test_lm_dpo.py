@@ -1,4 +1,4 @@
-"""Tests of r3m.lm_dpo (the ``r3m dpo`` backend): the text task, the in-memory model, TRL runs.
+"""Tests of r3m.lm_dpo (the ``r3m dpo`` backend): TRL runs, their report, the re-exports of r3m.lm_text.
 
 Nothing is downloaded: the model is a GPT-2 built from its config, the tokenizer a character
 vocabulary built from the records; runs write only under ``tmp_path``.
@@ -6,10 +6,8 @@ vocabulary built from the records; runs write only under ``tmp_path``.
 
 from __future__ import annotations
 
-import doctest
 import math
 import random
-import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -32,8 +30,7 @@ from r3m.lm_dpo import (
     make_text_preferences,
     train_lm_dpo,
 )
-
-PROMPT = re.compile(r"^(\d+)\+(\d+)=$")
+from r3m.metrics import outlier_precision_recall, preference_accuracy
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -45,124 +42,45 @@ def _one_thread() -> Iterator[None]:
     torch.set_num_threads(threads)
 
 
-def _true_sum(prompt: str) -> str:
-    match = PROMPT.match(prompt)
-    assert match is not None, prompt
-    return str(int(match.group(1)) + int(match.group(2)))
+def test_text_helpers_reexported_from_lm_text() -> None:
+    # The text task and model builders moved to r3m.lm_text; the old import path keeps working.
+    import r3m.lm_text as lm_text
+
+    assert make_text_preferences is lm_text.make_text_preferences
+    assert build_tiny_model is lm_text.build_tiny_model
+    assert load_local_model is lm_text.load_local_model
+    assert SPECIAL_TOKENS is lm_text.SPECIAL_TOKENS
+    assert {"make_text_preferences", "build_tiny_model", "load_local_model", "SPECIAL_TOKENS"} <= set(lm_dpo.__all__)
 
 
-def test_docstring_examples() -> None:
-    result = doctest.testmod(lm_dpo)
-    assert result.failed == 0
-    assert result.attempted > 0
+class TestReport:
+    def test_accuracy_counts_ties_half_like_preference_accuracy(self) -> None:
+        # Worked by hand: z = (1, 0, -2, 0) -> 1 + ½ + 0 + ½ = 2 of 4; r3m.metrics agrees on (z, 0).
+        z = np.array([1.0, 0.0, -2.0, 0.0])
+        assert lm_dpo._accuracy(z) == 0.5
+        assert lm_dpo._accuracy(z) == preference_accuracy(z, np.zeros_like(z))
 
-
-class TestTextPreferences:
-    def test_same_seed_same_pairs_other_seed_other_pairs(self) -> None:
-        assert make_text_preferences(50, flip_rate=0.2, seed=3) == make_text_preferences(50, flip_rate=0.2, seed=3)
-        assert make_text_preferences(50, flip_rate=0.2, seed=3) != make_text_preferences(50, flip_rate=0.2, seed=4)
-
-    @pytest.mark.parametrize(("n", "flip_rate"), [(200, 0.0), (200, 0.2), (37, 0.3), (10, 1.0)])
-    def test_flip_count_exact_and_flags_mark_wrong_chosen(self, n: int, flip_rate: float) -> None:
-        # The truth is recomputed from the prompt text: chosen is the correct sum iff the pair is not flagged.
-        records, corrupted = make_text_preferences(n, flip_rate=flip_rate, seed=1)
-        assert len(records) == len(corrupted) == n
-        assert sum(corrupted) == round(flip_rate * n)
-        for record, flipped in zip(records, corrupted, strict=True):
-            assert set(record) == {"prompt", "chosen", "rejected"}
-            right = _true_sum(record["prompt"])
-            assert record["chosen"] != record["rejected"]
-            assert (record["rejected"] if flipped else record["chosen"]) == right
-
-    def test_wrong_answers_cover_every_other_sum(self) -> None:
-        records, _ = make_text_preferences(2000, seed=0, max_operand=2)
-        wrong = {(r["prompt"], r["rejected"]) for r in records}
-        # max_operand=2: 9 prompts × 4 wrong sums in 0..4, all drawn with 2000 pairs
-        assert len(wrong) == 9 * 4
-        assert all(0 <= int(w) <= 4 for _, w in wrong)
-
-    @pytest.mark.parametrize(
-        ("kwargs", "name"),
-        [
-            ({"n": 0}, "n"),
-            ({"n": 2.0}, "n"),
-            ({"n": 4, "flip_rate": 1.5}, "flip_rate"),
-            ({"n": 4, "flip_rate": -0.1}, "flip_rate"),
-            ({"n": 4, "max_operand": 0}, "max_operand"),
-        ],
-    )
-    def test_bad_argument_named(self, kwargs: dict[str, Any], name: str) -> None:
-        with pytest.raises(ValueError, match=rf"^{name} must"):
-            make_text_preferences(**kwargs)
-
-
-class TestTinyModel:
-    def test_tokenizer_round_trip_one_token_per_character(self) -> None:
-        records, _ = make_text_preferences(64, seed=0, max_operand=9)
-        model, tok = build_tiny_model(records, n_embd=32)
-        chars = sorted({c for r in records for v in r.values() for c in v})
-        assert len(tok) == model.config.vocab_size == len(SPECIAL_TOKENS) + len(chars)
-        for record in records:  # decode(encode(s)) == s, one token per character
-            for text in (record["prompt"] + record["chosen"], record["prompt"] + record["rejected"]):
-                ids = tok(text)["input_ids"]
-                assert len(ids) == len(text)
-                assert tok.decode(ids) == text
-        assert tok.convert_ids_to_tokens(tok("1 x")["input_ids"]) == ["1", "<unk>", "<unk>"]  # unseen characters
-        ids = tok("3+4=7" + tok.eos_token)["input_ids"]
-        assert ids[-1] == tok.eos_token_id == 2  # "<eos>" is one special token, not five characters
-        assert tok.decode(ids, skip_special_tokens=True) == "3+4=7"
-        assert tok.convert_ids_to_tokens(tok("1+2=")["input_ids"]) == ["1", "+", "2", "="]
-
-    def test_same_seed_same_weights_and_global_rng_untouched(self) -> None:
-        records, _ = make_text_preferences(8, seed=0)
-        state = torch.get_rng_state()
-        a, _ = build_tiny_model(records, seed=5)
-        b, _ = build_tiny_model(records, seed=5)
-        c, _ = build_tiny_model(records, seed=6)
-        assert torch.equal(torch.get_rng_state(), state)
-        wa, wb, wc = (m.transformer.wte.weight for m in (a, b, c))
-        assert torch.equal(wa, wb)
-        assert not torch.equal(wa, wc)
-        # n_positions defaults to the longest prompt + completion + <eos> (one token per character)
-        assert (
-            a.config.n_positions
-            == max(len(r["prompt"]) + max(len(r["chosen"]), len(r["rejected"])) for r in records) + 1
+    def test_outlier_report_by_hand(self) -> None:
+        # t_0.5 = 0: z = (-1, 2, -3, 0.5, 0) flags pairs 0 and 2; corrupted = pairs 0 and 3.
+        z = np.array([-1.0, 2.0, -3.0, 0.5, 0.0])
+        corrupted = [True, False, False, True, False]
+        report = lm_dpo._outlier_report(z, 0.5, corrupted)
+        assert report["outlier_frac"] == pytest.approx(2 / 5)
+        assert report["outlier_precision"] == pytest.approx(1 / 2)
+        assert report["outlier_recall"] == pytest.approx(1 / 2)
+        # ranked right: pair 0 (swapped, z<0), 1 (clean, z>0), tie on pair 4 counts ½; wrong: 2, 3
+        assert report["train_true_accuracy"] == pytest.approx(2.5 / 5)
+        flagged = z < 0.0
+        assert (report["outlier_precision"], report["outlier_recall"]) == pytest.approx(
+            outlier_precision_recall(flagged, np.asarray(corrupted))
         )
 
-    @pytest.mark.parametrize(
-        ("kwargs", "name"),
-        [({"n_layer": 0}, "n_layer"), ({"n_embd": 30, "n_head": 4}, "n_head"), ({"n_positions": 1}, "n_positions")],
-    )
-    def test_bad_size_named(self, kwargs: dict[str, Any], name: str) -> None:
-        records, _ = make_text_preferences(4, seed=0)
-        with pytest.raises(ValueError, match=rf"^{name} must"):
-            build_tiny_model(records, **kwargs)
-
-    def test_bad_records_named(self) -> None:
-        with pytest.raises(ValueError, match=r"^records\[0\]\['chosen'\] must be a string"):
-            build_tiny_model([{"prompt": "1+1=", "chosen": 2, "rejected": "3"}])
-        with pytest.raises(ValueError, match=r"^records must be a non-empty"):
-            build_tiny_model([])
-
-
-class TestLocalModel:
-    def test_missing_path_is_a_clear_error(self, tmp_path: Path) -> None:
-        missing = tmp_path / "no-such-model"
-        with pytest.raises(FileNotFoundError, match=r"no-such-model.*not an existing directory.*local models only"):
-            load_local_model(missing)
-
-    def test_directory_without_model_is_a_clear_error(self, tmp_path: Path) -> None:
-        with pytest.raises(ValueError, match="holds no loadable causal LM"):
-            load_local_model(tmp_path)
-
-    def test_save_pretrained_round_trip(self, tmp_path: Path) -> None:
-        records, _ = make_text_preferences(8, seed=0)
-        model, tok = build_tiny_model(records, n_embd=32, seed=1)
-        model.save_pretrained(tmp_path / "m")
-        tok.save_pretrained(tmp_path / "m")
-        loaded, loaded_tok = load_local_model(tmp_path / "m")
-        assert torch.equal(loaded.transformer.wte.weight, model.transformer.wte.weight)
-        assert loaded_tok("2+2=4")["input_ids"] == tok("2+2=4")["input_ids"]
+    def test_outlier_precision_nan_when_nothing_flagged(self) -> None:
+        # No z below t_0.5 = 0: precision 0/0 is undefined (nan, as r3m.metrics.outlier_precision_recall), recall 0.
+        report = lm_dpo._outlier_report(np.array([1.0, 2.0, 0.5]), 0.5, [True, False, False])
+        assert report["outlier_frac"] == 0.0
+        assert math.isnan(report["outlier_precision"])
+        assert report["outlier_recall"] == 0.0
 
 
 def _margins(policy: Any, ref: Any, tok: Any, records: list[dict[str, str]], beta: float) -> np.ndarray:
@@ -204,19 +122,23 @@ class TestTrainLmDpo:
         assert random.getstate() == py_state
         assert steps == [(1, 2), (2, 2), (2, 2)]  # one log per step, then the end-of-training summary
         assert metrics["global_step"] == 2
-        assert all(math.isfinite(v) for v in metrics.values())
-        for key in ("train_accuracy", "outlier_frac", "outlier_precision", "outlier_recall", "eval_accuracy"):
+        # outlier_precision is nan when nothing is flagged (r3m.metrics' convention); everything else is finite
+        assert all(math.isfinite(v) for k, v in metrics.items() if k != "outlier_precision")
+        for key in ("train_accuracy", "outlier_frac", "outlier_recall", "eval_accuracy"):
             assert 0.0 <= metrics[key] <= 1.0, key
 
         policy = AutoModelForCausalLM.from_pretrained(tmp_path / "run" / "checkpoint-2", local_files_only=True).eval()
         ref, tok = build_tiny_model(train + held_out, seed=0)
         z_eval = _margins(policy, ref.eval(), tok, held_out, beta=0.1)
         z_train = _margins(policy, ref, tok, train, beta=0.1)
-        assert metrics["eval_accuracy"] == pytest.approx(np.mean(z_eval > 0))
+        assert metrics["eval_accuracy"] == pytest.approx(preference_accuracy(z_eval, np.zeros_like(z_eval)))
+        assert metrics["train_accuracy"] == pytest.approx(preference_accuracy(z_train, np.zeros_like(z_train)))
         assert metrics["eval_margin_mean"] == pytest.approx(np.mean(z_eval), abs=1e-6)
         flagged, truth = z_train < 0.0, np.asarray(corrupted)  # t_0.5 = 0
         assert metrics["outlier_frac"] == pytest.approx(flagged.mean())
         assert metrics["outlier_recall"] == pytest.approx((flagged & truth).sum() / truth.sum())
+        precision = (flagged & truth).sum() / flagged.sum() if flagged.any() else math.nan
+        assert metrics["outlier_precision"] == pytest.approx(precision, nan_ok=True)
         rows = np.genfromtxt(tmp_path / "run" / "deltas.csv", delimiter=",", names=True)
         np.testing.assert_allclose(rows["z"], z_train, atol=1e-6)
         np.testing.assert_allclose(rows["delta"], np.maximum(-z_train, 0.0), atol=1e-6)  # eq. 3.4 at t_0.5 = 0
@@ -249,7 +171,7 @@ class TestTrainLmDpo:
         train, corrupted = make_text_preferences(32, flip_rate=0.25, seed=0)
         metrics = train_lm_dpo(train, eval_records=train[:8], corrupted=corrupted, loss=loss, out_dir=tmp_path)
         assert metrics["global_step"] == 2
-        assert all(math.isfinite(v) for v in metrics.values())
+        assert all(math.isfinite(v) for k, v in metrics.items() if k != "outlier_precision")
 
     @pytest.mark.slow
     @pytest.mark.parametrize("loss", ["r3m", "sigmoid"])

@@ -1,4 +1,4 @@
-"""Tests of r3m.integrations.trl (the ``[trl]`` extra): R3MDPOTrainer on a tiny GPT-2 built in memory.
+"""Tests of r3m.integrations.trl (the ``[trl]`` extra): R3MDPOTrainer and R3MRewardTrainer on tiny GPT-2s built in memory.
 
 Nothing is downloaded: the model is a 2-layer GPT-2 built from its config, the tokenizer a WordLevel
 vocabulary built here, the data a ``datasets.Dataset.from_dict``.
@@ -11,6 +11,8 @@ import importlib.metadata
 import importlib.util
 import math
 import re
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -23,12 +25,19 @@ import torch
 import torch.nn.functional as F
 from datasets import Dataset, load_from_disk
 from tokenizers import Tokenizer, models, pre_tokenizers
-from transformers import GPT2Config, GPT2LMHeadModel, PreTrainedTokenizerFast
-from trl import DPOConfig, DPOTrainer
+from transformers import GPT2Config, GPT2ForSequenceClassification, GPT2LMHeadModel, PreTrainedTokenizerFast
+from trl import DPOConfig, DPOTrainer, RewardConfig, RewardTrainer
 
 import r3m.integrations.trl as r3m_trl
-from r3m.functional import r3m_dpo_loss
-from r3m.integrations.trl import R3MDPOConfig, R3MDPOTrainer, check_trl_version
+import r3m.integrations.trl_reward as r3m_trl_reward
+from r3m.functional import r3m_dpo_loss, r3m_loss
+from r3m.integrations.trl import (
+    R3MDPOConfig,
+    R3MDPOTrainer,
+    R3MRewardConfig,
+    R3MRewardTrainer,
+    check_trl_version,
+)
 
 WORDS = ["<pad>", "<unk>", "<eos>"] + [f"w{i}" for i in range(29)]
 PROMPTS = ["w1 w2", "w3 w4 w5", "w6", "w7 w8"]
@@ -325,3 +334,205 @@ def test_train_two_steps_logs_outlier_frac(tmp_path: Path, weights: dict[str, di
     metrics = trainer.state.log_history[-1]  # TRL 1.0 returns them without its own metrics
     assert math.isfinite(metrics["eval_loss"])
     assert 0.0 <= metrics["eval_r3m/outlier_frac"] <= 1.0
+
+
+# --- R3MRewardTrainer ----------------------------------------------------------------------------
+
+MARGINS = [0.5, -1.0, 2.0, 0.0]  # TRL's optional margin column: d = r_w − r_l − m
+
+
+def _rm_config() -> GPT2Config:
+    return GPT2Config(
+        n_layer=2,
+        n_head=2,
+        n_embd=32,
+        n_positions=32,
+        vocab_size=len(WORDS),
+        bos_token_id=2,
+        eos_token_id=2,
+        pad_token_id=0,  # GPT2ForSequenceClassification scores the last non-pad token
+        num_labels=1,
+    )
+
+
+@pytest.fixture(scope="module")
+def rm_weights() -> dict[str, torch.Tensor]:
+    """State dict of a tiny GPT-2 reward model (seeded without touching the global RNG)."""
+    with torch.random.fork_rng():
+        torch.manual_seed(0)
+        return GPT2ForSequenceClassification(_rm_config()).state_dict()
+
+
+def _reward_model(state: dict[str, torch.Tensor]) -> GPT2ForSequenceClassification:
+    model = GPT2ForSequenceClassification(_rm_config())
+    model.load_state_dict(state)
+    return model
+
+
+def _reward_args(tmp_path: Path, **overrides: Any) -> RewardConfig:
+    kwargs: dict[str, Any] = {
+        "output_dir": str(tmp_path / "rm"),
+        "use_cpu": True,
+        "report_to": "none",
+        "max_length": 16,
+        "per_device_train_batch_size": 2,
+        "max_steps": 2,
+        "logging_steps": 1,
+        "save_strategy": "no",
+        "disable_tqdm": True,
+        "learning_rate": 1e-3,
+        "seed": 0,
+        "bf16": False,
+    }
+    kwargs.update(overrides)
+    return RewardConfig(**kwargs)
+
+
+def _rm_dataset(margin: bool) -> Dataset:
+    columns: dict[str, list[Any]] = {"prompt": PROMPTS, "chosen": CHOSEN, "rejected": REJECTED}
+    if margin:
+        columns["margin"] = MARGINS
+    return Dataset.from_dict(columns)
+
+
+def _reward_trainer(
+    cls: type[RewardTrainer], state: dict[str, torch.Tensor], args: RewardConfig, *, margin: bool, **kwargs: Any
+) -> RewardTrainer:
+    return cls(
+        model=_reward_model(state),
+        args=args,
+        train_dataset=_rm_dataset(margin),
+        processing_class=_tokenizer(),
+        **kwargs,
+    )
+
+
+def _rm_batch(trainer: RewardTrainer) -> dict[str, torch.Tensor]:
+    examples = [trainer.train_dataset[i] for i in range(len(PROMPTS))]
+    return trainer._prepare_inputs(trainer.data_collator(examples))
+
+
+def _rm_eval_loss(trainer: RewardTrainer, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+    trainer.model.eval()
+    return trainer.compute_loss(trainer.model, dict(batch))  # a copy: stock TRL writes use_cache into it
+
+
+class TestRewardConfig:
+    @pytest.mark.parametrize("lam", [0.0, 1.0, -0.5, True, "0.5"])
+    def test_bad_lam_names_argument(self, lam: Any) -> None:
+        with pytest.raises(ValueError, match=r"^lam must"):
+            R3MRewardConfig(lam=lam)
+
+    def test_defaults_and_reexport(self) -> None:
+        assert R3MRewardConfig().lam == 0.5
+        assert r3m_trl.R3MRewardTrainer is r3m_trl_reward.R3MRewardTrainer
+        assert {"R3MRewardConfig", "R3MRewardTrainer"} <= set(r3m_trl.__all__)
+        with pytest.raises(AttributeError, match="no attribute 'R3MNoSuchThing'"):
+            _ = r3m_trl.R3MNoSuchThing
+
+    @pytest.mark.parametrize(
+        ("overrides", "name"),
+        [
+            ({"label_smoothing_factor": 0.1}, "label_smoothing_factor"),
+            ({"center_rewards_coefficient": math.nan}, "center_rewards_coefficient"),
+            ({"center_rewards_coefficient": math.inf}, "center_rewards_coefficient"),
+        ],
+    )
+    def test_trainer_refuses_unsupported_option(
+        self, tmp_path: Path, rm_weights: dict[str, torch.Tensor], overrides: dict[str, Any], name: str
+    ) -> None:
+        with pytest.raises(ValueError, match=rf"^{name} must"):
+            _reward_trainer(R3MRewardTrainer, rm_weights, _reward_args(tmp_path, **overrides), margin=False)
+
+    def test_trainer_refuses_non_config_r3m(self, tmp_path: Path, rm_weights: dict[str, torch.Tensor]) -> None:
+        with pytest.raises(TypeError, match="r3m must be an R3MRewardConfig"):
+            _reward_trainer(R3MRewardTrainer, rm_weights, _reward_args(tmp_path), margin=False, r3m=R3MDPOConfig())
+
+    def test_docstring_examples(self) -> None:
+        result = doctest.testmod(r3m_trl_reward)
+        assert result.failed == 0
+        assert result.attempted > 0
+
+
+class TestRewardLoss:
+    @pytest.mark.parametrize(("margin", "center"), [(False, None), (True, 0.01)])
+    def test_lam_near_one_matches_stock_reward_trainer(
+        self, tmp_path: Path, rm_weights: dict[str, torch.Tensor], margin: bool, center: float | None
+    ) -> None:
+        # λ = 1 − 1e-9 puts t_λ ≈ −20.7 below every d_i, so δ ≡ 0 and the loss is TRL's −logσ(d) (+ centring
+        # term): stock RewardTrainer on the same model and batch (loss to 1e-6, gradients to float32 rounding).
+        args = _reward_args(tmp_path, center_rewards_coefficient=center)
+        r3m = _reward_trainer(R3MRewardTrainer, rm_weights, args, margin=margin, r3m=R3MRewardConfig(lam=LAM_BT))
+        stock = _reward_trainer(RewardTrainer, rm_weights, args, margin=margin)
+        batch = _rm_batch(stock)
+        torch.testing.assert_close(_rm_batch(r3m), batch, rtol=0, atol=0)
+        assert ("margin" in batch) is margin
+
+        loss_r3m, loss_stock = _rm_eval_loss(r3m, batch), _rm_eval_loss(stock, batch)
+        assert abs(loss_r3m.item() - loss_stock.item()) <= 1e-6
+        assert abs(loss_stock.item() - math.log(2.0)) > 1e-2  # the rewards are not trivially equal
+        loss_r3m.backward()
+        loss_stock.backward()
+        for (name, p_r3m), p_stock in zip(r3m.model.named_parameters(), stock.model.parameters(), strict=True):
+            if p_stock.grad is None:
+                assert p_r3m.grad is None, name
+                continue
+            torch.testing.assert_close(p_r3m.grad, p_stock.grad, rtol=1e-5, atol=1e-7, msg=name)
+        for key in ("accuracy", "margin", "min_reward", "mean_reward", "max_reward", "num_tokens"):
+            assert r3m._metrics["eval"][key] == pytest.approx(stock._metrics["eval"][key], abs=1e-6), key
+        assert r3m._metrics["eval"]["r3m/outlier_frac"] == [0.0]
+        assert r3m._metrics["eval"]["r3m/delta_mean"] == [0.0]
+
+    def test_margin_column_honoured(self, tmp_path: Path, rm_weights: dict[str, torch.Tensor]) -> None:
+        # At λ = 0.5 the trainer's loss equals r3m_loss on d = r_w − r_l − m with the rewards from a plain
+        # forward of a fresh copy of the model (no TRL code), in float64; δ > 0 flags exactly d < 0.
+        trainer = _reward_trainer(R3MRewardTrainer, rm_weights, _reward_args(tmp_path), margin=True)
+        batch = _rm_batch(trainer)
+        loss = _rm_eval_loss(trainer, batch)
+        with torch.no_grad():
+            plain = _reward_model(rm_weights).eval()
+            rewards = plain(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits[:, 0]
+        r_w, r_l = rewards.double().chunk(2)  # the collator puts the B chosen rows first
+        d = r_w - r_l - torch.tensor(MARGINS, dtype=torch.float64)
+        expected = r3m_loss(d, torch.zeros_like(d), lam=0.5)
+        assert loss.item() == pytest.approx(expected.loss.item(), abs=1e-6)
+        assert 0 < int((d < 0).sum()) < len(d)  # some pairs flagged, some not
+        assert trainer.last_delta is not None
+        torch.testing.assert_close(trainer.last_delta.double(), (-d).clamp_min(0.0), rtol=1e-5, atol=1e-6)
+        assert trainer._metrics["eval"]["r3m/outlier_frac"] == [pytest.approx((d < 0).double().mean().item())]
+        assert trainer._metrics["eval"]["r3m/delta_mean"][0] == pytest.approx(expected.delta.mean().item(), abs=1e-6)
+        without_margin = r3m_loss(r_w, r_l, lam=0.5).loss
+        assert abs(loss.item() - without_margin.item()) > 1e-2  # the margin changed the loss
+
+
+def test_reward_train_two_steps_logs_outlier_frac(tmp_path: Path, rm_weights: dict[str, torch.Tensor]) -> None:
+    trainer = _reward_trainer(
+        R3MRewardTrainer, rm_weights, _reward_args(tmp_path), margin=True, eval_dataset=_rm_dataset(True)
+    )
+    result = trainer.train()
+    assert trainer.state.global_step == 2
+    assert math.isfinite(result.training_loss)
+    logs = [entry for entry in trainer.state.log_history if "r3m/outlier_frac" in entry]
+    assert len(logs) == 2
+    for entry in logs:
+        assert math.isfinite(entry["loss"])
+        assert 0.0 <= entry["r3m/outlier_frac"] <= 1.0
+        assert entry["r3m/delta_mean"] >= 0.0
+        assert 0.0 <= entry["accuracy"] <= 1.0
+    assert trainer.last_delta is not None
+    assert trainer.last_delta.shape == (2,)  # per_device_train_batch_size pairs
+    trainer.evaluate()  # prediction_step -> compute_loss(return_outputs=True)
+    metrics = trainer.state.log_history[-1]
+    assert math.isfinite(metrics["eval_loss"])
+    assert 0.0 <= metrics["eval_r3m/outlier_frac"] <= 1.0
+
+
+@pytest.mark.slow
+def test_reward_module_imported_first_has_no_import_cycle() -> None:
+    # r3m.integrations.trl re-exports the reward trainer lazily; importing trl_reward first must work too
+    # (a fresh interpreter, ~5 s for the TRL import).
+    code = (
+        "import r3m.integrations.trl_reward as a, r3m.integrations.trl as b; "
+        "assert b.R3MRewardTrainer is a.R3MRewardTrainer"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=120)

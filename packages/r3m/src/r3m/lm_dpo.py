@@ -1,17 +1,13 @@
 """R³M-DPO on a causal language model through TRL: the backend of ``r3m dpo``.
 
-Three pieces, CPU-sized by default:
+:func:`train_lm_dpo` runs one DPO training with R³M-DPO (:class:`r3m.integrations.trl.R3MDPOTrainer`),
+cDPO (the same trainer, ``loss="conservative"``) or a stock ``trl.DPOTrainer`` loss (``sigmoid``,
+``robust``, ``ipo``), then a final pass with the trained policy and the reference over every pair:
+implicit-reward accuracy on clean held-out pairs and the outlier flags δ_i > 0 ⇔ z_i < t_λ against
+the known corruption. CPU-sized by default.
 
-- :func:`make_text_preferences`: a synthetic text preference task with a known answer (small
-  additions, ``"3+4="`` → chosen ``"7"``, rejected a wrong sum) in TRL's explicit-prompt format, with
-  a known share of flipped pairs.
-- :func:`build_tiny_model` (a small GPT-2 from its config and a character-level tokenizer built in
-  memory; nothing is downloaded) and :func:`load_local_model` (a user's model directory, offline).
-- :func:`train_lm_dpo`: one DPO run with R³M-DPO (:class:`r3m.integrations.trl.R3MDPOTrainer`), cDPO
-  (the same trainer, ``loss="conservative"``) or a stock ``trl.DPOTrainer`` loss (``sigmoid``,
-  ``robust``, ``ipo``), then a final pass with the trained policy and the reference over every pair:
-  implicit-reward accuracy on clean held-out pairs and the outlier flags δ_i > 0 ⇔ z_i < t_λ
-  against the known corruption.
+The text task and the model builders (:func:`make_text_preferences`, :func:`build_tiny_model`,
+:func:`load_local_model`, :data:`SPECIAL_TOKENS`) live in :mod:`r3m.lm_text` and are re-exported here.
 
 Needs the ``[trl]`` extra (TRL, transformers, datasets, tokenizers); they are imported inside the
 functions, so importing this module stays light.
@@ -34,10 +30,11 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 
 from r3m.functional import r3m_threshold
+from r3m.lm_text import SPECIAL_TOKENS, _check_records, build_tiny_model, load_local_model, make_text_preferences
+from r3m.metrics import outlier_precision_recall
 
 if TYPE_CHECKING:
     import torch
-    from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 __all__ = [
     "LM_LOSSES",
@@ -53,187 +50,9 @@ logger = logging.getLogger(__name__)
 
 LM_LOSSES = ("r3m", "sigmoid", "conservative", "robust", "ipo")
 """Losses of :func:`train_lm_dpo`: ours (``r3m``, ``conservative`` = cDPO) and TRL's stock loss types."""
-SPECIAL_TOKENS = ("<pad>", "<unk>", "<eos>")
-"""Special tokens of the in-memory character tokenizer (ids 0, 1, 2)."""
-_TEXT_KEYS = ("prompt", "chosen", "rejected")
 
 ProgressFn = Callable[[int, int, Mapping[str, float]], None]
 """``progress(global_step, max_steps, logs)``, called at every logging step (each optimizer step)."""
-
-
-def make_text_preferences(
-    n: int, *, flip_rate: float = 0.0, seed: int = 0, max_operand: int = 4
-) -> tuple[list[dict[str, str]], list[bool]]:
-    """A synthetic text preference task with a known correct answer: small-number addition.
-
-    Each pair is the prompt ``"a+b="`` (a, b uniform in 0..``max_operand``), the chosen completion
-    ``str(a + b)`` and as rejected completion a wrong sum drawn uniformly from the other values of
-    0..2·``max_operand``. Then exactly ``round(flip_rate · n)`` pairs, drawn without replacement, have
-    chosen and rejected swapped (the uniform flip noise of the paper's NLG experiments, §5.2).
-
-    Args:
-        n: number of pairs ≥ 1.
-        flip_rate: share of swapped pairs in [0, 1].
-        seed: seed of the ``numpy.random.Generator`` (the same seed gives the same pairs).
-        max_operand: largest operand ≥ 1. The default 4 (25 prompts, one-character answers) is
-            learnable by the tiny model within one epoch of 200 pairs; 9 gives 100 prompts and
-            two-character sums, a harder task.
-
-    Returns:
-        ``(records, corrupted)``: ``n`` dicts ``{"prompt", "chosen", "rejected"}`` (TRL's explicit-prompt
-        preference format) and ``n`` booleans, ``True`` where the pair was swapped.
-
-    Raises:
-        ValueError: ``n`` or ``flip_rate`` out of range.
-
-    Example:
-        >>> records, corrupted = make_text_preferences(4, flip_rate=0.5, seed=0)
-        >>> sum(corrupted), sorted(records[0])
-        (2, ['chosen', 'prompt', 'rejected'])
-    """
-    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-        raise ValueError(f"n must be an int >= 1, got {n!r}")
-    if isinstance(flip_rate, bool) or not isinstance(flip_rate, (int, float)) or not (0.0 <= flip_rate <= 1.0):
-        raise ValueError(f"flip_rate must lie in [0, 1], got {flip_rate!r}")
-    if isinstance(max_operand, bool) or not isinstance(max_operand, int) or max_operand < 1:
-        raise ValueError(f"max_operand must be an int >= 1, got {max_operand!r}")
-    n_sums = 2 * max_operand + 1  # sums 0..2·max_operand
-    rng = np.random.default_rng(seed)
-    operands = rng.integers(0, max_operand + 1, size=(n, 2))
-    offsets = rng.integers(1, n_sums, size=n)  # wrong = (sum + offset) mod n_sums: uniform over the wrong sums
-    flipped = np.zeros(n, dtype=bool)
-    flipped[rng.choice(n, size=round(flip_rate * n), replace=False)] = True
-    records: list[dict[str, str]] = []
-    for (a, b), offset, flip in zip(operands.tolist(), offsets.tolist(), flipped.tolist(), strict=True):
-        right, wrong = str(a + b), str((a + b + offset) % n_sums)
-        chosen, rejected = (wrong, right) if flip else (right, wrong)
-        records.append({"prompt": f"{a}+{b}=", "chosen": chosen, "rejected": rejected})
-    return records, flipped.tolist()
-
-
-def _check_records(records: object, name: str) -> list[dict[str, str]]:
-    """Plain ``{"prompt","chosen","rejected"}`` string dicts, or ``ValueError`` naming ``name``."""
-    if not isinstance(records, Sequence) or isinstance(records, (str, bytes)) or len(records) == 0:
-        raise ValueError(f"{name} must be a non-empty sequence of {{'prompt','chosen','rejected'}} records")
-    out = []
-    for i, record in enumerate(records):
-        if not isinstance(record, Mapping):
-            raise ValueError(f"{name}[{i}] must be a mapping, got {type(record).__name__}")
-        for key in _TEXT_KEYS:
-            if not isinstance(record.get(key), str):
-                raise ValueError(f"{name}[{i}][{key!r}] must be a string, got {record.get(key)!r}")
-        out.append({key: str(record[key]) for key in _TEXT_KEYS})
-    return out
-
-
-def build_tiny_model(
-    records: Sequence[Mapping[str, Any]],
-    *,
-    n_layer: int = 2,
-    n_embd: int = 64,
-    n_head: int | None = None,
-    n_positions: int | None = None,
-    seed: int = 0,
-) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
-    """A randomly initialised GPT-2 and a character-level tokenizer, both built in memory.
-
-    The tokenizer is a ``tokenizers`` WordLevel model over the characters of the records' text
-    (every character is one token; ``<pad>``, ``<unk>``, ``<eos>`` come first), wrapped in a
-    ``PreTrainedTokenizerFast``; it decodes without separators, so ``decode(encode(s)) == s`` for
-    text made of seen characters. Nothing is downloaded.
-
-    Args:
-        records: the preference records whose characters make the vocabulary (pass train and eval).
-        n_layer: transformer blocks ≥ 1.
-        n_embd: width ≥ 1, divisible by ``n_head``.
-        n_head: attention heads; ``None`` means ``max(1, n_embd // 32)``.
-        n_positions: context length; ``None`` means the longest prompt + completion + ``<eos>``.
-        seed: seed of the weight initialisation (the global RNG state is restored afterwards).
-
-    Returns:
-        ``(model, tokenizer)``: a float32 ``GPT2LMHeadModel`` and its ``PreTrainedTokenizerFast``.
-
-    Raises:
-        ValueError: empty or malformed records, or a bad size.
-
-    Example:
-        >>> model, tok = build_tiny_model([{"prompt": "1+1=", "chosen": "2", "rejected": "3"}], n_embd=32)
-        >>> tok.decode(tok("1+1=2")["input_ids"]), model.config.vocab_size
-        ('1+1=2', 8)
-    """
-    import torch
-    from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers
-    from transformers import GPT2Config, GPT2LMHeadModel, PreTrainedTokenizerFast
-
-    rows = _check_records(records, "records")
-    for name, value in (("n_layer", n_layer), ("n_embd", n_embd)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"{name} must be an int >= 1, got {value!r}")
-    heads = max(1, n_embd // 32) if n_head is None else n_head
-    if isinstance(heads, bool) or not isinstance(heads, int) or heads < 1 or n_embd % heads:
-        raise ValueError(f"n_head must be an int >= 1 dividing n_embd={n_embd}, got {heads!r}")
-    longest = max(len(r["prompt"]) + max(len(r["chosen"]), len(r["rejected"])) for r in rows) + 1
-    positions = longest if n_positions is None else n_positions
-    if isinstance(positions, bool) or not isinstance(positions, int) or positions < 2:
-        raise ValueError(f"n_positions must be an int >= 2, got {positions!r}")
-
-    chars = sorted({c for r in rows for key in _TEXT_KEYS for c in r[key]})
-    vocab = {token: i for i, token in enumerate([*SPECIAL_TOKENS, *(c for c in chars if c not in SPECIAL_TOKENS)])}
-    backend = Tokenizer(models.WordLevel(vocab=vocab, unk_token="<unk>"))
-    backend.pre_tokenizer = pre_tokenizers.Split(Regex(r"[\s\S]"), behavior="isolated")  # one token per character
-    backend.decoder = decoders.Fuse()
-    fast_tokenizer: Any = PreTrainedTokenizerFast  # untyped constructor
-    tokenizer = fast_tokenizer(
-        tokenizer_object=backend, pad_token="<pad>", unk_token="<unk>", eos_token="<eos>", model_max_length=positions
-    )
-    config = GPT2Config(
-        vocab_size=len(vocab),
-        n_positions=positions,
-        n_embd=n_embd,
-        n_layer=n_layer,
-        n_head=heads,
-        bos_token_id=vocab["<eos>"],
-        eos_token_id=vocab["<eos>"],
-        pad_token_id=vocab["<pad>"],
-    )
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        model = GPT2LMHeadModel(config)
-    return model, tokenizer
-
-
-def load_local_model(path: str | os.PathLike[str]) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
-    """A user's causal LM and tokenizer from a local directory, offline (``local_files_only=True``).
-
-    Args:
-        path: a directory written by ``save_pretrained`` (``config.json``, weights, tokenizer files).
-
-    Returns:
-        ``(model, tokenizer)`` from ``AutoModelForCausalLM`` / ``AutoTokenizer``, model in float32.
-
-    Raises:
-        FileNotFoundError: ``path`` is not an existing directory (nothing is downloaded, so hub ids
-            are refused too).
-        ValueError: the directory holds no loadable model or tokenizer, or the tokenizer has no
-            EOS token (DPO appends it to every completion).
-    """
-    import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    directory = Path(path).expanduser()
-    if not directory.is_dir():
-        raise FileNotFoundError(
-            f"model path {str(path)!r} is not an existing directory; r3m dpo loads local models only "
-            "(a save_pretrained directory) and downloads nothing"
-        )
-    try:
-        tokenizer = AutoTokenizer.from_pretrained(directory, local_files_only=True)
-        model = AutoModelForCausalLM.from_pretrained(directory, local_files_only=True, dtype=torch.float32)
-    except (OSError, ValueError, KeyError) as exc:
-        raise ValueError(f"model path {str(path)!r} holds no loadable causal LM and tokenizer: {exc}") from exc
-    if tokenizer.eos_token is None:
-        raise ValueError(f"the tokenizer in {str(path)!r} has no eos_token; DPO appends it to every completion")
-    return model, tokenizer
 
 
 @contextlib.contextmanager
@@ -330,6 +149,12 @@ def _auroc(scores: np.ndarray[Any, np.dtype[np.float64]], positive: np.ndarray[A
     return float(greater / (len(pos) * len(neg)))
 
 
+def _accuracy(z: np.ndarray[Any, np.dtype[np.float64]]) -> float:
+    """Share of pairs ranked as labelled, ``mean(1[z_i > 0] + ½·1[z_i = 0])``: the tie convention of
+    :func:`r3m.metrics.preference_accuracy` (which refuses non-finite input; a diverged run's NaN counts 0 here)."""
+    return float(np.mean((z > 0) + 0.5 * (z == 0)))
+
+
 def _write_deltas(
     path: Path, z: np.ndarray[Any, np.dtype[np.float64]], lam: float, corrupted: Sequence[bool] | None
 ) -> None:
@@ -354,11 +179,11 @@ def _outlier_report(
     if corrupted is None:
         return out
     truth = np.asarray(corrupted, dtype=bool)
-    out["train_true_accuracy"] = float(np.mean(np.where(truth, z < 0, z > 0)))
+    out["train_true_accuracy"] = _accuracy(np.where(truth, -z, z))  # a swapped pair is ranked right when z_i < 0
     if truth.any():
-        hits = int((flagged & truth).sum())
-        out["outlier_precision"] = hits / int(flagged.sum()) if flagged.any() else 0.0
-        out["outlier_recall"] = hits / int(truth.sum())
+        out["outlier_precision"], out["outlier_recall"] = outlier_precision_recall(
+            flagged, truth
+        )  # nan if none flagged
         if not truth.all():
             out["outlier_auroc"] = _auroc(-z, truth)
     return out
@@ -402,14 +227,16 @@ def train_lm_dpo(
     After training, one pass over every pair with the trained policy and the reference gives z_i:
 
     - ``eval_accuracy`` = share of ``eval_records`` with z_i > 0, i.e. β·logratio(chosen) >
-      β·logratio(rejected) (pass clean held-out pairs), and ``eval_margin_mean`` = mean z_i;
-    - ``train_accuracy`` (against the observed, possibly flipped labels) and ``outlier_frac`` =
+      β·logratio(rejected) (pass clean held-out pairs; a tie z_i = 0 counts ½, as in
+      :func:`r3m.metrics.preference_accuracy`), and ``eval_margin_mean`` = mean z_i;
+    - ``train_accuracy`` (against the observed, possibly flipped labels; ties ½) and ``outlier_frac`` =
       share of train pairs with δ_i > 0 ⇔ z_i < t_λ = log(1/λ − 1) (eq. 3.4), for any loss (for
       the baselines this is the margin-threshold detector at the same t_λ);
-    - with ``corrupted``: ``train_true_accuracy`` (z_i > 0 on clean pairs, z_i < 0 on swapped ones),
-      ``outlier_precision`` and ``outlier_recall`` of the δ_i > 0 flags (present when at least one
-      pair is corrupted; precision is 0 when nothing is flagged) and ``outlier_auroc`` of −z_i
-      (when both classes occur).
+    - with ``corrupted``: ``train_true_accuracy`` (z_i > 0 on clean pairs, z_i < 0 on swapped ones,
+      ties ½), ``outlier_precision`` and ``outlier_recall`` of the δ_i > 0 flags (present when at
+      least one pair is corrupted; precision is NaN when nothing is flagged, as in
+      :func:`r3m.metrics.outlier_precision_recall`) and ``outlier_auroc`` of −z_i (when both
+      classes occur).
 
     Args:
         train_records: ``{"prompt","chosen","rejected"}`` string records (TRL explicit-prompt format).
@@ -590,11 +417,11 @@ def train_lm_dpo(
         eval_batch = max(batch_size, 64)
         z_train = beta * _logratio_margins(trainer, trainer.train_dataset, eval_batch)
         _write_deltas(run_dir / "deltas.csv", z_train, lam, corrupted)
-        metrics["train_accuracy"] = float(np.mean(z_train > 0))
+        metrics["train_accuracy"] = _accuracy(z_train)
         metrics.update(_outlier_report(z_train, lam, corrupted))
         if eval_rows is not None:
             z_eval = beta * _logratio_margins(trainer, trainer.eval_dataset, eval_batch)
-            metrics["eval_accuracy"] = float(np.mean(z_eval > 0))
+            metrics["eval_accuracy"] = _accuracy(z_eval)
             metrics["eval_margin_mean"] = float(np.mean(z_eval))
     return metrics
 

@@ -18,7 +18,7 @@ import math
 import torch
 from torch import nn
 
-from r3m.functional import r3m_dpo_loss, r3m_loss, r3m_threshold
+from r3m.functional import check_pair, r3m_dpo_loss, r3m_loss, r3m_threshold
 
 
 class R3MLoss(nn.Module):
@@ -41,9 +41,18 @@ class R3MLoss(nn.Module):
     def forward(
         self, chosen_reward: torch.Tensor, reject_reward: torch.Tensor, margin: torch.Tensor | None = None
     ) -> torch.Tensor:
-        """Mean loss; ``margin`` (as in OpenRLHF) is subtracted from the reward gap."""
-        chosen = chosen_reward if margin is None else chosen_reward - margin
-        out = r3m_loss(chosen, reject_reward, lam=self.lam)
+        """Mean loss; ``margin`` (as in OpenRLHF) is subtracted from the reward gap: d = (r_w − r_l) − m.
+
+        A float32 ``margin`` with bf16 rewards (OpenRLHF's ``--margin_loss`` without
+        ``--compute_fp32_loss``) promotes d to float32, as ``PairWiseLoss`` does.
+        """
+        check_pair("chosen_reward", chosen_reward, "reject_reward", reject_reward)
+        d = chosen_reward - reject_reward
+        if margin is not None:
+            if margin.shape != d.shape:
+                raise ValueError(f"margin must have shape {tuple(d.shape)}, got {tuple(margin.shape)}")
+            d = d - margin
+        out = r3m_loss(d, torch.zeros_like(d), lam=self.lam)
         self.last_delta = out.delta
         return out.loss
 

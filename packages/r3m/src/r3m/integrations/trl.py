@@ -1,4 +1,5 @@
-"""R³M-DPO for HuggingFace TRL: :class:`R3MDPOTrainer`, a ``trl.DPOTrainer`` whose loss is R³M's.
+"""R³M for HuggingFace TRL: :class:`R3MDPOTrainer` (a ``trl.DPOTrainer``) and :class:`R3MRewardTrainer`
+(a ``trl.RewardTrainer``), whose losses are R³M's.
 
 Needs the ``[trl]`` extra (``pip install "r3m[trl]"``). Importing this module checks that the
 installed TRL lies in the supported range ``>=1.0,<2`` and raises ``ImportError`` otherwise; nothing
@@ -6,7 +7,7 @@ else in :mod:`r3m` imports it at import time.
 
 Since TRL 0.29 (PR #3906) the DPO loss is computed inline in ``DPOTrainer._compute_loss``: there is
 no ``dpo_loss`` hook any more. The route TRL documents for a new objective (PR #6918) is a subclass
-that overrides ``compute_loss``; this module does that. The same override also provides cDPO
+that overrides ``compute_loss``; both trainers here do that. The DPO override also provides cDPO
 (conservative DPO, label smoothing), which TRL dropped from its ``sigmoid`` loss in v0.29.
 
 TRL internals relied on (search for these names when TRL changes): ``DPOTrainer.compute_ref_log_probs``,
@@ -15,7 +16,13 @@ the attributes ``beta``, ``precompute_ref_logps``, ``ref_model``, ``padding_free
 ``DataCollatorForPreference`` (``input_ids``/``attention_mask``/``completion_mask`` with the B chosen rows
 before the B rejected rows, optional ``ref_chosen_logps``/``ref_rejected_logps`` columns); the fused LM
 head of TRL >= 1.15 (``add_fused_lm_head``, ``model(..., labels=..., fused_lm_head=True).log_probs``) and,
-before it, ``trl.trainer.utils.selective_log_softmax`` on the logits.
+before it, ``trl.trainer.utils.selective_log_softmax`` on the logits. For ``RewardTrainer``: the batch
+of ``trl.trainer.reward_trainer.DataCollatorForPreference`` (``input_ids``/``attention_mask`` of shape
+``(2B, T)``, the B chosen rows first, optional ``(B,)`` ``margin``), the model output's ``logits`` of
+shape ``(2B, 1)``, ``args.center_rewards_coefficient``, and the same ``_metrics``/``_total_train_tokens``/
+``_tp_size``. :class:`R3MRewardTrainer` and :class:`R3MRewardConfig` live in
+:mod:`r3m.integrations.trl_reward` (one module per trainer keeps both under 500 lines) and are
+re-exported here, loaded on first access.
 """
 
 from __future__ import annotations
@@ -24,14 +31,24 @@ import dataclasses
 import importlib.metadata
 import inspect
 import re
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import torch
 
 from r3m.baselines import dpo_baseline
 from r3m.functional import r3m_dpo_loss, r3m_threshold
 
-__all__ = ["TRL_SUPPORTED", "R3MDPOConfig", "R3MDPOTrainer", "check_trl_version"]
+if TYPE_CHECKING:
+    from r3m.integrations.trl_reward import R3MRewardConfig, R3MRewardTrainer
+
+__all__ = [
+    "TRL_SUPPORTED",
+    "R3MDPOConfig",
+    "R3MDPOTrainer",
+    "R3MRewardConfig",
+    "R3MRewardTrainer",
+    "check_trl_version",
+]
 
 TRL_SUPPORTED = ">=1.0,<2"
 """The TRL versions this integration supports (the ``[trl]`` extra pins the same range)."""
@@ -394,3 +411,13 @@ class R3MDPOTrainer(DPOTrainer):
             all_delta = gather(delta)
             metrics["r3m/outlier_frac"].append((all_delta > 0).float().mean().item())
             metrics["r3m/delta_mean"].append(all_delta.mean().item())
+
+
+def __getattr__(name: str) -> Any:
+    """Load :class:`R3MRewardTrainer` / :class:`R3MRewardConfig` from :mod:`r3m.integrations.trl_reward` on first access
+    (that module imports this one for the version check, so a module-level import here would be circular)."""
+    if name in ("R3MRewardConfig", "R3MRewardTrainer"):
+        from r3m.integrations import trl_reward
+
+        return getattr(trl_reward, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

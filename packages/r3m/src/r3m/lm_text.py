@@ -1,0 +1,204 @@
+"""The text side of ``r3m dpo``: a synthetic text preference task and the models to train on it.
+
+- :func:`make_text_preferences`: a synthetic text preference task with a known answer (small
+  additions, ``"3+4="`` → chosen ``"7"``, rejected a wrong sum) in TRL's explicit-prompt format, with
+  a known share of flipped pairs.
+- :func:`build_tiny_model` (a small GPT-2 from its config and a character-level tokenizer built in
+  memory; nothing is downloaded) and :func:`load_local_model` (a user's model directory, offline).
+
+:mod:`r3m.lm_dpo` trains on these and re-exports them. The model builders need the ``[trl]`` extra
+(transformers, tokenizers); they are imported inside the functions, so importing this module stays light.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedModel, PreTrainedTokenizerBase
+
+__all__ = ["SPECIAL_TOKENS", "build_tiny_model", "load_local_model", "make_text_preferences"]
+
+SPECIAL_TOKENS = ("<pad>", "<unk>", "<eos>")
+"""Special tokens of the in-memory character tokenizer (ids 0, 1, 2)."""
+_TEXT_KEYS = ("prompt", "chosen", "rejected")
+
+
+def make_text_preferences(
+    n: int, *, flip_rate: float = 0.0, seed: int = 0, max_operand: int = 4
+) -> tuple[list[dict[str, str]], list[bool]]:
+    """A synthetic text preference task with a known correct answer: small-number addition.
+
+    Each pair is the prompt ``"a+b="`` (a, b uniform in 0..``max_operand``), the chosen completion
+    ``str(a + b)`` and as rejected completion a wrong sum drawn uniformly from the other values of
+    0..2·``max_operand``. Then exactly ``round(flip_rate · n)`` pairs, drawn without replacement, have
+    chosen and rejected swapped (the uniform flip noise of the paper's NLG experiments, §5.2).
+
+    Args:
+        n: number of pairs ≥ 1.
+        flip_rate: share of swapped pairs in [0, 1].
+        seed: seed of the ``numpy.random.Generator`` (the same seed gives the same pairs).
+        max_operand: largest operand ≥ 1. The default 4 (25 prompts, one-character answers) is
+            learnable by the tiny model within one epoch of 200 pairs; 9 gives 100 prompts and
+            two-character sums, a harder task.
+
+    Returns:
+        ``(records, corrupted)``: ``n`` dicts ``{"prompt", "chosen", "rejected"}`` (TRL's explicit-prompt
+        preference format) and ``n`` booleans, ``True`` where the pair was swapped.
+
+    Raises:
+        ValueError: ``n`` or ``flip_rate`` out of range.
+
+    Example:
+        >>> records, corrupted = make_text_preferences(4, flip_rate=0.5, seed=0)
+        >>> sum(corrupted), sorted(records[0])
+        (2, ['chosen', 'prompt', 'rejected'])
+    """
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise ValueError(f"n must be an int >= 1, got {n!r}")
+    if isinstance(flip_rate, bool) or not isinstance(flip_rate, (int, float)) or not (0.0 <= flip_rate <= 1.0):
+        raise ValueError(f"flip_rate must lie in [0, 1], got {flip_rate!r}")
+    if isinstance(max_operand, bool) or not isinstance(max_operand, int) or max_operand < 1:
+        raise ValueError(f"max_operand must be an int >= 1, got {max_operand!r}")
+    n_sums = 2 * max_operand + 1  # sums 0..2·max_operand
+    rng = np.random.default_rng(seed)
+    operands = rng.integers(0, max_operand + 1, size=(n, 2))
+    offsets = rng.integers(1, n_sums, size=n)  # wrong = (sum + offset) mod n_sums: uniform over the wrong sums
+    flipped = np.zeros(n, dtype=bool)
+    flipped[rng.choice(n, size=round(flip_rate * n), replace=False)] = True
+    records: list[dict[str, str]] = []
+    for (a, b), offset, flip in zip(operands.tolist(), offsets.tolist(), flipped.tolist(), strict=True):
+        right, wrong = str(a + b), str((a + b + offset) % n_sums)
+        chosen, rejected = (wrong, right) if flip else (right, wrong)
+        records.append({"prompt": f"{a}+{b}=", "chosen": chosen, "rejected": rejected})
+    return records, flipped.tolist()
+
+
+def _check_records(records: object, name: str) -> list[dict[str, str]]:
+    """Plain ``{"prompt","chosen","rejected"}`` string dicts, or ``ValueError`` naming ``name``."""
+    if not isinstance(records, Sequence) or isinstance(records, (str, bytes)) or len(records) == 0:
+        raise ValueError(f"{name} must be a non-empty sequence of {{'prompt','chosen','rejected'}} records")
+    out = []
+    for i, record in enumerate(records):
+        if not isinstance(record, Mapping):
+            raise ValueError(f"{name}[{i}] must be a mapping, got {type(record).__name__}")
+        for key in _TEXT_KEYS:
+            if not isinstance(record.get(key), str):
+                raise ValueError(f"{name}[{i}][{key!r}] must be a string, got {record.get(key)!r}")
+        out.append({key: str(record[key]) for key in _TEXT_KEYS})
+    return out
+
+
+def build_tiny_model(
+    records: Sequence[Mapping[str, Any]],
+    *,
+    n_layer: int = 2,
+    n_embd: int = 64,
+    n_head: int | None = None,
+    n_positions: int | None = None,
+    seed: int = 0,
+) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
+    """A randomly initialised GPT-2 and a character-level tokenizer, both built in memory.
+
+    The tokenizer is a ``tokenizers`` WordLevel model over the characters of the records' text
+    (every character is one token; ``<pad>``, ``<unk>``, ``<eos>`` come first), wrapped in a
+    ``PreTrainedTokenizerFast``; it decodes without separators, so ``decode(encode(s)) == s`` for
+    text made of seen characters. Nothing is downloaded.
+
+    Args:
+        records: the preference records whose characters make the vocabulary (pass train and eval).
+        n_layer: transformer blocks ≥ 1.
+        n_embd: width ≥ 1, divisible by ``n_head``.
+        n_head: attention heads; ``None`` means ``max(1, n_embd // 32)``.
+        n_positions: context length; ``None`` means the longest prompt + completion + ``<eos>``.
+        seed: seed of the weight initialisation (the global RNG state is restored afterwards).
+
+    Returns:
+        ``(model, tokenizer)``: a float32 ``GPT2LMHeadModel`` and its ``PreTrainedTokenizerFast``.
+
+    Raises:
+        ValueError: empty or malformed records, or a bad size.
+
+    Example:
+        >>> model, tok = build_tiny_model([{"prompt": "1+1=", "chosen": "2", "rejected": "3"}], n_embd=32)
+        >>> tok.decode(tok("1+1=2")["input_ids"]), model.config.vocab_size
+        ('1+1=2', 8)
+    """
+    import torch
+    from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers
+    from transformers import GPT2Config, GPT2LMHeadModel, PreTrainedTokenizerFast
+
+    rows = _check_records(records, "records")
+    for name, value in (("n_layer", n_layer), ("n_embd", n_embd)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"{name} must be an int >= 1, got {value!r}")
+    heads = max(1, n_embd // 32) if n_head is None else n_head
+    if isinstance(heads, bool) or not isinstance(heads, int) or heads < 1 or n_embd % heads:
+        raise ValueError(f"n_head must be an int >= 1 dividing n_embd={n_embd}, got {heads!r}")
+    longest = max(len(r["prompt"]) + max(len(r["chosen"]), len(r["rejected"])) for r in rows) + 1
+    positions = longest if n_positions is None else n_positions
+    if isinstance(positions, bool) or not isinstance(positions, int) or positions < 2:
+        raise ValueError(f"n_positions must be an int >= 2, got {positions!r}")
+
+    chars = sorted({c for r in rows for key in _TEXT_KEYS for c in r[key]})
+    vocab = {token: i for i, token in enumerate([*SPECIAL_TOKENS, *(c for c in chars if c not in SPECIAL_TOKENS)])}
+    backend = Tokenizer(models.WordLevel(vocab=vocab, unk_token="<unk>"))
+    backend.pre_tokenizer = pre_tokenizers.Split(Regex(r"[\s\S]"), behavior="isolated")  # one token per character
+    backend.decoder = decoders.Fuse()
+    fast_tokenizer: Any = PreTrainedTokenizerFast  # untyped constructor
+    tokenizer = fast_tokenizer(
+        tokenizer_object=backend, pad_token="<pad>", unk_token="<unk>", eos_token="<eos>", model_max_length=positions
+    )
+    config = GPT2Config(
+        vocab_size=len(vocab),
+        n_positions=positions,
+        n_embd=n_embd,
+        n_layer=n_layer,
+        n_head=heads,
+        bos_token_id=vocab["<eos>"],
+        eos_token_id=vocab["<eos>"],
+        pad_token_id=vocab["<pad>"],
+    )
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = GPT2LMHeadModel(config)
+    return model, tokenizer
+
+
+def load_local_model(path: str | os.PathLike[str]) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
+    """A user's causal LM and tokenizer from a local directory, offline (``local_files_only=True``).
+
+    Args:
+        path: a directory written by ``save_pretrained`` (``config.json``, weights, tokenizer files).
+
+    Returns:
+        ``(model, tokenizer)`` from ``AutoModelForCausalLM`` / ``AutoTokenizer``, model in float32.
+
+    Raises:
+        FileNotFoundError: ``path`` is not an existing directory (nothing is downloaded, so hub ids
+            are refused too).
+        ValueError: the directory holds no loadable model or tokenizer, or the tokenizer has no
+            EOS token (DPO appends it to every completion).
+    """
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    directory = Path(path).expanduser()
+    if not directory.is_dir():
+        raise FileNotFoundError(
+            f"model path {str(path)!r} is not an existing directory; r3m dpo loads local models only "
+            "(a save_pretrained directory) and downloads nothing"
+        )
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(directory, local_files_only=True)
+        model = AutoModelForCausalLM.from_pretrained(directory, local_files_only=True, dtype=torch.float32)
+    except (OSError, ValueError, KeyError) as exc:
+        raise ValueError(f"model path {str(path)!r} holds no loadable causal LM and tokenizer: {exc}") from exc
+    if tokenizer.eos_token is None:
+        raise ValueError(f"the tokenizer in {str(path)!r} has no eos_token; DPO appends it to every completion")
+    return model, tokenizer
