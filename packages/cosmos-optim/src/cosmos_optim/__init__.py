@@ -14,7 +14,16 @@ from typing import Any
 
 from cosmos_optim._version import __version__
 
-_LAZY: dict[str, str] = {}
+_LAZY: dict[str, str] = {
+    "COSMOS": "cosmos_optim.optimizer",
+    "MemoryReport": "cosmos_optim.memory",
+    "cosmos_param_groups": "cosmos_optim.routing",
+    "explain_routing": "cosmos_optim.routing",
+    "memory_report": "cosmos_optim.memory",
+    "newton_schulz": "cosmos_optim.functional",
+    "predict_memory": "cosmos_optim.memory",
+    "split_matrix_params": "cosmos_optim.routing",
+}
 """Public name -> module defining it; names are added here as the method lands."""
 
 __all__ = ["__version__", *_LAZY]
