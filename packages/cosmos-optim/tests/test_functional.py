@@ -290,3 +290,39 @@ def test_cosmos_step_does_not_modify_its_inputs() -> None:
     cosmos_step(W, G, M, U, S, V, 3, lr=0.1, lr_ratio=0.1, betas=(0.9, 0.99), gamma=0.2, weight_decay=0.1)
     for x, y in zip((W, G, M, U, S, V), copies, strict=True):
         assert torch.equal(x, y)
+
+
+@pytest.mark.parametrize("gamma", [0.2, 0.5, 1.0])
+def test_hand_worked_two_by_two_case_mixes_both_parts(gamma: float) -> None:
+    """G = diag(3, 1), r = 1, worked by hand.
+
+    U_1 = e1 (top eigenvector of GᵀG = diag(9, 1)); GU = (3, 0)ᵀ, V_1 = (1-β2)(9, 0)ᵀ and at t = 1
+    M̂ = G, so A = diag(1, 0) (the second row is 0/(0+ε) = 0). R = G − GUUᵀ = diag(0, 1): NS keeps a
+    rank-1 matrix's singular vectors and maps its singular value to a positive number, so after the
+    normalisation B = sqrt(mn)·diag(0, 1) = diag(0, 2). D = A + γB = diag(1, 2γ), scaled to norm
+    sqrt(mn) = 2: ΔW₁ = −η·2/sqrt(1 + 4γ²)·diag(1, 2γ). With G₂ = G the subspace, M̂ and the
+    direction stay put, so ΔW₂ = ΔW₁. Holds with the authors' bf16 NS too (the singular vectors are exact).
+    """
+    G = torch.diag(torch.tensor([3.0, 1.0], dtype=F64))
+    expected = -0.01 * 2 / math.sqrt(1 + 4 * gamma**2) * torch.diag(torch.tensor([1.0, 2 * gamma], dtype=F64))
+    for ns_dtype in (F64, torch.bfloat16):
+        deltas = _run(torch.zeros(2, 2, dtype=F64), [G, G], 1, gamma=gamma, ns_dtype=ns_dtype)
+        for delta in deltas:
+            torch.testing.assert_close(delta, expected, atol=1e-9, rtol=0)
+
+
+def test_full_rank_tracks_soaps_right_factor_exactly() -> None:
+    # With r = n the low-rank proxy loses nothing: U_t S_t U_tᵀ equals the exact EMA of G_sᵀG_s
+    # (SOAP's right Kronecker factor), computed here by a plain loop. So COSMOS at r = n is
+    # one-sided SOAP (right factor only, basis refreshed by one QR power step per step), normalised.
+    gen = _gen(15)
+    beta2 = 0.9
+    n = 4
+    U = torch.zeros(n, n, dtype=F64)
+    S = torch.zeros(n, n, dtype=F64)
+    ema = torch.zeros(n, n, dtype=F64)
+    for t in range(1, 8):
+        G = torch.randn(6, n, generator=gen, dtype=F64)
+        ema = beta2 * ema + (1 - beta2) * G.T @ G
+        U, S = init_subspace(G, n, beta2) if t == 1 else update_subspace(U, S, G, beta2)
+        torch.testing.assert_close(U @ S @ U.T, ema, atol=1e-12, rtol=0)

@@ -376,7 +376,7 @@ def test_cosmos_on_a_non_matrix_names_group_and_param() -> None:
 
 def test_non_finite_gradient_raises_before_any_update() -> None:
     model = _model()
-    opt = _make_opt(model, check_finite=True)
+    opt = _make_opt(model)  # check_finite is on by default
     _train(model, opt, range(2))
     params = {n: p.detach().clone() for n, p in model.named_parameters()}
     states = {

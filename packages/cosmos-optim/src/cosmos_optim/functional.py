@@ -178,8 +178,14 @@ def update_subspace(U: Tensor, S: Tensor, grad: Tensor, beta2: float) -> tuple[T
         Householder QR (``torch.linalg.qr``) as in the authors' code; the paper names a
         Gram-Schmidt step. Any orthonormal basis of the same span gives the same update.
     """
+    U_new, S_new, _ = _track(U, S, grad, beta2)
+    return U_new, S_new
+
+
+def _track(U: Tensor, S: Tensor, grad: Tensor, beta2: float) -> tuple[Tensor, Tensor, Tensor]:
+    """:func:`update_subspace`, also returning ``G_t U_t`` (reused by the second moment)."""
     if U.size(1) == 0:
-        return U, S
+        return U, S, grad.new_zeros(grad.size(0), 0)
     P = torch.addmm(grad.T @ (grad @ U), U, S, beta=1.0 - beta2, alpha=beta2)
     try:
         U_new, _ = torch.linalg.qr(P, mode="reduced")
@@ -188,12 +194,16 @@ def update_subspace(U: Tensor, S: Tensor, grad: Tensor, beta2: float) -> tuple[T
     T = U.T @ U_new
     GU = grad @ U_new
     S_new = torch.addmm(GU.T @ GU, T.T @ S, T, beta=1.0 - beta2, alpha=beta2)
-    return U_new, S_new
+    return U_new, S_new, GU
 
 
-def update_second_moment(V: Tensor, grad: Tensor, U: Tensor, beta2: float) -> Tensor:
-    r"""Adam's second moment inside the subspace: ``V_t = beta2 V_{t-1} + (1-beta2) (G_t U_t)⊙(G_t U_t)``."""
-    GU = grad @ U
+def update_second_moment(V: Tensor, grad: Tensor, U: Tensor, beta2: float, *, GU: Tensor | None = None) -> Tensor:
+    r"""Adam's second moment inside the subspace: ``V_t = beta2 V_{t-1} + (1-beta2) (G_t U_t)⊙(G_t U_t)``.
+
+    ``GU``, when given, is ``G_t U_t`` already computed (it saves one product).
+    """
+    if GU is None:
+        GU = grad @ U
     return torch.addcmul(V * beta2, GU, GU, value=1.0 - beta2)
 
 
@@ -377,9 +387,10 @@ def cosmos_step(
     M = torch.lerp(exp_avg, grad, 1.0 - beta1)
     if step == 1:
         U_t, S_t = init_subspace(grad, r, beta2)
+        GU = None
     else:
-        U_t, S_t = update_subspace(U, S, grad, beta2)
-    V_t = update_second_moment(V, grad, U_t, beta2)
+        U_t, S_t, GU = _track(U, S, grad, beta2)
+    V_t = update_second_moment(V, grad, U_t, beta2, GU=GU)
     m_hat = nesterov_momentum(grad, M, beta1, step) if nesterov else M / (1.0 - beta1**step)
     D = cosmos_direction(
         m_hat,

@@ -150,7 +150,8 @@ class COSMOS(Optimizer):
         use_cosmos: ``True`` COSMOS path, ``False`` AdamW, ``None`` by shape (2-D -> COSMOS).
         maximize: ascend instead of descend.
         check_finite: raise ``FloatingPointError`` naming the parameter before any update when a
-            gradient holds NaN or inf.
+            gradient holds NaN or inf (default True; one host synchronisation per step; turn it off
+            to skip that sync, e.g. under a GradScaler that skips non-finite steps itself).
         reshape_conv: treat a weight with ``ndim > 2`` (conv) as ``(shape[0], prod(shape[1:]))``.
         transposed: the weight is stored ``(in, out)`` (Hugging Face ``Conv1D``): the subspace
             lives on ``size(0)``.
@@ -200,7 +201,7 @@ class COSMOS(Optimizer):
         residual_tol: float | None = None,
         use_cosmos: bool | None = None,
         maximize: bool = False,
-        check_finite: bool = False,
+        check_finite: bool = True,
         reshape_conv: bool = False,
         transposed: bool = False,
     ) -> None:
@@ -262,6 +263,8 @@ class COSMOS(Optimizer):
             with torch.enable_grad():
                 loss = closure()
         # Checks on every gradient before any state changes, so an error leaves everything intact.
+        checked: list[tuple[int, int, Tensor]] = []
+        flags: list[Tensor] = []
         for gi, group in enumerate(self.param_groups):
             for pi, p in enumerate(group["params"]):
                 grad = p.grad
@@ -272,13 +275,19 @@ class COSMOS(Optimizer):
                 if grad.is_complex():
                     raise RuntimeError(f"COSMOS does not support complex gradients ({self._label(group, gi, pi)})")
                 if group["check_finite"]:
-                    g = grad.full_tensor() if _is_dtensor(grad) else grad
-                    if not bool(torch.isfinite(g).all()):
-                        step = self.state[p].get("step", 0) + 1
-                        raise FloatingPointError(
-                            f"non-finite gradient in {self._label(group, gi, pi)} of shape {tuple(p.shape)} at step "
-                            f"{step}; no parameter or state was updated"
-                        )
+                    local = grad.to_local() if _is_dtensor(grad) else grad  # type: ignore[attr-defined]
+                    checked.append((gi, pi, p))
+                    flags.append(torch.isfinite(local).all())
+        # One host sync for all gradients; the offender is looked up only when one is found.
+        if flags and not bool(torch.stack([f.to(flags[0].device) for f in flags]).all()):
+            for (gi, pi, p), flag in zip(checked, flags, strict=True):
+                if not bool(flag):
+                    group = self.param_groups[gi]
+                    step = self.state[p].get("step", 0) + 1
+                    raise FloatingPointError(
+                        f"non-finite gradient in {self._label(group, gi, pi)} of shape {tuple(p.shape)} at step "
+                        f"{step}; no parameter or state was updated"
+                    )
         for group in self.param_groups:
             for p in group["params"]:
                 if p.grad is None:
