@@ -275,7 +275,7 @@ class COSMOS(Optimizer):
                 if grad.is_complex():
                     raise RuntimeError(f"COSMOS does not support complex gradients ({self._label(group, gi, pi)})")
                 if group["check_finite"]:
-                    local = grad.to_local() if _is_dtensor(grad) else grad  # type: ignore[attr-defined]
+                    local = grad.to_local() if _is_dtensor(grad) else grad
                     checked.append((gi, pi, p))
                     flags.append(torch.isfinite(local).all())
         # One host sync for all gradients; the offender is looked up only when one is found.
