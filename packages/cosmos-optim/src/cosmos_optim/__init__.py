@@ -17,6 +17,10 @@ from cosmos_optim._version import __version__
 _LAZY: dict[str, str] = {
     "COSMOS": "cosmos_optim.optimizer",
     "MemoryReport": "cosmos_optim.memory",
+    "MuonWithAdamW": "cosmos_optim.baselines",
+    "SOAP": "cosmos_optim.soap",
+    "available_optimizers": "cosmos_optim.baselines",
+    "make_optimizer": "cosmos_optim.baselines",
     "cosmos_param_groups": "cosmos_optim.routing",
     "explain_routing": "cosmos_optim.routing",
     "memory_report": "cosmos_optim.memory",
