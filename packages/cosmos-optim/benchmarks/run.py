@@ -1,37 +1,44 @@
 #!/usr/bin/env python3
-"""Benchmarks of cosmos-optim against the baselines of its spec (``make bench PKG=cosmos-optim``).
+"""Benchmarks of cosmos-optim against AdamW, Muon and SOAP (``make bench PKG=cosmos-optim``).
 
-Each benchmark is a function registered in ``BENCHMARKS``; it runs our method and the spec's
-baselines in the same loop (same seeds, same thread count) and writes
-``results/<name>.json`` and ``results/<name>.md`` (command, machine, date, config, rows, ratios).
+The benchmark code ships with the package (:mod:`cosmos_optim.bench`, also ``cosmos-optim bench``);
+this script runs it and writes ``results/<name>.json``, ``results/<name>.md`` (and the ``lm`` plots)
+next to itself. ``lm`` keeps each finished run under ``results/lm-runs/``, so ``--resume`` after an
+interruption goes on with the next unfinished run.
 
-Usage: python benchmarks/run.py [--quick] [--only NAME] [--out DIR]
+Usage: python benchmarks/run.py [--quick] [--only NAME] [--resume] [--threads N] [--steps N] [--seeds N]
+       [--optimizers adamw,muon,soap,cosmos] [--out DIR]
 """
 
 from __future__ import annotations
 
 import argparse
-import sys
-from collections.abc import Callable
+import logging
 from pathlib import Path
 
-RESULTS = Path(__file__).resolve().parent / "results"
+from cosmos_optim.bench import BENCHMARKS, run
 
-BENCHMARKS: dict[str, Callable[[argparse.Namespace], int]] = {}
-"""Benchmark name -> function; filled as the method lands (issue #3)."""
+RESULTS = Path(__file__).resolve().parent / "results"
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true", help="smallest settings, for the smoke test")
-    parser.add_argument("--only", choices=sorted(BENCHMARKS) or None, help="run one benchmark")
-    parser.add_argument("--out", type=Path, default=RESULTS, help="folder for the JSON and Markdown results")
+    parser.add_argument("--quick", action="store_true", help="smallest settings (the smoke test, seconds)")
+    parser.add_argument("--only", choices=sorted(BENCHMARKS), help="run one benchmark")
+    parser.add_argument("--resume", action="store_true", help="lm: reuse the finished runs found in --out")
+    parser.add_argument("--threads", type=int, default=None, help="torch threads for every benchmark (default 1)")
+    parser.add_argument("--steps", type=int, default=None, help="lm steps per run (default 150; --quick 6)")
+    parser.add_argument("--seeds", type=int, default=None, help="lm seeds at the chosen lr (default 3; --quick 2)")
+    parser.add_argument("--optimizers", default=None, help="comma list (default adamw,muon,soap,cosmos)")
+    parser.add_argument("--out", type=Path, default=RESULTS, help="folder for the JSON, Markdown and PNG results")
     args = parser.parse_args(argv)
-    if not BENCHMARKS:
-        print("cosmos-optim: no benchmark exists yet; they land with the method (issue #3).", file=sys.stderr)
-        return 3
-    names = [args.only] if args.only else sorted(BENCHMARKS)
-    return max(BENCHMARKS[n](args) for n in names)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    optimizers = [s.strip() for s in args.optimizers.split(",") if s.strip()] if args.optimizers else None
+    try:
+        return run(only=args.only, quick=args.quick, out=args.out, resume=args.resume, threads=args.threads,
+                   steps=args.steps, seeds=args.seeds, optimizers=optimizers)  # fmt: skip
+    except ValueError as exc:
+        parser.error(str(exc))
 
 
 if __name__ == "__main__":
