@@ -85,11 +85,12 @@ def test_interrupted_lm_benchmark_resumes_at_the_unfinished_run(tmp_path: Path) 
     runs_dir = tmp_path / "lm-quick-runs"
     finished = runs_dir / "adamw-lr0.006-seed0" / "result.json"
     before = finished.stat().st_mtime_ns
-    (runs_dir / "cosmos-lr0.004-seed1" / "result.json").unlink()  # as if the bench stopped during this run
+    seed1 = runs_dir / f"cosmos-lr{first['runs']['cosmos'][1]['lr']:g}-seed1" / "result.json"
+    seed1.unlink()  # as if the bench stopped during this run
     assert run(**kwargs, resume=True) == 0  # type: ignore[arg-type]
     assert finished.stat().st_mtime_ns == before  # reused, not rerun
     again = json.loads((tmp_path / "lm-quick.json").read_text())
-    assert (runs_dir / "cosmos-lr0.004-seed1" / "result.json").is_file()
+    assert seed1.is_file()
     # The rerun is deterministic: the same losses as the first time; the reused runs keep their timings too.
     assert again["runs"]["cosmos"][1]["final_val_loss"] == first["runs"]["cosmos"][1]["final_val_loss"]
     assert again["runs"]["adamw"] == first["runs"]["adamw"]
@@ -99,3 +100,37 @@ def test_bad_arguments_exit_2(tmp_path: Path) -> None:
     result = _run(tmp_path, "--optimizers", "adamw,sgd")
     assert result.returncode == 2
     assert "--optimizers must be a non-empty subset" in result.stderr
+
+
+def test_gpu_check_script_runs_on_cpu_in_quick_mode(tmp_path: Path) -> None:
+    # benchmarks/gpu_check.py is what `make gpu-check` runs on a lent GPU; keep it runnable here.
+    script = RUN.parent / "gpu_check.py"
+    result = subprocess.run([sys.executable, str(script), "--quick", "--device", "cpu", "--out", str(tmp_path)],
+                            capture_output=True, text=True, check=False, timeout=600)  # fmt: skip
+    assert result.returncode == 0, result.stderr[-2000:]
+    record = json.loads((tmp_path / "gpu_check.json").read_text())
+    assert [row["optimizer"] for row in record["gpt"]] == ["adamw", "muon", "soap", "cosmos"]
+    assert record["optimizer_step"][0]["d"] == 64
+    # The measured state of the AdamW run is two float32 copies of every parameter of the GPT.
+    from cosmos_optim.model import GPT, GPTConfig
+
+    n_params = sum(
+        p.numel() for p in GPT(GPTConfig(vocab_size=97, block_size=32, n_layer=2, n_head=2, d_model=64)).parameters()
+    )
+    assert record["gpt"][0]["state MiB"] == round(8 * n_params / 2**20, 1)
+
+
+def test_quick_ablation_reuses_the_lm_reference_run(tmp_path: Path) -> None:
+    assert _run(tmp_path, "--only", "lm", "--optimizers", "cosmos", "--seeds", "1").returncode == 0
+    result = _run(tmp_path, "--only", "ablation")
+    assert result.returncode == 0, result.stderr[-2000:]
+    record = _record(tmp_path, "ablation")
+    lm = json.loads((tmp_path / "lm-quick.json").read_text())
+    rows = record["rows"]
+    assert isinstance(rows, list)
+    # The reference row is lm's seed-0 COSMOS run itself (same final loss), the others are new runs.
+    assert rows[0]["role"] == "reference (lm)"
+    assert rows[0]["final val loss"] == round(lm["runs"]["cosmos"][0]["final_val_loss"], 4)
+    auto = f"{lm['runs']['cosmos'][0]['lr'] / 2e-3:g} (η/η0)"
+    assert {(r["rank"], r["γ"]) for r in rows[1:]} == {(0, auto), (8, "0.5"), (8, "1")}
+    assert rows[1]["role"] == "normalised Muon"

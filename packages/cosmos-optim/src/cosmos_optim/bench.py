@@ -20,10 +20,7 @@ import datetime as dt
 import json
 import logging
 import math
-import os
-import platform
 import statistics
-import subprocess
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -35,6 +32,17 @@ import torch
 from cosmos_optim._version import __version__
 from cosmos_optim.data import TextData, load_corpus
 from cosmos_optim.model import GPT
+from cosmos_optim.report import (
+    Table,
+    fmt_pm,
+    git_describe,
+    machine,
+    mean_std,
+    plot_curves,
+    render_markdown,
+    target,
+    write_json,
+)
 from cosmos_optim.train import (
     CHECKPOINT,
     DEFAULT_LR,
@@ -49,15 +57,15 @@ from cosmos_optim.train import (
 
 logger = logging.getLogger(__name__)
 
-Table = dict[str, Any]
-
 LM_GRID: dict[str, tuple[float, ...]] = {
-    "adamw": (6e-3, 1.2e-2),
-    "muon": (0.05, 0.1),
-    "soap": (8e-3, 1.6e-2),
-    "cosmos": (2e-3, 4e-3),
+    "adamw": (3e-3, 6e-3, 1.2e-2),
+    "muon": (0.025, 0.05, 0.1),
+    "soap": (8e-3, 1.6e-2, 3.2e-2),
+    "cosmos": (2e-3, 4e-3, 6e-3),
 }
-"""Learning rates tried on seed 0: the best two of the spec §6 B4 grid (200 steps, one seed) for each optimizer."""
+"""Learning rates tried on seed 0: three per optimizer around its best in the spec §6 B4 grid, widened
+until the best of this benchmark sat inside the grid for every optimizer (the table flags a best lr at a
+grid edge), so that no optimizer is held back by its grid."""
 
 LM_ADAM_LR = 2e-3
 """AdamW lr η0 of embeddings, head and norms for Muon and COSMOS (spec §6 B4); γ = η/η0 for COSMOS."""
@@ -65,8 +73,15 @@ LM_ADAM_LR = 2e-3
 LM_RANK = 32
 """COSMOS rank on the d=128 model (d/4, the spec §6 B4 setting)."""
 
-LM_STEPS = 150
-"""Steps per ``lm`` run: 16 runs fit the 20-minute budget on one thread (see :func:`bench_lm`)."""
+LM_STEPS = 200
+"""Steps per ``lm`` run (spec §6 B4)."""
+
+ABLATION: tuple[tuple[int, float | None], ...] = ((0, None), (8, None), (128, None), (LM_RANK, 0.5), (LM_RANK, 1.0))
+"""``(rank, gamma)`` of the COSMOS ablation runs (``None``: γ = η/η0 as in ``lm``); rank 128 is full rank on
+the d=128 model (no Muon part), rank 0 is normalised Muon (no SOAP part)."""
+
+DEFAULT_THREADS = 2
+"""torch threads of every benchmark by default (the 2-core development machine, not shared while benchmarking)."""
 
 LLAMA: dict[str, tuple[int, int, int, int]] = {
     "60M": (512, 8, 1376, 64),
@@ -90,7 +105,7 @@ class BenchOptions:
     """folder for the JSON, Markdown and PNG files (and the ``lm`` runs)."""
     resume: bool = False
     """``lm``: reuse finished runs found under ``out`` and continue an interrupted one."""
-    threads: int = 1
+    threads: int = DEFAULT_THREADS
     """``torch.set_num_threads`` for every benchmark."""
     steps: int | None = None
     """``lm`` steps per run (default :data:`LM_STEPS`; quick 6)."""
@@ -102,143 +117,6 @@ class BenchOptions:
     """``steptime`` timed repeats per optimizer (default 8; quick 2)."""
     progress: bool = True
     """tqdm bars on stderr."""
-
-
-# ------------------------------------------------------------------------------------------ helpers
-
-
-def mean_std(values: Sequence[float]) -> tuple[float, float]:
-    """Mean and sample standard deviation (NaN when undefined; NaN values propagate)."""
-    if not values:
-        return math.nan, math.nan
-    mean = statistics.fmean(values)
-    return mean, statistics.stdev(values) if len(values) > 1 else math.nan
-
-
-def fmt_pm(values: Sequence[float], digits: int = 4) -> str:
-    """``mean ± std (n=k)``."""
-    m, s = mean_std(values)
-    if math.isnan(s):
-        return f"{m:.{digits}f} (n={len(values)})"
-    return f"{m:.{digits}f} ± {s:.{digits}f} (n={len(values)})"
-
-
-def format_table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
-    """A Markdown table (floats to 4 significant digits, None as ``-``)."""
-
-    def cell(v: Any) -> str:
-        if v is None:
-            return "-"
-        if isinstance(v, float):
-            return "nan" if math.isnan(v) else f"{v:.4g}"
-        return str(v)
-
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows]
-    return "\n".join(lines)
-
-
-def write_json(path: Path, obj: Any) -> None:
-    """Write ``obj`` as indented JSON, atomically (NaN written as ``NaN``)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(obj, indent=2, default=str) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
-
-
-def machine() -> dict[str, Any]:
-    """CPU model (``lscpu``), usable cores, torch threads and version, CUDA device."""
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in subprocess.run(["lscpu"], capture_output=True, text=True, check=False).stdout.splitlines():
-            if line.startswith("Model name:"):
-                cpu = line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return {
-        "cpu": cpu,
-        "cores": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
-        "torch_threads": torch.get_num_threads(),
-        "torch": torch.__version__,
-        "python": platform.python_version(),
-        "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
-    }
-
-
-def git_describe() -> str | None:
-    """``git describe --always --dirty`` of the source tree (None outside a checkout)."""
-    try:
-        res = subprocess.run(["git", "describe", "--always", "--dirty"], capture_output=True, text=True,
-                             check=False, cwd=Path(__file__).parent)  # fmt: skip
-    except OSError:
-        return None
-    return res.stdout.strip() or None
-
-
-def target(text: str, value: str, met: bool | None) -> dict[str, Any]:
-    """One row of a benchmark's targets: what is claimed, what was measured, whether it holds (None: n/a)."""
-    return {"target": text, "measured": value, "met": met}
-
-
-def plot_curves(
-    runs: dict[str, list[TrainResult]],
-    *,
-    steps_png: Path | None = None,
-    seconds_png: Path | None = None,
-    title: str = "",
-    equal_seconds: float | None = None,
-) -> None:
-    """Validation loss against steps (mean over runs, min-max band) and against training seconds (each run).
-
-    Raises:
-        ImportError: matplotlib is missing.
-    """
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError as exc:
-        raise ImportError('plots need matplotlib: pip install "matplotlib>=3.7"') from exc
-    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
-    if steps_png is not None:
-        fig, ax = plt.subplots(figsize=(6, 4))
-        for i, (label, results) in enumerate(runs.items()):
-            ok = [r for r in results if not r.diverged and r.val_loss]
-            if not ok:
-                continue
-            steps = ok[0].val_steps
-            curves = [r.val_loss for r in ok if r.val_steps == steps]
-            mean = [statistics.fmean(c[j] for c in curves) for j in range(len(steps))]
-            ax.plot(steps, mean, marker="o", ms=3, color=colors[i % len(colors)], label=label)
-            if len(curves) > 1:
-                lo = [min(c[j] for c in curves) for j in range(len(steps))]
-                hi = [max(c[j] for c in curves) for j in range(len(steps))]
-                ax.fill_between(steps, lo, hi, color=colors[i % len(colors)], alpha=0.2)
-        ax.set_xlabel("step")
-        ax.set_ylabel("validation loss (nats/char)")
-        ax.set_title(title or "validation loss vs step")
-        ax.grid(alpha=0.3)
-        ax.legend()
-        fig.tight_layout()
-        fig.savefig(steps_png, dpi=120)
-        plt.close(fig)
-    if seconds_png is not None:
-        fig, ax = plt.subplots(figsize=(6, 4))
-        for i, (label, results) in enumerate(runs.items()):
-            for k, r in enumerate(r for r in results if not r.diverged and r.val_loss):
-                ax.plot(r.val_seconds, r.val_loss, marker="o", ms=2, lw=1, color=colors[i % len(colors)],
-                        label=label if k == 0 else None)  # fmt: skip
-        if equal_seconds is not None:
-            ax.axvline(equal_seconds, color="grey", ls="--", lw=1, label=f"equal wall-clock {equal_seconds:.1f} s")
-        ax.set_xlabel("training seconds (evaluation excluded)")
-        ax.set_ylabel("validation loss (nats/char)")
-        ax.set_title(title or "validation loss vs wall-clock")
-        ax.grid(alpha=0.3)
-        ax.legend()
-        fig.tight_layout()
-        fig.savefig(seconds_png, dpi=120)
-        plt.close(fig)
 
 
 # ----------------------------------------------------------------------------------------------- lm
@@ -348,8 +226,8 @@ def bench_lm(opts: BenchOptions) -> Table:
     ``T*`` is interpolated linearly between its evaluations. Step time is the median over all steps of
     the kept runs.
 
-    Budget (measured on the 2-core development machine, one thread, torch 2.13 CPU): about 0.28-0.33 s
-    per step at the default size, so 16 runs of 150 steps plus evaluations take about 14 minutes.
+    Budget (measured on the 2-core development machine, two threads, torch 2.13 CPU): about 0.17-0.19 s
+    per step at the default size, so 20 runs of 200 steps plus evaluations take about 13 minutes.
     """
     data = load_corpus()
     names = list(opts.optimizers)
@@ -370,9 +248,11 @@ def bench_lm(opts: BenchOptions) -> Table:
     rows, t_star = summarize(kept)
     for i, n in enumerate(names):
         per_lr = ", ".join(f"{lr:g}: {r.final_val_loss:.4f}" for lr, r in grid[n].items())
+        edge = len(grid[n]) > 1 and best_lr[n] in (min(grid[n]), max(grid[n]))
         rows[i] = {
             "optimizer": n,
             "seed-0 val loss per lr": per_lr,
+            "best lr at grid edge": "yes" if edge else "no",
             **{k: v for k, v in rows[i].items() if k != "optimizer"},
         }
     final = {n: [r.final_val_loss for r in kept[n]] for n in names}
@@ -612,34 +492,65 @@ def bench_memory(opts: BenchOptions) -> Table:
 # ---------------------------------------------------------------------------------------------- run
 
 
+# ----------------------------------------------------------------------------------------- ablation
+
+
+def bench_ablation(opts: BenchOptions) -> Table:
+    """COSMOS's rank and γ on the ``lm`` model, seed 0, at the lr ``lm`` chose (spec §6: r and γ ablation).
+
+    The reference row (rank :data:`LM_RANK`, γ = η/η0) is the ``lm`` seed-0 run, reused from ``lm-runs``
+    when ``lm`` ran in the same output folder; rank 0 is normalised Muon, full rank has no Muon part.
+    """
+    data = load_corpus()
+    lr = DEFAULT_LR["cosmos"]
+    lm_json = opts.out / ("lm-quick.json" if opts.quick else "lm.json")
+    if lm_json.is_file():
+        try:
+            lr = float(json.loads(lm_json.read_text(encoding="utf-8"))["runs"]["cosmos"][0]["lr"])
+        except (KeyError, IndexError, TypeError, ValueError):
+            logger.warning("no COSMOS run in %s; the ablation uses lr %g", lm_json, lr)
+    base = lm_config("cosmos", lr, 0, opts)
+    runs_dir = opts.out / ("lm-quick-runs" if opts.quick else "lm-runs")
+    reference = run_in_folder(base, runs_dir / f"cosmos-lr{base.resolved_lr:g}-seed0", data, resume=True,
+                              progress=opts.progress)  # fmt: skip
+    settings: list[tuple[int, float | None, TrainResult]] = [(base.rank, None, reference)]
+    for rank, gamma in ABLATION:
+        rank = min(rank, base.d_model) if not opts.quick else min(rank, 8)
+        if (rank, gamma) == (base.rank, None):
+            continue
+        config = dataclasses.replace(base, rank=rank, gamma=gamma)
+        tag = f"cosmos-lr{lr:g}-r{rank}-g{'auto' if gamma is None else f'{gamma:g}'}-seed0"
+        folder = opts.out / ("ablation-quick-runs" if opts.quick else "ablation-runs") / tag
+        settings.append((rank, gamma, run_in_folder(config, folder, data, resume=opts.resume, progress=opts.progress)))
+    auto = lr / base.adam_lr
+    rows = [
+        {"rank": r, "γ": f"{auto:g} (η/η0)" if g is None else f"{g:g}",
+         "role": "reference (lm)" if res is reference else ("normalised Muon" if r == 0 else
+                                                             ("full rank: no Muon part" if r >= base.d_model else "")),
+         "final val loss": round(res.final_val_loss, 4), "× reference": round(res.final_val_loss / reference.final_val_loss, 4),
+         "state MiB": round(res.state_bytes / 2**20, 3), "step ms (median)": round(1e3 * statistics.median(res.step_seconds), 1)}
+        for r, g, res in settings
+    ]  # fmt: skip
+    return {
+        "title": "ablation: COSMOS rank and γ on the lm model (seed 0)",
+        "setup": f"the lm benchmark's model, data and schedule ({base.steps} steps), COSMOS at η = {lr:g} "
+        f"(η0 = {base.adam_lr:g}), one seed; rank 0 = normalised Muon, rank {base.d_model} = full rank on every "
+        "matrix of the d=128 model (one-sided SOAP, no Muon part); differences below the lm benchmark's seed "
+        "std are noise",
+        "targets": [],
+        "config": {"lr": lr, "settings": [[r, g] for r, g, _ in settings], "train": base.to_dict()},
+        "runs": [run_summary(res) | {"rank": r, "gamma": g} for r, g, res in settings],
+        "rows": rows,
+    }
+
+
 BENCHMARKS: dict[str, Callable[[BenchOptions], Table]] = {
     "lm": bench_lm,
+    "ablation": bench_ablation,
     "steptime": bench_steptime,
     "memory": bench_memory,
 }
 """Benchmark name -> function."""
-
-
-def render_markdown(table: Table, record: dict[str, Any]) -> str:
-    """The Markdown page of one benchmark: title, setup, targets, table, figures, command, machine, date."""
-    rows = table["rows"]
-    header = list(rows[0].keys()) if rows else []
-    md = [f"# {table['title']}", "", f"Setup: {table['setup']}.", ""]
-    if table.get("targets"):
-        md += ["Targets:", ""]
-        md.append(format_table(["target", "measured", "met"],
-                               [[t["target"], t["measured"], {True: "yes", False: "**no**", None: "n/a"}[t["met"]]]
-                                for t in table["targets"]]))  # fmt: skip
-        md.append("")
-    md.append(format_table(header, [[row[h] for h in header] for row in rows]))
-    for name, file in table.get("figures", {}).items():
-        md += ["", f"![{name}]({file})"]
-    m = record["machine"]
-    md += ["", f"Command: `{record['command']}`  ", f"Date: {record['date']}  ",
-           f"Machine: {m['cpu']}, {m['cores']} cores, torch {m['torch']} ({record['threads']} threads), "
-           f"CUDA: {m['cuda'] or 'none'}  ", f"cosmos-optim {record['version']}, commit {record['git_sha']}, "
-           f"{record['seconds']:.0f} s", ""]  # fmt: skip
-    return "\n".join(md)
 
 
 def run(
@@ -662,7 +573,7 @@ def run(
         quick: a smoke test of a few seconds; results go to ``<name>-quick.*``.
         out: output folder (default ``bench-results``).
         resume: ``lm`` reuses finished runs under ``out`` and continues an interrupted one.
-        threads: torch threads for every benchmark (default 1: the machine may be shared).
+        threads: torch threads for every benchmark (default :data:`DEFAULT_THREADS`; 1 with ``quick``).
         steps, seeds: ``lm`` steps per run and seeds at the chosen lr.
         optimizers: subset of ``adamw, muon, soap, cosmos``.
         repeats: ``steptime`` rounds.
@@ -683,7 +594,7 @@ def run(
     for flag, value in (("--threads", threads), ("--steps", steps), ("--seeds", seeds), ("--repeats", repeats)):
         if value is not None and value < 1:
             raise ValueError(f"{flag} must be >= 1, got {value}")
-    opts = BenchOptions(quick=quick, out=out or Path("bench-results"), resume=resume, threads=threads or 1,
+    opts = BenchOptions(quick=quick, out=out or Path("bench-results"), resume=resume, threads=threads or (1 if quick else DEFAULT_THREADS),
                         steps=steps, seeds=seeds, optimizers=names, repeats=repeats, progress=progress)  # fmt: skip
     opts.out.mkdir(parents=True, exist_ok=True)
     sha = git_describe()  # read before the run: the tree may change while a long benchmark runs

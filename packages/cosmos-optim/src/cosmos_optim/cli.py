@@ -34,7 +34,7 @@ _TRAIN_FLAGS: dict[str, tuple[type, str]] = {
     "d_model": (int, "model width (default 128)"),
     "n_layer": (int, "transformer blocks (default 4)"),
     "n_head": (int, "attention heads (default 4)"),
-    "grad_clip": (float, "global gradient-norm clip, 0 = off (default 1)"),
+    "grad_clip": (float, "global gradient-norm clip, 0 = off (default 2)"),
     "seed": (int, "seed of the weights and batches (default 0)"),
     "eval_every": (int, "steps between validation losses (default 25)"),
     "eval_batches": (int, "validation batches per evaluation (default 4)"),
@@ -90,7 +90,7 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument("--optimizers", default="adamw,muon,soap,cosmos", help="comma list (default: all four)")
     compare.add_argument("--lrs", default=None, help="per-optimizer lr, e.g. adamw=1e-2,cosmos=4e-3 "
                          "(default: each optimizer's best on the default model)")  # fmt: skip
-    compare.add_argument("--seeds", type=int, default=1, help="seeds from --seed on (default 1)")
+    compare.add_argument("--seeds", type=int, default=1, help="seeds from --seed on (default 2)")
     _add_train_flags(compare, skip=("optimizer", "lr"))
     compare.add_argument("--out", type=Path, default=None, help="folder for runs, JSON and PNGs (default runs/compare)")
     compare.add_argument("--resume", action="store_true", help="reuse finished runs and continue interrupted ones")
@@ -120,11 +120,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     bench = sub.add_parser("bench", help="the benchmarks of benchmarks/run.py: lm, steptime, memory")
     bench.add_argument("--quick", action="store_true", help="smallest settings (seconds)")
-    bench.add_argument("--only", default=None, help="run one benchmark: lm, steptime or memory")
+    bench.add_argument("--only", default=None, help="run one benchmark: lm, ablation, steptime or memory")
     bench.add_argument("--out", type=Path, default=Path("bench-results"), help="folder for JSON, Markdown and PNG")
     bench.add_argument("--resume", action="store_true", help="lm: reuse finished runs found in --out")
-    bench.add_argument("--threads", type=int, default=None, help="torch threads (default 1)")
-    bench.add_argument("--steps", type=int, default=None, help="lm steps per run (default 150)")
+    bench.add_argument("--threads", type=int, default=None, help="torch threads (default 2)")
+    bench.add_argument("--steps", type=int, default=None, help="lm steps per run (default 200)")
     bench.add_argument("--seeds", type=int, default=None, help="lm seeds at the chosen lr (default 3)")
     bench.add_argument("--optimizers", default=None, help="comma list (default: all four)")
     return parser

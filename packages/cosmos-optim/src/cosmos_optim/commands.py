@@ -15,17 +15,9 @@ from pathlib import Path
 from typing import Any
 
 from cosmos_optim._version import __version__
-from cosmos_optim.bench import (
-    LM_ADAM_LR,
-    format_table,
-    measure_steptime,
-    plot_curves,
-    run_in_folder,
-    steptime_rows,
-    summarize,
-    write_json,
-)
+from cosmos_optim.bench import LM_ADAM_LR, measure_steptime, run_in_folder, steptime_rows, summarize
 from cosmos_optim.data import load_corpus
+from cosmos_optim.report import format_table, plot_curves, write_json
 from cosmos_optim.train import DEFAULT_LR, OPTIMIZERS, TrainConfig, TrainResult, train
 
 DEMO = {"d_model": 128, "n_layer": 2, "n_head": 4, "steps": 200, "warmup": 30, "eval_every": 25}
