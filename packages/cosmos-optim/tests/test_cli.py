@@ -163,7 +163,7 @@ def test_compare_writes_table_json_and_plots(tmp_path: Path, capsys: pytest.Capt
     assert "| adamw |" in table
     assert "| cosmos |" in table
     record = json.loads((out / "compare.json").read_text())
-    assert record["lrs"] == {"adamw": 1.2e-2, "cosmos": 3e-3}  # default for adamw, the flag for cosmos
+    assert record["lrs"] == {"adamw": 6e-3, "cosmos": 3e-3}  # default for adamw, the flag for cosmos
     assert [r["seed"] for r in record["runs"]["cosmos"]] == [0, 1]
     for png in ("loss-vs-step.png", "loss-vs-seconds.png"):
         assert (out / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

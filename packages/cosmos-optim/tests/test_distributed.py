@@ -53,6 +53,25 @@ def _worker(rank: int, port: int, mode: str, out: str) -> None:
     torch.distributed.init_process_group("gloo", rank=rank, world_size=WORLD)
     try:
         model = _model()
+        if mode == "fsdp2-nan":
+            from torch.distributed.fsdp import fully_shard
+
+            for layer in (model[0], model[2]):
+                fully_shard(layer)
+            fully_shard(model)
+            opt = _optimizer(model)
+            x, y = _global_batch(0)
+            nn.functional.mse_loss(model(x[rank * 4 : rank * 4 + 4]), y[rank * 4 : rank * 4 + 4]).backward()
+            if rank == 0:
+                model[0].weight.grad.to_local()[0, 0] = float("nan")  # only rank 0's shard is bad
+            try:
+                opt.step()
+                outcome = "stepped"
+            except FloatingPointError as exc:
+                outcome = str(exc)
+            (Path(out) / f"{mode}-{rank}.txt").write_text(outcome)
+            torch.distributed.barrier()
+            return
         if mode == "ddp":
             ddp = nn.parallel.DistributedDataParallel(model)
             _train(ddp, _optimizer(model), rank, WORLD)
@@ -105,3 +124,13 @@ def test_two_gloo_ranks_match_each_other_and_one_process(mode: str, tmp_path: Pa
     if mode == "fsdp2":
         assert int(ranks[0]["_local_rows"]) == 6  # the 12x8 weight is sharded by rows: 6 per rank
         assert ranks[0]["_U_shape"].tolist() == [8, 3]  # the subspace lives on the full input side
+
+
+@pytest.mark.slow
+def test_fsdp2_non_finite_shard_stops_every_rank(tmp_path: Path) -> None:
+    # A NaN in rank 0's rows only: every rank must refuse the step (a rank that went on would hang in
+    # the gathers of the update); rank 0 names the parameter, rank 1 says it came from another rank.
+    mp.start_processes(_worker, args=(_free_port(), "fsdp2-nan", str(tmp_path)), nprocs=WORLD, start_method="spawn")
+    outcomes = [(tmp_path / f"fsdp2-nan-{r}.txt").read_text() for r in range(WORLD)]
+    assert "non-finite gradient in param group 0 param 0 (0.weight)" in outcomes[0]
+    assert "non-finite gradient on another rank" in outcomes[1]

@@ -242,7 +242,8 @@ def _numpy_cosmos(
             g_hat = (G + b1 * m_sum) / (1 + b1 * bc1)
         else:
             g_hat = M / (1 - b1**t)
-        second = np.sqrt(V / (1 - b2**t) + eps) if eps_inside else np.sqrt(V / (1 - b2**t)) + eps
+        # Paper (spec §1.1): A = (M̂U / sqrt((V + ε)/(1 − β2^t))) Uᵀ; authors' code: sqrt(V/(1 − β2^t)) + ε.
+        second = np.sqrt((V + eps) / (1 - b2**t)) if eps_inside else np.sqrt(V / (1 - b2**t)) + eps
         A = ((g_hat @ U) / second) @ U.T
         R = g_hat - g_hat @ U @ U.T
         X = R.T if m > n else R

@@ -113,3 +113,32 @@ def test_explain_routing_lists_every_parameter_with_its_state_bytes() -> None:
     assert attn.split()[-1] == f"{4 * (m * n + n * r + r * r + m * r):,}"
     assert "cosmos" in attn
     assert lines[-1].startswith("total")
+
+
+def test_multihead_attention_projections_take_cosmos() -> None:
+    layer = nn.TransformerEncoderLayer(d_model=16, nhead=2, dim_feedforward=32, batch_first=True)
+    model = nn.Sequential(nn.Embedding(20, 16), layer, nn.Linear(16, 20))
+    groups = cosmos_param_groups(model)
+    hidden = _names(groups, True)
+    assert "1.self_attn.in_proj_weight" in hidden  # the fused q/k/v (3d, d), not a nn.Linear
+    assert "1.self_attn.out_proj.weight" in hidden
+    assert {"1.linear1.weight", "1.linear2.weight"} <= hidden
+    assert "2.weight" in _names(groups, False)  # last linear, out_features = vocabulary
+
+
+def test_classifier_heads_without_embeddings_take_adamw() -> None:
+    # A CNN's "fc" (last linear, no embedding) and a VGG-style "classifier.2" are heads.
+    cnn = nn.Sequential()
+    cnn.add_module("conv", nn.Conv2d(3, 8, 3))
+    cnn.add_module("hidden", nn.Linear(8, 8))
+    cnn.add_module("fc", nn.Linear(8, 10))
+    matrices, _ = split_matrix_params(cnn)
+    assert [p is cnn.hidden.weight for p in matrices] == [True]
+    vgg = nn.Module()
+    vgg.features = nn.Linear(4, 4)
+    vgg.classifier = nn.Sequential(nn.Linear(4, 4), nn.ReLU(), nn.Linear(4, 3))
+    groups = cosmos_param_groups(vgg)
+    assert _names(groups, True) == {"features.weight", "classifier.0.weight"}
+    assert "classifier.2.weight" in _names(groups, False)
+    # A user's own head name.
+    assert "features.weight" in _names(cosmos_param_groups(vgg, head_names=frozenset({"features"})), False)

@@ -149,8 +149,10 @@ def test_state_bytes_equal_the_closed_form(corpus: TextData) -> None:
     assert cosmos.state_bytes == 4 * expected
 
 
-def test_divergence_stops_the_run(corpus: TextData) -> None:
-    cfg = dataclasses.replace(TINY, optimizer="adamw", lr=1e30, grad_clip=0.0, warmup=0)
+@pytest.mark.parametrize(("optimizer", "overrides"), [("adamw", {"lr": 1e30}), ("cosmos", {"adam_lr": 1e37})])
+def test_divergence_stops_the_run(corpus: TextData, optimizer: str, overrides: dict[str, float]) -> None:
+    # COSMOS raises FloatingPointError on the non-finite gradient; the loop records it as a divergence.
+    cfg = dataclasses.replace(TINY, optimizer=optimizer, grad_clip=0.0, warmup=0, **overrides)  # type: ignore[arg-type]
     res = train(cfg, progress=False, data=corpus)
     assert res.diverged
     assert res.steps_done < 10

@@ -26,7 +26,11 @@ heavyball-muon  ``heavyball.Muon(lr)``           AdamW(``adam_lr``)   heavyball'
 is ignored by adamw and soap. For cosmos, ``gamma`` defaults to the paper's heuristic
 ``gamma = eta / eta_0 = lr / adam_lr``. ``betas`` default per method: AdamW (0.9, 0.95) (nanoGPT),
 the AdamW part of muon (0.9, 0.95), SOAP (0.95, 0.95) (authors' code), COSMOS its own default.
-``weight_decay`` (default 0) applies to every parameter of every method. The two heavyball
+``weight_decay`` (default 0) applies to every parameter of every method, each in its own convention:
+decoupled ``W (1 − lr_group · wd)`` with the group's lr, which for COSMOS's hidden matrices is ``adam_lr``
+(η0, the authors' convention) and for Muon's is ``lr``; compare methods at ``wd > 0`` with that in mind.
+torch's Muon scales its step by the stored shape ``(A, B)``, so a Hugging Face ``Conv1D`` weight (stored
+``(in, out)``) gets the transposed shape's factor. The two heavyball
 anchors exist only when the optional ``heavyball`` package is installed
 (``pip install 'cosmos-optim[anchors]'``); they compile on first use and are meant for benchmarks.
 """

@@ -21,7 +21,7 @@ OPTIMIZER_NAMES = ("adamw", "muon", "soap", "cosmos")
 _TRAIN_FLAGS: dict[str, tuple[type, str]] = {
     "optimizer": (str, "adamw, muon, soap or cosmos (default cosmos)"),
     "lr": (float, "step size of the hidden matrices (all parameters for adamw/soap); default: the optimizer's "
-                  "best on the default model (adamw 1.2e-2, muon 0.05, soap 1.6e-2, cosmos 4e-3)"),
+                  "best on the default model (adamw 6e-3, muon 0.05, soap 1.6e-2, cosmos 4e-3)"),
     "adam_lr": (float, "AdamW lr of embeddings, head and norms for muon and cosmos (default 2e-3)"),
     "rank": (int, "COSMOS rank r (default 32)"),
     "gamma": (float, "weight of COSMOS's Muon part (default lr/adam_lr, the paper's heuristic)"),
@@ -34,7 +34,7 @@ _TRAIN_FLAGS: dict[str, tuple[type, str]] = {
     "d_model": (int, "model width (default 128)"),
     "n_layer": (int, "transformer blocks (default 4)"),
     "n_head": (int, "attention heads (default 4)"),
-    "grad_clip": (float, "global gradient-norm clip, 0 = off (default 2)"),
+    "grad_clip": (float, "global gradient-norm clip, 0 = off (default 1)"),
     "seed": (int, "seed of the weights and batches (default 0)"),
     "eval_every": (int, "steps between validation losses (default 25)"),
     "eval_batches": (int, "validation batches per evaluation (default 4)"),
@@ -90,7 +90,7 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument("--optimizers", default="adamw,muon,soap,cosmos", help="comma list (default: all four)")
     compare.add_argument("--lrs", default=None, help="per-optimizer lr, e.g. adamw=1e-2,cosmos=4e-3 "
                          "(default: each optimizer's best on the default model)")  # fmt: skip
-    compare.add_argument("--seeds", type=int, default=1, help="seeds from --seed on (default 2)")
+    compare.add_argument("--seeds", type=int, default=1, help="seeds from --seed on (default 1)")
     _add_train_flags(compare, skip=("optimizer", "lr"))
     compare.add_argument("--out", type=Path, default=None, help="folder for runs, JSON and PNGs (default runs/compare)")
     compare.add_argument("--resume", action="store_true", help="reuse finished runs and continue interrupted ones")
@@ -194,5 +194,5 @@ def main(argv: list[str] | None = None) -> int:
         if args.command in ("train", "compare"):
             args.train_config = _train_config(args)
         return handlers[args.command](args)
-    except (ValueError, ImportError, OSError) as exc:
+    except (ValueError, ImportError, OSError, FloatingPointError) as exc:
         parser.error(f"{args.command}: {exc}")

@@ -249,8 +249,8 @@ def cosmos_direction(
         bias_correction2: ``1 - beta2^t``.
         eps: ``epsilon`` of Adam (and of the two normalisations, as in the authors' code).
         gamma: weight of the Muon part, >= 0.
-        eps_inside_sqrt: ``sqrt(V/(1-beta2^t) + eps)`` as the paper writes it, instead of the
-            authors' (and Adam's) ``sqrt(...) + eps``.
+        eps_inside_sqrt: ``sqrt((V + eps)/(1-beta2^t))`` as the paper writes ``A_t`` (per the spec's
+            notes of the paper), instead of the authors' (and Adam's) ``sqrt(V/(1-beta2^t)) + eps``.
         residual_tol: ``tau`` of the residual guard (``None``: :func:`default_residual_tol`).
         ns_steps, ns_coefficients, ns_dtype: the Newton-Schulz iteration of ``B_t``.
 
@@ -266,17 +266,17 @@ def cosmos_direction(
     m, n = m_hat.shape
     scale = math.sqrt(m * n)
     P = m_hat @ U  # (m, r)
-    denom = (V / bias_correction2 + eps).sqrt() if eps_inside_sqrt else (V / bias_correction2).sqrt().add_(eps)
+    denom = ((V + eps) / bias_correction2).sqrt() if eps_inside_sqrt else (V / bias_correction2).sqrt().add_(eps)
     A = (P / denom) @ U.T
     tol = default_residual_tol(m_hat.dtype) if residual_tol is None else residual_tol
     direction = A
     if gamma != 0.0 and U.size(1) < n:
         R = torch.addmm(m_hat, P, U.T, alpha=-1.0)
-        r_norm = R.norm()
-        if r_norm > tol * m_hat.norm():
-            ortho = newton_schulz(R, ns_steps, ns_coefficients, dtype=ns_dtype)
-            B = ortho * (scale / (ortho.norm() + eps))
-            direction = A.add(B, alpha=gamma)
+        ortho = newton_schulz(R, ns_steps, ns_coefficients, dtype=ns_dtype)
+        B = ortho * (scale / (ortho.norm() + eps))
+        # The guard as a device-side mask: no host synchronisation per matrix on CUDA.
+        keep = (R.norm() > tol * m_hat.norm()).to(B.dtype)
+        direction = A.add(B * keep, alpha=gamma)
     out: Tensor = direction * (scale / (direction.norm() + eps))
     return out
 

@@ -83,6 +83,10 @@ def _validate_group(group: dict[str, Any], index: int) -> None:
         raise ValueError(f"ns_dtype must be a floating torch.dtype, got {ns_dtype!r} (param group {index})")
     if group["residual_tol"] is not None:
         real("residual_tol")
+    if group["rank"] == 0 and group["gamma"] == 0 and group["use_cosmos"] is not False:
+        raise ValueError(
+            f"rank=0 with gamma=0 leaves COSMOS no update direction (no subspace and no Muon part) (param group {index})"
+        )
     if group["use_cosmos"] not in (None, True, False):
         raise ValueError(f"use_cosmos must be None, True or False, got {group['use_cosmos']!r} (param group {index})")
     for flag in ("nesterov", "amsgrad", "eps_inside_sqrt", "maximize", "check_finite", "reshape_conv", "transposed"):
@@ -144,7 +148,8 @@ class COSMOS(Optimizer):
         amsgrad: AMSGrad on the AdamW path (authors' code; it never affects the COSMOS path).
         adam_betas: betas of the AdamW path (``None``: ``betas``).
         ns_steps, ns_coefficients, ns_dtype: the Newton-Schulz iteration (5, Muon's quintic, bfloat16).
-        eps_inside_sqrt: ``sqrt(V + eps)`` as the paper writes it instead of ``sqrt(V) + eps`` (authors' code).
+        eps_inside_sqrt: ``sqrt((V + eps)/(1 - beta2^t))`` as the paper writes it instead of
+            ``sqrt(V/(1 - beta2^t)) + eps`` (authors' code).
         residual_tol: the residual guard ``tau`` (see :func:`~cosmos_optim.functional.cosmos_direction`);
             ``None`` = 1e-4 in float32, 1e-10 in float64; ``0`` = off (authors' behaviour).
         use_cosmos: ``True`` COSMOS path, ``False`` AdamW, ``None`` by shape (2-D -> COSMOS).
@@ -278,16 +283,30 @@ class COSMOS(Optimizer):
                     local = grad.to_local() if _is_dtensor(grad) else grad
                     checked.append((gi, pi, p))
                     flags.append(torch.isfinite(local).all())
-        # One host sync for all gradients; the offender is looked up only when one is found.
-        if flags and not bool(torch.stack([f.to(flags[0].device) for f in flags]).all()):
-            for (gi, pi, p), flag in zip(checked, flags, strict=True):
-                if not bool(flag):
-                    group = self.param_groups[gi]
+        # One host sync for all gradients; the offender is looked up only when one is found. Under FSDP2
+        # each rank sees its own shard, so the verdict is agreed over all ranks (otherwise the ranks
+        # whose shards are finite would go on into the gathers of the update and hang).
+        if flags:
+            ok = torch.stack([f.to(flags[0].device) for f in flags]).all()
+            if any(_is_dtensor(p.grad) for _, _, p in checked):
+                import torch.distributed as dist
+
+                verdict = ok.to(torch.int32)
+                dist.all_reduce(verdict, op=dist.ReduceOp.MIN)
+                ok = verdict.bool()
+            if not bool(ok):
+                step = 1
+                for (gi, pi, p), flag in zip(checked, flags, strict=True):
                     step = self.state[p].get("step", 0) + 1
-                    raise FloatingPointError(
-                        f"non-finite gradient in {self._label(group, gi, pi)} of shape {tuple(p.shape)} at step "
-                        f"{step}; no parameter or state was updated"
-                    )
+                    if not bool(flag):
+                        group = self.param_groups[gi]
+                        raise FloatingPointError(
+                            f"non-finite gradient in {self._label(group, gi, pi)} of shape {tuple(p.shape)} at step "
+                            f"{step}; no parameter or state was updated"
+                        )
+                raise FloatingPointError(
+                    f"non-finite gradient on another rank at step {step}; no parameter or state was updated"
+                )
         for group in self.param_groups:
             for p in group["params"]:
                 if p.grad is None:
