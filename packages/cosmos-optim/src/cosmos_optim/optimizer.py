@@ -288,7 +288,7 @@ class COSMOS(Optimizer):
         # whose shards are finite would go on into the gathers of the update and hang).
         if flags:
             ok = torch.stack([f.to(flags[0].device) for f in flags]).all()
-            if any(_is_dtensor(p.grad) for _, _, p in checked):
+            if any(p.grad is not None and _is_dtensor(p.grad) for _, _, p in checked):
                 import torch.distributed as dist
 
                 verdict = ok.to(torch.int32)
