@@ -1,0 +1,164 @@
+"""Tests of the Stoc-iALM outer loop: hand-derived iterates, slacks, KKT, oracle accounting, resume."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pytest
+import torch
+
+from stoc_ialm.ialm import DivergenceError, StocIALM, StocIALMConfig
+from stoc_ialm.kkt import kkt_residual
+from stoc_ialm.toy import QuadraticProblem
+
+F64 = torch.float64
+EXACT = {"batch": None, "post_batch": None, "dual_batch": None, "max_inner_iters": 300}
+
+
+def test_outer_loop_matches_the_hand_derived_iterates() -> None:
+    """min x² s.t. x − 1 = 0 with exact inner solves (full batch, many PStorm = gradient steps).
+
+    The subproblem min x² + y(x − 1) + β/2 (x − 1)² has minimiser x = (β − y)/(2 + β). With β₀ = 1,
+    σ = 2, γ₀ = 1, y⁰ = 0: x¹ = 1/3, c = −2/3, γ₀' = γ₀(log 2)²‖c‖/(1·(log 2)²) = 2/3 so
+    w₀ = min(β₀, γ₀'/‖c‖) = 1, y¹ = −2/3 and ȳ = y⁰ + β₀c = −2/3; then β₁ = 2, x² = (2 + 2/3)/4 = 2/3,
+    c = −1/3, γ₁ = (log 2)²(2/3)/(2 (log 3)²), w₁ = min(2, 3γ₁), y² = y¹ + w₁c.
+    """
+    prob = QuadraticProblem(center=[0.0], a=[[1.0]], b=[1.0], kinds=["eq"])
+    records = []
+    res = StocIALM(prob, StocIALMConfig(**EXACT, lipschitz=2.0, inner_iters0=300, max_outer=2, sigma=2.0)).solve(
+        callback=records.append
+    )
+    assert records[0]["beta"] == 1.0
+    assert records[1]["beta"] == 2.0
+    # x after outer step 2 and the effective multiplier ȳ = y¹ + β₁ c(x²)
+    gamma1 = math.log(2) ** 2 * (2 / 3) / (2 * math.log(3) ** 2)
+    y1 = -2 / 3
+    assert float(res.x[0]) == pytest.approx(2 / 3, abs=1e-12)
+    assert float(res.multipliers[0]) == pytest.approx(y1 + 2 * (2 / 3 - 1), abs=1e-12)
+    w1 = min(2.0, gamma1 / (1 / 3))
+    # Run one more outer step and check x³ = (β₂ − y²)/(2 + β₂) with y² = y¹ + w₁ c.
+    prob3 = QuadraticProblem(center=[0.0], a=[[1.0]], b=[1.0], kinds=["eq"])
+    res3 = StocIALM(prob3, StocIALMConfig(**EXACT, lipschitz=2.0, inner_iters0=300, max_outer=3)).solve()
+    y2 = y1 + w1 * (2 / 3 - 1)
+    assert float(res3.x[0]) == pytest.approx((4 - y2) / 6, abs=1e-12)
+
+
+def test_equality_problem_converges_to_the_kkt_point() -> None:
+    prob = QuadraticProblem(center=[0.0], a=[[1.0]], b=[1.0], kinds=["eq"])
+    res = StocIALM(prob, StocIALMConfig(**EXACT, lipschitz=2.0, inner_iters0=100, max_outer=40, tol=1e-7)).solve()
+    assert res.status == "tol"
+    assert float(res.x[0]) == pytest.approx(1.0, abs=1e-7)
+    assert float(res.multipliers[0]) == pytest.approx(-2.0, abs=1e-6)  # 2x + ȳ = 0
+
+
+def test_inequality_through_a_slack_reaches_the_kkt_point() -> None:
+    # min (x − 2)² s.t. x ≤ 1: x* = 1, y* = 2.
+    prob = QuadraticProblem(center=[2.0], a=[[1.0]], b=[1.0], kinds=["ineq"])
+    res = StocIALM(prob, StocIALMConfig(**EXACT, lipschitz=2.0, inner_iters0=100, max_outer=40, tol=1e-7)).solve()
+    assert float(res.x[0]) == pytest.approx(1.0, abs=1e-6)
+    assert float(res.multipliers[0]) == pytest.approx(2.0, abs=1e-5)
+    assert kkt_residual(prob, res.x, res.multipliers).kkt <= 1e-6
+
+
+def test_satisfied_inequality_is_not_penalised() -> None:
+    # min (x − 0.5)² s.t. x ≤ 1: inactive; the slack absorbs it and x* = 0.5 with ȳ = 0.
+    prob = QuadraticProblem(center=[0.5], a=[[1.0]], b=[1.0], kinds=["ineq"])
+    res = StocIALM(prob, StocIALMConfig(**EXACT, lipschitz=2.0, inner_iters0=100, max_outer=20, tol=1e-9)).solve()
+    assert float(res.x[0]) == pytest.approx(0.5, abs=1e-8)
+    assert kkt_residual(prob, res.x, res.multipliers).kkt <= 1e-8
+
+
+def test_stochastic_inequality_problem_gets_feasible() -> None:
+    # min ‖x − (2, −1)‖² s.t. x1 + x2 ≤ 0.5 with noisy oracles (σ = 0.1). Closed form: the projection
+    # x* = (1.75, −1.25) with multiplier 0.5 (2(x* − c) + y (1, 1) = 0). Spec §5.6: mean violation < 1e-2.
+    violations, errors = [], []
+    for seed in range(3):
+        prob = QuadraticProblem(
+            center=[2.0, -1.0], a=[[1.0, 1.0]], b=[0.5], kinds=["ineq"], n=256, noise=0.1, seed=seed
+        )
+        cfg = StocIALMConfig(batch=32, post_batch=256, dual_batch=256, lipschitz=2.0, inner_iters0=100, max_outer=12,
+                             sigma=1.5, seed=seed)  # fmt: skip
+        res = StocIALM(prob, cfg).solve()
+        violations.append(prob.violation(res.x))
+        errors.append(float(torch.linalg.vector_norm(res.x - torch.tensor([1.75, -1.25], dtype=F64))))
+    assert sum(violations) / 3 < 1e-2
+    assert max(errors) < 5e-2
+
+
+def test_oracle_calls_are_counted_exactly() -> None:
+    # One outer step: the first G, then 2 G per further inner step, the postprocessing G, and the
+    # dual estimate; one G costs b_f + m b_J + m b_c gradient/value calls.
+    prob = QuadraticProblem(center=[0.0, 0.0], a=[[1.0, 0.0], [0.0, 1.0]], b=[1.0, -1.0], kinds=["eq", "ineq"], n=50)
+    cfg = StocIALMConfig(batch=4, post_batch=16, dual_batch=32, inner_iters0=7, max_outer=1)
+    StocIALM(prob, cfg).solve()
+    per_g = 4 + 2 * 4 + 2 * 4
+    expected = per_g * (1 + 2 * 6) + (16 + 2 * 16 + 2 * 16) + 2 * 32
+    assert prob.counter.total == expected
+    assert prob.counter.f_grad == 4 * 13 + 16
+    assert prob.counter.c_grad == [4 * 13 + 16] * 2
+    assert prob.counter.c_value == [4 * 13 + 16 + 32] * 2
+
+
+def test_budget_stops_the_solve() -> None:
+    prob = QuadraticProblem(center=[0.0], a=[[1.0]], b=[1.0], kinds=["eq"], n=50)
+    res = StocIALM(prob, StocIALMConfig(batch=4, inner_iters0=50, max_outer=100, budget=5000)).solve()
+    assert res.status == "budget"
+    assert 5000 <= prob.counter.total < 5000 + 10 * (4 + 4 + 4) + 1024 + 1024 + 1024
+
+
+def test_same_seed_same_history_and_resume_is_bit_identical(tmp_path: Path) -> None:
+    def make() -> QuadraticProblem:
+        return QuadraticProblem(center=[2.0, -1.0], a=[[1.0, 1.0]], b=[0.5], kinds=["ineq"], n=64, noise=0.3)
+
+    cfg = StocIALMConfig(batch=8, post_batch=32, dual_batch=32, lipschitz=2.0, inner_iters0=20, max_outer=5)
+    a = StocIALM(make(), cfg).solve()
+    b = StocIALM(make(), cfg).solve()
+    strip = [{k: v for k, v in r.items() if k != "wall_s"} for r in a.history]
+    assert strip == [{k: v for k, v in r.items() if k != "wall_s"} for r in b.history]
+    ckpt = tmp_path / "ckpt.pt"
+    first = StocIALM(make(), StocIALMConfig(**{**cfg.__dict__, "max_outer": 2})).solve(checkpoint=ckpt)
+    assert len(first.history) == 2
+    prob = make()
+    resumed = StocIALM(prob, cfg).solve(checkpoint=ckpt, resume=True)
+    assert torch.equal(resumed.x, a.x)
+    assert [r["oracle_calls"] for r in resumed.history] == [r["oracle_calls"] for r in a.history]
+
+
+def test_resume_refuses_another_config(tmp_path: Path) -> None:
+    prob = QuadraticProblem(center=[0.0], a=[[1.0]], b=[1.0], kinds=["eq"])
+    StocIALM(prob, StocIALMConfig(**EXACT, max_outer=1)).solve(checkpoint=tmp_path / "c.pt")
+    with pytest.raises(ValueError, match="another problem or config"):
+        StocIALM(prob, StocIALMConfig(**EXACT, max_outer=2, sigma=3.0)).solve(checkpoint=tmp_path / "c.pt", resume=True)
+
+
+def test_divergence_is_reported_with_a_hint() -> None:
+    prob = QuadraticProblem(center=[0.0], a=[[1.0]], b=[1.0], kinds=["eq"])
+    with pytest.raises(DivergenceError, match="lower lr_scale or sigma"):
+        StocIALM(prob, StocIALMConfig(**EXACT, lipschitz=1e-3, lr_scale=50.0, inner_iters0=400, max_outer=3)).solve()
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"sigma": 1.0}, "sigma must be a finite number > 1"),
+        ({"beta0": 0.0}, "beta0 must be a finite number > 0"),
+        ({"lr_scale": -1.0}, "lr_scale must be a finite number > 0"),
+        ({"gamma0": float("inf")}, "gamma0 must be a finite number > 0"),
+        ({"momentum": 0.0}, r"momentum must be in \(0, 1\] or 'paper'"),
+        ({"budget": 0}, "budget must be None or an integer >= 1"),
+        ({"batch": 0}, "batch must be None or an integer >= 1"),
+        ({"inner_iters0": 0}, "inner_iters0 must be an integer >= 1"),
+        ({"output": "best"}, "output must be 'last' or 'random'"),
+        ({"tol": -1.0}, "tol must be >= 0"),
+    ],
+)
+def test_bad_config_names_the_argument(kwargs: dict[str, object], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        StocIALMConfig(**kwargs)  # type: ignore[arg-type]
+
+
+def test_batch_larger_than_the_data_is_rejected() -> None:
+    prob = QuadraticProblem(center=[0.0], a=[[1.0]], b=[1.0], kinds=["eq"], n=8)
+    with pytest.raises(ValueError, match="batch must be <= the smallest data set"):
+        StocIALM(prob, StocIALMConfig(batch=64))
