@@ -4,7 +4,7 @@
 For each selected package: build its wheel, check what the wheel ships, create a new venv, install
 the wheel with its ``[test]`` extra only (torch through ``ci/constraints.txt``), prove that the
 package is imported from that venv and, for ``no-torch`` packages, that torch is absent, then copy
-``tests/``, ``benchmarks/`` (for their smoke tests) and ``pyproject.toml`` (pytest's
+``tests/``, ``benchmarks/`` (for their smoke tests), ``scripts/`` (when present) and ``pyproject.toml`` (pytest's
 configuration) to a folder outside the source tree
 and run the tests not marked ``slow`` there. Prints ``[pkg] passed failed skipped seconds`` per
 package and a final ``N passed, N failed, N skipped`` line; exits 1 if any package fails.
@@ -58,6 +58,8 @@ def isolate(pkg: Package, build_python: str, scratch: Path, junit_dir: Path) -> 
     shutil.copytree(
         pkg.path() / "benchmarks", work / "benchmarks", ignore=shutil.ignore_patterns("__pycache__", "results")
     )
+    if (pkg.path() / "scripts").is_dir():  # the package's data-building scripts, which its tests exercise
+        shutil.copytree(pkg.path() / "scripts", work / "scripts", ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copy2(pkg.path() / "pyproject.toml", work / "pyproject.toml")
     result = run_pytest(pkg.name, venv_python, work, junit_dir / f"{pkg.name}.xml", ["-m", "not slow"])
     for p in problems:
