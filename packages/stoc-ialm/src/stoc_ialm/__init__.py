@@ -15,10 +15,22 @@ from typing import TYPE_CHECKING, Any
 from stoc_ialm._version import __version__
 
 if TYPE_CHECKING:
+    from stoc_ialm.baselines import (
+        CooperConfig,
+        CooperSolver,
+        IPPConEx,
+        IPPConExConfig,
+        PenaltySGD,
+        PenaltySGDConfig,
+        StochasticGDA,
+        StochasticGDAConfig,
+    )
+    from stoc_ialm.commands import estimate_lipschitz
     from stoc_ialm.datasets import Dataset, load_svmlight
     from stoc_ialm.datasets import load as load_dataset
     from stoc_ialm.ialm import DivergenceError, SolveResult, StocIALM, StocIALMConfig
     from stoc_ialm.kkt import KKTResidual, kkt_residual
+    from stoc_ialm.plotting import load_history, plot_history
     from stoc_ialm.problem import OracleCounter, Problem
     from stoc_ialm.problems import FairnessDP, NeymanPearson, TorchModelProblem
     from stoc_ialm.prox import L1, Box, ElasticNet, GroupL1, L2Ball, L2Sq, NonNeg, Regularizer, Sum, Zero
@@ -59,17 +71,32 @@ _LAZY: dict[str, str] = {
     "slsqp_reference": "stoc_ialm.reference",
     "SLSQPResult": "stoc_ialm.reference",
     "QuadraticProblem": "stoc_ialm.toy",
+    "plot_history": "stoc_ialm.plotting",
+    "load_history": "stoc_ialm.plotting",
+    "estimate_lipschitz": "stoc_ialm.commands",
+    "IPPConEx": "stoc_ialm.baselines",
+    "IPPConExConfig": "stoc_ialm.baselines",
+    "PenaltySGD": "stoc_ialm.baselines",
+    "PenaltySGDConfig": "stoc_ialm.baselines",
+    "StochasticGDA": "stoc_ialm.baselines",
+    "StochasticGDAConfig": "stoc_ialm.baselines",
+    "CooperSolver": "stoc_ialm.baselines",
+    "CooperConfig": "stoc_ialm.baselines",
 }
 """Public name -> module defining it (``load_dataset`` is :func:`stoc_ialm.datasets.load`)."""
 
 __all__ = [
     "L1",
     "Box",
+    "CooperConfig",
+    "CooperSolver",
     "Dataset",
     "DivergenceError",
     "ElasticNet",
     "FairnessDP",
     "GroupL1",
+    "IPPConEx",
+    "IPPConExConfig",
     "KKTResidual",
     "L2Ball",
     "L2Sq",
@@ -77,6 +104,8 @@ __all__ = [
     "NonNeg",
     "OracleCounter",
     "PStorm",
+    "PenaltySGD",
+    "PenaltySGDConfig",
     "Problem",
     "QuadraticProblem",
     "Regularizer",
@@ -84,15 +113,20 @@ __all__ = [
     "SolveResult",
     "StocIALM",
     "StocIALMConfig",
+    "StochasticGDA",
+    "StochasticGDAConfig",
     "Sum",
     "TorchModelProblem",
     "Zero",
     "__version__",
     "constant_schedule",
+    "estimate_lipschitz",
     "kkt_residual",
     "load_dataset",
+    "load_history",
     "load_svmlight",
     "paper_schedule",
+    "plot_history",
     "prox_gradient_step",
     "pstorm_direction",
     "slsqp_reference",

@@ -36,7 +36,6 @@ import dataclasses
 import json
 import math
 import os
-import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -75,7 +74,7 @@ class StocIALMConfig:
     """PStorm's ``θ`` (constant in (0, 1]) or ``"paper"`` (the diminishing schedule of Xu & Xu, restarted per outer step)."""
     inner_iters0: int = 200
     """``T_0``: PStorm iterations of the first subproblem; ``T_k = ⌈T_0 σ^{k/2}⌉``."""
-    max_inner_iters: int = 100_000
+    max_inner_iters: int = 20_000
     """cap on ``T_k`` (the growth ``σ^{k/2}`` is geometric)."""
     batch: int | None = 64
     """minibatch size of ``B_f``, ``B_J`` and ``B_c`` (None: full batch, deterministic)."""
@@ -85,7 +84,7 @@ class StocIALMConfig:
     """batch of the constraint estimate ``c̃(z^{k+1})`` used for the dual step (None: full batch)."""
     output: Literal["last", "random"] = "last"
     """inner output: the last iterate or a uniformly random one (the theory's choice)."""
-    max_outer: int = 50
+    max_outer: int = 20
     """outer iterations at most."""
     budget: int | None = None
     """oracle-call budget (None: unlimited); the solve stops at the first outer step that reaches it."""
@@ -144,12 +143,17 @@ class SolveResult:
                "history": self.history}  # fmt: skip
         _atomic_write(Path(path), json.dumps(obj, indent=1))
 
+    def plot(self, path: str | Path, label: str = "stoc-ialm") -> None:
+        """Objective, violation and KKT residual against oracle calls (PNG/SVG; needs ``stoc-ialm[plot]``)."""
+        from stoc_ialm.plotting import plot_history
+
+        plot_history({label: self}, path)
+
 
 def _atomic_write(path: Path, text: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        fh.write(text)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text, encoding="utf-8")
     os.replace(tmp, path)
 
 
