@@ -29,7 +29,6 @@ import abc
 import dataclasses
 import importlib
 import math
-import os
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -38,7 +37,7 @@ from typing import Any, Literal, NamedTuple
 import torch
 from torch import Tensor
 
-from stoc_ialm.ialm import DivergenceError, SolveResult
+from stoc_ialm.ialm import _RESUME_FREE, DivergenceError, SolveResult, save_checkpoint
 from stoc_ialm.kkt import kkt_residual
 from stoc_ialm.problem import Problem
 from stoc_ialm.prox import Regularizer
@@ -52,7 +51,6 @@ __all__ = [
 State = dict[str, Tensor]
 Oracle = Callable[[Tensor], tuple[Tensor, Tensor, Tensor]]
 """``x -> (∇ψ_0(x), ψ(x) (m,), J_ψ(x) (m, dim))``: one stochastic first-order call of a ConEx subproblem."""
-_RESUME_FREE = ("max_outer", "budget", "tol")
 
 
 def _number(name: str, value: object, low: float, *, strict: bool = True) -> None:
@@ -488,10 +486,7 @@ class _Baseline(abc.ABC):
                 saved = {"method": method, "state": state, "k": k + 1, "history": history, "wall": record["wall_s"],
                          "rng": gen.get_state(), "counter": p.counter.state(), "config": config, "dim": p.dim,
                          "m": p.m}  # fmt: skip
-                path.parent.mkdir(parents=True, exist_ok=True)
-                tmp = path.with_name(f".{path.name}.tmp")
-                torch.save(saved, tmp)
-                os.replace(tmp, path)
+                save_checkpoint(saved, path)
             if res.kkt <= cfg.tol:
                 status = "tol"
                 break

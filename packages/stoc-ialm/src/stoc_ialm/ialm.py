@@ -150,6 +150,14 @@ class SolveResult:
         plot_history({label: self}, path)
 
 
+def save_checkpoint(state: dict[str, Any], path: Path) -> None:
+    """``torch.save(state, path)`` atomically (a temporary file, then ``os.replace``); shared by every solver."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    torch.save(state, tmp)
+    os.replace(tmp, path)
+
+
 def _atomic_write(path: Path, text: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
@@ -367,10 +375,7 @@ class StocIALM:
                     "history": history, "wall": record["wall_s"], "rng": gen.get_state(),
                     "counter": p.counter.state(), "config": dataclasses.asdict(cfg), "dim": p.dim, "m": p.m,
                 }  # fmt: skip
-                path.parent.mkdir(parents=True, exist_ok=True)
-                tmp = path.with_name(f".{path.name}.tmp")
-                torch.save(state, tmp)
-                os.replace(tmp, path)
+                save_checkpoint(state, path)
             if res.kkt <= cfg.tol:
                 status = "tol"
                 break
