@@ -48,6 +48,14 @@ def _train(model: nn.Module, opt: torch.optim.Optimizer, rank: int, world: int) 
 
 
 def _worker(rank: int, port: int, mode: str, out: str) -> None:
+    _work(rank, port, mode, out)
+    # Leave without the interpreter's teardown: gloo's background threads can abort the process from
+    # static destructors at exit ("terminate called without an active exception"), after the work and
+    # its result file are done. An exception in _work still propagates and fails the test.
+    os._exit(0)
+
+
+def _work(rank: int, port: int, mode: str, out: str) -> None:
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
     torch.set_num_threads(1)
     torch.distributed.init_process_group("gloo", rank=rank, world_size=WORLD)
