@@ -19,7 +19,7 @@ import torch
 
 from stoc_ialm.cli import DATASETS, FAIRNESS_DATASETS, SOLVER_FLAGS, main
 
-TINY = ["--batch", "16", "--inner-iters0", "20", "--post-batch", "64", "--dual-batch", "64"]
+TINY = ["--batch", "16", "--inner-iters0", "20", "--post-batch", "64", "--dual-batch", "64", "--sigma", "2"]
 """Solver flags of a run that takes milliseconds on wine (59 positives, 119 negatives)."""
 
 DIVERGE = ["--lr-scale", "1e300", "--lipschitz", "1e-8"]

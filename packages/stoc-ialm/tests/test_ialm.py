@@ -26,9 +26,9 @@ def test_outer_loop_matches_the_hand_derived_iterates() -> None:
     """
     prob = QuadraticProblem(center=[0.0], a=[[1.0]], b=[1.0], kinds=["eq"])
     records = []
-    res = StocIALM(prob, StocIALMConfig(**EXACT, lipschitz=2.0, inner_iters0=300, max_outer=2, sigma=2.0)).solve(
-        callback=records.append
-    )
+    res = StocIALM(
+        prob, StocIALMConfig(**EXACT, lipschitz=2.0, inner_iters0=300, max_outer=2, sigma=2.0, gamma0=1.0)
+    ).solve(callback=records.append)
     assert records[0]["beta"] == 1.0
     assert records[1]["beta"] == 2.0
     # x after outer step 2 and the effective multiplier ȳ = y¹ + β₁ c(x²)
@@ -39,7 +39,9 @@ def test_outer_loop_matches_the_hand_derived_iterates() -> None:
     w1 = min(2.0, gamma1 / (1 / 3))
     # Run one more outer step and check x³ = (β₂ − y²)/(2 + β₂) with y² = y¹ + w₁ c.
     prob3 = QuadraticProblem(center=[0.0], a=[[1.0]], b=[1.0], kinds=["eq"])
-    res3 = StocIALM(prob3, StocIALMConfig(**EXACT, lipschitz=2.0, inner_iters0=300, max_outer=3)).solve()
+    res3 = StocIALM(
+        prob3, StocIALMConfig(**EXACT, lipschitz=2.0, inner_iters0=300, max_outer=3, sigma=2.0, gamma0=1.0)
+    ).solve()
     y2 = y1 + w1 * (2 / 3 - 1)
     assert float(res3.x[0]) == pytest.approx((4 - y2) / 6, abs=1e-12)
 

@@ -93,19 +93,19 @@ def _text(text: Any) -> str:
 
 SOLVER_FLAGS: dict[str, tuple[Any, str]] = {
     "beta0": (_number, "initial penalty β₀ > 0 (default 1)"),
-    "sigma": (_number, "penalty growth σ > 1, β_{k+1} = σ β_k (default 2)"),
-    "gamma0": (_number, "scale γ₀ > 0 of the summable dual-step bound (default 1)"),
+    "sigma": (_number, "penalty growth σ > 1, β_{k+1} = σ β_k (default 1.5)"),
+    "gamma0": (_number, "scale γ₀ > 0 of the summable dual-step bound (default 1000)"),
     "lipschitz": (_number, "smoothness scale L in L_k = L (1 + ‖y‖ + β_k) (default: estimated from the data, "
                            "0.1·‖A‖₂²/n for the sigmoid, 0.25·‖A‖₂²/n for the logistic loss, largest over the "
                            "finite sums; stoc_ialm.commands.estimate_lipschitz)"),
     "lr_scale": (_number, "PStorm step η_k = lr_scale / L_k (default 1)"),
     "momentum": (_momentum, "PStorm θ in (0, 1], or 'paper' for Xu & Xu's schedule (default 0.1)"),
-    "inner_iters0": (_integer, "T₀, PStorm iterations of the first subproblem; T_k = ⌈T₀ σ^{k/2}⌉ (default 200)"),
+    "inner_iters0": (_integer, "T₀, PStorm iterations of the first subproblem; T_k = ⌈T₀ σ^{k/2}⌉ (default 500)"),
     "max_inner_iters": (_integer, "cap on T_k (default 20000)"),
     "batch": (_int_or_full, "minibatch of f, J_c and c, or 'full' (default 64, or the smallest sample count "
                             "when that is smaller)"),
-    "post_batch": (_int_or_full, "batch of the postprocessing prox step; 'full', or 0 for none (default 1024)"),
-    "dual_batch": (_int_or_full, "batch of the constraint estimate of the dual step, or 'full' (default 1024)"),
+    "post_batch": (_int_or_full, "batch of the postprocessing prox step; 'full', or 0 for none (default full)"),
+    "dual_batch": (_int_or_full, "batch of the constraint estimate of the dual step, or 'full' (default full)"),
     "output": (_text, "inner output: 'last' or 'random' iterate (default last)"),
     "max_outer": (_integer, "outer iterations at most (default 20; may change on --resume)"),
     "budget": (_int_or_none, "oracle-call budget, e.g. 3e6, or 'none' (default none; may change on --resume)"),
@@ -182,6 +182,35 @@ def build_parser() -> argparse.ArgumentParser:
     fair = problems.add_parser("fairness", help="classification s.t. |demographic-parity gap| <= kappa")
     _add_run_flags(fair, "fairness")
 
+    bench = sub.add_parser(
+        "bench", help="every method tuned on a small grid at one oracle budget, 3 seeds, vs SLSQP (spec §6; minutes)"
+    )
+    bench.add_argument(
+        "--workloads",
+        default="np-adult,fairness-adult,np-breast_cancer",
+        help="comma list of np-adult, fairness-adult, np-breast_cancer (default: all three)",
+    )
+    bench.add_argument(
+        "--methods",
+        default=None,
+        help="comma list of stoc-ialm, ipp-conex, penalty-sgd, gda, cooper-alm (default: all; "
+        "cooper-alm only when cooper is installed)",
+    )
+    bench.add_argument("--seeds", type=_integer, default=3, help="seeds 0..N-1 per grid point (default 3)")
+    bench.add_argument("--jobs", type=_integer, default=None, help="worker processes (default: min(2, CPUs))")
+    bench.add_argument(
+        "--out",
+        type=Path,
+        default=Path("bench-results"),
+        metavar="DIR",
+        help="folder for <workload>.json/.md/.png and the per-run files (default bench-results)",
+    )
+    bench.add_argument(
+        "--quick", action="store_true", help="smoke-test size: NP-breast_cancer at 2e4 calls, one grid point per method"
+    )
+    bench.add_argument("--fresh", action="store_true", help="ignore per-run files of an interrupted bench")
+    bench.add_argument("--json", action="store_true", help="print the reports as one JSON object")
+
     datasets = sub.add_parser("datasets", help="the data sets available offline and their sizes")
     datasets.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
 
@@ -254,6 +283,7 @@ def main(argv: list[str] | None = None) -> int:
     """Run ``stoc-ialm`` with ``argv`` (default: ``sys.argv[1:]``) and return the exit status."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)
     if args.command == "info":
         from stoc_ialm.environment import collect, format_table
 
@@ -270,7 +300,12 @@ def main(argv: list[str] | None = None) -> int:
             args.file_settings = parse_settings(args.problem, from_file, "--config")
             args.flag_settings = _flags(args)
             return commands.run_command(args)
-        handlers = {"demo": commands.demo, "datasets": commands.datasets_command, "plot": commands.plot_command}
+        handlers = {
+            "demo": commands.demo,
+            "bench": commands.bench_command,
+            "datasets": commands.datasets_command,
+            "plot": commands.plot_command,
+        }
         return handlers[args.command](args)
     except commands.DataMissingError as exc:
         return _fail(parser, command, str(exc), EXIT_DATA_MISSING)

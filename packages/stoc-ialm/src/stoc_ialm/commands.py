@@ -464,6 +464,48 @@ def demo(args: argparse.Namespace) -> int:
     return 0
 
 
+# -- bench ---------------------------------------------------------------------------------------
+def bench_command(args: argparse.Namespace) -> int:
+    """``stoc-ialm bench``: :func:`stoc_ialm.bench.run_bench` over the chosen workloads and methods."""
+    from stoc_ialm.bench import METHODS, QUICK, WORKLOADS, cooper_available, run_bench
+    from stoc_ialm.environment import collect
+
+    if args.quick:
+        workloads = [QUICK]
+    else:
+        names = [s.strip() for s in str(args.workloads).split(",") if s.strip()]
+        bad = [n for n in names if n not in WORKLOADS]
+        if bad or not names:
+            raise ValueError(f"--workloads must be a comma list of {', '.join(WORKLOADS)}, got {args.workloads!r}")
+        workloads = [WORKLOADS[n] for n in names]
+    if args.methods is None:
+        methods = [m for m in METHODS if m != "cooper-alm" or cooper_available()]
+    else:
+        methods = [s.strip() for s in str(args.methods).split(",") if s.strip()]
+        bad = [m for m in methods if m not in METHODS]
+        if bad or not methods:
+            raise ValueError(f"--methods must be a comma list of {', '.join(METHODS)}, got {args.methods!r}")
+    if args.seeds < 1:
+        raise ValueError(f"--seeds must be >= 1, got {args.seeds}")
+    jobs = args.jobs if args.jobs is not None else min(2, int(collect()["cpu_count"]))
+    if jobs < 1:
+        raise ValueError(f"--jobs must be >= 1, got {jobs}")
+    for w in workloads:
+        if w.dataset == "adult":
+            load_data(w.kind, {"dataset": "adult"})  # DataMissingError (exit 3) before any work
+    seeds = [0] if args.quick else list(range(args.seeds))
+    reports = run_bench(workloads, methods, seeds, args.out, jobs=jobs, quick=args.quick, fresh=args.fresh,
+                        progress=not args.json, command=" ".join(["stoc-ialm", *args.argv]))  # fmt: skip
+    if args.json:
+        print(json.dumps({name: {k: v for k, v in r.items() if k != "machine"} for name, r in reports.items()},
+                         default=str))  # fmt: skip
+        return 0
+    for name, _report in reports.items():
+        print((args.out / f"{name}.md").read_text(encoding="utf-8"))
+    print(f"wrote {', '.join(str(args.out / (n + '.json')) for n in reports)} (+ .md, .png)")
+    return 0
+
+
 # -- datasets --------------------------------------------------------------------------------------
 def datasets_command(args: argparse.Namespace) -> int:
     """The data sets available offline: name, status, which problems take it, size and source."""
