@@ -106,6 +106,21 @@ def test_targets_measure_the_spec_bounds_and_the_call_ratio() -> None:
     assert targets({}, 10) == []
 
 
+def test_targets_use_the_extended_ipp_conex_run_when_given() -> None:
+    summary = _summary({"first_reach": 1200}, conex_reach=None)
+    ext = {"budget": 30000, "first_reach": 6000, "reached": 2, "seeds": 3}
+    row = targets(summary, 3000, ext)[3]
+    assert row["met"] is True
+    assert "ratio 0.200" in row["measured"]
+    assert "rerun at 3e+04" in row["measured"]
+    row = targets(summary, 3000, {**ext, "first_reach": None})[3]  # still not reached: bounded by the longer budget
+    assert row["met"] is True
+    assert "ratio < 0.040" in row["measured"]
+    row = targets(_summary({"first_reach": 1200}, conex_reach=2000), 3000, ext)[3]  # reached: ext unused for ratio
+    assert "ratio 0.600" in row["measured"]
+    assert row["met"] is False
+
+
 def test_every_method_has_a_small_grid_scaled_by_L() -> None:
     for method in METHODS:
         points = grid(method, 2.0)

@@ -11,7 +11,7 @@ from torch import Tensor, nn
 
 from stoc_ialm.datasets import Dataset, load, synthetic
 from stoc_ialm.problem import Problem
-from stoc_ialm.problems import FairnessDP, NeymanPearson, TorchModelProblem, margin_loss
+from stoc_ialm.problems import Constraint, FairnessDP, NeymanPearson, TorchModelProblem, margin_loss
 from stoc_ialm.prox import L1, Sum, Zero
 
 F64 = torch.float64
@@ -347,3 +347,50 @@ class TestBadArguments:
             prob.full_f(torch.zeros(3, dtype=F64))
         with pytest.raises(ValueError, match=r"constraint_fns\[0\] must return a tensor"):
             prob.full_c(torch.zeros(3, dtype=F64))
+
+
+class TestConstraintRecords:
+    """``TorchModelProblem(constraints=[Constraint(...)])`` is the parallel-list form, field for field."""
+
+    def _parts(self) -> tuple[nn.Module, Tensor, Tensor, Callable[..., Tensor], Callable[..., Tensor]]:
+        torch.manual_seed(0)
+        model = nn.Linear(3, 1).double()
+        X, Z = torch.randn(12, 3, dtype=F64), torch.randn(7, 3, dtype=F64)
+
+        def obj(m: nn.Module, a: Tensor) -> Tensor:
+            return torch.sigmoid(-m(a)[:, 0])
+
+        def rate(m: nn.Module, a: Tensor) -> Tensor:
+            return torch.sigmoid(m(a)[:, 0]) - 0.3
+
+        return model, X, Z, obj, rate
+
+    def test_records_equal_the_parallel_lists(self) -> None:
+        model, X, Z, obj, rate = self._parts()
+        lists = TorchModelProblem(model, obj, X, [rate, rate], ["ineq", "eq"], constraint_data=[Z, X],
+                                  names=["fpr", "c1"])  # fmt: skip
+        records = TorchModelProblem(model, obj, X, constraints=[Constraint(rate, Z, "ineq", "fpr"),
+                                                                Constraint(rate, kind="eq")])  # fmt: skip
+        assert (
+            (records.kinds, records.names, records.n_c)
+            == (lists.kinds, lists.names, lists.n_c)
+            == (("ineq", "eq"), ("fpr", "c1"), (7, 12))
+        )
+        x = _random_x(records.dim, 1)
+        for a, b in [
+            (lists.full_c(x, True), records.full_c(x, True)),
+            (lists.full_f(x, True), records.full_f(x, True)),
+        ]:
+            torch.testing.assert_close(a[0], b[0], rtol=0, atol=0)
+            torch.testing.assert_close(a[1], b[1], rtol=0, atol=0)
+
+    def test_bad_records(self) -> None:
+        model, X, _, obj, rate = self._parts()
+        with pytest.raises(ValueError, match="Constraint fn must be callable"):
+            Constraint(3)  # type: ignore[arg-type]
+        with pytest.raises(ValueError, match="Constraint kind must be 'eq' or 'ineq'"):
+            Constraint(rate, kind="le")  # type: ignore[arg-type]
+        with pytest.raises(ValueError, match="not both"):
+            TorchModelProblem(model, obj, X, [rate], ["ineq"], constraints=[Constraint(rate)])
+        with pytest.raises(ValueError, match=r"constraints\[0\] must be a Constraint"):
+            TorchModelProblem(model, obj, X, constraints=[rate])  # type: ignore[list-item]

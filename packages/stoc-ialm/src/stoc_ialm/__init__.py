@@ -32,7 +32,7 @@ if TYPE_CHECKING:
     from stoc_ialm.kkt import KKTResidual, kkt_residual
     from stoc_ialm.plotting import load_history, plot_history
     from stoc_ialm.problem import OracleCounter, Problem
-    from stoc_ialm.problems import FairnessDP, NeymanPearson, TorchModelProblem
+    from stoc_ialm.problems import Constraint, FairnessDP, NeymanPearson, TorchModelProblem
     from stoc_ialm.prox import L1, Box, ElasticNet, GroupL1, L2Ball, L2Sq, NonNeg, Regularizer, Sum, Zero
     from stoc_ialm.pstorm import PStorm, constant_schedule, paper_schedule, prox_gradient_step, pstorm_direction
     from stoc_ialm.reference import SLSQPResult, slsqp_reference
@@ -68,6 +68,7 @@ _LAZY: dict[str, str] = {
     "NeymanPearson": "stoc_ialm.problems",
     "FairnessDP": "stoc_ialm.problems",
     "TorchModelProblem": "stoc_ialm.problems",
+    "Constraint": "stoc_ialm.problems",
     "slsqp_reference": "stoc_ialm.reference",
     "SLSQPResult": "stoc_ialm.reference",
     "QuadraticProblem": "stoc_ialm.toy",
@@ -88,6 +89,7 @@ _LAZY: dict[str, str] = {
 __all__ = [
     "L1",
     "Box",
+    "Constraint",
     "CooperConfig",
     "CooperSolver",
     "Dataset",

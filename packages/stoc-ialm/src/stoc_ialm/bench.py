@@ -287,8 +287,16 @@ def summarize(runs: Sequence[dict[str, Any]], F_star: float) -> dict[str, Any]:
     return out
 
 
-def targets(summary: dict[str, Any], budget: int) -> list[dict[str, Any]]:
-    """The spec's B1 targets, measured on Stoc-iALM's selected point (median of seeds)."""
+def targets(summary: dict[str, Any], budget: int, extended: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+    """The spec's B1 targets, measured on Stoc-iALM's selected point (median of seeds).
+
+    Args:
+        summary: :func:`summarize`'s output.
+        budget: the workload's oracle budget.
+        extended: IPP-ConEx's selected point rerun at a larger budget when it did not reach the KKT target
+            within ``budget`` (``{"budget", "first_reach", "reached", "seeds"}``), so that the call ratio is
+            measured rather than bounded by ``budget``.
+    """
     ours = summary.get("stoc-ialm")
     if ours is None:
         return []
@@ -301,15 +309,20 @@ def targets(summary: dict[str, Any], budget: int) -> list[dict[str, Any]]:
     conex = summary.get("ipp-conex")
     if conex is not None:
         a, b = med["first_reach"], conex["median"]["first_reach"]
+        limit = budget
+        if b is None and extended is not None:
+            b, limit = extended["first_reach"], extended["budget"]
         if a is None:
             text, met = f"Stoc-iALM did not reach KKT ≤ 1e-2 in {budget:.3g} calls (median)", False
         elif b is None:
-            ratio = a / budget
-            text = f"{a:.4g} calls vs IPP-ConEx not within the budget {budget:.3g} (median): ratio < {ratio:.3f}"
+            ratio = a / limit
+            text = f"{a:.4g} calls vs IPP-ConEx not within {limit:.3g} calls (median): ratio < {ratio:.3f}"
             met = ratio <= 0.5
         else:
             ratio = a / b
             text, met = f"{a:.4g} vs {b:.4g} calls (median): ratio {ratio:.3f}", ratio <= 0.5
+        if extended is not None:
+            text += f" (IPP-ConEx's selected point rerun at {extended['budget']:.3g} calls)"
         rows.append({"target": "calls to KKT ≤ 1e-2 ≤ 0.5 × IPP-ConEx's", "measured": text, "met": met})
     return rows
 
@@ -380,27 +393,24 @@ def run_bench(
                         tasks.append((workload, method, config, seed, L, str(path)))
         bar = tqdm(total=len(tasks) + len(done), initial=len(done), desc=f"bench {workload.name}", disable=None,
                    file=sys.stderr) if progress else None  # fmt: skip
-        if jobs == 1:
-            for task in tasks:
-                done.append(_task(task))
-                if bar is not None:
-                    bar.update(1)
-        else:
-            import multiprocessing
-
-            with ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
-                for record in pool.map(_task, tasks):
-                    done.append(record)
-                    if bar is not None:
-                        bar.update(1)
+        done += _execute(tasks, jobs, bar)
         if bar is not None:
             bar.close()
         summary = summarize(done, ref["F"])
+        extended = None
+        has_targets = workload.kind == "np" and workload.dataset == "adult"
+        if (
+            has_targets
+            and not quick
+            and "ipp-conex" in summary
+            and summary["ipp-conex"]["median"]["first_reach"] is None
+        ):
+            extended = _extend(workload, summary["ipp-conex"]["selected"], seeds, L, runs_dir, jobs, fresh)
         report = {
             "workload": dataclasses.asdict(workload), "lipschitz": L, "batch": BATCH, "seeds": list(seeds),
             "kkt_target": KKT_TARGET, "reference": ref, "methods": summary,
-            "targets": targets(summary, workload.budget) if workload.kind == "np" and workload.dataset == "adult"
-            else [],
+            "targets": targets(summary, workload.budget, extended) if has_targets else [],
+            "ipp_conex_extended": extended,
             "command": command,
             "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "machine": collect(), "jobs": jobs,
             "git_commit": _git_commit(),
@@ -411,6 +421,46 @@ def run_bench(
         _plot(report, done, out / f"{workload.name}.png")
         reports[workload.name] = report
     return reports
+
+
+def _execute(tasks: list[tuple[Any, ...]], jobs: int, bar: Any) -> list[dict[str, Any]]:
+    """Run the tasks in this process (``jobs == 1``) or in ``jobs`` spawned single-threaded workers."""
+    done = []
+    if jobs == 1:
+        for task in tasks:
+            done.append(_task(task))
+            if bar is not None:
+                bar.update(1)
+        return done
+    import multiprocessing
+
+    with ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
+        for record in pool.map(_task, tasks):
+            done.append(record)
+            if bar is not None:
+                bar.update(1)
+    return done
+
+
+EXTEND = 10
+"""IPP-ConEx's selected point is rerun at ``EXTEND ×`` the budget when it misses the KKT target within it."""
+
+
+def _extend(workload: Workload, config: dict[str, Any], seeds: Sequence[int], lipschitz: float, runs_dir: Path,
+            jobs: int, fresh: bool) -> dict[str, Any]:  # fmt: skip
+    """IPP-ConEx at ``EXTEND ×`` the budget (per-run files cached like the grid's): calls to reach the target."""
+    longer = dataclasses.replace(workload, budget=EXTEND * workload.budget)
+    tasks, done = [], []
+    for seed in seeds:
+        path = runs_dir / f"{run_id(longer, 'ipp-conex', config, seed)}.json"
+        if path.is_file() and not fresh:
+            done.append(json.loads(path.read_text(encoding="utf-8")))
+        else:
+            tasks.append((longer, "ipp-conex", config, seed, lipschitz, str(path)))
+    done += _execute(tasks, jobs, None)
+    return {"budget": longer.budget, "config": config, "first_reach": _median([r["first_reach"] for r in done]),
+            "reached": sum(r["first_reach"] is not None for r in done), "seeds": len(done),
+            "final_kkt": _median([r["kkt"] for r in done])}  # fmt: skip
 
 
 def _plot(report: dict[str, Any], runs: Sequence[dict[str, Any]], path: Path) -> None:
@@ -473,6 +523,12 @@ def markdown(report: dict[str, Any]) -> str:
         lines += ["Targets (spec §6, B1):", "", "| target | measured | met |", "|---|---|---|"]
         lines += [f"| {t['target']} | {_fmt(t['measured'])} | {_fmt(t['met'])} |" for t in report["targets"]]
         lines.append("")
+    ext = report.get("ipp_conex_extended")
+    if ext:
+        lines += [f"IPP-ConEx did not reach KKT ≤ 1e-2 within the budget, so its selected point was rerun at "
+                  f"{ext['budget']:.3g} calls: median calls to first reach {_fmt(ext['first_reach'])} "
+                  f"({ext['reached']} of {ext['seeds']} seeds reached), median final KKT {_fmt(ext['final_kkt'])}.",
+                  ""]  # fmt: skip
     header = ["method", "selected point", "F", "F − F*", "violation", "stationarity", "KKT", "first ≤ 1e-2",
               "stays ≤ 1e-2", "seeds reaching", "wall s"]  # fmt: skip
     lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]

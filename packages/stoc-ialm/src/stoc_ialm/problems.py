@@ -21,6 +21,7 @@ parameters and values and gradients come from autograd.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Sequence
 from typing import Literal
 
@@ -314,6 +315,34 @@ def _as_tuple(data: Tensor | Sequence[Tensor], what: str) -> tuple[Tensor, ...]:
     return tensors
 
 
+@dataclasses.dataclass(frozen=True)
+class Constraint:
+    """One expectation constraint of a :class:`TorchModelProblem`: ``E[fn(model, sample)] <= 0`` or ``= 0``.
+
+    Attributes:
+        fn: ``fn(model, *batch) -> (B,)`` per-sample values of ``c_i``; the solver averages them.
+        data: the samples of this constraint (a tensor or tuple of tensors, first dimension ``n_i``); None:
+            the objective's data.
+        kind: ``"ineq"`` (``c_i <= 0``, default) or ``"eq"``.
+        name: shown in reports (default ``c<i>``).
+
+    Example:
+        >>> Constraint(lambda m, a: torch.sigmoid(m(a)[:, 0]) - 0.2, kind="ineq", name="type_I").kind
+        'ineq'
+    """
+
+    fn: SampleFn
+    data: Tensor | Sequence[Tensor] | None = None
+    kind: Kind = "ineq"
+    name: str | None = None
+
+    def __post_init__(self) -> None:
+        if not callable(self.fn):
+            raise ValueError(f"Constraint fn must be callable, got {type(self.fn).__name__}")
+        if self.kind not in ("eq", "ineq"):
+            raise ValueError(f"Constraint kind must be 'eq' or 'ineq', got {self.kind!r}")
+
+
 class TorchModelProblem(Problem):
     """Any float64 ``torch.nn.Module`` as a :class:`Problem` over its flattened parameters (autograd oracles).
 
@@ -336,6 +365,8 @@ class TorchModelProblem(Problem):
         constraint_data: the data of each constraint (default: ``objective_data`` for all).
         regularizer: ``h`` (default none).
         names: a name per constraint.
+        constraints: the constraints as :class:`Constraint` records (function, data, kind and name together),
+            instead of ``constraint_fns`` / ``kinds`` / ``constraint_data`` / ``names``.
 
     Raises:
         ValueError: a non-float64 parameter, mismatched lengths, data tensors of different lengths, or (at
@@ -364,7 +395,19 @@ class TorchModelProblem(Problem):
         constraint_data: Sequence[Tensor | Sequence[Tensor]] | None = None,
         regularizer: Regularizer | None = None,
         names: Sequence[str] | None = None,
+        constraints: Sequence[Constraint] | None = None,
     ) -> None:
+        if constraints is not None:
+            if constraint_fns or kinds or constraint_data is not None or names is not None:
+                raise ValueError("give either constraints=[Constraint(...)] or constraint_fns/kinds/constraint_data/"
+                                 "names, not both")  # fmt: skip
+            for i, c in enumerate(constraints):
+                if not isinstance(c, Constraint):
+                    raise ValueError(f"constraints[{i}] must be a Constraint, got {type(c).__name__}")
+            constraint_fns = [c.fn for c in constraints]
+            kinds = [c.kind for c in constraints]
+            constraint_data = [objective_data if c.data is None else c.data for c in constraints]
+            names = [c.name if c.name is not None else f"c{i}" for i, c in enumerate(constraints)]
         self.model = model
         self.params = [p for p in model.parameters() if p.requires_grad]
         if not self.params:
