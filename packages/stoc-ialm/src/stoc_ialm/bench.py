@@ -493,6 +493,11 @@ def _fmt(value: Any) -> str:
     return str(value)
 
 
+def _cell(text: str) -> str:
+    """Text safe inside a Markdown table cell (``|`` escaped)."""
+    return text.replace("|", "\\|")
+
+
 def _config_text(config: dict[str, Any], skip: dict[str, Any] | None = None) -> str:
     def value(v: Any) -> str:
         return "full" if v is None else (f"{v:.3g}" if isinstance(v, float) else _fmt(v))
@@ -521,7 +526,7 @@ def markdown(report: dict[str, Any]) -> str:
         lines += ["Settings shared by every grid point of a method: " + "; ".join(fixed) + ".", ""]
     if report["targets"]:
         lines += ["Targets (spec §6, B1):", "", "| target | measured | met |", "|---|---|---|"]
-        lines += [f"| {t['target']} | {_fmt(t['measured'])} | {_fmt(t['met'])} |" for t in report["targets"]]
+        lines += [f"| {_cell(t['target'])} | {_cell(_fmt(t['measured']))} | {_fmt(t['met'])} |" for t in report["targets"]]
         lines.append("")
     ext = report.get("ipp_conex_extended")
     if ext:

@@ -72,6 +72,10 @@ def _records(result: Any) -> Sequence[Any]:
     return result if history is None else history  # type: ignore[no-any-return]
 
 
+SPARSE = 60
+"""A history with at most this many records is drawn with point markers (denser ones as plain lines)."""
+
+
 def _set_scale(ax: Axes, values: Sequence[float], axis: str) -> None:
     """Log scale when every value is > 0; symlog (linear below the smallest positive value) with zeros; else linear."""
     finite = [v for v in values if math.isfinite(v)]
@@ -80,6 +84,7 @@ def _set_scale(ax: Axes, values: Sequence[float], axis: str) -> None:
         setter("log")
     elif finite and min(finite) >= 0 and max(finite) > 0:
         setter("symlog", linthresh=min(v for v in finite if v > 0))
+        (ax.set_xlim if axis == "x" else ax.set_ylim)(0, None)  # no empty negative half
 
 
 def plot_history(
@@ -110,6 +115,8 @@ def plot_history(
         The x-axis (oracle calls) and the violation and KKT panels are on a log scale when every value is
         positive; a panel with zeros (a feasible iterate has violation 0) uses a symlog scale that is linear
         below the smallest positive value, so the zeros stay visible. The objective panel is linear.
+        The first run is drawn on top, thicker (put your method first); histories of more than
+        :data:`SPARSE` records are drawn without markers.
     """
     if not results:
         raise ValueError("results must hold at least one run")
@@ -127,10 +134,13 @@ def plot_history(
     axes = fig.subplots(1, 3)
     calls = [float(r["oracle_calls"]) for h in histories.values() for r in h]
     for ax, (key, label) in zip(axes, PANELS, strict=True):
-        for name, history in histories.items():
+        for rank, (name, history) in enumerate(histories.items()):
             x = [float(r["oracle_calls"]) for r in history]
             y = [float(r[key]) for r in history]
-            ax.plot(x, y, marker="o", markersize=3, linewidth=1.5, label=name)
+            sparse = len(history) <= SPARSE
+            ax.plot(x, y, marker="o" if sparse else None, markersize=4 if rank == 0 else 3,
+                    linewidth=2.2 if rank == 0 else 1.0, alpha=1.0 if rank == 0 else 0.75,
+                    zorder=3 if rank == 0 else 2, label=name)  # fmt: skip
         _set_scale(ax, calls, "x")
         if key != "objective":
             _set_scale(ax, [float(r[key]) for h in histories.values() for r in h], "y")
