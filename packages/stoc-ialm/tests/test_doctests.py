@@ -16,6 +16,7 @@ MODULES = [
     "stoc_ialm.problems",
     "stoc_ialm.reference",
     "stoc_ialm.baselines",
+    "stoc_ialm.conex",
     "stoc_ialm.commands",
     "stoc_ialm.bench",
 ]

@@ -526,7 +526,9 @@ def markdown(report: dict[str, Any]) -> str:
         lines += ["Settings shared by every grid point of a method: " + "; ".join(fixed) + ".", ""]
     if report["targets"]:
         lines += ["Targets (spec §6, B1):", "", "| target | measured | met |", "|---|---|---|"]
-        lines += [f"| {_cell(t['target'])} | {_cell(_fmt(t['measured']))} | {_fmt(t['met'])} |" for t in report["targets"]]
+        lines += [
+            f"| {_cell(t['target'])} | {_cell(_fmt(t['measured']))} | {_fmt(t['met'])} |" for t in report["targets"]
+        ]
         lines.append("")
     ext = report.get("ipp_conex_extended")
     if ext:
