@@ -9,10 +9,12 @@ import shutil
 import subprocess
 import sys
 from importlib import metadata, resources
+from pathlib import Path
 
 import pytest
 
-from gsa_prompt.cli import EXIT_NOT_READY, main
+from gsa_prompt.cli import EXIT_ENDPOINT, EXIT_USAGE, METHOD_NAMES, TASK_KINDS, main
+from gsa_prompt.testing import FakeServer
 
 
 def _version_from_file() -> str:
@@ -37,7 +39,7 @@ def test_help_lists_every_command(capsys: pytest.CaptureFixture[str]) -> None:
         main(["--help"])
     assert exc.value.code == 0
     out = capsys.readouterr().out
-    for command in ("info", "demo"):
+    for command in ("ask", "eval", "serve-test", "demo", "info"):
         assert re.search(rf"^\s+{command}\s", out, re.MULTILINE), command
 
 
@@ -62,11 +64,11 @@ def test_info_json_reports_this_interpreter(capsys: pytest.CaptureFixture[str]) 
     assert report["version"] == _version_from_file()
     assert report["python"] == platform.python_version()
     assert report["executable"] == sys.executable
-    import numpy
     import openai
+    import tqdm
 
     assert report["openai"] == openai.__version__
-    assert report["numpy"] == numpy.__version__
+    assert report["tqdm"] == tqdm.__version__
     assert report["cuda_available"] is None
 
 
@@ -78,10 +80,111 @@ def test_info_table_has_one_row_per_key(capsys: pytest.CaptureFixture[str]) -> N
     assert [row.split()[0] for row in rows] == keys
 
 
-def test_demo_says_plainly_it_is_not_ready(capsys: pytest.CaptureFixture[str]) -> None:
-    # Until the method lands, the demo must not pretend: it says so and exits non-zero.
-    assert main(["demo"]) == EXIT_NOT_READY
-    assert "not implemented yet" in capsys.readouterr().err
+def test_cli_names_match_the_library() -> None:
+    from gsa_prompt.methods import METHODS
+    from gsa_prompt.tasks import TASK_KINDS as KINDS
+
+    assert tuple(METHODS) == METHOD_NAMES
+    assert tuple(KINDS) == TASK_KINDS
+
+
+def test_demo_runs_a_toy_world_over_http(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["demo", "--items", "12", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    rows = out["summary"]["methods"]
+    assert list(rows) == ["greedy", "sc", "usc", "gsa"]
+    assert all(rows[m]["n"] == 12 for m in rows)
+    assert rows["gsa"]["calls_per_q"] == 4.0
+    assert rows["greedy"]["calls_per_q"] == 1.0
+    assert out["analytic"]["sc"] == pytest.approx(0.8133, abs=1e-4)
+
+
+def _endpoint(server: FakeServer) -> list[str]:
+    return ["--base-url", server.base_url, "--model", "fake-model"]
+
+
+def test_ask_prints_the_answer_and_the_samples(capsys: pytest.CaptureFixture[str]) -> None:
+    with FakeServer() as server:
+        assert main(["ask", "What is 20 + 22?", "--task", "answer_is", "--json", *_endpoint(server)]) == 0
+        result = json.loads(capsys.readouterr().out)
+        assert (result["method"], result["calls"], len(result["candidates"])) == ("gsa", 4, 3)
+        assert server.stats()["by_role"] == {"sample": 1, "aggregate": 1}
+        assert main(["ask", "What is 20 + 22?", "--task", "answer_is", "--method", "sc", "-n", "5", "-v",
+                     *_endpoint(server)]) == 0  # fmt: skip
+        captured = capsys.readouterr()
+        assert captured.out.count("--- sample ") == 5
+        assert "--- sc ---" in captured.out
+        assert "[sc: 5 calls" in captured.err
+
+
+def test_ask_endpoint_failures_exit_3_with_one_line(capsys: pytest.CaptureFixture[str]) -> None:
+    with FakeServer() as server:
+        status = main(["ask", "What is 1 + 1?", "--base-url", server.base_url, "--model", "nope"])
+    assert status == EXIT_ENDPOINT
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1
+    assert "HTTP 404" in err[0]
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    status = main(["ask", "q?", "--base-url", f"http://127.0.0.1:{port}/v1", "--model", "m", "--retries", "0"])
+    assert status == EXIT_ENDPOINT
+    assert f"127.0.0.1:{port}" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["ask", "q?", "--base-url", "localhost:1", "--model", "m"], "base_url must be an http"),
+        (["ask", "q?", "--method", "greedy", "-n", "3", "--base-url", "http://127.0.0.1:1/v1", "--model", "m"],
+         "-n does not apply to greedy"),
+        (["ask", "q?", "--price", "cheap", "--base-url", "http://127.0.0.1:1/v1", "--model", "m"], "--price must be"),
+        (["eval", "--task", "poetry", "--sample", "--base-url", "http://127.0.0.1:1/v1", "--model", "m"],
+         "--task must be one of"),
+        (["eval", "--task", "gsm8k", "--sample", "--methods", "gsa,magic", "--base-url", "http://127.0.0.1:1/v1",
+          "--model", "m"], "--methods must be"),
+    ],
+)  # fmt: skip
+def test_bad_arguments_exit_2_with_one_line(argv: list[str], message: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(argv) == EXIT_USAGE
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1
+    assert message in err[0]
+
+
+def test_eval_writes_its_run_and_resumes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "run"
+    with FakeServer() as server:
+        argv = ["eval", "--task", "arithmetic", "--sample", "--methods", "greedy,sc,gsa", "--out", str(out), "--json",
+                *_endpoint(server)]  # fmt: skip
+        assert main(argv) == 0
+        summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+        n_items = summary["items"]
+        assert set(summary["methods"]) == {"greedy", "sc", "gsa"}
+        assert {p.name for p in out.iterdir()} >= {"items.jsonl", "summary.json", "summary.md", "cache.sqlite"}
+        lines = (out / "items.jsonl").read_text().splitlines()
+        assert len(lines) == 3 * n_items
+        # Kill simulation: drop the last records (one cut in half); the rerun redoes only those, from the cache.
+        (out / "items.jsonl").write_text("\n".join(lines[:-3]) + "\n" + lines[-3][:20], encoding="utf-8")
+        server.reset()
+        assert main(argv) == 0
+        again = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+        assert server.stats()["completions"] == 0  # everything came from the cache
+        assert again["methods"] == summary["methods"] | {m: again["methods"][m] for m in again["methods"]}
+        assert [again["methods"][m]["correct"] for m in ("greedy", "sc", "gsa")] == [
+            summary["methods"][m]["correct"] for m in ("greedy", "sc", "gsa")]  # fmt: skip
+        assert len((out / "items.jsonl").read_text().splitlines()) == 3 * n_items + 1  # + the cut line, skipped
+
+
+def test_eval_malformed_data_names_file_and_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    data = tmp_path / "bad.jsonl"
+    data.write_text('{"question": "What is 1 + 1?", "answer": "#### 2"}\n{not json\n', encoding="utf-8")
+    assert main(["eval", "--task", "gsm8k", "--data", str(data), "--base-url", "http://127.0.0.1:1/v1",
+                 "--model", "m"]) == EXIT_USAGE  # fmt: skip
+    err = capsys.readouterr().err
+    assert f"{data}:2" in err
 
 
 def test_help_imports_no_heavy_dependency() -> None:

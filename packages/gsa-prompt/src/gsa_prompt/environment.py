@@ -21,8 +21,8 @@ def collect() -> dict[str, Any]:
         version of each runtime dependency, ``cpu_count`` (CPUs this process may use) and
         ``cuda_available`` (always None).
     """
-    import numpy
     import openai
+    import tqdm
 
     return {
         "package": "gsa-prompt",
@@ -31,7 +31,7 @@ def collect() -> dict[str, Any]:
         "executable": sys.executable,
         "platform": platform.platform(),
         "openai": openai.__version__,
-        "numpy": numpy.__version__,
+        "tqdm": tqdm.__version__,
         "cpu_count": _usable_cpus(),
         "cuda_available": None,
     }
