@@ -14,6 +14,7 @@ from scipy import stats
 
 from r3m.metrics import (
     _rankdata,
+    flag_precision,
     kendall_tau,
     outlier_auroc,
     outlier_precision_recall,
@@ -219,6 +220,36 @@ def _auroc_brute_force(scores: list[float], corrupted: list[bool]) -> float:
     neg = [s for s, c in zip(scores, corrupted, strict=True) if not c]
     total = sum(1.0 if p > q else 0.5 if p == q else 0.0 for p in pos for q in neg)
     return total / (len(pos) * len(neg))
+
+
+class TestFlagPrecision:
+    def test_hand_case(self) -> None:
+        # 1000 pairs, 200 corrupted, 170 of them flagged (R = .85), 56 of 800 clean flagged (e = .07):
+        # P = 170 / 226.
+        assert flag_precision(0.2, 0.85, 0.07) == pytest.approx(170 / 226)
+
+    @pytest.mark.parametrize("seed", [0, 1, 2])
+    def test_equals_the_counted_precision_of_random_masks(self, seed: int) -> None:
+        # ρ, R and e counted from random masks give back outlier_precision_recall's precision.
+        rng = _rng(seed)
+        f, c = rng.random(700) < 0.3, rng.random(700) < 0.25
+        precision, recall = outlier_precision_recall(f, c)
+        rho, e = float(c.mean()), float(f[~c].mean())
+        assert flag_precision(rho, recall, e) == pytest.approx(precision, abs=1e-12)
+
+    def test_recall_one_is_an_upper_bound(self) -> None:
+        # P grows with R, so R = 1 bounds it: .2 / (.2 + .8 · .13) = .6579 at the B1 numbers.
+        bound = flag_precision(0.2, 1.0, 0.13)
+        assert bound == pytest.approx(0.2 / 0.304)
+        assert all(flag_precision(0.2, r, 0.13) <= bound for r in np.linspace(0.01, 1.0, 50))
+
+    def test_nothing_flagged_is_nan(self) -> None:
+        assert math.isnan(flag_precision(0.0, 1.0, 0.0))
+
+    @pytest.mark.parametrize("args", [(-0.1, 1.0, 0.1), (0.2, 1.5, 0.1), (0.2, 1.0, math.nan), (True, 1.0, 0.1)])
+    def test_bad_input_raises(self, args: tuple[float, float, float]) -> None:
+        with pytest.raises(ValueError, match="must be a number in \\[0, 1\\]"):
+            flag_precision(*args)
 
 
 class TestOutlierAuroc:

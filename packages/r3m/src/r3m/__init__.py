@@ -20,7 +20,13 @@ if TYPE_CHECKING:
     from r3m.data import PreferenceData, read_trl_jsonl, write_trl_jsonl
     from r3m.envs import SegmentPool, collect_segments
     from r3m.functional import R3MDPOOutput, R3MOutput, r3m_delta, r3m_dpo_loss, r3m_loss, r3m_threshold
-    from r3m.metrics import outlier_auroc, outlier_precision_recall, preference_accuracy, reward_correlation
+    from r3m.metrics import (
+        flag_precision,
+        outlier_auroc,
+        outlier_precision_recall,
+        preference_accuracy,
+        reward_correlation,
+    )
     from r3m.nn import R3MDPOLoss, R3MLoss
     from r3m.reward_model import SegmentRewardModel
     from r3m.synthetic import TrueReward, make_preference_data, pair_segments, sample_segments
@@ -59,6 +65,7 @@ _LAZY: dict[str, str] = {
     "collect_segments": "r3m.envs",
     "SegmentRewardModel": "r3m.reward_model",
     "preference_accuracy": "r3m.metrics",
+    "flag_precision": "r3m.metrics",
     "reward_correlation": "r3m.metrics",
     "outlier_precision_recall": "r3m.metrics",
     "outlier_auroc": "r3m.metrics",
@@ -91,6 +98,7 @@ __all__ = [
     "collect_segments",
     "conservative_loss",
     "dpo_baseline",
+    "flag_precision",
     "hinge_loss",
     "ipo_loss",
     "make_preference_data",

@@ -25,6 +25,7 @@ import torch
 logger = logging.getLogger(__name__)
 
 __all__ = [
+    "flag_precision",
     "kendall_tau",
     "outlier_auroc",
     "outlier_precision_recall",
@@ -284,6 +285,43 @@ def outlier_precision_recall(flagged: ArrayLike, corrupted: ArrayLike) -> tuple[
     precision = tp / n_flagged if n_flagged else math.nan
     recall = tp / n_corrupted if n_corrupted else math.nan
     return precision, recall
+
+
+def flag_precision(corrupted_share: float, recall: float, clean_flag_rate: float) -> float:
+    """Precision of a flagged set from the corrupted share ρ, its recall R and its flag rate e on clean pairs.
+
+    Of N pairs, ρN are corrupted and (1 − ρ)N clean; a flagged set with recall R and clean-pair
+    flag rate e holds TP = RρN corrupted and FP = e(1 − ρ)N clean pairs, so, exactly,
+
+    .. math::
+
+        P = \\frac{ρR}{ρR + (1 − ρ)e} \\le \\frac{ρ}{ρ + (1 − ρ)e}.
+
+    The right side (R = 1) bounds any detector's precision by its false-flag rate on the clean
+    pairs. For R³M at λ = ½ (threshold t_λ = 0) the flagged pairs are those the model ranks
+    against their label, so e is the model's error rate on the clean training pairs: precision
+    cannot exceed what the fitted reward's accuracy on them allows, however large the recall.
+
+    Args:
+        corrupted_share: ρ ∈ [0, 1], share of corrupted pairs.
+        recall: R ∈ [0, 1], share of corrupted pairs flagged (1 gives the bound).
+        clean_flag_rate: e ∈ [0, 1], share of clean pairs flagged.
+
+    Returns:
+        P ∈ [0, 1]; ``nan`` when nothing would be flagged (ρR + (1 − ρ)e = 0).
+
+    Raises:
+        ValueError: if an argument is not a number in [0, 1].
+
+    Example:
+        >>> round(flag_precision(0.2, 1.0, 0.1), 4)  # 0.2 / (0.2 + 0.8 · 0.1)
+        0.7143
+    """
+    for name, value in (("corrupted_share", corrupted_share), ("recall", recall), ("clean_flag_rate", clean_flag_rate)):
+        if isinstance(value, bool) or not isinstance(value, int | float) or not 0.0 <= value <= 1.0:
+            raise ValueError(f"{name} must be a number in [0, 1], got {value!r}")
+    tp, fp = corrupted_share * recall, (1.0 - corrupted_share) * clean_flag_rate
+    return tp / (tp + fp) if tp + fp > 0 else math.nan
 
 
 def outlier_auroc(scores: ArrayLike, corrupted: ArrayLike) -> float:
