@@ -143,6 +143,9 @@ def test_cache_serves_a_rerun_and_holds_no_key(tmp_path: Path, monkeypatch: pyte
         more = _complete(again_client, n=5)  # 3 cached + 2 new samples, in one request
         assert server.stats()["completions"] == 1
         assert [c.cached for c in more] == [True] * 3 + [False] * 2
+        assert len({c.text for c in more}) == 5  # the top-up starts at another seed: no repeat of 0..2
+        assert server.requests_log()[-1]["seed"] == 3
+        assert again_client.ledger.totals()["cached_prompt_tokens"] > 0  # a cached sample keeps its tokens
     raw = b"".join(p.read_bytes() for p in tmp_path.iterdir())
     assert b"sk-very-secret" not in raw
 

@@ -25,6 +25,9 @@ from gsa_prompt.vote import Vote, majority_vote
 # -- extraction tables (every expected value read off the text by hand) ----------------------------
 GSM8K_CASES = [
     ("#### 72", "72"),
+    ("The answer is 3/4.", "3/4"),
+    ("#### -3/4", "-3/4"),
+    ("So the share is \\frac{3}{4}. The answer is \\frac{3}{4}.", "3/4"),
     ("48 / 2 = 24 clips in May.\n48 + 24 = 72\n#### 72", "72"),
     ("The answer is $5.", "5"),
     ("The answer is 1,000.", "1000"),

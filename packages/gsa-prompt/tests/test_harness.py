@@ -77,8 +77,11 @@ def test_evaluate_scores_writes_and_resumes(tmp_path: Path) -> None:
                                   progress=False))  # fmt: skip
         assert again.resumed == 45
         assert server.stats()["completions"] == 0
-        assert again.summary["methods"] == report.summary["methods"] | {
-            m: again.summary["methods"][m] for m in ("greedy", "gsa")}  # fmt: skip
+        for m in ("greedy", "gsa"):  # the same table, tokens included (cached samples count what they cost)
+            for key in ("n", "correct", "accuracy", "calls_per_q"):
+                assert again.summary["methods"][m][key] == pytest.approx(report.summary["methods"][m][key])
+            for key in ("prompt_tokens_per_q", "completion_tokens_per_q"):  # cached samples keep their cost
+                assert again.summary["methods"][m][key] == pytest.approx(report.summary["methods"][m][key], rel=0.05)
         assert [r["correct"] for r in again.records] == [r["correct"] for r in report.records]
 
 
@@ -130,3 +133,27 @@ def test_docstring_examples(module: object) -> None:
     assert result.failed == 0
     if module is harness:
         assert result.attempted > 0
+
+
+def test_resume_refuses_a_run_with_other_settings(tmp_path: Path) -> None:
+    items = _arith(3)
+    with FakeServer() as server:
+        client = Client(Endpoint(server.base_url, "fake-model"))
+        run_sync(evaluate(client, "arithmetic", items, ["greedy"], out=tmp_path / "run", progress=False))
+        with pytest.raises(ValueError, match=r"other settings \(budget\)"):
+            run_sync(evaluate(client, "arithmetic", items, ["greedy"], budget=5, out=tmp_path / "run", progress=False))
+        # another method or seed on the same settings extends the run
+        more = run_sync(evaluate(client, "arithmetic", items, ["greedy", "sc"], out=tmp_path / "run", progress=False))
+        assert more.resumed == 3
+        assert len(more.records) == 6
+
+
+def test_a_refused_item_is_flagged_and_the_run_goes_on() -> None:
+    items = _arith(4)
+    with FakeServer(persona="llamacpp") as server:  # n > 1 is a 400 there: force native n to make it fail
+        client = Client(Endpoint(server.base_url, "fake-model", n_mode="native"))
+        report = run_sync(evaluate(client, "arithmetic", items, ["greedy", "gsa"], progress=False))
+    gsa = [r for r in report.records if r["method"] == "gsa"]
+    assert all("error" in r["flags"] and not r["correct"] for r in gsa)
+    assert all(r["error"] and "HTTP 400" in r["error"] for r in gsa)
+    assert sum(r["method"] == "greedy" for r in report.records) == 4

@@ -13,7 +13,16 @@ import pytest
 from gsa_prompt import aggregate, methods
 from gsa_prompt.client import Client, Endpoint, run_sync
 from gsa_prompt.methods import METHODS, MethodResult, NoCandidates, budget_split
-from gsa_prompt.prompts import build_gsa_prompt, build_sample_messages, detect_role, parse_candidates
+from gsa_prompt.prompts import (
+    build_choose_prompt,
+    build_feedback_prompt,
+    build_gsa_prompt,
+    build_judge_prompt,
+    build_refine_prompt,
+    build_sample_messages,
+    build_usc_prompt,
+    parse_candidates,
+)
 from gsa_prompt.tasks import task_kind
 from gsa_prompt.testing import FakeServer
 from gsa_prompt.worlds import (
@@ -103,8 +112,6 @@ def test_accuracy_matches_the_analytic_value(method: str, kw: dict[str, Any], se
     with FakeServer(**server_kw) as server:
         results = _run(server, method, ITEMS, **kw)
     _within_3_sigma(_accuracy(results, ITEMS), expected, len(ITEMS))
-    calls = {"greedy": 1, "sc": kw.get("n"), "gsa": 4, "cfn": 4, "bon": 4, "self-refine": 3}[method]
-    assert all(r.calls == calls for r in results)
 
 
 def test_analytic_values_of_the_spec() -> None:
@@ -114,20 +121,62 @@ def test_analytic_values_of_the_spec() -> None:
     assert round(table_accuracy(P, 3, SELECT_TABLE), 4) == 0.7344
 
 
-def test_gsa_sends_the_samples_then_exactly_the_aggregation_prompt() -> None:
+def test_each_method_sends_exactly_its_prompts() -> None:
     item = ITEMS[0]
+    fmt = task_kind("answer_is").answer_format
+    sample = build_sample_messages(item.question, fmt)
     with FakeServer() as server:
-        result = _run(server, "gsa", [item], n=3)[0]
+        g = _run(server, "gsa", [item], n=3)[0]
         log = server.requests_log()
-    assert [e["role"] for e in log] == ["sample", "aggregate"]
-    assert log[0]["n"] == 3
-    assert log[0]["temperature"] == 0.7
-    assert log[1]["temperature"] == 0.0
-    client_messages = build_sample_messages(item.question, task_kind("answer_is").answer_format)
-    assert detect_role(client_messages) == "sample"
-    prompt = build_gsa_prompt(item.question, result.candidates, task_kind("answer_is").answer_format)
-    assert parse_candidates(prompt) == result.candidates
-    assert len(result.candidates) == 3
+        assert [e["role"] for e in log] == ["sample", "aggregate"]
+        assert log[0]["messages"] == sample
+        assert log[0]["n"] == 3
+        assert log[0]["temperature"] == 0.7
+        assert log[1]["messages"] == [{"role": "user", "content": build_gsa_prompt(item.question, g.candidates, fmt)}]
+        assert log[1]["temperature"] == 0.0
+        assert parse_candidates(log[1]["messages"][0]["content"]) == g.candidates
+        server.reset()
+        u = _run(server, "usc", [item], n=3)[0]
+        log = server.requests_log()
+        assert log[1]["messages"][0]["content"] == build_usc_prompt(item.question, u.candidates)
+        server.reset()
+        c = _run(server, "cfn", [item], n=3)[0]
+        assert server.requests_log()[1]["messages"][0]["content"] == build_choose_prompt(item.question, c.candidates)
+        server.reset()
+        b = _run(server, "bon", [item], n=2)[0]
+        judged = sorted(e["messages"][0]["content"] for e in server.requests_log() if e["role"] == "judge")
+        assert judged == sorted(build_judge_prompt(item.question, t) for t in b.candidates)
+        server.reset()
+        r = _run(server, "self-refine", [item], rounds=1)[0]
+        log = server.requests_log()
+        assert [e["role"] for e in log] == ["sample", "feedback", "refine"]
+        fb = log[1]["messages"][0]["content"]
+        assert fb == build_feedback_prompt(item.question, r.candidates[0])
+        assert r.trace[0]["text"] is not None
+        assert log[2]["messages"][0]["content"] == build_refine_prompt(item.question, r.candidates[0],
+                                                                       r.trace[0]["text"], fmt)  # fmt: skip
+
+
+def test_generations_counted_by_the_server_equal_the_calls_reported() -> None:
+    for method, kw in [("greedy", {}), ("sc", {"n": 4}), ("usc", {"n": 3}), ("bon", {"n": 2}), ("gsa", {"n": 3}),
+                       ("self-refine", {"rounds": 1})]:  # fmt: skip
+        with FakeServer() as server:
+            results = _run(server, method, ITEMS[:20], **kw)
+            assert server.stats()["choices"] == sum(r.calls for r in results), method
+
+
+def test_unparsable_selection_falls_back_to_the_vote_and_is_flagged() -> None:
+    item = ITEMS[2]
+    with FakeServer(persona="flaky") as server:
+        server.script("ok", "null")  # the samples come back; the selection answer is empty
+        got = _run(server, "usc", [item], n=3)[0]
+        assert "parse_failed" in got.flags
+        assert got.chosen == methods._vote_index(got.candidates, task_kind("answer_is"), [])
+        server.reset()
+        server.script("ok", "null", "ok")  # BoN: the first judge answer is empty -> rating 0, flagged
+        b = _run(server, "bon", [item], n=2)[0]
+        assert "parse_failed" in b.flags
+        assert b.trace[0]["rating"] is None
 
 
 def test_a_dropped_candidate_changes_the_aggregate() -> None:
@@ -158,13 +207,6 @@ def test_empty_samples_are_dropped_and_all_empty_raises() -> None:
         looped = Client(Endpoint(server.base_url, "fake-model", n_mode="loop"))
         with pytest.raises(NoCandidates, match="all 3 sampled responses were empty"):
             run_sync(METHODS["gsa"](looped, ITEMS[1].question, "answer_is", n=3))
-
-
-def test_selection_parse_failure_falls_back_to_the_vote() -> None:
-    texts = ["The answer is 5.", "The answer is 6.", "The answer is 6."]
-    flags: list[str] = []
-    assert methods._vote_index(texts, task_kind("answer_is"), flags) == 1
-    assert flags == []
 
 
 def test_sc_refuses_tasks_without_answers() -> None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -30,7 +31,8 @@ TASK_KINDS = ("math", "gsm8k", "answer_is", "multiple_choice", "code", "open")
 
 def _endpoint_flags(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("endpoint")
-    g.add_argument("--base-url", required=True, help="OpenAI-compatible base URL, e.g. http://127.0.0.1:8000/v1")
+    g.add_argument("--base-url", default=os.environ.get("OPENAI_BASE_URL"),
+                   help="OpenAI-compatible base URL, e.g. http://127.0.0.1:8000/v1 (default: $OPENAI_BASE_URL)")  # fmt: skip
     g.add_argument("--model", required=True, help="model name at that endpoint")
     g.add_argument("--api-key-env", default="OPENAI_API_KEY",
                    help="environment variable holding the API key (default OPENAI_API_KEY; never pass a key itself)")  # fmt: skip
@@ -47,6 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``gsa-prompt``, one sub-parser per command."""
     parser = argparse.ArgumentParser(
         prog="gsa-prompt",
+        allow_abbrev=False,
         description="Generative Self-Aggregation (GSA) and its baselines over any OpenAI-compatible endpoint, "
         "with an evaluation harness.",
         epilog='Paper: Li, Feng, Cai, Zhang, Liu, Liang, Chen, Wang, Zhao, "LLMs Can Generate a Better Answer by '
@@ -56,7 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
-    ask = sub.add_parser("ask", help="answer one question with one method; -v shows the samples")
+    ask = sub.add_parser("ask", allow_abbrev=False, help="answer one question with one method; -v shows the samples")
     ask.add_argument("question", help="the question")
     ask.add_argument("--method", choices=METHOD_NAMES, default="gsa", help="method (default gsa)")
     ask.add_argument("--task", choices=TASK_KINDS, default="open", help="answer format and extraction (default open)")
@@ -67,7 +70,7 @@ def build_parser() -> argparse.ArgumentParser:
     ask.add_argument("--json", action="store_true", help="print the result as one JSON object")
     _endpoint_flags(ask)
 
-    ev = sub.add_parser("eval", help="methods side by side on a JSONL data set (resumable)")
+    ev = sub.add_parser("eval", allow_abbrev=False, help="methods side by side on a JSONL data set (resumable)")
     ev.add_argument("--task", required=True,
                     help="gsm8k, math, mmlu, gpqa, humaneval, mbpp, chat (judged pairwise), arithmetic")  # fmt: skip
     src = ev.add_mutually_exclusive_group(required=True)
@@ -75,6 +78,8 @@ def build_parser() -> argparse.ArgumentParser:
     src.add_argument("--sample", action="store_true", help="the task's small built-in sample (for trying the tool)")
     ev.add_argument("--methods", default="greedy,sc,usc,gsa", help="comma list (default greedy,sc,usc,gsa)")
     ev.add_argument("--budget", type=int, default=4, help="calls per question for every method (default 4)")
+    ev.add_argument("-n", "--n", type=int, default=None, dest="n",
+                    help="samples for sc, usc, cfn, bon and gsa instead of the budget's split")  # fmt: skip
     ev.add_argument("--seeds", default="0", help="comma list of base seeds (default 0)")
     ev.add_argument("--limit", type=int, default=None, help="first N items only")
     ev.add_argument("--out", type=Path, default=None, metavar="DIR",
@@ -85,7 +90,9 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--judge-base-url", default=None, help="the judge's endpoint (default: --base-url)")
     _endpoint_flags(ev)
 
-    serve = sub.add_parser("serve-test", help="run the local OpenAI-compatible fake server (Ctrl-C stops it)")
+    serve = sub.add_parser(
+        "serve-test", allow_abbrev=False, help="run the local OpenAI-compatible fake server (Ctrl-C stops it)"
+    )
     serve.add_argument("--world", default="arithmetic", help="arithmetic, multiple_choice, code or chat")
     serve.add_argument("--persona", default="openai", help="openai, vllm, ollama, llamacpp or flaky")
     serve.add_argument("--port", type=int, default=0, help="TCP port (default: a free one)")
@@ -95,11 +102,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.add_argument("--selector", default="majority", help="USC/choose policy (majority, first, oracle, table)")
 
-    demo = sub.add_parser("demo", help="greedy, SC, USC and GSA on a toy world over real HTTP (a plumbing check)")
+    demo = sub.add_parser(
+        "demo", allow_abbrev=False, help="greedy, SC, USC and GSA on a toy world over real HTTP (a plumbing check)"
+    )
     demo.add_argument("--items", type=int, default=60, help="questions (default 60)")
     demo.add_argument("--json", action="store_true", help="print the summary as one JSON object")
 
-    info = sub.add_parser("info", help="print package, python and dependency versions")
+    info = sub.add_parser("info", allow_abbrev=False, help="print package, python and dependency versions")
     info.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
     return parser
 
@@ -109,9 +118,27 @@ def _fail(command: str, message: str, status: int) -> int:
     return status
 
 
+FLAG_OF = {"base_url": "--base-url", "model": "--model", "max_concurrency": "--concurrency", "timeout_s": "--timeout",
+           "max_retries": "--retries", "input_per_mtok": "--price", "output_per_mtok": "--price",
+           "n_mode": "--n-mode", "limit": "--limit", "budget": "--budget", "n": "-n", "seeds": "--seeds"}  # fmt: skip
+"""Library argument -> the flag that sets it (errors name the flag)."""
+
+
+def _flagged(exc: Exception) -> str:
+    """``"max_concurrency must be ..."`` -> ``"--concurrency: max_concurrency must be ..."``."""
+    text = str(exc)
+    if text.startswith("out: "):
+        return "--out: " + text[5:]
+    flag = FLAG_OF.get(text.split(" ", 1)[0])
+    return f"{flag}: {text}" if flag else text
+
+
 def _client(args: argparse.Namespace, cache: str | None) -> Any:
     from gsa_prompt.client import Client, Endpoint
     from gsa_prompt.ledger import Price
+
+    if not args.base_url:
+        raise ValueError("--base-url is required (or set OPENAI_BASE_URL)")
 
     try:
         price_in, price_out = (float(v) for v in str(args.price).split(","))
@@ -168,11 +195,22 @@ def _eval(args: argparse.Namespace) -> int:
         seeds = [int(s) for s in str(args.seeds).split(",") if s.strip()]
     except ValueError:
         raise ValueError(f"--seeds must be a comma list of integers, got {args.seeds!r}") from None
+    from gsa_prompt.methods import budget_split
+
+    for method in methods:  # fail before any file is written
+        budget_split(method, args.budget)
+    settings: dict[str, dict[str, Any]] = {}
+    if args.n is not None:
+        if isinstance(args.n, bool) or args.n < 1:
+            raise ValueError(f"-n must be >= 1, got {args.n}")
+        settings = {m: {"n": args.n} for m in methods if m in ("sc", "usc", "cfn", "bon", "gsa")}
     path = sample_path(args.task) if args.sample else args.data
     if not Path(path).is_file():
         raise ValueError(f"--data: no such file {path}")
     items = load_task(args.task, path, limit=args.limit)
     out = args.out if args.out is not None else Path("runs") / args.task
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"--out: {out} exists and is not a folder")
     cache = args.cache if args.cache is not None else str(out / "cache.sqlite")
     client = _client(args, cache)
     judge = None
@@ -184,7 +222,7 @@ def _eval(args: argparse.Namespace) -> int:
                                 api_key_env=ep.api_key_env, max_concurrency=ep.max_concurrency, timeout_s=ep.timeout_s,
                                 max_retries=ep.max_retries, cache=cache))  # fmt: skip
     report = run_sync(evaluate(client, args.task, items, methods, budget=args.budget, seeds=seeds, out=out,
-                               progress=not args.json, judge=judge))  # fmt: skip
+                               progress=not args.json, judge=judge, settings=settings))  # fmt: skip
     if args.json:
         print(json.dumps(report.summary))
         return 0
@@ -199,8 +237,13 @@ def _serve(args: argparse.Namespace) -> int:
 
     from gsa_prompt.testing import FakeServer
 
-    server = FakeServer(args.world, persona=args.persona, port=args.port, latency_s=args.latency,
-                        aggregator=args.aggregator, selector=args.selector)  # fmt: skip
+    if not 0 <= args.port <= 65535:
+        raise ValueError(f"--port must be in 0..65535, got {args.port}")
+    try:
+        server = FakeServer(args.world, persona=args.persona, port=args.port, latency_s=args.latency,
+                            aggregator=args.aggregator, selector=args.selector)  # fmt: skip
+    except OSError as exc:
+        raise ValueError(f"--port {args.port}: cannot listen on 127.0.0.1 ({exc.strerror or exc})") from None
     print(f"fake OpenAI-compatible server ({args.world} world, {args.persona} persona) at {server.base_url}; "
           f"model 'fake-model', any API key; Ctrl-C stops it", flush=True)  # fmt: skip
     try:
@@ -256,7 +299,7 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         return _fail(args.command, "interrupted (an eval resumes from its run folder)", 130)
     except (ValueError, TypeError) as exc:
-        return _fail(args.command, str(exc), EXIT_USAGE)
+        return _fail(args.command, _flagged(exc), EXIT_USAGE)
     except Exception as exc:
         from gsa_prompt.client import EndpointError
         from gsa_prompt.methods import NoCandidates

@@ -143,6 +143,13 @@ class Choice:
         return tuple(out)
 
 
+@dataclasses.dataclass(frozen=True)
+class _Got:
+    text: str | None
+    finish_reason: str | None
+    usage: Usage
+
+
 class _Transient(Exception):
     def __init__(self, cause: BaseException, retry_after: float | None) -> None:
         super().__init__(str(cause))
@@ -246,8 +253,11 @@ class Client:
                     last = _Transient(exc, _retry_after(exc.response.headers))
                     log.info("%s answered %s; retry %d/%d", ep.base_url, status, attempt + 1, ep.max_retries)
                     continue
+                hint = ""
+                if status in (401, 403) and not os.environ.get(ep.api_key_env):
+                    hint = f" (the key variable ${ep.api_key_env} is not set; export it or pass --api-key-env)"
                 raise EndpointRejected(f"{ep.base_url} rejected the request for model {ep.model!r} "
-                                       f"(HTTP {status}): {_snippet(exc)}", status) from None  # fmt: skip
+                                       f"(HTTP {status}): {_snippet(exc)}{hint}", status) from None  # fmt: skip
             except (openai.APIConnectionError, openai.APIResponseValidationError, json.JSONDecodeError) as exc:
                 last = _Transient(exc, None)
                 log.info("%s: %s; retry %d/%d", ep.base_url, type(exc).__name__, attempt + 1, ep.max_retries)
@@ -269,24 +279,33 @@ class Client:
             body["extra_body"] = dict(ep.extra_body)
         return body
 
-    async def _one(self, body: dict[str, Any], n: int, method: str, role: str) -> list[tuple[str | None, str | None]]:
-        """One request (``n`` choices asked); the (text, finish_reason) of each choice returned, ledger updated."""
+    async def _one(self, body: dict[str, Any], n: int, method: str, role: str) -> list[_Got]:
+        """One request (``n`` choices asked): each choice's text, finish_reason and share of the request's usage.
+
+        The request's usage (reported, else estimated) goes to the ledger once; each choice carries an even
+        share of it (remainders to the first), which the cache stores so a cached sample's tokens stay known.
+        """
         sent = dict(body)
         if n > 1:
             sent["n"] = n
         response = await self._post(sent)
-        out: list[tuple[str | None, str | None]] = []
+        texts: list[tuple[str | None, str | None]] = []
         for choice in sorted(response.choices, key=lambda c: c.index):
             text = choice.message.content if self.endpoint.api == "chat" else choice.text
-            out.append((text, choice.finish_reason))
+            texts.append((text, choice.finish_reason))
         usage = response.usage
         if usage is not None and usage.prompt_tokens is not None:
-            self._account(Usage(int(usage.prompt_tokens), int(usage.completion_tokens or 0)), method, role)
+            total = Usage(int(usage.prompt_tokens), int(usage.completion_tokens or 0))
         else:
             prompt = json.dumps(body.get("messages") or body.get("prompt"), ensure_ascii=False)
-            completion = sum(estimate_tokens(t or "") for t, _ in out)
-            self._account(Usage(estimate_tokens(prompt), completion, estimated=True), method, role)
-        return out
+            completion = sum(estimate_tokens(t or "") for t, _ in texts)
+            total = Usage(estimate_tokens(prompt), completion, estimated=True)
+        self._account(total, method, role)
+        k = max(1, len(texts))
+        shares = [Usage(total.prompt_tokens // k + (i < total.prompt_tokens % k),
+                        total.completion_tokens // k + (i < total.completion_tokens % k), total.estimated)
+                  for i in range(len(texts))]  # fmt: skip
+        return [_Got(t, f, u) for (t, f), u in zip(texts, shares, strict=True)]
 
     async def complete(
         self,
@@ -333,12 +352,16 @@ class Client:
                 hit = self.cache.get(key)
                 if hit is not None:
                     results[i] = Choice(hit["text"], hit["finish_reason"], i, cached=True)
-                    self._account(Usage(), method, role, cached=True)
+                    used = Usage(int(hit.get("prompt_tokens", 0)), int(hit.get("completion_tokens", 0)))
+                    self._account(used, method, role, cached=True)
         missing = [i for i in range(n) if i not in results]
-        fresh: dict[int, tuple[str | None, str | None]] = {}
+        fresh: dict[int, _Got] = {}
         if len(missing) > 1 and self.native_n is not False:
+            top_up = dict(body)
+            if missing[0] > 0 and "seed" in top_up:  # cached samples 0..k-1 came from `seed`: start elsewhere
+                top_up["seed"] = int(top_up["seed"]) + missing[0]
             try:
-                got = await self._one(body, len(missing), method, role)
+                got = await self._one(top_up, len(missing), method, role)
             except EndpointRejected as exc:
                 if ep.n_mode == "native" or exc.status != 400:
                     raise
@@ -352,17 +375,19 @@ class Client:
         todo = [i for i in missing if i not in fresh]
         if todo:
 
-            async def single(i: int) -> tuple[int, tuple[str | None, str | None]]:
+            async def single(i: int) -> tuple[int, _Got]:
                 b = dict(body)
-                if seed is not None:
-                    b["seed"] = seed + i
+                if "seed" in b:  # absent when seed is None or dropped (drop_params)
+                    b["seed"] = int(b["seed"]) + i
                 return i, (await self._one(b, 1, method, role))[0]
 
             fresh.update(await asyncio.gather(*(single(i) for i in todo)))
-        for i, (text, finish) in fresh.items():
-            results[i] = Choice(text, finish, i)
-            if self.cache is not None and text is not None:
-                self.cache.put(keys[i], ep.base_url, ep.model, {"text": text, "finish_reason": finish})
+        for i, got_i in fresh.items():
+            results[i] = Choice(got_i.text, got_i.finish_reason, i)
+            if self.cache is not None and got_i.text is not None:
+                value = {"text": got_i.text, "finish_reason": got_i.finish_reason,
+                         "prompt_tokens": got_i.usage.prompt_tokens, "completion_tokens": got_i.usage.completion_tokens}  # fmt: skip
+                self.cache.put(keys[i], ep.base_url, ep.model, value)
         return [results[i] for i in range(n)]
 
     async def models(self) -> list[str]:

@@ -293,17 +293,22 @@ TASKS: dict[str, TaskSpec] = {
 # -- files -----------------------------------------------------------------------------------------
 def _read_jsonl(path: str | os.PathLike[str]) -> list[tuple[int, dict[str, Any]]]:
     records: list[tuple[int, dict[str, Any]]] = []
-    with open(path, encoding="utf-8-sig") as fh:
-        for line_no, line in enumerate(fh, start=1):
-            if not line.strip():
-                continue
-            try:
-                value = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise ValueError(f"{path}:{line_no}: not valid JSON: {exc.msg} (column {exc.colno})") from None
-            if not isinstance(value, dict):
-                raise ValueError(f"{path}:{line_no}: not a JSON object, got {type(value).__name__}")
-            records.append((line_no, value))
+    with open(path, "rb") as fh:
+        raw_lines = fh.read().splitlines()
+    for line_no, raw in enumerate(raw_lines, start=1):
+        try:
+            line = raw.decode("utf-8-sig" if line_no == 1 else "utf-8")
+        except UnicodeDecodeError as exc:
+            raise ValueError(f"{path}:{line_no}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+        if not line.strip():
+            continue
+        try:
+            value = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"{path}:{line_no}: not valid JSON: {exc.msg} (column {exc.colno})") from None
+        if not isinstance(value, dict):
+            raise ValueError(f"{path}:{line_no}: not a JSON object, got {type(value).__name__}")
+        records.append((line_no, value))
     if not records:
         raise ValueError(f"{path}: no records (the file is empty)")
     return records

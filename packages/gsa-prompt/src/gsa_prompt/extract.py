@@ -17,7 +17,7 @@ Conventions that are ours (no source fixes them):
   position* of the answer phrases and ``\boxed{}``, and only then the last number in the text.
 - ``"50%"`` equals ``"50"`` (the percent sign is decoration, as in GSM8K and MATH gold answers), not 0.5.
 - Two numbers are equal exactly when both are written as integers or fractions; when either is
-  written with a decimal point, within a relative tolerance (so ``"0.333333"`` can match ``1/3``).
+  written with a decimal point, within a relative tolerance (so ``"0.3333333"`` can match ``1/3``).
 - Non-numeric answers compare as normalised strings, case-sensitively (``x`` and ``X`` differ in math).
 - ``None`` (no extractable answer) equals nothing (and never wins a vote, :mod:`gsa_prompt.vote`).
 """
@@ -147,6 +147,25 @@ def _brace_args(s: str, macro: str, nargs: int) -> str:
     return "".join(out)
 
 
+_FRACTION = re.compile(
+    r"(?<![\w.])(?P<sign>-)?(?P<a>\d+)\s*/\s*(?P<b>\d+)(?![\d/.])|"
+    r"(?P<lsign>-)?\\[dt]?frac\{(?P<la>-?\d+)\}\{(?P<lb>\d+)\}"
+)
+"""A simple fraction as written in prose (``3/4``, ``-3/4``) or LaTeX (``\\frac{3}{4}``)."""
+
+
+def _first_answer(segment: str) -> str | None:
+    """The first number or simple fraction in ``segment`` (a fraction wins when it starts no later)."""
+    number = _NUMBER.search(segment)
+    fraction = _FRACTION.search(segment)
+    if fraction is not None and (number is None or fraction.start() <= number.start()):
+        if fraction.group("a") is not None:
+            return f"{'-' if fraction.group('sign') else ''}{fraction.group('a')}/{fraction.group('b')}"
+        neg = fraction.group("lsign") is not None
+        return f"{'-' if neg else ''}{fraction.group('la')}/{fraction.group('lb')}"
+    return _number_token(number) if number is not None else None
+
+
 def _number_token(m: re.Match[str]) -> str:
     sign = m.group("sign")
     neg = (sign is not None and sign in "-−") or m.group("sign2") is not None
@@ -186,7 +205,7 @@ def extract_gsm8k(text: str) -> str | None:
     Order: (1) the number on the last ``####`` line (the dataset's gold-answer marker); (2) the last
     explicit marker by position, among ``\boxed{...}`` and "The answer is 72" / "Final answer: 72" /
     "**Answer:** 72" phrases (from the rest of that sentence: the number after its last ``=``, else
-    its first number); (3) the last number in the text. Markers win over "the last number" because
+    its first number or simple fraction, ``3/4`` or ``\frac{3}{4}``); (3) the last number in the text. Markers win over "the last number" because
     aggregated texts restate the candidates' answers (spec pitfall 6).
 
     Args:
@@ -208,15 +227,15 @@ def extract_gsm8k(text: str) -> str | None:
     """
     text = _check_str("text", text).replace("−", "-")
     for h in reversed(list(_HASHES.finditer(text))):
-        if (m := _NUMBER.search(h.group("rest"))) is not None:
-            return _number_token(m)
+        if (found := _first_answer(h.group("rest"))) is not None:
+            return found
     markers: list[tuple[int, str]] = []
     for p in _PHRASE.finditer(text):
         window = re.split(r"\n|\.(?:\s|$)", text[p.end() :], maxsplit=1)[0]  # the rest of the sentence
         if _BOX.match(window.lstrip(" *$")):
             continue  # the box itself is a marker below
-        if (m := _NUMBER.search(window.rpartition("=")[2]) or _NUMBER.search(window)) is not None:
-            markers.append((p.start(), _number_token(m)))
+        if (found := _first_answer(window.rpartition("=")[2]) or _first_answer(window)) is not None:
+            markers.append((p.start(), found))
     for start, content in _iter_boxed(text):
         if content is not None and (found := _boxed_number(content)) is not None:
             markers.append((start, found))

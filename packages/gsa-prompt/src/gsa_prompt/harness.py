@@ -15,7 +15,9 @@ win rate (a tie counts one half). For those tasks "accuracy" below is that win r
 normal-approximation interval of the mean score, and McNemar pairs wins (score > 1/2).
 
 The summary per method: accuracy with a Wilson 95 % interval, calls, prompt and completion tokens and
-dollars per question, the flags, and an exact McNemar test (two-sided binomial test on the discordant
+dollars per question (a sample served from the cache counts its share of the request that made it, so a
+resumed run reports about the same; methods that send the same sample prompt, such as SC and GSA, share
+samples through the cache, which moves the split between them a little), the flags, and an exact McNemar test (two-sided binomial test on the discordant
 pairs, paired by item and seed) of GSA against each other method.
 """
 
@@ -31,7 +33,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from gsa_prompt.client import Client
+from gsa_prompt.client import Client, EndpointRejected
 from gsa_prompt.data import EvalItem, score
 from gsa_prompt.judge import judge_pairwise
 from gsa_prompt.methods import METHODS, MethodResult, NoCandidates, budget_split
@@ -151,13 +153,22 @@ async def evaluate(
     if judge is None and any(it.kind == "open" for it in items):
         raise ValueError("open-ended items need a judge: pass judge=Client(...) (CLI: --judge-model)")
     settings = settings or {}
+    for method in methods:
+        budget_split(method, budget)  # a budget too small for a method fails before any work
     folder = Path(out) if out is not None else None
     log_path = folder / "items.jsonl" if folder is not None else None
+    run_config = {"task": task, "base_url": client.endpoint.base_url, "model": client.endpoint.model,
+                  "budget": budget, "settings": settings}  # fmt: skip
     if folder is not None:
+        if folder.exists() and not folder.is_dir():
+            raise ValueError(f"out: {folder} exists and is not a folder")
         folder.mkdir(parents=True, exist_ok=True)
+        _check_config(folder / "config.json", run_config)
     done = {_key(r): r for r in (_load_done(log_path) if log_path is not None else [])}
-    resumed = len(done)
+    planned = {(it.id, m, s) for s in seeds for m in methods for it in items}
+    resumed = sum(k in planned for k in done)
     todo = [(it, m, s) for s in seeds for m in methods for it in items if (it.id, m, s) not in done]
+    cpu = asyncio.Semaphore(max(1, min(4, os.cpu_count() or 1)))  # sandbox runs at once
     bar = None
     if progress:
         from tqdm.auto import tqdm
@@ -187,12 +198,20 @@ async def evaluate(
             error = None
         except NoCandidates as exc:
             result, error = None, str(exc)
+        except EndpointRejected as exc:
+            if exc.status not in (400, 413, 422):  # a bad key or an unknown model: stop the run
+                raise
+            result, error = None, str(exc)  # this item's request is refused (e.g. over the context): flag it
         graded, value = None, 0.0
         judge_flags: list[str] = []
         if result is not None and result.text and item.kind == "open":
             value, judge_flags = await _judge(item, result.text, seed)
         elif result is not None and result.text:
-            graded = score(item, result.text, timeout_s=timeout_s)
+            if item.kind == "code":  # a subprocess: keep the event loop (and every other request) running
+                async with cpu:
+                    graded = await asyncio.to_thread(score, item, result.text, timeout_s=timeout_s)
+            else:
+                graded = score(item, result.text, timeout_s=timeout_s)
             value = 1.0 if graded.correct else 0.0
         record = {
             "item": item.id, "method": method, "seed": seed, "score": value, "correct": value > 0.5,
@@ -211,8 +230,14 @@ async def evaluate(
             bar.update(1)
         return record
 
+    tasks = [asyncio.ensure_future(one(it, m, s)) for it, m, s in todo]
     try:
-        fresh = await asyncio.gather(*(one(it, m, s) for it, m, s in todo))
+        fresh = await asyncio.gather(*tasks)
+    except BaseException:
+        for t in tasks:  # stop the siblings before the log closes, so no finished record is lost
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        raise
     finally:
         if handle is not None:
             handle.close()
@@ -232,6 +257,23 @@ async def evaluate(
         (folder / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
         (folder / "summary.md").write_text(markdown(summary) + "\n", encoding="utf-8")
     return report
+
+
+def _check_config(path: Path, config: dict[str, Any]) -> None:
+    """Write the run's settings, or refuse to resume a run made with other ones (records would mix)."""
+    if path.is_file():
+        try:
+            saved = json.loads(path.read_text(encoding="utf-8"))
+        except json.JSONDecodeError:
+            saved = None
+        if saved != json.loads(json.dumps(config)):
+            diff = sorted(
+                k for k in config if not isinstance(saved, dict) or saved.get(k) != json.loads(json.dumps(config))[k]
+            )
+            raise ValueError(f"out: {path.parent} holds a run made with other settings ({', '.join(diff)}); "
+                             "use another folder to start a new run")  # fmt: skip
+        return
+    path.write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
 
 
 def summarize(records: Sequence[dict[str, Any]], methods: Sequence[str]) -> dict[str, Any]:
@@ -255,13 +297,15 @@ def summarize(records: Sequence[dict[str, Any]], methods: Sequence[str]) -> dict
             for f in r["flags"]:
                 flags[f] = flags.get(f, 0) + 1
 
-        def mean(key: str, rs: list[dict[str, Any]] = rs) -> float:
-            return sum(float(r["usage"].get(key, 0)) for r in rs) / max(1, len(rs))
+        def mean(key: str, rs: list[dict[str, Any]] = rs) -> float:  # fresh + cached: what the method costs
+            return sum(float(r["usage"].get(key, 0)) + float(r["usage"].get(f"cached_{key}", 0)) for r in rs) / max(
+                1, len(rs)
+            )
 
         rows[method] = {
             "n": n, "correct": right, "accuracy": total / n if n else 0.0, "ci95": [lo, hi],
             "calls_per_q": sum(r["calls"] for r in rs) / max(1, n), "prompt_tokens_per_q": mean("prompt_tokens"),
-            "completion_tokens_per_q": mean("completion_tokens"), "cost_usd_per_q": mean("cost_usd"),
+            "completion_tokens_per_q": mean("completion_tokens"), "cost_usd_per_q": sum(float(r["usage"].get("cost_usd_uncached", 0)) for r in rs) / max(1, n),
             "cached_calls": int(sum(r["usage"].get("cached_calls", 0) for r in rs)), "flags": flags,
         }  # fmt: skip
         outcomes[method] = {(r["item"], r["seed"]): bool(r["correct"]) for r in rs}

@@ -83,17 +83,23 @@ class Ledger:
         self._rows: dict[tuple[str, str], dict[str, Any]] = {}
 
     def add(self, usage: Usage, *, method: str = "-", role: str = "-", cached: bool = False) -> None:
-        """Record one request (``cached=True``: served from the cache, costs nothing)."""
+        """Record one request, or (``cached=True``) one sample served from the cache with the tokens it cost
+        when it was made: those count in ``cached_*`` and ``cost_usd_uncached`` (what a run without the cache
+        would pay), not in ``prompt_tokens`` / ``completion_tokens`` / ``cost_usd``."""
         with self._lock:
             row = self._rows.setdefault((method, role), _empty())
             if cached:
                 row["cached_calls"] += 1
+                row["cached_prompt_tokens"] += usage.prompt_tokens
+                row["cached_completion_tokens"] += usage.completion_tokens
+                row["cost_usd_uncached"] += self.price.cost(usage.prompt_tokens, usage.completion_tokens)
                 return
             row["calls"] += 1
             row["prompt_tokens"] += usage.prompt_tokens
             row["completion_tokens"] += usage.completion_tokens
             row["estimated_calls"] += int(usage.estimated)
             row["cost_usd"] += self.price.cost(usage.prompt_tokens, usage.completion_tokens)
+            row["cost_usd_uncached"] += self.price.cost(usage.prompt_tokens, usage.completion_tokens)
 
     def totals(self, method: str | None = None) -> dict[str, Any]:
         """Sums over every row, or over one method's rows."""
@@ -104,6 +110,7 @@ class Ledger:
                     for k, v in row.items():
                         out[k] += v
         out["cost_usd"] = round(out["cost_usd"], 12)
+        out["cost_usd_uncached"] = round(out["cost_usd_uncached"], 12)
         return out
 
     def rows(self) -> list[dict[str, Any]]:
@@ -114,4 +121,4 @@ class Ledger:
 
 def _empty() -> dict[str, Any]:
     return {"calls": 0, "cached_calls": 0, "prompt_tokens": 0, "completion_tokens": 0, "estimated_calls": 0,
-            "cost_usd": 0.0}  # fmt: skip
+            "cached_prompt_tokens": 0, "cached_completion_tokens": 0, "cost_usd": 0.0, "cost_usd_uncached": 0.0}  # fmt: skip

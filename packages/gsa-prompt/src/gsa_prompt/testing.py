@@ -200,7 +200,8 @@ class FakeServer:
             return json.loads(json.dumps(self._stats))  # type: ignore[no-any-return]
 
     def requests_log(self) -> list[dict[str, Any]]:
-        """One dict per completion request: endpoint, role, model, n, seed, temperature, status, choices, fault."""
+        """One dict per completion request: endpoint, role, model, n, seed, temperature, messages (as text), status,
+        choices, fault."""
         with self._lock:
             return [dict(entry) for entry in self._log]
 
@@ -330,6 +331,7 @@ class FakeServer:
         template = detect_template(messages)
         entry.update(role=TEMPLATE_ROLES[template], model=req["model"], n=req["n"], seed=req["seed"])
         entry["temperature"] = req["temperature"]
+        entry["messages"] = [{"role": m.get("role"), "content": content_text(m.get("content"))} for m in messages]
         if req["model"] not in self.models:
             raise _HTTPError(404, f"The model `{req['model']}` does not exist.", "model_not_found")
         if self.persona == "llamacpp" and req["n"] > 1:
