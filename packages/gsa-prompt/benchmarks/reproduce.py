@@ -36,9 +36,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--limit", type=int, default=None)
     parser.add_argument("--concurrency", type=int, default=64)
     parser.add_argument("--out", type=Path, default=Path("runs/paper"))
+    parser.add_argument("--judge-model", default=None, help="judge of chat answers (default: --model)")
+    parser.add_argument("--judge-base-url", default=None, help="the judge's endpoint (default: --base-url)")
     args = parser.parse_args(argv)
     methods = [m for m in args.methods.split(",") if m]
-    seeds = [int(s) for s in args.seeds.split(",")]
+    try:
+        seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
+    except ValueError:
+        parser.error(f"--seeds must be a comma list of integers, got {args.seeds!r}")
     table: dict[str, dict[str, float]] = {}
     for spec in args.data:
         task, _, file = spec.partition("=")
@@ -48,9 +53,13 @@ def main(argv: list[str] | None = None) -> int:
         out = args.out / task
         endpoint = Endpoint(args.base_url, args.model, api_key_env=args.api_key_env,
                             max_concurrency=args.concurrency, cache=str(args.out / "cache.sqlite"))  # fmt: skip
-        task_methods = [m for m in methods if not (m == "sc" and task in ("humaneval", "mbpp"))]
+        task_methods = [m for m in methods if not (m == "sc" and task in ("humaneval", "mbpp", "chat"))]
+        judge = None
+        if any(it.kind == "open" for it in items):
+            judge = Client(Endpoint(args.judge_base_url or args.base_url, args.judge_model or args.model,
+                                    api_key_env=args.api_key_env, cache=str(args.out / "cache.sqlite")))  # fmt: skip
         report = run_sync(evaluate(Client(endpoint), task, items, task_methods, budget=args.budget, seeds=seeds,
-                                   out=out))  # fmt: skip
+                                   out=out, judge=judge))  # fmt: skip
         table[task] = {m: row["accuracy"] for m, row in report.summary["methods"].items()}
     lines = ["| method | " + " | ".join(table) + " |", "|---|" + "---|" * len(table)]
     for m in methods:

@@ -344,8 +344,10 @@ class Client:
                   "stop": list(stop) if stop else None}  # fmt: skip
         body = self._body(messages, params)
         ep = self.endpoint
-        key_body = {k: v for k, v in body.items() if k != "model"}
-        keys = [cache_key(ep.base_url, ep.model, key_body, i) for i in range(n)]
+        keys: list[str] = []
+        if self.cache is not None:  # hashing costs time per call: only with a cache
+            key_body = {k: v for k, v in body.items() if k != "model"}
+            keys = [cache_key(ep.base_url, ep.model, key_body, i) for i in range(n)]
         results: dict[int, Choice] = {}
         if self.cache is not None:
             for i, key in enumerate(keys):
