@@ -16,7 +16,7 @@ from typing import Any
 import openai
 import pytest
 
-from gsa_prompt import testing, worlds
+from gsa_prompt import policies, testing, worlds
 from gsa_prompt.prompts import (
     ANSWER_IS,
     GSM8K_HASHES,
@@ -400,8 +400,16 @@ class TestWorldsAnalytic:
             ArithmeticWorld().questions(-1)
 
 
-@pytest.mark.parametrize("module", [testing, worlds])
+@pytest.mark.parametrize("module", [testing, worlds, policies])
 def test_doctests_of_the_module_pass(module: Any) -> None:
-    result = doctest.testmod(module)
+    # The examples of policies play their policies on the worlds of worlds.
+    names = {name: getattr(worlds, name) for name in worlds.__all__}
+    result = doctest.testmod(module, extraglobs=names)
     assert result.failed == 0
     assert result.attempted > 0
+
+
+def test_worlds_reexports_every_policy() -> None:
+    assert set(policies.__all__) <= set(worlds.__all__)
+    for name in policies.__all__:
+        assert getattr(worlds, name) is getattr(policies, name), name

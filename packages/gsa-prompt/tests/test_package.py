@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from importlib import metadata, resources
 
 import pytest
@@ -33,3 +35,12 @@ def test_declares_no_sibling_package() -> None:
     requires = metadata.requires("gsa-prompt") or []
     named = {req.split(";")[0].split("[")[0].split("<")[0].split(">")[0].split("=")[0].strip() for req in requires}
     assert not (named & siblings)
+
+
+@pytest.mark.parametrize(
+    "module", ["roles", "prompts", "policies", "worlds", "_fake_http", "testing", "_sandbox_prelude"]
+)
+def test_module_imports_first_in_a_fresh_interpreter(module: str) -> None:
+    # Split modules import each other one way only: any of them can be the first one imported.
+    code = f"import gsa_prompt.{module} as m; [getattr(m, name) for name in getattr(m, '__all__', ())]"
+    subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, timeout=60)

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import dataclasses
 import doctest
+from types import ModuleType
 
 import pytest
 
-from gsa_prompt import prompts
+from gsa_prompt import prompts, roles
 from gsa_prompt.prompts import (
     ANSWER_IS,
     CODE_BLOCK,
@@ -328,10 +329,21 @@ class TestSources:
         assert (DEFAULTS.judge_temperature, DEFAULTS.judge_max_tokens, DEFAULTS.max_tokens) == (0.1, 256, 2048)
 
 
-def test_doctests_of_the_module_pass() -> None:
-    result = doctest.testmod(prompts)
+@pytest.mark.parametrize("module", [prompts, roles])
+def test_doctests_of_the_module_pass(module: ModuleType) -> None:
+    # The builders' examples read their prompts back with the readers of roles, whose examples build prompts.
+    names = {name: getattr(prompts, name) for name in prompts.__all__}
+    result = doctest.testmod(module, extraglobs=names)
     assert result.failed == 0
     assert result.attempted > 0
+
+
+def test_prompts_reexports_every_reader_of_roles() -> None:
+    assert set(roles.__all__) <= set(prompts.__all__)
+    for name in roles.__all__:
+        assert getattr(prompts, name) is getattr(roles, name), name
+    with pytest.raises(AttributeError, match="no_such_name"):
+        _ = prompts.no_such_name
 
 
 class TestPairwise:

@@ -259,8 +259,9 @@ def _demo(args: argparse.Namespace) -> int:
     from gsa_prompt.client import Client, Endpoint, run_sync
     from gsa_prompt.data import EvalItem
     from gsa_prompt.harness import evaluate, markdown
+    from gsa_prompt.policies import sc_accuracy, table_accuracy
     from gsa_prompt.testing import FakeServer
-    from gsa_prompt.worlds import ArithmeticWorld, sc_accuracy, table_accuracy
+    from gsa_prompt.worlds import ArithmeticWorld
 
     if args.items < 1:
         raise ValueError(f"--items must be >= 1, got {args.items}")

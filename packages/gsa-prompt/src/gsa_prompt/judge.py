@@ -13,7 +13,8 @@ import asyncio
 import dataclasses
 
 from gsa_prompt.client import Client
-from gsa_prompt.prompts import build_pairwise_prompt, parse_pairwise
+from gsa_prompt.prompts import build_pairwise_prompt
+from gsa_prompt.roles import parse_pairwise
 
 __all__ = ["Verdict", "judge_pairwise"]
 

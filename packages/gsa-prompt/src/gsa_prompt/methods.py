@@ -47,9 +47,8 @@ from gsa_prompt.prompts import (
     build_refine_prompt,
     build_sample_messages,
     build_usc_prompt,
-    parse_choice,
-    parse_rating,
 )
+from gsa_prompt.roles import parse_choice, parse_rating
 from gsa_prompt.tasks import TaskKind, task_kind
 from gsa_prompt.vote import majority_vote
 

@@ -1,4 +1,4 @@
-"""Every prompt template and default of GSA and its baselines, with the source of each, and their parsers.
+"""Every prompt template and default of GSA and its baselines, with the source of each, and their builders.
 
 The paper's own prompts (arXiv:2503.04104, appendix) were not available when this module was written, so each
 template below is the package's or a named relative's, and :data:`PROMPTS_SOURCE` says which. A test hashes every
@@ -7,12 +7,14 @@ template and default (:func:`prompts_checksum`): whoever edits one must update i
 Candidate layout. Every response embedded in a prompt sits under a label line (``Response 1:``, ``Response:``)
 inside a Markdown code fence of backticks, one longer than the longest backtick run anywhere else in the prompt
 (question, responses, answer format). So the fence occurs nowhere but around the blocks, and
-:func:`parse_candidates` recovers the responses exactly, whatever they contain (``"Response 2:"`` text, fences,
-nothing). Responses are numbered from 1 in every template, and :func:`parse_choice` maps ``Response X`` back to
-the 0-based index ``X - 1``.
+:func:`~gsa_prompt.roles.parse_candidates` recovers the responses exactly, whatever they contain (``"Response 2:"``
+text, fences, nothing). Responses are numbered from 1 in every template, and :func:`~gsa_prompt.roles.parse_choice`
+maps ``Response X`` back to the 0-based index ``X - 1``.
 
-Roles. :func:`detect_role` tells which step a request is from the prompt's own fixed opening sentence (no hidden
-tag): ``sample``, ``aggregate`` (GSA), ``select`` (USC, choose-from-N), ``judge``, ``feedback`` or ``refine``.
+The readers of these prompts and of the answers to them (:func:`~gsa_prompt.roles.detect_role`,
+:func:`~gsa_prompt.roles.parse_candidates`, :func:`~gsa_prompt.roles.parse_choice`, ...) live in
+:mod:`gsa_prompt.roles` and are re-exported here under their old names. They are imported on first use (PEP 562),
+because :mod:`gsa_prompt.roles` imports this module's templates: the modules form no import cycle.
 """
 
 from __future__ import annotations
@@ -21,52 +23,33 @@ import dataclasses
 import hashlib
 import json
 import re
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from gsa_prompt.roles import (
+        ROLES,
+        TEMPLATE_ROLES,
+        content_text,
+        detect_answer_format,
+        detect_role,
+        detect_template,
+        parse_candidates,
+        parse_choice,
+        parse_pairwise,
+        parse_rating,
+    )
 
 __all__ = [
-    "ANSWER_FORMATS",
-    "ANSWER_IS",
-    "CHOOSE_TEMPLATE",
-    "CODE_BLOCK",
-    "DEFAULTS",
-    "FEEDBACK_TEMPLATE",
-    "GSA_TEMPLATE",
-    "GSM8K_HASHES",
-    "JUDGE_TEMPLATE",
-    "MATH_BOXED",
-    "MULTIPLE_CHOICE",
-    "OPEN_ENDED",
-    "PAIRWISE_TEMPLATE",
-    "PROMPTS_SOURCE",
-    "REFINE_TEMPLATE",
-    "ROLES",
-    "SAMPLE_VARIANTS",
-    "TEMPLATES",
-    "TEMPLATE_ROLES",
-    "USC_TEMPLATE",
-    "Defaults",
-    "build_choose_prompt",
-    "build_feedback_prompt",
-    "build_gsa_prompt",
-    "build_judge_prompt",
-    "build_pairwise_prompt",
-    "build_refine_prompt",
-    "build_sample_messages",
-    "build_usc_prompt",
-    "content_text",
-    "detect_answer_format",
-    "detect_role",
-    "detect_template",
-    "parse_candidates",
-    "parse_choice",
-    "parse_pairwise",
-    "parse_rating",
-    "prompts_checksum",
+    "ANSWER_FORMATS", "ANSWER_IS", "CHOOSE_TEMPLATE", "CODE_BLOCK", "DEFAULTS", "FEEDBACK_TEMPLATE", "GSA_TEMPLATE",
+    "GSM8K_HASHES", "JUDGE_TEMPLATE", "MATH_BOXED", "MULTIPLE_CHOICE", "OPEN_ENDED", "PAIRWISE_TEMPLATE",
+    "PROMPTS_SOURCE", "REFINE_TEMPLATE", "ROLES", "SAMPLE_VARIANTS", "TEMPLATES", "TEMPLATE_ROLES", "USC_TEMPLATE",
+    "Defaults", "build_choose_prompt", "build_feedback_prompt", "build_gsa_prompt", "build_judge_prompt",
+    "build_pairwise_prompt", "build_refine_prompt", "build_sample_messages", "build_usc_prompt", "content_text",
+    "detect_answer_format", "detect_role", "detect_template", "parse_candidates", "parse_choice", "parse_pairwise",
+    "parse_rating", "prompts_checksum",
 ]  # fmt: skip
 
-ROLES: tuple[str, ...] = ("sample", "aggregate", "select", "judge", "feedback", "refine", "pairwise")
-"""The steps :func:`detect_role` tells apart."""
 
 # Answer-format instructions, appended to the question of a sample call and to the aggregation prompt.
 MATH_BOXED = "Please reason step by step, and put your final answer within \\boxed{}."
@@ -240,12 +223,6 @@ PROMPTS_SOURCE: dict[str, str] = {
 """Template or default name -> where its text or value comes from ('paper', a named method, 'ours', 'guess')."""
 
 _TICKS = re.compile(r"`+")
-_LABEL = re.compile(r"Response(?: ([0-9]+))?:")
-_OPENINGS: dict[str, str] = {kind: t.split("{", 1)[0] for kind, t in zip(_KINDS, _ROLE_TEMPLATES, strict=True)}
-"""Template kind -> its fixed opening sentence(s), the text before the first placeholder."""
-TEMPLATE_ROLES: dict[str, str] = {"sample": "sample", "gsa": "aggregate", "usc": "select", "choose": "select"}
-TEMPLATE_ROLES.update(judge="judge", feedback="feedback", refine="refine", pairwise="pairwise")
-"""Template kind (what :func:`detect_template` returns) -> role."""
 
 
 def prompts_checksum() -> str:
@@ -303,7 +280,7 @@ def build_gsa_prompt(
         template: a ``str.format`` template with ``{question}``, ``{responses}`` and ``{answer_format}``.
 
     Returns:
-        The user-message text; :func:`parse_candidates` returns ``responses`` from it.
+        The user-message text; :func:`~gsa_prompt.roles.parse_candidates` returns ``responses`` from it.
 
     Raises:
         ValueError: empty question, no responses, a response that is not a ``str``, or a bad template.
@@ -363,7 +340,8 @@ def build_judge_prompt(question: str, response: str) -> str:
         response: the candidate ``y_i`` to rate (any string).
 
     Returns:
-        The user-message text; :func:`parse_rating` reads the answer, :func:`parse_candidates` returns ``[response]``.
+        The user-message text; :func:`~gsa_prompt.roles.parse_rating` reads the answer,
+        :func:`~gsa_prompt.roles.parse_candidates` returns ``[response]``.
 
     Raises:
         ValueError: empty question or a response that is not a ``str``.
@@ -405,7 +383,7 @@ def build_refine_prompt(question: str, response: str, feedback: str, answer_form
         answer_format: the task's answer-format instruction, placed last.
 
     Returns:
-        The user-message text; :func:`parse_candidates` returns ``[response]``.
+        The user-message text; :func:`~gsa_prompt.roles.parse_candidates` returns ``[response]``.
 
     Raises:
         ValueError: empty question, or a response or feedback that is not a ``str``.
@@ -429,7 +407,7 @@ def build_pairwise_prompt(question: str, first: str, second: str) -> str:
         first, second: the two responses, shown as ``Response 1`` and ``Response 2``.
 
     Returns:
-        The user-message text; :func:`parse_pairwise` reads the verdict.
+        The user-message text; :func:`~gsa_prompt.roles.parse_pairwise` reads the verdict.
 
     Raises:
         ValueError: empty question or a response that is not a ``str``.
@@ -439,151 +417,6 @@ def build_pairwise_prompt(question: str, first: str, second: str) -> str:
         ['Go to bed early.', 'Drink coffee.']
     """
     return _build(PAIRWISE_TEMPLATE, "pairwise", question, [first, second])
-
-
-def parse_pairwise(text: str) -> float | None:
-    """The verdict of a pairwise judge as the first response's score: 1.0 (it wins), 0.0 (it loses), 0.5 (tie).
-
-    Returns:
-        None when no verdict is stated.
-
-    Example:
-        >>> parse_pairwise("The better response is Response 2."), parse_pairwise("It is a tie."), parse_pairwise("?")
-        (0.0, 0.5, None)
-    """
-    if re.search(r"\bit\s+is\s+a\s+tie\b", text, re.IGNORECASE):
-        return 0.5
-    choice = parse_choice(text, 2)
-    return None if choice is None else (1.0 if choice == 0 else 0.0)
-
-
-def detect_template(messages: str | Sequence[Mapping[str, Any]]) -> str:
-    """Which of the package's prompts a request carries, from the fixed opening sentence of its last user message.
-
-    Args:
-        messages: chat messages (``{"role", "content"}`` dicts; content a string or a list of text parts),
-            or a prompt string.
-
-    Returns:
-        ``"gsa"``, ``"usc"``, ``"choose"``, ``"judge"``, ``"feedback"``, ``"refine"``, or ``"sample"`` for anything
-        else (a custom template that keeps the opening sentence is still recognised).
-
-    Example:
-        >>> detect_template(build_usc_prompt("What is 2 + 3?", ["5"]))
-        'usc'
-    """
-    text = _last_user_text(messages).lstrip()
-    for kind, opening in _OPENINGS.items():
-        if text.startswith(opening):
-            return kind
-    return "sample"
-
-
-def detect_role(messages: str | Sequence[Mapping[str, Any]]) -> str:
-    """The step a request is: one of :data:`ROLES`, read from the prompt text itself (see :func:`detect_template`).
-
-    Example:
-        >>> detect_role([{"role": "user", "content": "What is 2 + 3?"}])
-        'sample'
-    """
-    return TEMPLATE_ROLES[detect_template(messages)]
-
-
-def parse_candidates(prompt_text: str) -> list[str]:
-    """The responses embedded in a prompt by the ``build_*_prompt`` functions, exactly and in order.
-
-    Args:
-        prompt_text: a prompt string (or the content of its user message).
-
-    Returns:
-        The responses (one for judge, feedback and refine prompts); ``[]`` for a prompt without any.
-
-    Raises:
-        ValueError: numbered responses out of sequence (the prompt was edited).
-
-    Example:
-        >>> parse_candidates(build_usc_prompt("q?", ["a\\nResponse 2:\\n```", ""]))
-        ['a\\nResponse 2:\\n```', '']
-    """
-    out: list[str] = []
-    for label, body in _blocks(prompt_text)[0]:
-        match = _LABEL.fullmatch(label)
-        if match is None:
-            continue
-        if match.group(1) is not None and int(match.group(1)) != len(out) + 1:
-            raise ValueError(f"prompt_text numbers a response {match.group(1)} after {len(out)} responses")
-        out.append(body)
-    return out
-
-
-def detect_answer_format(prompt_text: str) -> str:
-    """The key in :data:`ANSWER_FORMATS` whose instruction the prompt carries (outside embedded responses).
-
-    Returns:
-        ``"math"``, ``"gsm8k"``, ``"answer_is"``, ``"multiple_choice"``, ``"code"``, or ``"open"`` if none.
-
-    Example:
-        >>> detect_answer_format(build_gsa_prompt("What is 2 + 3?", ["\\\\boxed{5}"], GSM8K_HASHES))
-        'gsm8k'
-    """
-    outside = _blocks(prompt_text)[1]
-    for kind, instruction in ANSWER_FORMATS.items():
-        if instruction and instruction in outside:
-            return kind
-    return "open"
-
-
-def parse_choice(text: str, n: int) -> int | None:
-    """The 0-based index of the response a selection answer names ("... response is Response X", 1-based X).
-
-    Args:
-        text: the selector's answer, e.g. "The most consistent response is Response 2." (or just "Response 2").
-        n: how many responses the prompt held (``>= 1``).
-
-    Returns:
-        ``X - 1``, or None if no choice is stated or ``X`` is outside ``1..n``.
-
-    Raises:
-        ValueError: ``n < 1``.
-
-    Example:
-        >>> parse_choice("The best response is **Response 3**, because ...", 3), parse_choice("Response 4", 3)
-        (2, None)
-    """
-    if n < 1:
-        raise ValueError(f"n must be >= 1, got {n}")
-    match = _CHOICE_RE.search(text) or _BARE_CHOICE_RE.fullmatch(text)
-    if match is None:
-        return None
-    index = int(match.group(1))
-    return index - 1 if 1 <= index <= n else None
-
-
-def parse_rating(text: str) -> float | None:
-    """The 0-10 score of a judge answer: the last "Rating: N" (or the whole answer if it is a bare number).
-
-    Returns:
-        ``N`` as a float, or None if absent or outside ``[0, 10]``.
-
-    Example:
-        >>> parse_rating("Correct and clear. Rating: 9"), parse_rating("Rating: 11"), parse_rating("great")
-        (9.0, None, None)
-    """
-    found = _RATING_RE.findall(text)
-    if found:
-        value = float(found[-1])
-    else:
-        bare = _BARE_RATING_RE.fullmatch(text)
-        if bare is None:
-            return None
-        value = float(bare.group(1))
-    return value if 0.0 <= value <= 10.0 else None
-
-
-_CHOICE_RE = re.compile(r"response\s+is\s*:?\s*[*\"'`(\[]*\s*response\s*#?\s*([0-9]+)", re.IGNORECASE)
-_BARE_CHOICE_RE = re.compile(r"\s*[*\"'`(\[]*\s*(?:response\s*#?\s*)?([0-9]+)\s*[*\"'`)\].]*\s*", re.IGNORECASE)
-_RATING_RE = re.compile(r"rating\s*[:=]\s*[*\"'\[]*\s*(-?[0-9]+(?:\.[0-9]+)?)", re.IGNORECASE)
-_BARE_RATING_RE = re.compile(r"\s*(-?[0-9]+(?:\.[0-9]+)?)\s*(?:/\s*10)?\s*\.?\s*")
 
 
 def _check_question(question: str) -> str:
@@ -627,45 +460,22 @@ def _build(
         raise ValueError(f"template of the {what} prompt is not a valid str.format template: {err!r}") from err
 
 
-def _blocks(text: str) -> tuple[list[tuple[str, str]], str]:
-    """``([(label, body), ...], text outside the blocks)``; no blocks if ``text`` does not have the layout."""
-    longest = max((len(m.group()) for m in _TICKS.finditer(text)), default=0)
-    if longest < 3:
-        return [], text
-    parts = text.split("`" * longest)
-    if len(parts) % 2 == 0:
-        return [], text
-    blocks: list[tuple[str, str]] = []
-    for i in range(1, len(parts), 2):
-        before, body, after = parts[i - 1], parts[i], parts[i + 1]
-        if not (before.endswith("\n") and len(body) >= 2 and body[0] == body[-1] == "\n"):
-            return [], text
-        if after and not after.startswith("\n"):
-            return [], text
-        blocks.append((before[:-1].rsplit("\n", 1)[-1], body[1:-1]))
-    return blocks, "".join(parts[0::2])
+_FROM_ROLES = frozenset((
+    "ROLES", "TEMPLATE_ROLES", "content_text", "detect_answer_format", "detect_role", "detect_template",
+    "parse_candidates", "parse_choice", "parse_pairwise", "parse_rating",
+))  # fmt: skip
+"""Names re-exported from :mod:`gsa_prompt.roles`, resolved on first use by :func:`__getattr__`."""
 
 
-def _last_user_text(messages: str | Sequence[Mapping[str, Any]]) -> str:
-    if isinstance(messages, str):
-        return messages
-    for message in reversed(messages):
-        if message.get("role") == "user":
-            return content_text(message.get("content"))
-    return ""
+def __getattr__(name: str) -> Any:
+    if name not in _FROM_ROLES:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    from gsa_prompt import roles
+
+    value = getattr(roles, name)
+    globals()[name] = value
+    return value
 
 
-def content_text(content: Any) -> str:
-    """The text of a chat message's ``content``: a string, a list of ``{"type": "text", "text": ...}`` parts, or None.
-
-    Example:
-        >>> content_text([{"type": "text", "text": "a"}, {"type": "text", "text": "b"}]), content_text(None)
-        ('ab', '')
-    """
-    if content is None:
-        return ""
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        return "".join(str(p.get("text", "")) for p in content if isinstance(p, dict))
-    return str(content)
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | _FROM_ROLES)

@@ -3,8 +3,8 @@
 :class:`FakeServer` serves ``POST /v1/chat/completions``, ``POST /v1/completions`` and ``GET /v1/models`` over
 real HTTP (a ``ThreadingHTTPServer`` in a background thread), so the real ``openai`` client, its retries, its
 timeouts and the package's concurrency run against it unchanged. It reads which step a request is from the
-prompt text (:func:`gsa_prompt.prompts.detect_role`), parses the candidates back out of aggregation, selection,
-judge and refine prompts (:func:`gsa_prompt.prompts.parse_candidates`) and answers with a scripted policy of a
+prompt text (:func:`gsa_prompt.roles.detect_role`), parses the candidates back out of aggregation, selection,
+judge and refine prompts (:func:`gsa_prompt.roles.parse_candidates`) and answers with a scripted policy of a
 toy world (:mod:`gsa_prompt.worlds`), so a candidate missing from a prompt changes the answer.
 
 Determinism: each choice's text is a function of ``(model, messages, seed, choice index)`` through SHA-256. At
@@ -31,22 +31,14 @@ import random
 import socket
 import threading
 import time
-from collections.abc import Iterable, Mapping, Sequence
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, cast
+from collections.abc import Iterable, Sequence
+from typing import Any
 from urllib.parse import urlsplit
 
-from gsa_prompt.prompts import TEMPLATE_ROLES, content_text, detect_answer_format, detect_template, parse_candidates
-from gsa_prompt.worlds import (
-    WORLDS,
-    Policy,
-    World,
-    aggregate_key,
-    refine_key,
-    resolve_policy,
-    select_index,
-    stable_rng,
-)
+from gsa_prompt._fake_http import _Handler, _HTTPError, _HTTPServer, _parse_request, _Reply, _reply, _send
+from gsa_prompt.policies import Policy, aggregate_key, refine_key, resolve_policy, select_index
+from gsa_prompt.roles import TEMPLATE_ROLES, content_text, detect_answer_format, detect_template, parse_candidates
+from gsa_prompt.worlds import WORLDS, World, stable_rng
 
 logger = logging.getLogger(__name__)
 
@@ -92,12 +84,6 @@ def approx_tokens(text: str) -> int:
         (0, 1, 2)
     """
     return (len(text) + 3) // 4
-
-
-class _HTTPError(Exception):
-    def __init__(self, status: int, message: str, code: str | None = None, kind: str = "invalid_request_error"):
-        super().__init__(message)
-        self.status, self.body = status, {"error": {"message": message, "type": kind, "param": None, "code": code}}
 
 
 class FakeServer:
@@ -435,116 +421,3 @@ class FakeServer:
         if template == "feedback":
             return world.feedback(text, candidates[0])
         return world.render(text, refine_key(world, text, keys[0], self.refine_fix, rng), fmt, rng)
-
-
-def _parse_request(body: bytes, chat: bool, max_n: int) -> dict[str, Any]:
-    """The validated fields of a completion request; raises :class:`_HTTPError` (400) on a bad one."""
-    try:
-        req = json.loads(body)
-    except (ValueError, UnicodeDecodeError) as err:
-        raise _HTTPError(400, f"We could not parse the JSON body of your request ({err}).") from err
-    if not isinstance(req, dict):
-        raise _HTTPError(400, "The request body must be a JSON object.")
-    if not isinstance(req.get("model"), str):
-        raise _HTTPError(400, "you must provide a model parameter", "missing_model")
-    if chat:
-        messages = req.get("messages")
-        if not isinstance(messages, list) or not messages or not all(isinstance(m, dict) for m in messages):
-            raise _HTTPError(400, "'messages' must be a non-empty array of message objects.")
-    else:
-        prompt = req.get("prompt")
-        if isinstance(prompt, list) and len(prompt) == 1:
-            prompt = prompt[0]
-        if not isinstance(prompt, str):
-            raise _HTTPError(400, "'prompt' must be a string (the fake server serves one prompt per request).")
-        messages = [{"role": "user", "content": prompt}]
-    n = req.get("n")
-    n = 1 if n is None else n
-    if not isinstance(n, int) or isinstance(n, bool) or not 1 <= n <= max_n:
-        raise _HTTPError(400, f"'n' must be an integer in [1, {max_n}], got {n!r}.")
-    temperature = req.get("temperature")
-    temperature = 1.0 if temperature is None else temperature
-    if not isinstance(temperature, (int, float)) or not 0 <= temperature <= 2:
-        raise _HTTPError(400, f"'temperature' must be a number in [0, 2], got {temperature!r}.")
-    max_tokens = req.get("max_tokens", req.get("max_completion_tokens"))
-    if max_tokens is not None and (not isinstance(max_tokens, int) or max_tokens < 1):
-        raise _HTTPError(400, f"'max_tokens' must be a positive integer, got {max_tokens!r}.")
-    seed = req.get("seed")
-    if seed is not None and not isinstance(seed, int):
-        raise _HTTPError(400, f"'seed' must be an integer, got {seed!r}.")
-    return {"model": req["model"], "messages": messages, "n": n, "temperature": float(temperature)} | {
-        "max_tokens": max_tokens,
-        "seed": seed,
-    }
-
-
-@dataclasses.dataclass(frozen=True)
-class _Reply:
-    status: int
-    """HTTP status; 0 means close the connection without answering."""
-    data: bytes
-    headers: Mapping[str, str]
-
-
-def _reply(status: int, payload: Mapping[str, Any], headers: Mapping[str, str] | None = None) -> _Reply:
-    return _Reply(status, json.dumps(payload).encode(), headers or {})
-
-
-def _send(handler: _Handler, reply: _Reply) -> None:
-    try:
-        if reply.status == 0:
-            handler.close_connection = True
-            handler.connection.shutdown(socket.SHUT_RDWR)
-            return
-        handler.send_response(reply.status)
-        handler.send_header("Content-Type", "application/json")
-        handler.send_header("Content-Length", str(len(reply.data)))
-        for key, value in reply.headers.items():
-            handler.send_header(key, value)
-        handler.end_headers()
-        handler.wfile.write(reply.data)
-        handler.wfile.flush()
-    except OSError:  # the client hung up (e.g. its timeout fired first)
-        handler.close_connection = True
-
-
-class _HTTPServer(ThreadingHTTPServer):
-    daemon_threads = True
-    request_queue_size = 256
-    fake: FakeServer
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        """A client that hangs up (closing its keep-alive connections) is normal, not an error to print."""
-        import sys
-
-        if isinstance(sys.exc_info()[1], (ConnectionError, TimeoutError)):
-            return
-        super().handle_error(request, client_address)
-
-
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    disable_nagle_algorithm = True
-    server_version = "gsa-prompt-fake/1"
-
-    def _fake(self) -> FakeServer:
-        return cast(_HTTPServer, self.server).fake
-
-    def setup(self) -> None:
-        super().setup()
-        self._fake()._track(self.connection, True)
-
-    def finish(self) -> None:
-        try:
-            super().finish()
-        finally:
-            self._fake()._track(self.connection, False)
-
-    def do_GET(self) -> None:
-        self._fake()._handle(self, "GET")
-
-    def do_POST(self) -> None:
-        self._fake()._handle(self, "POST")
-
-    def log_message(self, format: str, *args: Any) -> None:
-        logger.debug("%s " + format, self.address_string(), *args)
