@@ -234,3 +234,23 @@ def test_docstring_examples() -> None:
     result = doctest.testmod(client_module)
     assert result.failed == 0
     assert result.attempted > 0
+
+
+def test_cancellation_frees_the_slot_at_once() -> None:
+    with FakeServer(latency_s=2.0) as server:
+        client = _client(server, max_concurrency=1)
+
+        async def scenario() -> float:
+            slow = asyncio.ensure_future(client.complete(MSG, n=1))
+            await asyncio.sleep(0.2)
+            slow.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await slow
+            server.reset()
+            t0 = time.perf_counter()
+            # the cancelled request must not hold the only slot: the next one starts at once (2 s), not after it
+            await asyncio.wait_for(client.complete([{"role": "user", "content": "What is 1 + 1?"}], n=1), 5.0)
+            return time.perf_counter() - t0
+
+        elapsed = run_sync(scenario())
+        assert elapsed < 3.0  # one 2 s request, not the cancelled one's remainder first

@@ -368,3 +368,15 @@ class TestPairwise:
     )
     def test_verdicts(self, answer: str, score: float | None) -> None:
         assert prompts.parse_pairwise(answer) == score
+
+
+def test_usc_prompt_carries_the_spec_wording() -> None:
+    # The sentences of USC (Chen et al. 2023) as spec §1.2 quotes them, typed from the spec, not from prompts.py.
+    text = prompts.build_usc_prompt("What is 2 + 3?", ["5", "6"])
+    assert text.startswith("I have generated the following responses to the question: What is 2 + 3?")
+    for sentence in (
+        "Evaluate these responses.",
+        "Select the most consistent response based on majority consensus.",
+        'Start your answer with "The most consistent response is Response X" (without quotes).',
+    ):
+        assert sentence in text
