@@ -10,14 +10,122 @@ listed in ``_LAZY`` with the module that defines it.
 from __future__ import annotations
 
 import importlib
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from smurf_thp._version import __version__
 
-_LAZY: dict[str, str] = {}
-"""Public name -> module defining it; names are added here as the method lands."""
+if TYPE_CHECKING:
+    from smurf_thp.data import Batch, EventDataset, EventSequence, batches, collate, from_tick
+    from smurf_thp.formats import load, load_splits, save, save_splits
+    from smurf_thp.losses import dsm_loss, hyvarinen_loss, type_ce
+    from smurf_thp.metrics import (
+        calibration_score,
+        coverage,
+        crps,
+        interval_length,
+        oracle_calibration,
+        pit,
+        rmse,
+        summarize,
+        type_accuracy,
+    )
+    from smurf_thp.model import IntensityScoreHead, THPEncoder, TimeTypeHead
+    from smurf_thp.normalize import TimeNormalizer
+    from smurf_thp.sampling import inverse_cdf_sample, langevin
+    from smurf_thp.simulate import (
+        HawkesExp,
+        HawkesSumExp,
+        PoissonProcess,
+        RenewalLogNormal,
+        SelfCorrecting,
+        TimeDependentMarks,
+        process_from_dict,
+    )
+    from smurf_thp.smurf import SMURFTHP, SamplerConfig, SMURFConfig
 
-__all__ = ["__version__", *_LAZY]
+_LAZY: dict[str, str] = {
+    "EventSequence": "smurf_thp.data",
+    "EventDataset": "smurf_thp.data",
+    "Batch": "smurf_thp.data",
+    "collate": "smurf_thp.data",
+    "batches": "smurf_thp.data",
+    "from_tick": "smurf_thp.data",
+    "load": "smurf_thp.formats",
+    "save": "smurf_thp.formats",
+    "load_splits": "smurf_thp.formats",
+    "save_splits": "smurf_thp.formats",
+    "TimeNormalizer": "smurf_thp.normalize",
+    "HawkesExp": "smurf_thp.simulate",
+    "HawkesSumExp": "smurf_thp.simulate",
+    "SelfCorrecting": "smurf_thp.simulate",
+    "RenewalLogNormal": "smurf_thp.simulate",
+    "PoissonProcess": "smurf_thp.simulate",
+    "TimeDependentMarks": "smurf_thp.simulate",
+    "process_from_dict": "smurf_thp.simulate",
+    "coverage": "smurf_thp.metrics",
+    "calibration_score": "smurf_thp.metrics",
+    "crps": "smurf_thp.metrics",
+    "interval_length": "smurf_thp.metrics",
+    "rmse": "smurf_thp.metrics",
+    "type_accuracy": "smurf_thp.metrics",
+    "pit": "smurf_thp.metrics",
+    "oracle_calibration": "smurf_thp.metrics",
+    "summarize": "smurf_thp.metrics",
+    "THPEncoder": "smurf_thp.model",
+    "IntensityScoreHead": "smurf_thp.model",
+    "TimeTypeHead": "smurf_thp.model",
+    "dsm_loss": "smurf_thp.losses",
+    "hyvarinen_loss": "smurf_thp.losses",
+    "type_ce": "smurf_thp.losses",
+    "langevin": "smurf_thp.sampling",
+    "inverse_cdf_sample": "smurf_thp.sampling",
+    "SMURFTHP": "smurf_thp.smurf",
+    "SMURFConfig": "smurf_thp.smurf",
+    "SamplerConfig": "smurf_thp.smurf",
+}
+"""Public name -> module defining it."""
+
+__all__ = [
+    "SMURFTHP",
+    "Batch",
+    "EventDataset",
+    "EventSequence",
+    "HawkesExp",
+    "HawkesSumExp",
+    "IntensityScoreHead",
+    "PoissonProcess",
+    "RenewalLogNormal",
+    "SMURFConfig",
+    "SamplerConfig",
+    "SelfCorrecting",
+    "THPEncoder",
+    "TimeDependentMarks",
+    "TimeNormalizer",
+    "TimeTypeHead",
+    "__version__",
+    "batches",
+    "calibration_score",
+    "collate",
+    "coverage",
+    "crps",
+    "dsm_loss",
+    "from_tick",
+    "hyvarinen_loss",
+    "interval_length",
+    "inverse_cdf_sample",
+    "langevin",
+    "load",
+    "load_splits",
+    "oracle_calibration",
+    "pit",
+    "process_from_dict",
+    "rmse",
+    "save",
+    "save_splits",
+    "summarize",
+    "type_accuracy",
+    "type_ce",
+]
 
 
 def __getattr__(name: str) -> Any:
