@@ -42,6 +42,7 @@ if TYPE_CHECKING:
         process_from_dict,
     )
     from smurf_thp.smurf import SMURFTHP, SamplerConfig, SMURFConfig
+    from smurf_thp.train import TrainConfig, Trainer, evaluate, load_checkpoint, predict
 
 _LAZY: dict[str, str] = {
     "EventSequence": "smurf_thp.data",
@@ -82,6 +83,11 @@ _LAZY: dict[str, str] = {
     "SMURFTHP": "smurf_thp.smurf",
     "SMURFConfig": "smurf_thp.smurf",
     "SamplerConfig": "smurf_thp.smurf",
+    "TrainConfig": "smurf_thp.train",
+    "Trainer": "smurf_thp.train",
+    "evaluate": "smurf_thp.train",
+    "load_checkpoint": "smurf_thp.train",
+    "predict": "smurf_thp.train",
 }
 """Public name -> module defining it."""
 
@@ -102,6 +108,8 @@ __all__ = [
     "TimeDependentMarks",
     "TimeNormalizer",
     "TimeTypeHead",
+    "TrainConfig",
+    "Trainer",
     "__version__",
     "batches",
     "calibration_score",
@@ -109,15 +117,18 @@ __all__ = [
     "coverage",
     "crps",
     "dsm_loss",
+    "evaluate",
     "from_tick",
     "hyvarinen_loss",
     "interval_length",
     "inverse_cdf_sample",
     "langevin",
     "load",
+    "load_checkpoint",
     "load_splits",
     "oracle_calibration",
     "pit",
+    "predict",
     "process_from_dict",
     "rmse",
     "save",
