@@ -204,7 +204,9 @@ class TestGuard:
         assert run_program("import os, signal\nos.kill(os.getppid(), signal.SIGTERM)\n").status == "blocked"
 
     def test_environment_is_scrubbed(self, monkeypatch: pytest.MonkeyPatch) -> None:
-        secrets = {"OPENAI_API_KEY": "sk-test-secret", "GH_TOKEN": "t0", "MY_SECRET": "s0", "DB_PASSWORD": "p0"}
+        # distinctive values: short ones ("t0") can occur by chance inside the random temp-dir names
+        secrets = {"OPENAI_API_KEY": "sk-test-secret-0f9e", "GH_TOKEN": "gh-token-value-77a1",
+                   "MY_SECRET": "my-secret-value-3c2b", "DB_PASSWORD": "db-password-value-5d4e"}  # fmt: skip
         for name, value in secrets.items():
             monkeypatch.setenv(name, value)
         monkeypatch.setenv("OPENAI_BASE_URL", "http://example.invalid")
