@@ -9,10 +9,11 @@ import shutil
 import subprocess
 import sys
 from importlib import metadata, resources
+from pathlib import Path
 
 import pytest
 
-from smurf_thp.cli import EXIT_NOT_READY, main
+from smurf_thp.cli import EXIT_USAGE, main
 
 
 def _version_from_file() -> str:
@@ -37,7 +38,7 @@ def test_help_lists_every_command(capsys: pytest.CaptureFixture[str]) -> None:
         main(["--help"])
     assert exc.value.code == 0
     out = capsys.readouterr().out
-    for command in ("info", "demo"):
+    for command in ("simulate", "train", "evaluate", "sample", "predict", "demo", "info"):
         assert re.search(rf"^\s+{command}\s", out, re.MULTILINE), command
 
 
@@ -80,10 +81,82 @@ def test_info_table_has_one_row_per_key(capsys: pytest.CaptureFixture[str]) -> N
     assert [row.split()[0] for row in rows] == keys
 
 
-def test_demo_says_plainly_it_is_not_ready(capsys: pytest.CaptureFixture[str]) -> None:
-    # Until the method lands, the demo must not pretend: it says so and exits non-zero.
-    assert main(["demo"]) == EXIT_NOT_READY
-    assert "not implemented yet" in capsys.readouterr().err
+SMALL = ["--set", "d_model=8", "--set", "d_inner=16", "--set", "n_layers=1", "--set", "n_head=2", "--set",
+         "num_noise=4", "--epochs", "2", "--batch-size", "8"]  # fmt: skip
+SAMPLING = ["--n-samples", "10", "--steps", "20"]
+
+
+def _json(capsys: pytest.CaptureFixture[str]) -> dict[str, object]:
+    out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert isinstance(out, dict)
+    return out
+
+
+def test_simulate_train_evaluate_sample_predict_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    data, run = tmp_path / "data", tmp_path / "run"
+    assert main(["simulate", "--process", "hawkes3", "--t-end", "8", "--n-seqs", "24,8,8", "--out", str(data),
+                 "--json"]) == 0  # fmt: skip
+    made = _json(capsys)
+    assert made["process"] == json.loads((data / "ground_truth.json").read_text())  # the truth is written
+    assert main(["train", "--data", str(data), "--out", str(run), *SMALL, "--json"]) == 0
+    trained = _json(capsys)
+    assert trained["epochs"] == 2
+    assert {p.name for p in run.iterdir()} >= {"model.pt", "config.json", "train_log.csv"}
+    assert len((run / "train_log.csv").read_text().strip().splitlines()) == 3  # header + 2 epochs
+    assert main(["evaluate", "--ckpt", str(run / "model.pt"), "--data", str(data), *SAMPLING, "--json",
+                 "--out", str(tmp_path / "metrics.json")]) == 0  # fmt: skip
+    metrics = _json(capsys)
+    assert "oracle_cs" in metrics
+    assert metrics["frac_negative"] == 0.0
+    assert json.loads((tmp_path / "metrics.json").read_text())["crps"] == metrics["crps"]
+    assert main(["sample", "--ckpt", str(run / "model.pt"), "--data", str(data), *SAMPLING,
+                 "--out", str(tmp_path / "s.npz")]) == 0  # fmt: skip
+    import numpy as np
+
+    npz = np.load(tmp_path / "s.npz")
+    assert npz["tau"].shape == (metrics["n_events"], 10)
+    history = tmp_path / "h.json"
+    history.write_text(json.dumps({"times": [0.5, 1.0, 2.2], "types": [0, 2, 1]}))
+    assert main(["predict", "--ckpt", str(run / "model.pt"), "--history", str(history), *SAMPLING]) == 0
+    pred = _json(capsys)
+    lo, hi = pred["interval"]  # type: ignore[misc]
+    assert 0 <= lo <= pred["median_gap"] <= hi  # type: ignore[operator]
+    assert abs(sum(pred["type_probs"]) - 1) < 1e-9  # type: ignore[arg-type]
+    # resume: a finished run continues to 3 epochs from its checkpoint
+    assert main(["train", "--data", str(data), "--out", str(run), *SMALL[:-4], "--epochs", "3", "--batch-size", "8",
+                 "--resume", "--json"]) == 0  # fmt: skip
+    assert _json(capsys)["epochs"] == 3
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["simulate", "--process", "hawkes9", "--out", "x"], "--process must be one of"),
+        (["simulate", "--n-seqs", "10,5", "--out", "x"], "--n-seqs must be three integers"),
+        (["train", "--data", "/no/such/dir", "--out", "x"], "--data: no such file or directory"),
+        (["simulate", "--params", "{not json", "--out", "x"], "--params is not valid JSON"),
+    ],
+)
+def test_bad_arguments_exit_2(argv: list[str], message: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(argv) == EXIT_USAGE
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1
+    assert message in err[0]
+
+
+def test_train_rejects_an_unknown_setting(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["simulate", "--t-end", "5", "--n-seqs", "6,3,3", "--out", str(tmp_path / "d")]) == 0
+    capsys.readouterr()
+    assert main(["train", "--data", str(tmp_path / "d"), "--out", str(tmp_path / "r"), "--set", "width=3"]) == 2
+    assert "--set: unknown model setting(s) ['width']" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_demo_runs_and_compares_with_the_truth(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["demo", "--epochs", "2", "--json"]) == 0
+    out = _json(capsys)
+    assert {"smurf_thp", "oracle"} <= set(out)
+    assert out["oracle"]["oracle_cs"] < 0.05  # type: ignore[index]  # exact samples of the truth
 
 
 def test_help_imports_no_heavy_dependency() -> None:

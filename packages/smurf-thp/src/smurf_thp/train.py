@@ -205,7 +205,7 @@ class Trainer:
 
 
 def load_checkpoint(path: str | Path, model_classes: dict[str, type[nn.Module]] | None = None,
-                    device: str | torch.device = "cpu") -> tuple[nn.Module, TimeNormalizer, dict[str, Any]]:  # fmt: skip
+                    device: str | torch.device = "cpu") -> tuple[Any, TimeNormalizer, dict[str, Any]]:  # fmt: skip
     """The best model, its normaliser and the checkpoint's record (configs, history, version).
 
     Raises:
