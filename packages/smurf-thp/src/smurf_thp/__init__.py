@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from smurf_thp._version import __version__
 
 if TYPE_CHECKING:
+    from smurf_thp.baselines import FlexibleIntensityMLE, THPIntensity
     from smurf_thp.data import Batch, EventDataset, EventSequence, batches, collate, from_tick
     from smurf_thp.formats import load, load_splits, save, save_splits
     from smurf_thp.losses import dsm_loss, hyvarinen_loss, type_ce
@@ -45,6 +46,8 @@ if TYPE_CHECKING:
     from smurf_thp.train import TrainConfig, Trainer, evaluate, load_checkpoint, predict
 
 _LAZY: dict[str, str] = {
+    "FlexibleIntensityMLE": "smurf_thp.baselines",
+    "THPIntensity": "smurf_thp.baselines",
     "EventSequence": "smurf_thp.data",
     "EventDataset": "smurf_thp.data",
     "Batch": "smurf_thp.data",
@@ -96,6 +99,7 @@ __all__ = [
     "Batch",
     "EventDataset",
     "EventSequence",
+    "FlexibleIntensityMLE",
     "HawkesExp",
     "HawkesSumExp",
     "IntensityScoreHead",
@@ -105,6 +109,7 @@ __all__ = [
     "SamplerConfig",
     "SelfCorrecting",
     "THPEncoder",
+    "THPIntensity",
     "TimeDependentMarks",
     "TimeNormalizer",
     "TimeTypeHead",

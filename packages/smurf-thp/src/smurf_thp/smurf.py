@@ -138,6 +138,9 @@ class SMURFTHP(nn.Module):
         2
     """
 
+    space = "log"
+    """The gap space the trainer normalises to (the MLE baselines use ``"mean"``)."""
+
     def __init__(self, config: SMURFConfig) -> None:
         super().__init__()
         c = self.config = config
