@@ -186,3 +186,23 @@ def test_python_dash_m_runs_the_cli() -> None:
     result = subprocess.run([sys.executable, "-m", "smurf_thp", "--help"], capture_output=True, text=True, check=False)
     assert result.returncode == 0
     assert result.stdout.startswith("usage: smurf-thp")
+
+
+def test_report_writes_plots_and_a_table(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    pytest.importorskip("matplotlib")
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    y = rng.exponential(1.0, 3000)
+    exact = rng.exponential(1.0, (3000, 50))  # samples of the true law: calibrated
+    np.savez(tmp_path / "good.npz", tau=exact, y=y)
+    np.savez(tmp_path / "wide.npz", tau=3 * exact, y=y)  # too wide: over-covers
+    out = tmp_path / "rep"
+    assert main(["report", str(tmp_path / "good.npz"), str(tmp_path / "wide.npz"), "--out", str(out), "--json"]) == 0
+    results = _json(capsys)
+    assert results["good"]["cs"] < 0.04  # type: ignore[index,operator]
+    assert results["wide"]["cs"] > 0.1  # type: ignore[index,operator]
+    assert {p.name for p in out.iterdir()} == {"reliability.png", "pit_hist.png", "report.md"}
+    assert (out / "reliability.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert main(["report", str(tmp_path / "nope.npz"), "--out", str(out)]) == EXIT_USAGE
+    assert "not a samples .npz file" in capsys.readouterr().err

@@ -89,6 +89,12 @@ def build_parser() -> argparse.ArgumentParser:
     _sampling(pr)
     _common(pr)
 
+    rep = sub.add_parser("report", allow_abbrev=False, help="reliability diagram, PIT histogram and metrics (PNG, md)")
+    rep.add_argument("samples", nargs="+", help="samples .npz files written by `smurf-thp sample`")
+    rep.add_argument("--labels", default=None, help="comma list, one per file (default: the file names)")
+    rep.add_argument("--out", required=True, help="folder for reliability.png, pit_hist.png, report.md")
+    rep.add_argument("--json", action="store_true")
+
     demo = sub.add_parser("demo", allow_abbrev=False, help="simulate, train a small SMURF-THP, compare with the truth")
     demo.add_argument("--epochs", type=int, default=8)
     demo.add_argument("--json", action="store_true")
@@ -122,9 +128,10 @@ def main(argv: list[str] | None = None) -> int:
     from smurf_thp import commands
 
     handlers = {"simulate": commands.simulate, "train": commands.train, "evaluate": commands.evaluate,
-                "sample": commands.sample, "predict": commands.predict, "demo": commands.demo}  # fmt: skip
+                "sample": commands.sample, "predict": commands.predict, "demo": commands.demo,
+                "report": commands.report}  # fmt: skip
     try:
         return handlers[args.command](args)
-    except (ValueError, FileNotFoundError) as exc:
+    except (ValueError, FileNotFoundError, ImportError) as exc:
         print(f"smurf-thp {args.command}: error: {' '.join(str(exc).split())}", file=sys.stderr)
         return EXIT_USAGE

@@ -247,6 +247,20 @@ def predict(args: argparse.Namespace) -> int:
     return 0
 
 
+# -- report --------------------------------------------------------------------------------------
+def report(args: argparse.Namespace) -> int:
+    """Reliability diagram, PIT histogram and a metrics table of sample files (needs matplotlib)."""
+    from smurf_thp.report import write_report
+
+    labels = [s.strip() for s in args.labels.split(",")] if args.labels else None
+    results = write_report(args.samples, args.out, labels)
+    if args.json:
+        print(json.dumps(results, default=float))
+    else:
+        print(f"wrote {Path(args.out) / 'report.md'}, reliability.png, pit_hist.png ({len(results)} run(s))")
+    return 0
+
+
 # -- demo ------------------------------------------------------------------------------------------
 def demo(args: argparse.Namespace) -> int:
     """Simulate a small 3-type Hawkes data set, train SMURF-THP (cpu-small, a few epochs), compare with the truth."""
