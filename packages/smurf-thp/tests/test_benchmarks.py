@@ -22,3 +22,13 @@ def test_quick_benchmark_writes_its_record(tmp_path: Path) -> None:
     md = (tmp_path / "quick.md").read_text()
     assert "Command:" in md
     assert "Machine:" in md
+
+
+def test_gpu_check_script_runs_on_the_cpu(tmp_path: Path) -> None:
+    script = RUN.parent / "gpu_check.py"
+    result = subprocess.run([sys.executable, str(script), "--quick", "--device", "cpu", "--out", str(tmp_path)],
+                            capture_output=True, text=True, check=False, timeout=600)  # fmt: skip
+    assert result.returncode == 0, result.stderr[-2000:]
+    rows = json.loads((tmp_path / "gpu_check.json").read_text())["rows"]
+    assert [r["preset"] for r in rows] == ["cpu-small", "retweet"]
+    assert all(r["langevin_evals_per_s"] > 0 for r in rows)

@@ -47,7 +47,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from smurf_thp.model import IntensityScoreHead, THPEncoder, TimeTypeHead
-from smurf_thp.sampling import inverse_cdf_sample
+from smurf_thp.sampling import categorical, inverse_cdf_sample
 from smurf_thp.smurf import LossOut, SamplerConfig, Samples, SMURFConfig
 
 __all__ = ["FlexibleIntensityMLE", "THPIntensity", "compensator", "quadratic_grid"]
@@ -247,7 +247,7 @@ class _IntensityMLE(nn.Module):
             x = inverse_cdf_sample(functools.partial(self._on_grid, hc, tc), grid, S, generator)
             p = self.type_log_probs(hc, tc, x).exp()  # (n, S, K)
             taus.append(x)
-            types_out.append(torch.multinomial(p.reshape(-1, K), 1, generator=generator).reshape(x.shape))
+            types_out.append(categorical(p.reshape(-1, K), generator).reshape(x.shape))
             probs_out.append(p.mean(-2))
         if taus:
             tau[has_history] = torch.cat(taus)

@@ -40,7 +40,9 @@ def noisy_copies(
         raise ValueError(f"sigma must be > 0, got {sigma!r}")
     if isinstance(num_noise, bool) or not isinstance(num_noise, int) or num_noise < 1:
         raise ValueError(f"num_noise must be an integer >= 1, got {num_noise!r}")
-    eps = torch.randn(*tau.shape, num_noise, generator=generator, dtype=tau.dtype, device=tau.device)
+    from smurf_thp.sampling import draw
+
+    eps = draw("normal", (*tau.shape, num_noise), tau, generator)
     return tau.unsqueeze(-1) + sigma * eps, eps
 
 

@@ -23,7 +23,39 @@ from typing import Literal
 import torch
 from torch import Tensor
 
-__all__ = ["inverse_cdf_sample", "langevin"]
+__all__ = ["categorical", "draw", "inverse_cdf_sample", "langevin"]
+
+
+def _device_of(generator: torch.Generator | None, like: Tensor) -> torch.device:
+    return generator.device if generator is not None else like.device
+
+
+def draw(kind: Literal["normal", "uniform", "exponential"], shape: tuple[int, ...], like: Tensor,
+         generator: torch.Generator | None = None) -> Tensor:  # fmt: skip
+    """Random numbers of ``like``'s dtype and device, drawn on the generator's device.
+
+    A CPU generator then gives the same numbers for a model on the CPU or on CUDA (and works at all: torch
+    refuses a CPU generator for a CUDA tensor). ``exponential`` is Exp(1).
+
+    Example:
+        >>> g = torch.Generator().manual_seed(0)
+        >>> draw("normal", (2,), torch.zeros(1, dtype=torch.float64), g).dtype
+        torch.float64
+    """
+    device = _device_of(generator, like)
+    if kind == "normal":
+        out = torch.randn(shape, generator=generator, dtype=like.dtype, device=device)
+    elif kind == "uniform":
+        out = torch.rand(shape, generator=generator, dtype=like.dtype, device=device)
+    else:
+        out = torch.empty(shape, dtype=like.dtype, device=device).exponential_(generator=generator)
+    return out.to(like.device)
+
+
+def categorical(probs: Tensor, generator: torch.Generator | None = None) -> Tensor:
+    """One draw per row of ``probs (N, K)`` (on the generator's device), shape ``(N,)``."""
+    device = _device_of(generator, probs)
+    return torch.multinomial(probs.to(device), 1, generator=generator).squeeze(-1).to(probs.device)
 
 
 def langevin(
@@ -91,7 +123,7 @@ def langevin(
 
     with torch.no_grad():
         for m in range(1, n_steps + 1):
-            z = torch.randn(x.shape, generator=generator, dtype=x.dtype, device=x.device)
+            z = draw("normal", tuple(x.shape), x, generator)
             proposal = x + 0.5 * step * score_fn(x) + root * z
             if boundary == "reflect":
                 proposal = torch.where(proposal < lower, 2 * lower - proposal, proposal)
@@ -136,7 +168,7 @@ def inverse_cdf_sample(
         Lam = torch.cat(
             [torch.zeros_like(lam[..., :1]), torch.cumsum(0.5 * (lam[..., 1:] + lam[..., :-1]) * dt, -1)], -1
         )
-        E = torch.empty(*lam.shape[:-1], n, dtype=lam.dtype, device=lam.device).exponential_(generator=generator)
+        E = draw("exponential", (*lam.shape[:-1], n), lam, generator)
         idx = torch.searchsorted(Lam.contiguous(), E.contiguous()).clamp(1, grid.numel() - 1)  # Λ[idx-1] < E <= Λ[idx]
         lo, hi = Lam.gather(-1, idx - 1), Lam.gather(-1, idx)
         t_lo, t_hi = grid[idx - 1], grid[idx]

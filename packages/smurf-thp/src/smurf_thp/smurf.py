@@ -22,7 +22,7 @@ from torch import Tensor, nn
 
 from smurf_thp.losses import dsm_loss, hyvarinen_loss, noisy_copies, type_ce
 from smurf_thp.model import IntensityScoreHead, THPEncoder, TimeTypeHead
-from smurf_thp.sampling import langevin
+from smurf_thp.sampling import categorical, draw, langevin
 
 __all__ = ["PRESETS", "SMURFTHP", "LossOut", "SMURFConfig", "SamplerConfig", "Samples"]
 
@@ -204,11 +204,11 @@ class SMURFTHP(nn.Module):
         h = self.encode(types, times, mask)  # (B, L-1, d): fixed during the chains
         low, high = init
         shape = (*h.shape[:-1], sampler.n_samples)
-        x0 = low + (high - low) * torch.rand(shape, generator=generator, device=h.device)
+        x0 = low + (high - low) * draw("uniform", shape, h, generator)
         tau, _ = langevin(lambda x: self.time_head.score(h, x), x0, sampler.step, sampler.n_steps,
                           denoise_sigma=self.config.sigma if sampler.denoise else None, boundary=sampler.boundary,
                           lower=sampler.lower, generator=generator)  # fmt: skip
         probs = torch.softmax(self.type_head(h, tau), dim=-1)  # (B, L-1, S, K)
         flat = probs.reshape(-1, probs.shape[-1])
-        drawn = torch.multinomial(flat, 1, generator=generator).reshape(shape)
+        drawn = categorical(flat, generator).reshape(shape)
         return Samples(tau, drawn, probs.mean(dim=-2))
