@@ -1,4 +1,7 @@
-"""Tests of :mod:`smurf_thp.metrics`: closed forms, brute force, hand-worked cases, exact-law calibration, errors."""
+"""Tests of :mod:`smurf_thp.metrics` and :mod:`smurf_thp.oracle_metrics` (re-exported by metrics).
+
+Closed forms, brute force, hand-worked cases, exact-law calibration, errors.
+"""
 
 from __future__ import annotations
 
@@ -12,7 +15,7 @@ import pytest
 import torch
 from scipy import stats
 
-from smurf_thp import metrics
+from smurf_thp import metrics, oracle_metrics
 from smurf_thp.metrics import (
     calibration_score,
     coverage,
@@ -322,7 +325,8 @@ def test_bad_input_raises_value_error_naming_argument(name: str, call: Callable[
         call()
 
 
-def test_docstring_examples() -> None:
-    result = doctest.testmod(metrics)
+@pytest.mark.parametrize("module", [metrics, oracle_metrics])
+def test_docstring_examples(module: Any) -> None:
+    result = doctest.testmod(module)
     assert result.failed == 0
     assert result.attempted > 0

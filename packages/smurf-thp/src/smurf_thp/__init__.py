@@ -24,14 +24,13 @@ if TYPE_CHECKING:
         coverage,
         crps,
         interval_length,
-        oracle_calibration,
-        pit,
         rmse,
         summarize,
         type_accuracy,
     )
     from smurf_thp.model import IntensityScoreHead, THPEncoder, TimeTypeHead
     from smurf_thp.normalize import TimeNormalizer
+    from smurf_thp.oracle_metrics import oracle_calibration, pit
     from smurf_thp.sampling import inverse_cdf_sample, langevin
     from smurf_thp.simulate import (
         HawkesExp,
@@ -72,8 +71,8 @@ _LAZY: dict[str, str] = {
     "interval_length": "smurf_thp.metrics",
     "rmse": "smurf_thp.metrics",
     "type_accuracy": "smurf_thp.metrics",
-    "pit": "smurf_thp.metrics",
-    "oracle_calibration": "smurf_thp.metrics",
+    "pit": "smurf_thp.oracle_metrics",
+    "oracle_calibration": "smurf_thp.oracle_metrics",
     "summarize": "smurf_thp.metrics",
     "THPEncoder": "smurf_thp.model",
     "IntensityScoreHead": "smurf_thp.model",

@@ -39,13 +39,17 @@ import json
 import os
 import pickle
 import tempfile
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
+# The EasyTPP record readers and builders live in _easytpp, the checks all readers share in _records.
+from smurf_thp._easytpp import GAP_RTOL as GAP_RTOL
+from smurf_thp._easytpp import _json_records, _pkl_records, _read_json_split, _read_pkl_split
+from smurf_thp._records import _ALIASES, _check_type_range, _list, _need, _num_types, _sequence, _Split
 from smurf_thp.data import EventDataset, EventSequence, drop_short, warn_dropped
 
 FORMATS = ("easytpp-pkl", "easytpp-json", "ifl", "csv")
@@ -54,12 +58,7 @@ FORMATS = ("easytpp-pkl", "easytpp-json", "ifl", "csv")
 SPLITS = ("train", "dev", "test")
 """The canonical split names."""
 
-GAP_RTOL = 1e-6
-"""Relative tolerance of ``time_since_last_event`` against ``diff(time_since_start)``."""
-
 _SUFFIXES = {"easytpp-pkl": (".pkl", ".pickle"), "easytpp-json": (".json",), "ifl": (".pt", ".pth"), "csv": (".csv",)}
-_ALIASES = {"validation": "dev"}
-_EASYTPP_KEYS = ("time_since_start", "time_since_last_event", "type_event")
 
 PathLike = str | os.PathLike[str]
 
@@ -111,125 +110,6 @@ def _resolve(path: PathLike, format: str) -> tuple[Path, str]:
     if not p.exists():
         raise FileNotFoundError(f"{p}: no such file or directory")
     return p, format if format != "auto" else _format_of_file(p)
-
-
-def _sequence(where: str, times: Any, types: Any, t_start: Any = 0.0, t_end: Any = None) -> EventSequence:
-    try:
-        return EventSequence(np.asarray(times, dtype=np.float64), np.asarray(types), float(t_start), t_end)
-    except (ValueError, TypeError) as err:
-        raise ValueError(f"{where}: {err}") from None
-
-
-def _check_gaps(where: str, seq: EventSequence, gaps: Any, trust_gaps: bool) -> None:
-    try:
-        g = np.asarray(gaps, dtype=np.float64)
-    except (ValueError, TypeError) as err:
-        raise ValueError(f"{where}: time_since_last_event must hold numbers ({err})") from None
-    bad = np.flatnonzero(~np.isfinite(g))
-    if bad.size:
-        raise ValueError(f"{where}, event {bad[0]}: time_since_last_event is {g[bad[0]]} (must be finite)")
-    neg = np.flatnonzero(g < 0)
-    if neg.size:
-        raise ValueError(f"{where}, event {neg[0]}: negative gap, time_since_last_event = {g[neg[0]]!r}")
-    if trust_gaps or len(seq) < 2:
-        return
-    diff = seq.gaps
-    tol = GAP_RTOL * np.maximum(np.abs(g[1:]), np.abs(diff)) + 1e-12 * np.maximum(1.0, np.abs(seq.times[1:]))
-    off = np.flatnonzero(np.abs(g[1:] - diff) > tol)
-    if off.size:
-        j = int(off[0]) + 1
-        raise ValueError(
-            f"{where}, event {j}: time_since_last_event = {g[j]!r} disagrees with "
-            f"time_since_start[{j}] - time_since_start[{j - 1}] = {diff[j - 1]!r} (relative tolerance {GAP_RTOL}); "
-            "pass trust_gaps=True to skip this check"
-        )
-
-
-def _num_types(where: str, value: Any, key: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer, float)) or int(value) != value or value < 1:
-        raise ValueError(f"{where}: {key} must be an integer >= 1, got {value!r}")
-    return int(value)
-
-
-def _check_type_range(where: str, seq: EventSequence, num_types: int, key: str) -> None:
-    high = np.flatnonzero(seq.types >= num_types)
-    if high.size:
-        j = int(high[0])
-        raise ValueError(
-            f"{where}, event {j}: type {seq.types[j]} outside [0, {num_types}) ({key} = {num_types}; max type "
-            f"{int(seq.types.max())})"
-        )
-
-
-def _need(where: str, record: Any, keys: Sequence[str]) -> None:
-    if not isinstance(record, Mapping):
-        raise ValueError(f"{where}: expected a dict with keys {list(keys)}, got {type(record).__name__}")
-    missing = [key for key in keys if key not in record]
-    if missing:
-        raise ValueError(f"{where}: missing key {missing[0]!r} (has {sorted(map(str, record))})")
-
-
-def _list(where: str, value: Any, what: str) -> list[Any]:
-    if not isinstance(value, (list, tuple)):
-        raise ValueError(f"{where}: {what} must be a list, got {type(value).__name__}")
-    return list(value)
-
-
-# Each reader returns (sequences before dropping, num_types) for one split of one file.
-_Split = tuple[list[EventSequence], int]
-
-
-def _split_value(file: Path, obj: Any, split: str, top_keys: Sequence[str]) -> Any:
-    _need(f"{file}", obj, top_keys)
-    for key in (split, *[alias for alias, name in _ALIASES.items() if name == split]):
-        if key in obj:
-            return obj[key]
-    splits = [k for k in obj if k not in top_keys]
-    raise ValueError(f"{file}: missing split key {split!r} (splits in the file: {splits})")
-
-
-def _read_pkl_split(file: Path, obj: Any, split: str, trust_gaps: bool) -> _Split:
-    value = _split_value(file, obj, split, ("dim_process",))
-    num_types = _num_types(f"{file}: split {split!r}", obj["dim_process"], "dim_process")
-    seqs = []
-    for i, raw in enumerate(_list(f"{file}: split {split!r}", value, "the split")):
-        where = f"{file}: split {split!r}, sequence {i}"
-        events = _list(where, raw, "a sequence")
-        for j, event in enumerate(events):
-            _need(f"{where}, event {j}", event, _EASYTPP_KEYS)
-        seq = _sequence(where, [e["time_since_start"] for e in events], [e["type_event"] for e in events])
-        _check_gaps(where, seq, [e["time_since_last_event"] for e in events], trust_gaps)
-        _check_type_range(where, seq, num_types, "dim_process")
-        seqs.append(seq)
-    return seqs, num_types
-
-
-def _read_json_split(file: Path, obj: Any, split: str, trust_gaps: bool) -> _Split:
-    records = obj if isinstance(obj, list) else _split_value(file, obj, split, ())
-    seqs: list[EventSequence] = []
-    num_types = 0
-    for i, record in enumerate(_list(f"{file}: split {split!r}", records, "the split")):
-        where = f"{file}: split {split!r}, sequence {i}"
-        _need(where, record, (*_EASYTPP_KEYS, "dim_process"))
-        k = _num_types(where, record["dim_process"], "dim_process")
-        if i == 0:
-            num_types = k
-        elif k != num_types:
-            raise ValueError(f"{where}: dim_process = {k} disagrees with {num_types} of sequence 0")
-        lists = [_list(where, record[key], key) for key in _EASYTPP_KEYS]
-        lens = [len(x) for x in lists]
-        if len(set(lens)) > 1 or ("seq_len" in record and record["seq_len"] != lens[0]):
-            raise ValueError(
-                f"{where}: lengths disagree: {dict(zip(_EASYTPP_KEYS, lens, strict=True))}, "
-                f"seq_len = {record.get('seq_len')}"
-            )
-        seq = _sequence(where, lists[0], lists[2])
-        _check_gaps(where, seq, lists[1], trust_gaps)
-        _check_type_range(where, seq, num_types, "dim_process")
-        seqs.append(seq)
-    if not seqs:
-        raise ValueError(f"{file}: split {split!r} is empty (the data set is empty)")
-    return seqs, num_types
 
 
 def _read_ifl_split(file: Path, obj: Any, split: str, trust_gaps: bool) -> _Split:
@@ -436,34 +316,6 @@ def load_splits(
 
 
 # ----------------------------------------------------------------------------------------- writers
-
-
-def _gap_list(seq: EventSequence) -> list[float]:
-    return [float(seq.times[0] - seq.t_start), *seq.gaps.tolist()] if len(seq) else []
-
-
-def _pkl_records(ds: EventDataset) -> list[list[dict[str, float | int]]]:
-    return [
-        [
-            {"time_since_start": t, "time_since_last_event": g, "type_event": k}
-            for t, g, k in zip(seq.times.tolist(), _gap_list(seq), seq.types.tolist(), strict=True)
-        ]
-        for seq in ds
-    ]
-
-
-def _json_records(ds: EventDataset) -> list[dict[str, Any]]:
-    return [
-        {
-            "time_since_start": seq.times.tolist(),
-            "time_since_last_event": _gap_list(seq),
-            "type_event": seq.types.tolist(),
-            "dim_process": ds.num_types,
-            "seq_len": len(seq),
-            "seq_idx": i,
-        }
-        for i, seq in enumerate(ds)
-    ]
 
 
 def _ifl_object(ds: EventDataset) -> dict[str, Any]:

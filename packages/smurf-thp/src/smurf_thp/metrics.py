@@ -4,6 +4,8 @@ Every function takes ``samples`` of shape ``(N, S)`` (``N`` predicted events, ``
 units, never clamped) and true gaps ``y`` of shape ``(N,)``; torch tensors or numpy arrays, computed in float64 on
 the device of ``samples``. Padding is the caller's business: select the real events first, e.g. with
 :func:`flatten_events` (``samples[mask]``, ``y[mask]``). Per-quantile results are float64 tensors ``(Q,)``.
+The PIT (``pit``, ``pit_histogram``) and the metrics against the true process (``oracle_coverage``,
+``oracle_calibration``, ``oracle_gap``) live in :mod:`smurf_thp.oracle_metrics`; this module re-exports them.
 
 The sample quantile is torch's default (``torch.quantile``, linear interpolation, Hyndman-Fan type 7; the
 official code calls ``torch.quantile``): with the sorted samples ``x_(0) <= ... <= x_(S-1)`` and ``h = (S-1) q``,
@@ -38,12 +40,28 @@ References:
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
-from typing import Any, Literal, TypeAlias, overload
+from collections.abc import Callable
+from typing import Any, Literal, overload
 
 import numpy as np
 import torch
 from torch import Tensor
+
+from smurf_thp._metric_utils import (
+    _F64,
+    _HALF_TOL,
+    ArrayLike,
+    Levels,
+    _calibration_score,
+    _choice,
+    _levels,
+    _quantiles_sorted,
+    _samples,
+    _samples_y,
+    _tensor,
+    _types,
+)
+from smurf_thp.oracle_metrics import oracle_calibration, oracle_coverage, oracle_gap, pit, pit_histogram
 
 __all__ = [
     "calibration_score",
@@ -62,90 +80,6 @@ __all__ = [
     "summarize",
     "type_accuracy",
 ]
-
-ArrayLike: TypeAlias = "Tensor | np.ndarray[Any, Any] | Sequence[Any]"
-"""A torch tensor, a numpy array or a (nested) list of numbers."""
-
-Levels: TypeAlias = "Tensor | np.ndarray[Any, Any] | Sequence[float]"
-"""Quantile levels in the open interval (0, 1), one-dimensional."""
-
-_F64 = torch.float64
-_HALF_TOL = 1e-12
-"""``q >= 0.5 - _HALF_TOL`` counts as ``q >= 0.5`` (levels such as 0.5 computed with float drift)."""
-
-
-# -- validation -----------------------------------------------------------------------------------------------------
-def _choice(name: str, value: str, options: tuple[str, ...]) -> str:
-    if value not in options:
-        raise ValueError(f"{name} must be one of {options}, got {value!r}")
-    return value
-
-
-def _tensor(name: str, x: object, ndim: int, device: torch.device | None = None) -> Tensor:
-    """``x`` as a detached float64 tensor with ``ndim`` dimensions and finite values, else ``ValueError`` naming it."""
-    try:
-        t = x.detach() if isinstance(x, Tensor) else torch.as_tensor(np.asarray(x))
-    except (TypeError, ValueError, RuntimeError) as err:
-        raise ValueError(f"{name} must be a tensor or an array of numbers, got {type(x).__name__}") from err
-    if t.dtype == torch.bool or t.is_complex():
-        raise ValueError(f"{name} must hold real numbers, got dtype {t.dtype}")
-    if t.ndim != ndim:
-        raise ValueError(f"{name} must have {ndim} dimension(s), got shape {tuple(t.shape)}")
-    if t.is_floating_point() and not bool(torch.isfinite(t).all()):
-        raise ValueError(f"{name} contains NaN or inf")
-    return t.to(device=device if device is not None else t.device, dtype=_F64)
-
-
-def _types(name: str, x: object, ndim: int, device: torch.device) -> Tensor:
-    """Integer type labels (0-based, ``>= 0``) as int64 with ``ndim`` dimensions, else ``ValueError`` naming them."""
-    t = x.detach() if isinstance(x, Tensor) else torch.as_tensor(np.asarray(x))
-    if t.is_floating_point() or t.is_complex() or t.dtype == torch.bool:
-        raise ValueError(f"{name} must hold integer types, got dtype {t.dtype}")
-    if t.ndim != ndim or t.numel() == 0:
-        raise ValueError(f"{name} must be a non-empty array with {ndim} dimension(s), got shape {tuple(t.shape)}")
-    if bool((t < 0).any()):
-        raise ValueError(f"{name} must hold types >= 0 (0-based), got minimum {int(t.min())}")
-    return t.to(device=device, dtype=torch.int64)
-
-
-def _samples(samples: ArrayLike) -> Tensor:
-    x = _tensor("samples", samples, 2)
-    if x.shape[0] < 1 or x.shape[1] < 2:
-        raise ValueError(f"samples must have shape (N, S) with N >= 1 and S >= 2, got {tuple(x.shape)}")
-    return x
-
-
-def _samples_y(samples: ArrayLike, y: ArrayLike) -> tuple[Tensor, Tensor]:
-    x = _samples(samples)
-    yt = _tensor("y", y, 1, x.device)
-    if yt.shape[0] != x.shape[0]:
-        raise ValueError(f"y must have shape ({x.shape[0]},) to match samples {tuple(x.shape)}, got {tuple(yt.shape)}")
-    return x, yt
-
-
-def _levels(name: str, q: object, device: torch.device) -> Tensor:
-    """Levels as float64 ``(Q,)`` (a scalar becomes ``(1,)``), each in (0, 1), else ``ValueError`` naming them."""
-    if isinstance(q, bool):
-        raise ValueError(f"{name} must be a level in (0, 1) or a sequence of levels, got {q!r}")
-    if isinstance(q, (int, float)):
-        q = [float(q)]
-    try:
-        flat = q.detach().reshape(-1) if isinstance(q, Tensor) else torch.as_tensor(np.asarray(q)).reshape(-1)
-    except (TypeError, ValueError, RuntimeError) as err:
-        raise ValueError(f"{name} must be a level or a sequence of levels, got {type(q).__name__}") from err
-    qt = _tensor(name, flat, 1, device)
-    if qt.numel() == 0 or bool(((qt <= 0) | (qt >= 1)).any()):
-        raise ValueError(f"{name} must be non-empty with every level in the open interval (0, 1), got {qt.tolist()}")
-    return qt
-
-
-def _quantiles_sorted(xs: Tensor, q: Tensor) -> Tensor:
-    """Type-7 quantiles ``(N, Q)`` of rows already sorted ascending (``xs`` ``(N, S)``); no size limit."""
-    h = (xs.shape[1] - 1) * q  # (Q,)
-    lo = h.floor().long().clamp(0, xs.shape[1] - 1)
-    hi = (lo + 1).clamp(max=xs.shape[1] - 1)
-    frac = h - lo.to(h.dtype)
-    return xs[:, lo] + frac * (xs[:, hi] - xs[:, lo])
 
 
 # -- levels and event selection -------------------------------------------------------------------------------------
@@ -283,7 +217,8 @@ def calibration_score(cov: Levels, q: Levels, subset: str = "upper") -> float:
     The official CS uses the upper (single-bound) coverage with ``subset="upper"``.
 
     Args:
-        cov: coverages ``(Q,)`` in [0, 1] (from :func:`coverage` or :func:`oracle_coverage`).
+        cov: coverages ``(Q,)`` in [0, 1] (from :func:`coverage` or
+            :func:`~smurf_thp.oracle_metrics.oracle_coverage`).
         q: their levels ``(Q,)`` in (0, 1).
         subset: ``"upper"`` (levels ``>= 0.5``) or ``"all"``.
 
@@ -297,17 +232,7 @@ def calibration_score(cov: Levels, q: Levels, subset: str = "upper") -> float:
         >>> calibration_score([0.5, 0.75, 1.0], [0.25, 0.5, 0.75]), calibration_score([0.0, 0.75], [0.25, 0.5], "all")
         (0.25, 0.25)
     """
-    _choice("subset", subset, ("upper", "all"))
-    c = _tensor("cov", cov, 1)
-    qt = _levels("q", q, c.device)
-    if c.shape != qt.shape:
-        raise ValueError(f"cov must have one entry per level, got {tuple(c.shape)} for q {tuple(qt.shape)}")
-    if bool(((c < 0) | (c > 1)).any()):
-        raise ValueError(f"cov must lie in [0, 1], got {c.tolist()}")
-    keep = qt >= 0.5 - _HALF_TOL if subset == "upper" else torch.ones_like(qt, dtype=torch.bool)
-    if not bool(keep.any()):
-        raise ValueError(f"q has no level >= 0.5 for subset='upper', got {qt.tolist()}")
-    return math.sqrt(float(((c[keep] - qt[keep]) ** 2).mean()))
+    return _calibration_score(cov, q, subset)
 
 
 @overload
@@ -461,165 +386,6 @@ def type_accuracy(predicted: ArrayLike, true_types: ArrayLike, rule: str = "mode
     return float((pred.to(truth.device) == truth).to(_F64).mean())
 
 
-# -- probability integral transform ---------------------------------------------------------------------------------
-def pit(
-    samples: ArrayLike, y: ArrayLike, *, randomized: bool = False, generator: torch.Generator | None = None
-) -> Tensor:
-    r"""Probability integral transform of each true gap under its sample ensemble.
-
-    .. math::
-        u_i = \frac{\#\{s : X_{is} < y_i\}}{S} \quad (\text{default}), \qquad
-        u_i = \frac{\#\{s : X_{is} < y_i\} + V_i\,(\#\{s : X_{is} = y_i\} + 1)}{S + 1},\ V_i \sim U(0, 1)
-        \quad (\text{randomized}).
-
-    The randomised (rank) form is exactly ``U(0, 1)`` when ``y_i`` and the samples are exchangeable draws, ties
-    included; the default is the empirical CDF just below ``y_i``, a discrete value in ``{0, 1/S, ..., 1}``.
-
-    Args:
-        samples: ``(N, S)``.
-        y: ``(N,)``.
-        randomized: use the randomised rank form.
-        generator: CPU ``torch.Generator`` for ``V`` (randomised form only).
-
-    Returns:
-        float64 ``(N,)`` in [0, 1].
-
-    Raises:
-        ValueError: on bad shapes or NaN.
-
-    Example:
-        >>> pit(torch.tensor([[0.0, 1.0, 2.0, 3.0], [0.0, 1.0, 2.0, 3.0]]), torch.tensor([1.5, 1.0]))
-        tensor([0.5000, 0.2500], dtype=torch.float64)
-    """
-    x, yt = _samples_y(samples, y)
-    below = (x < yt[:, None]).sum(1).to(_F64)
-    if not randomized:
-        return below / x.shape[1]
-    ties = (x == yt[:, None]).sum(1).to(_F64)
-    v = torch.rand(x.shape[0], generator=generator, dtype=_F64).to(x.device)
-    return (below + v * (ties + 1)) / (x.shape[1] + 1)
-
-
-def pit_histogram(pit_values: ArrayLike, bins: int = 10) -> tuple[Tensor, Tensor]:
-    """Density histogram of PIT values on ``bins`` equal bins of [0, 1] (1 everywhere when calibrated).
-
-    Bin ``b`` is ``[b/bins, (b+1)/bins)``, the last one closed; density = count * bins / N.
-
-    Args:
-        pit_values: ``(N,)`` in [0, 1].
-        bins: number of bins, ``>= 1``.
-
-    Returns:
-        ``(density (bins,), edges (bins + 1,))``, float64.
-
-    Raises:
-        ValueError: if ``bins < 1`` or a value is outside [0, 1] or NaN.
-
-    Example:
-        >>> pit_histogram(torch.tensor([0.0, 0.05, 0.5, 1.0]), bins=4)[0]
-        tensor([2., 0., 1., 1.], dtype=torch.float64)
-    """
-    if isinstance(bins, bool) or not isinstance(bins, int) or bins < 1:
-        raise ValueError(f"bins must be an int >= 1, got {bins!r}")
-    u = _tensor("pit_values", pit_values, 1)
-    if u.numel() == 0 or bool(((u < 0) | (u > 1)).any()):
-        raise ValueError("pit_values must be non-empty and lie in [0, 1]")
-    idx = (u * bins).floor().long().clamp(max=bins - 1)
-    counts = torch.bincount(idx, minlength=bins).to(_F64)
-    return counts * bins / u.numel(), torch.linspace(0, 1, bins + 1, dtype=_F64, device=u.device)
-
-
-# -- against the true process ---------------------------------------------------------------------------------------
-def oracle_coverage(samples: ArrayLike, true_cdf_at: Callable[[np.ndarray[Any, Any]], Any], q: Levels) -> Tensor:
-    r"""Expected upper coverage of the model quantiles under the true law: ``mean_i F_i(Q_{q,i})`` per level.
-
-    .. math::
-        \mathrm{cov}^\star(q) = \frac1N \sum_i F_i(\hat Q_{q,i})
-
-    ``F_i`` is the true next-gap CDF of event ``i`` (from a simulator's oracle). Unlike :func:`coverage` it
-    carries no Bernoulli noise from ``y``.
-
-    Args:
-        samples: ``(N, S)`` model samples.
-        true_cdf_at: called once with a float64 numpy array ``(N, Q)`` of model quantiles ``Q_{q,i}``; returns
-            ``F_i(Q_{q,i})`` as an ``(N, Q)`` array (numpy or torch) in [0, 1].
-        q: levels ``(Q,)``.
-
-    Returns:
-        float64 ``(Q,)``.
-
-    Raises:
-        ValueError: on bad shapes or NaN in the input, or a CDF output of the wrong shape, NaN or outside [0, 1].
-
-    Example:
-        >>> s = torch.tensor([[0.0, 1.0, 2.0]])
-        >>> oracle_coverage(s, lambda v: np.clip(v / 2, 0, 1), [0.5, 0.75])  # U(0, 2)
-        tensor([0.5000, 0.7500], dtype=torch.float64)
-    """
-    x = _samples(samples)
-    quant = _quantiles_sorted(x.sort(dim=1).values, _levels("q", q, x.device))  # (N, Q)
-    f = _tensor("true_cdf_at(...)", true_cdf_at(quant.cpu().numpy()), 2, x.device)
-    if f.shape != quant.shape or bool(((f < 0) | (f > 1)).any()):
-        raise ValueError(f"true_cdf_at(...) must return values in [0, 1] of shape {tuple(quant.shape)}")
-    return f.mean(0)
-
-
-def oracle_calibration(
-    samples: ArrayLike, true_cdf_at: Callable[[np.ndarray[Any, Any]], Any], q: Levels, subset: str = "upper"
-) -> float:
-    r"""Calibration score against the true process: ``calibration_score(oracle_coverage(...), q, subset)``.
-
-    .. math::
-        \mathrm{CS}^\star = \sqrt{\operatorname{mean}_{q \ge 0.5} \big(\operatorname{mean}_i F_i(\hat Q_{q,i}) - q\big)^2}
-
-    (over all levels with ``subset="all"``). Exact samples score about ``|1 - 2q| / (S + 1)`` per level (finite
-    ``S``), not 0.
-
-    Args:
-        samples: ``(N, S)``.
-        true_cdf_at: as in :func:`oracle_coverage`.
-        q: levels ``(Q,)``.
-        subset: ``"upper"`` or ``"all"``.
-
-    Returns:
-        CS* >= 0.
-
-    Raises:
-        ValueError: as :func:`oracle_coverage` and :func:`calibration_score`.
-
-    Example:
-        >>> oracle_calibration(torch.tensor([[0.0, 1.0, 2.0]]), lambda v: np.clip(v / 2, 0, 1), [0.5, 0.75])
-        0.0
-    """
-    return calibration_score(oracle_coverage(samples, true_cdf_at, q), q, subset)
-
-
-def oracle_gap(samples: ArrayLike, true_quantiles: ArrayLike, q: Levels) -> Tensor:
-    """Mean absolute distance between model and true quantiles per level: ``mean_i |Q_{q,i} - Q*_{q,i}|``.
-
-    Args:
-        samples: ``(N, S)``.
-        true_quantiles: ``(N, Q)`` true quantiles ``Q*_{q,i}`` (e.g. a simulator's ``next_quantile``).
-        q: levels ``(Q,)`` matching the columns.
-
-    Returns:
-        float64 ``(Q,)`` in the units of the samples.
-
-    Raises:
-        ValueError: on bad shapes, NaN or levels outside (0, 1).
-
-    Example:
-        >>> oracle_gap(torch.tensor([[0.0, 1.0, 2.0]]), torch.tensor([[1.5, 1.0]]), [0.5, 0.75])
-        tensor([0.5000, 0.5000], dtype=torch.float64)
-    """
-    x = _samples(samples)
-    quant = _quantiles_sorted(x.sort(dim=1).values, _levels("q", q, x.device))
-    truth = _tensor("true_quantiles", true_quantiles, 2, x.device)
-    if truth.shape != quant.shape:
-        raise ValueError(f"true_quantiles must have shape {tuple(quant.shape)}, got {tuple(truth.shape)}")
-    return (quant - truth).abs().mean(0)
-
-
 # -- everything at once ---------------------------------------------------------------------------------------------
 def summarize(
     samples: ArrayLike,
@@ -646,7 +412,7 @@ def summarize(
         types_sampled: sampled types ``(N, S)`` (``type_rule="mode"``) or probabilities ``(N, K)`` (``"argmax"``).
         types_true: true types ``(N,)``; given together with ``types_sampled``.
         quantiles: levels (default :func:`quantile_levels` ``(0.05)``).
-        true_cdf: ``true_cdf_at`` of :func:`oracle_coverage`.
+        true_cdf: ``true_cdf_at`` of :func:`~smurf_thp.oracle_metrics.oracle_coverage`.
         type_rule: ``"mode"`` or ``"argmax"``.
 
     Returns:
