@@ -144,6 +144,25 @@ def test_bad_arguments_exit_2(argv: list[str], message: str, capsys: pytest.Capt
     assert message in err[0]
 
 
+def test_mismatches_and_bad_devices_are_one_line_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    data, one, run = tmp_path / "d", tmp_path / "one", tmp_path / "r"
+    assert main(["simulate", "--t-end", "6", "--n-seqs", "12,4,4", "--out", str(data)]) == 0
+    assert main(["simulate", "--process", "hawkes1", "--t-end", "8", "--n-seqs", "12,4,4", "--out", str(one)]) == 0
+    assert main(["train", "--data", str(data), "--out", str(run), *SMALL]) == 0
+    capsys.readouterr()
+    ckpt = str(run / "model.pt")
+    assert main(["evaluate", "--ckpt", ckpt, "--data", str(one), *SAMPLING]) == EXIT_USAGE
+    assert "the data has 1 event types, the checkpoint's model 3" in capsys.readouterr().err
+    assert main(["train", "--data", str(data), "--out", str(run), "--device", "foo"]) == EXIT_USAGE
+    assert "--device must be cpu, cuda" in capsys.readouterr().err
+    assert main(["evaluate", "--ckpt", str(run), "--data", str(data)]) == EXIT_USAGE  # a directory
+    assert len(capsys.readouterr().err.strip().splitlines()) == 1
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"times": ["a", "b"], "types": [0, 1]}))
+    assert main(["predict", "--ckpt", ckpt, "--history", str(bad)]) == EXIT_USAGE
+    assert "times must be numbers" in capsys.readouterr().err
+
+
 def test_train_rejects_an_unknown_setting(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["simulate", "--t-end", "5", "--n-seqs", "6,3,3", "--out", str(tmp_path / "d")]) == 0
     capsys.readouterr()

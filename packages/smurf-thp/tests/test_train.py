@@ -57,7 +57,7 @@ def test_resume_refuses_another_model(tmp_path: Path) -> None:
                                                                progress=False)  # fmt: skip
     torch.manual_seed(0)
     other = SMURFTHP(SMURFConfig(num_types=3, d_model=8, d_inner=16, n_layers=1, n_head=2, d_k=4, d_v=4, num_noise=5))
-    with pytest.raises(ValueError, match="another model configuration"):
+    with pytest.raises(ValueError, match=r"another model .* or configuration"):
         Trainer(other, TrainConfig(epochs=2)).fit(TRAIN, DEV, checkpoint=tmp_path / "m.pt", resume=True, progress=False)
 
 
@@ -81,6 +81,22 @@ def test_predict_and_evaluate_in_original_units() -> None:
         assert key in metrics
     assert metrics["frac_negative"] == 0.0
     assert 0.0 <= metrics["oracle_cs"] <= 1.0
+
+
+def test_resume_of_an_early_stopped_run_trains_no_more(tmp_path: Path) -> None:
+    trainer = Trainer(_model(), TrainConfig(epochs=30, batch_size=8, lr=0.5, patience=1))  # lr too large: stops
+    history = trainer.fit(TRAIN, DEV, checkpoint=tmp_path / "m.pt", progress=False)
+    assert history.stopped_early
+    again = Trainer(_model(), TrainConfig(epochs=30, batch_size=8, lr=0.5, patience=1))
+    again.fit(TRAIN, DEV, checkpoint=tmp_path / "m.pt", resume=True, progress=False)
+    assert len(again.history.records) == len(history.records)
+
+
+def test_a_bounded_boundary_is_refused_in_log_space() -> None:
+    model = _model()
+    types, times = torch.tensor([[0, 1, 2]]), torch.tensor([[0.1, 0.4, 0.9]])
+    with pytest.raises(ValueError, match="needs a space with a lower bound"):
+        model.sample(types, times, types >= 0, SamplerConfig(n_samples=4, boundary="reflect"), (-1.0, 1.0))
 
 
 def test_choose_steps_on_dev() -> None:

@@ -115,6 +115,11 @@ def main(argv: list[str] | None = None) -> int:
         report = collect()
         print(json.dumps(report, indent=2) if args.json else format_table(report))
         return 0
+    device = getattr(args, "device", "cpu")
+    if device not in ("cpu", "auto") and not str(device).startswith("cuda"):
+        print(f"smurf-thp {args.command}: error: --device must be cpu, cuda, cuda:N or auto, got {device!r}",
+              file=sys.stderr)  # fmt: skip
+        return EXIT_USAGE
     if getattr(args, "device", "cpu") == "auto":
         import torch
 
@@ -132,6 +137,11 @@ def main(argv: list[str] | None = None) -> int:
                 "report": commands.report}  # fmt: skip
     try:
         return handlers[args.command](args)
-    except (ValueError, FileNotFoundError, ImportError) as exc:
+    except (ValueError, OSError, ImportError) as exc:
         print(f"smurf-thp {args.command}: error: {' '.join(str(exc).split())}", file=sys.stderr)
+        return EXIT_USAGE
+    except (RuntimeError, TypeError, IndexError, KeyError, EOFError) as exc:  # torch.load / torch.device refusals
+        where = f" (--ckpt {args.ckpt})" if getattr(args, "ckpt", None) else ""
+        print(f"smurf-thp {args.command}: error{where}: {type(exc).__name__}: {' '.join(str(exc).split())[:300]}",
+              file=sys.stderr)  # fmt: skip
         return EXIT_USAGE

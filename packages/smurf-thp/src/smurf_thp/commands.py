@@ -149,6 +149,12 @@ def train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _check_types(model: Any, ds: Any, flag: str) -> None:
+    if ds.num_types != model.config.num_types:
+        raise ValueError(f"{flag}: the data has {ds.num_types} event types, the checkpoint's model "
+                         f"{model.config.num_types}")  # fmt: skip
+
+
 # -- evaluate / sample / predict ------------------------------------------------------------------
 def _sampler(args: argparse.Namespace) -> Any:
     from smurf_thp.smurf import SamplerConfig
@@ -165,13 +171,16 @@ def evaluate(args: argparse.Namespace) -> int:
     splits = _load_data(args.data, args.format)
     if args.split not in splits:
         raise ValueError(f"--split: {args.data} has no {args.split!r} split (found {', '.join(splits)})")
+    _check_types(model, splits[args.split], "--data")
     truth = Path(args.ground_truth) if args.ground_truth else Path(args.data) / "ground_truth.json"
     process = process_from_dict(json.loads(truth.read_text())) if truth.is_file() else None
+    if process is not None and process.num_types != model.config.num_types:
+        raise ValueError(f"--ground-truth: {truth} has {process.num_types} types, the model {model.config.num_types}")
     sampler = _sampler(args)
     chosen = None
     if args.choose_steps and hasattr(model, "time_head") and "dev" in splits:
         chosen, _ = choose_steps(model, norm, splits["dev"], sampler, record_every=max(1, args.steps // 5),
-                                 process=process)  # fmt: skip
+                                 device=args.device)  # fmt: skip
         sampler = dataclasses.replace(sampler, n_steps=chosen)
     metrics = evaluate(model, norm, splits[args.split], sampler, process=process, seed=args.seed, device=args.device)
     metrics["langevin_steps"] = sampler.n_steps
@@ -200,6 +209,7 @@ def sample(args: argparse.Namespace) -> int:
     splits = _load_data(args.data, args.format)
     if args.split not in splits:
         raise ValueError(f"--split: {args.data} has no {args.split!r} split")
+    _check_types(model, splits[args.split], "--data")
     pred = predict(model, norm, splits[args.split], _sampler(args), seed=args.seed, device=args.device)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -231,6 +241,10 @@ def predict(args: argparse.Namespace) -> int:
 
     if not isinstance(times, list) or not isinstance(types, list) or not times or len(times) != len(types):
         raise ValueError("--history: 'times' and 'types' must be non-empty lists of equal length")
+    if not all(isinstance(t, (int, float)) and not isinstance(t, bool) for t in times) or not all(
+        isinstance(k, int) and not isinstance(k, bool) and 0 <= k < model.config.num_types for k in types
+    ):
+        raise ValueError(f"--history: times must be numbers and types integers in [0, {model.config.num_types})")
     seq = EventSequence(np.asarray([*times, times[-1] + 1.0], dtype=np.float64), np.asarray([*types, 0]))
     ds = EventDataset([seq], model.config.num_types)
     pred = predict_all(model, norm, ds, _sampler(args), seed=args.seed, device=args.device)

@@ -201,6 +201,9 @@ class SMURFTHP(nn.Module):
             init: ``(low, high)`` of the uniform start (the normalised train gaps' q05 and q95).
             generator: for the start, the noise and the type draws.
         """
+        if sampler.boundary != "none" and self.space == "log":
+            raise ValueError(f"boundary {sampler.boundary!r} needs a space with a lower bound; this model samples "
+                             "standardised log gaps (unbounded): use boundary='none'")  # fmt: skip
         h = self.encode(types, times, mask)  # (B, L-1, d): fixed during the chains
         low, high = init
         shape = (*h.shape[:-1], sampler.n_samples)

@@ -139,8 +139,11 @@ class Trainer:
         path = Path(checkpoint) if checkpoint is not None else None
         if resume and path is not None and path.is_file():
             state = torch.load(path, weights_only=False, map_location=self.device)
-            if state["model_config"] != dataclasses.asdict(self.model.config):
-                raise ValueError(f"checkpoint {path} was written for another model configuration; not resuming")
+            if state.get("model_class") != type(self.model).__name__ or state["model_config"] != dataclasses.asdict(
+                self.model.config
+            ):
+                raise ValueError(f"checkpoint {path} was written for another model ({state.get('model_class')}) or "
+                                 "configuration; not resuming")  # fmt: skip
             self.model.load_state_dict(state["model"])
             opt.load_state_dict(state["optimizer"])
             sched.load_state_dict(state["scheduler"])
@@ -149,6 +152,8 @@ class Trainer:
             self.normalizer = TimeNormalizer.from_state(state["normalizer"])
             self.history = state["history"]
             best_state, start, stale = state["best_state"], state["epoch"], state["stale"]
+            if stale >= cfg.patience:  # the run had stopped early: nothing left to train
+                start = cfg.epochs
         else:
             mode = "log" if _space(self.model) == "log" else "mean"
             self.normalizer = TimeNormalizer(mode).fit(train.all_gaps())
@@ -294,10 +299,12 @@ def evaluate(model: Any, normalizer: TimeNormalizer, ds: EventDataset, sampler: 
 
 
 def choose_steps(model: Any, normalizer: TimeNormalizer, dev: EventDataset, sampler: SamplerConfig, *,
-                 record_every: int = 100, seed: int = 0, process: Any = None) -> tuple[int, dict[int, float]]:  # fmt: skip
+                 record_every: int = 100, seed: int = 0, process: Any = None,
+                 device: str | torch.device = "cpu") -> tuple[int, dict[int, float]]:  # fmt: skip
     """The Langevin step count (a multiple of ``record_every`` up to ``sampler.n_steps``) with the best dev
-    calibration score (the oracle's when ``process`` is given); returns ``(steps, {steps: CS})``."""
-    from smurf_thp.sampling import langevin
+    calibration score (the empirical one by default; the oracle's when ``process`` is given — only for studies,
+    since it tunes on the truth); returns ``(steps, {steps: CS})``."""
+    from smurf_thp.sampling import draw, langevin
 
     q = quantile_levels(0.05)
     q05, q95 = normalizer.quantiles
@@ -307,10 +314,10 @@ def choose_steps(model: Any, normalizer: TimeNormalizer, dev: EventDataset, samp
     ys, where = [], []
     start = 0
     with torch.no_grad():
-        for batch in batches(dev, 64):
+        for batch in batches(dev, 64, device=device):
             h = model.encode(batch.types, batch.times, batch.mask)
             shape = (*h.shape[:-1], sampler.n_samples)
-            x0 = q05 + (q95 - q05) * torch.rand(shape, generator=gen)
+            x0 = q05 + (q95 - q05) * draw("uniform", shape, h, gen)
 
             def score(x: Tensor, h: Tensor = h) -> Tensor:
                 out: Tensor = model.time_head.score(h, x)
