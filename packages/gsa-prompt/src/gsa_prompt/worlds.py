@@ -12,6 +12,7 @@ Toy-world accuracies are plumbing checks of the harness, not evidence for GSA.
 
 from __future__ import annotations
 
+import abc
 import dataclasses
 import hashlib
 import itertools
@@ -71,7 +72,7 @@ def stable_rng(*parts: object) -> random.Random:
     return random.Random(int.from_bytes(digest[:8], "big"))
 
 
-class World:
+class World(abc.ABC):
     """Base class: a question family with a per-sample accuracy ``p`` and ``m`` uniform distractors.
 
     Args:
@@ -103,24 +104,25 @@ class World:
         rng = random.Random(seed)
         return [self._item(rng, f"{self.name}-{seed}-{i}") for i in range(k)]
 
+    @abc.abstractmethod
     def reference(self, text: str) -> str | None:
         """The correct key of the question found in ``text`` (a prompt), or None if ``text`` holds none."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def distractors(self, text: str) -> list[str]:
         """The ``m`` wrong keys of the question in ``text`` ([] if none)."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def key_of(self, text: str, response: str) -> str | None:
         """The answer key of ``response`` to the question in ``text``, or None if it states none."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def render(self, text: str, key: str, fmt: str, rng: random.Random) -> str:
         """A response to the question in ``text`` whose answer is ``key``, in answer format ``fmt``."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def _item(self, rng: random.Random, item_id: str) -> Item:
-        raise NotImplementedError
+        """A new question of this world (``rng`` draws it; ``item_id`` names it)."""
 
     def good_keys(self, text: str) -> list[str]:
         """Every correct key (one for all worlds but chat)."""

@@ -37,6 +37,7 @@ Note:
 
 from __future__ import annotations
 
+import abc
 import functools
 import math
 from collections.abc import Callable
@@ -120,7 +121,7 @@ def _log_softplus(x: Tensor) -> Tensor:
     return torch.where(low, x, torch.log(F.softplus(safe)))
 
 
-class _IntensityMLE(nn.Module):
+class _IntensityMLE(nn.Module, abc.ABC):
     """Shared shell: encoder, validation, per-event NLL, reduction and inverse-CDF sampling."""
 
     space: ClassVar[str] = "mean"
@@ -136,16 +137,17 @@ class _IntensityMLE(nn.Module):
         self.encoder = THPEncoder(c.num_types, c.d_model, c.d_inner, c.n_layers, c.n_head, c.d_k, c.d_v, c.dropout)
 
     # --- what a model defines ---------------------------------------------------------------------------------
+    @abc.abstractmethod
     def intensity(self, h: Tensor, t_prev: Tensor, u: Tensor) -> Tensor:
         """Ground intensity ``λ(u | h, t_prev)``: ``h (..., d)``, ``t_prev (...)``, ``u (..., M)`` -> ``(..., M)``."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def type_log_probs(self, h: Tensor, t_prev: Tensor, u: Tensor) -> Tensor:
         """``log p(k | u, h)``: ``(..., M, K)``."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def _width(self) -> int:
-        raise NotImplementedError
+        """Features computed per event and grid value (sizes the sampling chunks so ``_on_grid`` stays in memory)."""
 
     def _on_grid(self, h: Tensor, t_prev: Tensor, grid: Tensor) -> Tensor:
         """``λ`` of ``n`` events on a shared grid: ``h (n, d)``, ``t_prev (n,)``, ``grid (G,)`` -> ``(n, G)``."""
