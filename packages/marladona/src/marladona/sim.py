@@ -1,0 +1,384 @@
+"""The batched torch physics of the soccer game: pure functions over a struct of tensors.
+
+One policy step is ``decimation`` physics substeps of (spec section 4, the code's ``Agents.step`` and
+``SoccerBall``): drive force and torque (velocity servo) -> ball-control force (kick zone) ->
+rolling decay -> semi-implicit Euler -> agent-agent disc projection -> agent-ball push-out with a
+reflection of the relative velocity -> posts -> walls -> goal/out rules. Every function works on all
+games at once (no Python loop over games or agents, no host synchronisation), on CPU or CUDA.
+
+Conventions: ``E`` games, ``A = 2 T`` agent slots (blue ``0..T-1``, red ``T..2T-1``); positions in
+metres in the world frame, the field centred at the origin; blue defends +x and attacks -x.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, fields
+
+import torch
+
+from marladona.config import SoccerConfig
+
+_SQRT2 = math.sqrt(2.0)
+
+
+@dataclass
+class SoccerState:
+    """Everything the simulator knows about ``E`` games (struct of tensors, all on one device)."""
+
+    pos: torch.Tensor
+    """[E, A, 2] agent positions."""
+    yaw: torch.Tensor
+    """[E, A] agent headings in rad."""
+    vel: torch.Tensor
+    """[E, A, 2] agent velocities, world frame."""
+    omega: torch.Tensor
+    """[E, A] agent yaw rates."""
+    prev_pos: torch.Tensor
+    """[E, A, 2] positions at the previous policy step (entity history)."""
+    prev_yaw: torch.Tensor
+    """[E, A] headings at the previous policy step."""
+    ball_pos: torch.Tensor
+    """[E, 2] ball position."""
+    ball_vel: torch.Tensor
+    """[E, 2] ball velocity."""
+    active: torch.Tensor
+    """[E, A] bool: the slot holds a player of the current game."""
+    team_size: torch.Tensor
+    """[E, 2] long: blue and red team sizes."""
+    level: torch.Tensor
+    """[E] long: field curriculum level."""
+    length: torch.Tensor
+    """[E] field length L."""
+    goal_width: torch.Tensor
+    """[E] goal width g."""
+    roll_rate: torch.Tensor
+    """[E] exponential speed-decay rate of the rolling ball, 1/s."""
+    step: torch.Tensor
+    """[E] long: policy steps since the last reset."""
+
+    @property
+    def num_envs(self) -> int:
+        return int(self.pos.shape[0])
+
+    @property
+    def max_team_size(self) -> int:
+        return int(self.pos.shape[1]) // 2
+
+    def clone(self) -> SoccerState:
+        """A deep copy."""
+        return SoccerState(**{f.name: getattr(self, f.name).clone() for f in fields(self)})
+
+    def index(self, env_ids: torch.Tensor) -> SoccerState:
+        """The games ``env_ids`` (a copy)."""
+        return SoccerState(**{f.name: getattr(self, f.name)[env_ids] for f in fields(self)})
+
+    def tensors(self) -> dict[str, torch.Tensor]:
+        """The fields by name (for checkpoints and comparisons)."""
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
+def empty_state(num_envs: int, max_team_size: int, device: torch.device | str = "cpu") -> SoccerState:
+    """A state of zeros with every slot inactive (filled by the environment's reset)."""
+    e, a = num_envs, 2 * max_team_size
+    f = {"device": device, "dtype": torch.float32}
+    return SoccerState(
+        pos=torch.zeros(e, a, 2, **f),
+        yaw=torch.zeros(e, a, **f),
+        vel=torch.zeros(e, a, 2, **f),
+        omega=torch.zeros(e, a, **f),
+        prev_pos=torch.zeros(e, a, 2, **f),
+        prev_yaw=torch.zeros(e, a, **f),
+        ball_pos=torch.zeros(e, 2, **f),
+        ball_vel=torch.zeros(e, 2, **f),
+        active=torch.zeros(e, a, dtype=torch.bool, device=device),
+        team_size=torch.ones(e, 2, dtype=torch.long, device=device),
+        level=torch.zeros(e, dtype=torch.long, device=device),
+        length=torch.full((e,), 5.4, **f),
+        goal_width=torch.full((e,), 0.96, **f),
+        roll_rate=torch.zeros(e, **f),
+        step=torch.zeros(e, dtype=torch.long, device=device),
+    )
+
+
+# ----------------------------------------------------------------------------------------------
+# action maps
+
+
+def square_to_disc(xy: torch.Tensor) -> torch.Tensor:
+    """Map the square [-1, 1]^2 onto the unit disc (the code's ``ma_action_manager``).
+
+    .. math:: x' = x \\sqrt{1 - y^2 / 2}, \\qquad y' = y \\sqrt{1 - x^2 / 2}
+
+    Args:
+        xy: ``(..., 2)`` points in the square.
+
+    Returns:
+        ``(..., 2)`` points in the disc.
+
+    Example:
+        >>> square_to_disc(torch.tensor([1.0, 1.0])).tolist()  # doctest: +ELLIPSIS
+        [0.7071..., 0.7071...]
+    """
+    x, y = xy[..., 0], xy[..., 1]
+    return torch.stack((x * torch.sqrt(1 - y * y / 2), y * torch.sqrt(1 - x * x / 2)), dim=-1)
+
+
+def disc_to_square(uv: torch.Tensor) -> torch.Tensor:
+    """Inverse of :func:`square_to_disc` (the elliptical grid mapping), for scripted players.
+
+    .. math:: x = \\tfrac12\\sqrt{2 + u^2 - v^2 + 2\\sqrt2 u} - \\tfrac12\\sqrt{2 + u^2 - v^2 - 2\\sqrt2 u}
+
+    and the same with u and v swapped for y. Points outside the disc are first scaled onto it.
+    """
+    norm = uv.norm(dim=-1, keepdim=True).clamp_min(1.0)
+    uv = uv / norm
+    u, v = uv[..., 0], uv[..., 1]
+    uu_vv = u * u - v * v
+    x = 0.5 * (
+        torch.sqrt((2 + uu_vv + 2 * _SQRT2 * u).clamp_min(0)) - torch.sqrt((2 + uu_vv - 2 * _SQRT2 * u).clamp_min(0))
+    )
+    y = 0.5 * (
+        torch.sqrt((2 - uu_vv + 2 * _SQRT2 * v).clamp_min(0)) - torch.sqrt((2 - uu_vv - 2 * _SQRT2 * v).clamp_min(0))
+    )
+    return torch.stack((x, y), dim=-1).clamp(-1.0, 1.0)
+
+
+def action_to_commands(actions: torch.Tensor, cfg: SoccerConfig) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Body-frame velocity command, yaw-rate command and kick target from actions in [-1, 1].
+
+    Move: ``(x', y') = disc(a_0, a_1)``; ``v_x = 0.35 x'`` if ``x' > 0`` else ``0.25 x'``,
+    ``v_y = 0.25 y'``, ``omega = 2.5 a_2``. Kick: ``(x', y') = disc(a_3, a_4)``, target ball velocity
+    in the body frame ``k = ((x' + 0.01) / 2, y')`` (the code's offset and halving).
+
+    Args:
+        actions: ``(E, A, 5)`` in [-1, 1].
+
+    Returns:
+        ``v_cmd (E, A, 2)``, ``omega_cmd (E, A)``, ``kick_body (E, A, 2)``.
+    """
+    p = cfg.agent
+    move = square_to_disc(actions[..., 0:2])
+    vx = torch.where(move[..., 0] > 0, move[..., 0] * p.max_vx_forward, move[..., 0] * p.max_vx_backward)
+    v_cmd = torch.stack((vx, move[..., 1] * p.max_vy), dim=-1)
+    omega_cmd = actions[..., 2].clamp(-1, 1) * p.max_omega
+    kick = square_to_disc(actions[..., 3:5])
+    kick_body = torch.stack(((kick[..., 0] + 0.01) / 2, kick[..., 1]), dim=-1)
+    return v_cmd, omega_cmd, kick_body
+
+
+# ----------------------------------------------------------------------------------------------
+# frames
+
+
+def rotate(v: torch.Tensor, yaw: torch.Tensor) -> torch.Tensor:
+    """Rotate ``(..., 2)`` vectors by ``yaw`` (body -> world)."""
+    c, s = torch.cos(yaw), torch.sin(yaw)
+    return torch.stack((c * v[..., 0] - s * v[..., 1], s * v[..., 0] + c * v[..., 1]), dim=-1)
+
+
+def rotate_inv(v: torch.Tensor, yaw: torch.Tensor) -> torch.Tensor:
+    """Rotate ``(..., 2)`` vectors by ``-yaw`` (world -> body)."""
+    c, s = torch.cos(yaw), torch.sin(yaw)
+    return torch.stack((c * v[..., 0] + s * v[..., 1], -s * v[..., 0] + c * v[..., 1]), dim=-1)
+
+
+def ball_in_body(state: SoccerState) -> torch.Tensor:
+    """``(E, A, 2)`` the ball's position in every agent's body frame."""
+    return rotate_inv(state.ball_pos[:, None, :] - state.pos, state.yaw)
+
+
+def controllable(state: SoccerState, cfg: SoccerConfig) -> torch.Tensor:
+    """``(E, A)`` bool: the ball is in the agent's kick zone (|p| < 0.2, p.x > 0, |p.y| < 0.1) and it is active."""
+    b = ball_in_body(state)
+    zone = (
+        (b.norm(dim=-1) < cfg.ball.control_radius) & (b[..., 0] > 0) & (b[..., 1].abs() < cfg.ball.control_half_width)
+    )
+    return zone & state.active
+
+
+# ----------------------------------------------------------------------------------------------
+# one physics substep
+
+
+def substep(
+    state: SoccerState, v_cmd: torch.Tensor, omega_cmd: torch.Tensor, kick_body: torch.Tensor, cfg: SoccerConfig
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Advance every game by ``cfg.sim_dt`` in place; return which games saw a goal or the ball out.
+
+    Agents (semi-implicit Euler, body-frame servo of the code):
+
+    .. math:: F = k_F\\, R(\\psi)(v^{cmd} - R(\\psi)^T v), \\quad \\tau = k_\\tau(\\omega^{cmd} - \\omega), \\quad
+              v \\leftarrow v + F\\,dt/m, \\quad \\omega \\leftarrow \\omega + \\tau\\,dt/I, \\quad p \\leftarrow p + v\\,dt
+
+    Ball: force :math:`\\sum_{i \\in C} k_b (R(\\psi_i) k_i - v_b)` over the agents ``C`` controlling it,
+    then the rolling decay :math:`v_b \\leftarrow v_b e^{-c\\,dt/(m r^2 + I)}`, then Euler.
+
+    Returns:
+        ``blue_goal (E,)``, ``red_goal (E,)`` (bool: the ball crossed the line inside the mouth this
+        substep; blue scores at ``x < -L/2``) and ``out (E,)`` (the ball left the field elsewhere and was
+        put back at its clipped position with zero velocity, ``reset_type="no_speed"``).
+    """
+    p, b, dt = cfg.agent, cfg.ball, cfg.sim_dt
+    act = state.active
+    actf = act.to(state.pos.dtype)
+    # drive: velocity servo in the body frame, applied in the world frame
+    v_body = rotate_inv(state.vel, state.yaw)
+    force = rotate(p.force_gain * (v_cmd - v_body), state.yaw) * actf[..., None]
+    torque = p.torque_gain * (omega_cmd - state.omega) * actf
+    # ball control: every agent whose kick zone holds the ball servos its velocity
+    ctrl = controllable(state, cfg).to(state.pos.dtype)
+    kick_w = rotate(kick_body, state.yaw)
+    ball_force = (b.kick_gain * (kick_w - state.ball_vel[:, None, :]) * ctrl[..., None]).sum(dim=1)
+    # integrate
+    state.vel.add_(force * (dt / p.mass))
+    state.omega.add_(torque * (dt / p.inertia))
+    state.pos.add_(state.vel * dt * actf[..., None])
+    state.yaw.add_(state.omega * dt * actf)
+    state.yaw.copy_(torch.remainder(state.yaw + math.pi, 2 * math.pi) - math.pi)
+    state.ball_vel.add_(ball_force * (dt / b.mass))
+    state.ball_vel.mul_(torch.exp(-state.roll_rate * dt)[:, None])
+    state.ball_pos.add_(state.ball_vel * dt)
+    # contacts
+    collide_agents(state, cfg)
+    collide_ball_agents(state, cfg)
+    collide_posts(state, cfg)
+    collide_walls(state, cfg)
+    return goal_and_out(state, cfg)
+
+
+def collide_agents(state: SoccerState, cfg: SoccerConfig) -> None:
+    """Separate overlapping active agents (discs of radius r) half each, and stop their approach.
+
+    The normal component of the relative velocity is removed when the two approach (a perfectly
+    inelastic contact between equal masses, momentum conserved). Coincident centres are separated
+    along x, the lower slot index to -x.
+    """
+    r2 = 2 * cfg.agent.radius
+    a = state.pos.shape[1]
+    d = state.pos[:, :, None, :] - state.pos[:, None, :, :]  # [E, A, A, 2]: p_i - p_j
+    dist = d.norm(dim=-1)
+    idx = torch.arange(a, device=d.device)
+    both = state.active[:, :, None] & state.active[:, None, :] & (idx[:, None] != idx[None, :])
+    overlap = (both & (dist < r2)).to(d.dtype)
+    order = torch.sign(idx[:, None] - idx[None, :]).to(d.dtype)  # +1 when i > j
+    tie_n = torch.stack((order, torch.zeros_like(order)), dim=-1)  # [A, A, 2]
+    n = torch.where((dist < 1e-6)[..., None], tie_n, d / dist.clamp_min(1e-6)[..., None])
+    state.pos.add_((0.5 * ((r2 - dist) * overlap)[..., None] * n).sum(dim=2))
+    rel = state.vel[:, :, None, :] - state.vel[:, None, :, :]
+    vn = (rel * n).sum(-1)
+    state.vel.sub_((0.5 * (vn * overlap * (vn < 0).to(d.dtype))[..., None] * n).sum(dim=2))
+
+
+def collide_ball_agents(state: SoccerState, cfg: SoccerConfig) -> None:
+    """Push the ball out of every active agent's disc and reflect its velocity relative to the agent.
+
+    With contact normal n (agent -> ball) and relative velocity u = v_b - v_i approaching
+    (u.n < 0), the ball's velocity becomes v_b - (1 + e) (u.n) n (the agent is ~125x heavier: it is
+    treated as immovable in the contact), e the ball's restitution.
+    """
+    rmin = cfg.agent.radius + cfg.ball.radius
+    d = state.ball_pos[:, None, :] - state.pos  # [E, A, 2]
+    dist = d.norm(dim=-1)
+    hit = state.active & (dist < rmin)
+    n = d / dist.clamp_min(1e-6)[..., None]
+    n = torch.where((dist < 1e-6)[..., None], torch.tensor([1.0, 0.0], device=d.device), n)
+    hitf = hit.to(d.dtype)
+    state.ball_pos.add_(((rmin - dist) * hitf)[..., None].mul(n).sum(dim=1))
+    u = state.ball_vel[:, None, :] - state.vel
+    un = (u * n).sum(-1)
+    refl = hitf * (un < 0).to(d.dtype) * (1 + cfg.ball.restitution) * un
+    state.ball_vel.sub_((refl[..., None] * n).sum(dim=1))
+
+
+def _posts(state: SoccerState) -> torch.Tensor:
+    """``(E, 4, 2)`` goal-post centres (+-L/2, +-g/2)."""
+    hl, hg = state.length / 2, state.goal_width / 2
+    return torch.stack(
+        (
+            torch.stack((hl, hg), -1),
+            torch.stack((hl, -hg), -1),
+            torch.stack((-hl, hg), -1),
+            torch.stack((-hl, -hg), -1),
+        ),
+        dim=1,
+    )
+
+
+def collide_posts(state: SoccerState, cfg: SoccerConfig) -> None:
+    """Ball and agents against the four post cylinders: push out, reflect the ball (restitution e), stop agents."""
+    posts = _posts(state)  # [E, 4, 2]
+    # ball
+    rmin = cfg.post_radius + cfg.ball.radius
+    d = state.ball_pos[:, None, :] - posts
+    dist = d.norm(dim=-1)
+    hit = (dist < rmin).to(d.dtype)
+    n = d / dist.clamp_min(1e-6)[..., None]
+    state.ball_pos.add_(((rmin - dist) * hit)[..., None].mul(n).sum(dim=1))
+    vn = (state.ball_vel[:, None, :] * n).sum(-1)
+    state.ball_vel.sub_(((hit * (vn < 0).to(d.dtype) * (1 + cfg.ball.restitution) * vn)[..., None] * n).sum(dim=1))
+    # agents
+    rmin = cfg.post_radius + cfg.agent.radius
+    d = state.pos[:, :, None, :] - posts[:, None, :, :]  # [E, A, 4, 2]
+    dist = d.norm(dim=-1)
+    hit = ((dist < rmin) & state.active[..., None]).to(d.dtype)
+    n = d / dist.clamp_min(1e-6)[..., None]
+    state.pos.add_(((rmin - dist) * hit)[..., None].mul(n).sum(dim=2))
+    vn = (state.vel[:, :, None, :] * n).sum(-1)
+    state.vel.sub_(((hit * (vn < 0).to(d.dtype) * vn)[..., None] * n).sum(dim=2))
+
+
+def wall_half_extents(state: SoccerState, cfg: SoccerConfig) -> tuple[torch.Tensor, float]:
+    """Half-length ``(E,)`` (L / 9 * 10.4 / 2) and half-width of the border box."""
+    return state.length / 9 * 10.4 / 2, cfg.wall_half_width
+
+
+def collide_walls(state: SoccerState, cfg: SoccerConfig) -> None:
+    """Keep active agents and the ball inside the border box; reflect the normal velocity.
+
+    The ball bounces with its restitution e (default 1: an elastic bounce keeps its speed); agents
+    lose the normal component of their velocity.
+    """
+    hx, hy = wall_half_extents(state, cfg)
+    for pos, vel, radius, e, mask in (
+        (state.pos, state.vel, cfg.agent.radius, 0.0, state.active),
+        (state.ball_pos, state.ball_vel, cfg.ball.radius, cfg.ball.restitution, None),
+    ):
+        lim_x = (hx - radius).reshape(-1, *([1] * (pos.dim() - 2)))
+        lim_y = hy - radius
+        for axis, lim in ((0, lim_x), (1, lim_y)):
+            c = pos[..., axis]
+            over = c > lim
+            under = c < -lim
+            if mask is not None:
+                over, under = over & mask, under & mask
+            v = vel[..., axis]
+            v.copy_(torch.where(over & (v > 0), -e * v, torch.where(under & (v < 0), -e * v, v)))
+            c.copy_(
+                torch.where(
+                    over,
+                    2 * lim - c if e > 0 else lim * torch.ones_like(c),
+                    torch.where(under, -2 * lim - c if e > 0 else -lim * torch.ones_like(c), c),
+                )
+            )
+
+
+def goal_and_out(state: SoccerState, cfg: SoccerConfig) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Goal and out-of-field rules (the code's ``SoccerBall``): see :func:`substep`'s Returns.
+
+    A goal: the ball centre past a goal line (``|x| > L/2``) with ``|y| < g/2``. Out: the ball centre
+    past a touch line (``|y| > W/2``) or past a goal line outside the mouth; it is then put back at
+    its position clipped to the field (5 mm inside) with zero velocity — no throw-in, no stoppage.
+    """
+    hl = state.length / 2
+    hw = cfg.field_width / 2
+    x, y = state.ball_pos[:, 0], state.ball_pos[:, 1]
+    in_mouth = y.abs() < state.goal_width / 2
+    blue_goal = (x < -hl) & in_mouth
+    red_goal = (x > hl) & in_mouth
+    out = (y.abs() > hw) | ((x.abs() > hl) & ~in_mouth)
+    tol = 0.005
+    clipped = torch.stack((torch.maximum(torch.minimum(x, hl - tol), -(hl - tol)), y.clamp(-(hw - tol), hw - tol)), -1)
+    state.ball_pos.copy_(torch.where(out[:, None], clipped, state.ball_pos))
+    state.ball_vel.mul_((~out).to(state.ball_vel.dtype)[:, None])
+    return blue_goal, red_goal, out
