@@ -1,37 +1,82 @@
 #!/usr/bin/env python3
 """Benchmarks of marladona against the baselines of its spec (``make bench PKG=marladona``).
 
-Each benchmark is a function registered in ``BENCHMARKS``; it runs our method and the spec's
-baselines in the same loop (same seeds, same thread count) and writes
-``results/<name>.json`` and ``results/<name>.md`` (command, machine, date, config, rows, ratios).
+Spec §6 / issue #8, two parts (the work is :func:`marladona.bench.run_bench`):
 
-Usage: python benchmarks/run.py [--quick] [--only NAME] [--out DIR]
+- ``sim``: simulator throughput in agent-steps/s for 1v1 and 3v3 at 1024/4096/16384 games, 1 and 2
+  torch threads, our env (random red, heuristic red) interleaved with VMAS football (its red AI on;
+  ``pip install vmas==1.5.2``, left out with a note when absent), ratios in the same run;
+- ``train``: 1v1 vs idle (5 min), 1v1 with the opponent curriculum (15 min), 3v3 vs idle (15 min) of
+  training time, then W/D/L with Wilson 95 % intervals and the training curves. Runs are kept in
+  ``results/runs/<name>`` (not committed), so an interrupted bench resumes them; a finished run is
+  reported again without retraining (``--fresh`` starts over).
+
+Each part writes ``results/<part>.json`` and ``results/<part>.md`` (command, machine, date, git commit,
+load average, the table, the targets) and prints the Markdown table.
+
+Usage: python benchmarks/run.py [--quick] [--parts sim,train] [--out DIR] [--threads 1,2] [--fresh]
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Callable
 from pathlib import Path
+
+from marladona.bench import PARTS, TRAIN_RUNS, run_bench
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
-BENCHMARKS: dict[str, Callable[[argparse.Namespace], int]] = {}
-"""Benchmark name -> function; filled as the method lands (issue #8)."""
+
+def _ints(text: str) -> list[int]:
+    try:
+        values = [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        values = []
+    if not values or any(v < 1 for v in values):
+        raise argparse.ArgumentTypeError(f"must be comma-separated integers >= 1, got {text!r}")
+    return values
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true", help="smallest settings, for the smoke test")
-    parser.add_argument("--only", choices=sorted(BENCHMARKS) or None, help="run one benchmark")
+    parser.add_argument("--quick", action="store_true", help="smallest settings, for the smoke test (seconds)")
+    parser.add_argument("--parts", default=",".join(PARTS), help=f"comma-separated parts from {', '.join(PARTS)}")
+    parser.add_argument("--only", choices=PARTS, help="run one part (same as --parts NAME)")
     parser.add_argument("--out", type=Path, default=RESULTS, help="folder for the JSON and Markdown results")
+    parser.add_argument("--threads", type=_ints, default=[1, 2], help="torch threads of the sim part (default 1,2)")
+    parser.add_argument(
+        "--train-threads", type=int, default=None, help="torch threads of the train part (default 2; --quick: 1)"
+    )
+    for name, run in TRAIN_RUNS.items():
+        parser.add_argument(f"--minutes-{name}", type=float, default=None, metavar="MIN",
+                            help=f"training budget of {name} (default {run.minutes:g})")  # fmt: skip
+    parser.add_argument("--episodes", type=int, default=None, help="evaluation games per opponent (default 1024)")
+    parser.add_argument("--no-vmas", action="store_true", help="leave VMAS football out of the sim part")
+    parser.add_argument("--fresh", action="store_true", help="retrain the runs instead of resuming them")
+    parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
-    if not BENCHMARKS:
-        print("marladona: no benchmark exists yet; they land with the method (issue #8).", file=sys.stderr)
-        return 3
-    names = [args.only] if args.only else sorted(BENCHMARKS)
-    return max(BENCHMARKS[n](args) for n in names)
+    parts = [args.only] if args.only else [p.strip() for p in args.parts.split(",") if p.strip()]
+    if not parts or any(p not in PARTS for p in parts):
+        parser.error(f"--parts must be comma-separated names from {', '.join(PARTS)}, got {args.parts!r}")
+    if args.train_threads is not None and args.train_threads < 1:
+        parser.error(f"--train-threads must be >= 1, got {args.train_threads}")
+    if args.episodes is not None and args.episodes < 1:
+        parser.error(f"--episodes must be >= 1, got {args.episodes}")
+    minutes = {}
+    for name in TRAIN_RUNS:
+        value = getattr(args, f"minutes_{name.replace('-', '_')}")
+        if value is not None:
+            if value <= 0:
+                parser.error(f"--minutes-{name} must be > 0, got {value}")
+            minutes[name] = value
+    command = " ".join(["python benchmarks/run.py", *(sys.argv[1:] if argv is None else argv)])
+    reports = run_bench(parts, args.out, args.quick, args.threads, train_threads=args.train_threads,
+                        minutes=minutes or None, episodes=args.episodes, use_vmas=not args.no_vmas, seed=args.seed,
+                        fresh=args.fresh, command=command)  # fmt: skip
+    for part in reports:
+        print((args.out / f"{part}.md").read_text(encoding="utf-8"))
+    return 0
 
 
 if __name__ == "__main__":

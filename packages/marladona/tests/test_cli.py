@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 import platform
 import re
 import shutil
@@ -12,7 +13,7 @@ from importlib import metadata, resources
 
 import pytest
 
-from marladona.cli import EXIT_NOT_READY, main
+from marladona.cli import EXIT_USAGE, TRAIN_PRESETS, main
 
 
 def _version_from_file() -> str:
@@ -37,7 +38,7 @@ def test_help_lists_every_command(capsys: pytest.CaptureFixture[str]) -> None:
         main(["--help"])
     assert exc.value.code == 0
     out = capsys.readouterr().out
-    for command in ("info", "demo"):
+    for command in ("train", "eval", "replay", "bench", "demo", "info"):
         assert re.search(rf"^\s+{command}\s", out, re.MULTILINE), command
 
 
@@ -80,10 +81,67 @@ def test_info_table_has_one_row_per_key(capsys: pytest.CaptureFixture[str]) -> N
     assert [row.split()[0] for row in rows] == keys
 
 
-def test_demo_says_plainly_it_is_not_ready(capsys: pytest.CaptureFixture[str]) -> None:
-    # Until the method lands, the demo must not pretend: it says so and exits non-zero.
-    assert main(["demo"]) == EXIT_NOT_READY
-    assert "not implemented yet" in capsys.readouterr().err
+def test_train_presets_listed_in_the_parser_are_the_trainers() -> None:
+    from marladona.train import TRAIN_PRESETS as REAL
+
+    assert set(TRAIN_PRESETS) == set(REAL)
+
+
+def test_train_then_resume_then_eval_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "run"
+    args = ["train", "--preset", "cpu-idle", "--num-envs", "8", "--iterations", "1", "--out", str(out)]
+    assert main(args) == 0
+    assert (out / "checkpoint.pt").is_file() and (out / "log.csv").is_file()
+    assert main(args) == EXIT_USAGE  # refuses to overwrite the run
+    assert "already holds a run" in capsys.readouterr().err
+    assert main([*args[:-4], "--iterations", "2", "--out", str(out), "--resume"]) == 0
+    assert len((out / "log.jsonl").read_text().splitlines()) == 2
+    capsys.readouterr()
+    report = tmp_path / "eval.json"
+    code = main(["eval", str(out / "checkpoint.pt"), "--opponent", "idle", "--episodes", "4", "--json", str(report)])
+    assert code == 0
+    assert "| 1v1 |" in capsys.readouterr().out
+    result = json.loads(report.read_text())
+    r = result["per_size"]["1v1"]
+    assert r["wins"] + r["draws"] + r["losses"] == 4
+
+
+def test_bad_input_is_one_line_and_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["eval", str(tmp_path / "missing.pt")]) == EXIT_USAGE
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("marladona eval: error:") and "does not exist" in err and len(err.splitlines()) == 1
+    assert main(["train", "--out", str(tmp_path / "x"), "--iterations", "1", "--device", "bogus"]) == EXIT_USAGE
+    assert "--device" in capsys.readouterr().err
+    assert main(["train", "--out", str(tmp_path / "x")]) == EXIT_USAGE
+    assert "--minutes or --iterations" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exc:
+        main(["eval", "x.pt", "--team-sizes", "1x1"])
+    assert exc.value.code == 2
+
+
+def test_bench_reports_agent_steps(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["bench", "--num-envs", "16", "--team-size", "2", "--steps", "3", "--threads", "1"]) == 0
+    assert "agent-steps/s" in capsys.readouterr().out
+
+
+def test_replay_writes_a_gif(tmp_path: Path) -> None:
+    pytest.importorskip("PIL", reason="GIF writing needs Pillow ([render] extra)")
+    out = tmp_path / "game.gif"
+    assert main(["replay", "heuristic", "idle", "--out", str(out), "--steps", "6"]) == 0
+    from PIL import Image
+
+    with Image.open(out) as im:
+        assert im.n_frames == 7  # the start and 6 steps
+
+
+def test_demo_plays_the_shipped_policy(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    pytest.importorskip("PIL", reason="GIF writing needs Pillow ([render] extra)")
+    out = tmp_path / "demo.gif"
+    assert main(["demo", "--episodes", "8", "--out", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "marladona train" in text  # the command that trained the shipped policy
+    assert "against idle" in text and "against heuristic" in text
+    assert out.is_file()
 
 
 def test_help_imports_no_heavy_dependency() -> None:

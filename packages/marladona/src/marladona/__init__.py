@@ -14,7 +14,40 @@ from typing import Any
 
 from marladona._version import __version__
 
-_LAZY: dict[str, str] = {}
+_LAZY: dict[str, str] = {
+    "SoccerConfig": "marladona.config",
+    "AgentParams": "marladona.config",
+    "BallParams": "marladona.config",
+    "RewardWeights": "marladona.config",
+    "preset": "marladona.config",
+    "SoccerEnv": "marladona.env",
+    "SoccerState": "marladona.sim",
+    "Obs": "marladona.observations",
+    "compute_obs": "marladona.observations",
+    "LearnerVecEnv": "marladona.vecenv",
+    "parallel_env": "marladona.pettingzoo_env",
+    "IdleBot": "marladona.heuristic",
+    "RandomBot": "marladona.heuristic",
+    "RoleBot": "marladona.heuristic",
+    "MarladonaBot": "marladona.heuristic",
+    "GEEActorCritic": "marladona.models",
+    "PPO": "marladona.ppo",
+    "PPOConfig": "marladona.ppo",
+    "compute_gae": "marladona.ppo",
+    "PolicyPool": "marladona.selfplay",
+    "CurriculumConfig": "marladona.selfplay",
+    "Trainer": "marladona.train",
+    "TrainConfig": "marladona.train",
+    "make_train_config": "marladona.train",
+    "evaluate": "marladona.evaluate",
+    "wilson_interval": "marladona.evaluate",
+    "PolicyPlayer": "marladona.players",
+    "make_player": "marladona.players",
+    "load_policy": "marladona.checkpoint",
+    "save_policy": "marladona.checkpoint",
+    "render_frame": "marladona.render",
+    "save_animation": "marladona.render",
+}
 """Public name -> module defining it; names are added here as the method lands."""
 
 __all__ = ["__version__", *_LAZY]

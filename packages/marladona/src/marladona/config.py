@@ -58,8 +58,11 @@ class BallParams:
     """Rolling inertia in kg m^2 (USD asset)."""
     rolling_friction: tuple[float, float] = (6e-5, 1e-4)
     """Range of the rolling-friction coefficient c, drawn per game; speed decays at c / (m r^2 + I)."""
-    restitution: float = 1.0
-    """Coefficient of restitution of ball-wall, ball-post and ball-agent contacts (1 = elastic)."""
+    restitution: float = 0.0
+    """Coefficient of restitution of the ball's contacts with walls, posts and agents (0 = inelastic, 1 = elastic).
+
+    The code's ``EventCfg.physics_material_ball`` draws the ball's restitution from ``(0.0, 0.0)`` and
+    the field uses the ``multiply`` combine mode, so the ball does not bounce."""
     kick_gain: float = 0.5
     """Ball force 0.5 (k_w - v_ball) from each controlling agent (``kick_force_gain``)."""
     control_radius: float = 0.2
@@ -72,11 +75,12 @@ class BallParams:
     def __post_init__(self) -> None:
         for name in ("mass", "radius", "inertia", "kick_gain", "control_radius", "control_half_width"):
             _positive(name, getattr(self, name))
-        lo, hi = self.rolling_friction
-        if not 0 <= lo <= hi:
-            raise ValueError(f"rolling_friction must be (lo, hi) with 0 <= lo <= hi, got {self.rolling_friction}")
-        if not 0 <= self.restitution <= 1:
-            raise ValueError(f"restitution must be in [0, 1], got {self.restitution}")
+        _positive("ownership_radius", self.ownership_radius)
+        rf = self.rolling_friction
+        if not (len(rf) == 2 and all(_finite(v) for v in rf) and 0 <= rf[0] <= rf[1]):
+            raise ValueError(f"rolling_friction must be (lo, hi) with 0 <= lo <= hi, got {rf!r}")
+        if not (_finite(self.restitution) and 0 <= self.restitution <= 1):
+            raise ValueError(f"restitution must be in [0, 1], got {self.restitution!r}")
 
     @property
     def decay_rates(self) -> tuple[float, float]:
@@ -103,6 +107,11 @@ class RewardWeights:
     """0.05 exp(-(atan2(y_b, x_b) / 0.4)^2), y_b, x_b the ball in the body frame (facing the ball)."""
     scale_by_dt: bool = True
     """Multiply every term by the policy step 0.08 s, as Isaac Lab's RewardManager does (a goal = +-8)."""
+
+    def __post_init__(self) -> None:
+        for name, value in self.as_dict().items():
+            if not _finite(value):
+                raise ValueError(f"{name} weight must be a finite number, got {value!r}")
 
     def as_dict(self) -> dict[str, float]:
         """The term weights by name, in the order the environment logs them."""
@@ -179,35 +188,46 @@ class SoccerConfig:
         _positive_int("decimation", self.decimation)
         for name in ("field_width", "wall_half_width", "post_radius", "episode_length_s", "sim_dt"):
             _positive(name, getattr(self, name))
-        if self.contact_tolerance < 0:
-            raise ValueError(f"contact_tolerance must be >= 0, got {self.contact_tolerance}")
+        if not (_finite(self.contact_tolerance) and self.contact_tolerance >= 0):
+            raise ValueError(f"contact_tolerance must be a finite number >= 0, got {self.contact_tolerance!r}")
         for name in ("team_size_range", "red_team_size_range"):
             rng = getattr(self, name)
             if rng is None:
                 continue
-            if len(rng) != 2 or not 1 <= rng[0] <= rng[1] <= self.max_team_size:
+            if not (_int_pair(rng) and 1 <= rng[0] <= rng[1] <= self.max_team_size):
                 raise ValueError(
-                    f"{name} must be (lo, hi) with 1 <= lo <= hi <= max_team_size={self.max_team_size}, got {rng}"
+                    f"{name} must be (lo, hi) integers with 1 <= lo <= hi <= max_team_size={self.max_team_size}, "
+                    f"got {rng!r}"
                 )
         if not self.field_levels:
-            raise ValueError("field_levels must hold at least one (length, goal_width) level")
+            raise ValueError("field_levels must hold at least one (length, goal_width) level, got ()")
         for lvl in self.field_levels:
-            if len(lvl) != 2 or lvl[0] <= 0 or not 0 < lvl[1] < self.field_width:
-                raise ValueError(f"field_levels entries must be (length > 0, 0 < goal_width < field_width), got {lvl}")
-        lo, hi = self.init_level_range
-        if not 0 <= lo <= hi < len(self.field_levels):
+            if not (len(lvl) == 2 and all(_finite(v) for v in lvl) and lvl[0] > 0 and 0 < lvl[1] < self.field_width):
+                raise ValueError(
+                    f"field_levels entries must be (length > 0, 0 < goal_width < field_width={self.field_width}), "
+                    f"got {lvl!r}"
+                )
+        rng = self.init_level_range
+        if not (_int_pair(rng) and 0 <= rng[0] <= rng[1] < len(self.field_levels)):
             raise ValueError(
-                f"init_level_range must be (lo, hi) with 0 <= lo <= hi < {len(self.field_levels)}, "
-                f"got {self.init_level_range}"
+                f"init_level_range must be (lo, hi) integers with 0 <= lo <= hi < len(field_levels)="
+                f"{len(self.field_levels)}, got {rng!r}"
             )
         if self.field_width / 2 >= self.wall_half_width:
-            raise ValueError("wall_half_width must exceed field_width / 2")
+            raise ValueError(
+                f"wall_half_width must exceed field_width / 2 = {self.field_width / 2}, got {self.wall_half_width}"
+            )
         if self.ball_spawn not in ("blue_half", "center", "random_half"):
             raise ValueError(f"ball_spawn must be 'blue_half', 'center' or 'random_half', got {self.ball_spawn!r}")
+        if not isinstance(self.device, str) or not self.device:
+            raise ValueError(f"device must be a torch device string such as 'cpu' or 'cuda', got {self.device!r}")
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int):
+            raise ValueError(f"seed must be an integer, got {self.seed!r}")
         if self.backend == "isaacgym":
             raise ImportError(
-                "backend='isaacgym' is not available: Isaac Gym is not on PyPI and cannot be installed here. "
-                "The torch backend is the GPU path: SoccerConfig(backend='torch', device='cuda')."
+                "backend='isaacgym' is not available: Isaac Gym is not on PyPI (NVIDIA's preview tarball must be "
+                "installed by hand, `pip install -e isaacgym/python`) and this package ships no Isaac Gym backend. "
+                "The torch backend runs on GPUs too: SoccerConfig(backend='torch', device='cuda')."
             )
         if self.backend != "torch":
             raise ValueError(f"backend must be 'torch' (or 'isaacgym', refused), got {self.backend!r}")
@@ -225,7 +245,7 @@ class SoccerConfig:
     @property
     def max_episode_steps(self) -> int:
         """Policy steps before the time-out (375)."""
-        return int(math.ceil(self.episode_length_s / self.step_dt - 1e-9))
+        return math.ceil(self.episode_length_s / self.step_dt - 1e-9)
 
     @property
     def red_range(self) -> tuple[int, int]:
@@ -252,9 +272,21 @@ def preset(name: str, **changes: object) -> SoccerConfig:
     return SoccerConfig(**{**PRESETS[name], **changes})  # type: ignore[arg-type]
 
 
+def _finite(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
 def _positive(name: str, value: float) -> None:
-    if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
+    if not (_finite(value) and value > 0):
         raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
+
+
+def _int_pair(rng: object) -> bool:
+    return (
+        isinstance(rng, (tuple, list))
+        and len(rng) == 2
+        and all(isinstance(v, int) and not isinstance(v, bool) for v in rng)
+    )
 
 
 def _positive_int(name: str, value: int) -> None:

@@ -20,10 +20,39 @@ from marladona.observations import Obs, compute_obs, global_state
 from marladona.rewards import TERMS, reward_terms, weighted_terms
 from marladona.sim import SoccerState, action_to_commands, empty_state, substep
 
-# spawn boxes per slot in blue's normalised own half: (x_lo, x_hi, y_lo, y_hi) * (L/2, W/2)
-_SPAWN_BOXES = ((0.1, 0.95, -0.5, 0.5), (-0.1, 0.5, -0.95, 0.0), (-0.1, 0.5, 0.0, 0.95))
-_EXTRA_BOX = (-0.1, 0.95, -0.95, 0.95)
+# Spawn boxes per slot, (x_lo, x_hi, y_lo, y_hi) in units of (L/2, W/2), in each team's own frame
+# (+x = the own half; red's are point-mirrored into the world): ``InitPosManager`` of the code, which
+# keeps red's players 1 and 2 at x >= 0.1 where blue's may start at -0.1, in the opponent half.
+_BLUE_BOXES = (
+    (0.1, 0.95, -0.5, 0.5),
+    (-0.1, 0.5, -0.95, 0.0),
+    (-0.1, 0.5, 0.0, 0.95),
+    (0.0, 0.3, -0.95, -0.1),
+    (0.0, 0.3, 0.1, 0.95),
+    (0.0, 0.9, -0.95, 0.0),
+    (0.0, 0.9, 0.0, 0.95),
+    (0.0, 0.9, -0.95, 0.0),
+    (0.0, 0.9, 0.0, 0.95),
+    (0.0, 0.9, -0.95, 0.0),
+    (0.0, 0.9, 0.0, 0.95),
+)
+_RED_BOXES = (
+    (0.1, 0.95, -0.5, 0.5),
+    (0.1, 0.5, -0.95, 0.0),
+    (0.1, 0.5, 0.0, 0.95),
+    (0.0, 0.3, -0.95, -0.1),
+    (0.0, 0.3, 0.1, 0.95),
+    (0.0, 0.9, -0.65, 0.0),
+    (0.0, 0.9, 0.0, 0.65),
+    (0.0, 0.9, -0.55, 0.0),
+    (0.0, 0.9, 0.0, 0.55),
+    (0.0, 0.9, -0.55, 0.0),
+    (0.0, 0.9, 0.0, 0.55),
+)
+_EXTRA_BOX = (0.0, 0.9, -0.95, 0.95)
+"""Box of slots beyond the code's eleven."""
 _PARK_Y = -2.7
+"""Absent players wait outside the walls at y = -2.7 (the code's inactive pose)."""
 
 
 class SoccerEnv:
@@ -47,7 +76,11 @@ class SoccerEnv:
         check_actions: refuse NaN or infinite actions (a host sync per step on CUDA).
         """
         self.cfg = cfg or SoccerConfig()
-        self.device = torch.device(self.cfg.device)
+        try:
+            # an explicit index (cuda -> cuda:0), so that the device check of step() compares equal
+            self.device = torch.empty(0, device=self.cfg.device).device
+        except (RuntimeError, ValueError) as err:
+            raise ValueError(f"device must be a usable torch device, got {self.cfg.device!r}: {err}") from None
         self.final_obs = final_obs
         self.check_actions = check_actions
         self.generator = torch.Generator(device=self.device)
@@ -57,6 +90,17 @@ class SoccerEnv:
         self.fixed_sizes = torch.full((e, 2), -1, dtype=torch.long, device=self.device)
         self.curriculum = self.cfg.field_curriculum
         self._levels = torch.tensor(self.cfg.field_levels, dtype=torch.float32, device=self.device)
+        a = 2 * t
+        boxes = [(_BLUE_BOXES if i < t else _RED_BOXES) for i in range(a)]
+        self._boxes = torch.tensor(
+            [b[i % t] if i % t < len(b) else _EXTRA_BOX for i, b in enumerate(boxes)], device=self.device
+        )  # [A, 4]
+        slot = torch.arange(a, device=self.device)
+        self._team_of_slot = slot // t  # [A]
+        self._slot_in_team = slot % t  # [A]
+        self._park = torch.stack(
+            ((slot.to(torch.float32) - a / 2) * 0.3, torch.full((a,), _PARK_Y, device=self.device)), -1
+        )  # [A, 2]
         self._obs: Obs | None = None
         self.episode_return = torch.zeros(e, 2 * t, device=self.device)
 
@@ -88,7 +132,7 @@ class SoccerEnv:
             self.generator.manual_seed(int(seed))
         e = self.num_envs
         lo, hi = self.cfg.init_level_range
-        self.state.level = torch.randint(lo, hi + 1, (e,), generator=self.generator, device=self.device)
+        self.state.level.copy_(torch.randint(lo, hi + 1, (e,), generator=self.generator, device=self.device))
         self._reset_where(torch.ones(e, dtype=torch.bool, device=self.device))
         self.episode_return.zero_()
         self._obs = compute_obs(self.state, self.cfg, self.generator)
@@ -108,7 +152,7 @@ class SoccerEnv:
             if value is None:
                 continue
             v = torch.as_tensor(value)
-            if v.dtype.is_floating_point or bool(((v < 1) | (v > t)).any()):
+            if v.dtype.is_floating_point or v.dtype == torch.bool or bool(((v < 1) | (v > t)).any()):
                 raise ValueError(f"{name} team size must be integers in [1, {t}] (max_team_size), got {value!r}")
         if (blue is None) != (red is None):
             raise ValueError("give both blue and red team sizes, or None for both")
@@ -124,15 +168,36 @@ class SoccerEnv:
         ids = self._ids(env_ids)
         n = len(self.cfg.field_levels)
         lv = torch.as_tensor(levels)
-        if lv.dtype.is_floating_point or bool(((lv < 0) | (lv >= n)).any()):
+        if lv.dtype.is_floating_point or lv.dtype == torch.bool or bool(((lv < 0) | (lv >= n)).any()):
             raise ValueError(f"levels must be integers in [0, {n - 1}] (len(field_levels) - 1), got {levels!r}")
         self.state.level[ids] = lv.to(self.device).long()
         return self._reset_ids(ids)
 
+    def set_state(self, state: SoccerState) -> Obs:
+        """Copy ``state`` (a full batch, e.g. from :meth:`SoccerState.clone`) into the games; return the observation.
+
+        Episode returns are kept; the step counters, levels and team sizes are those of ``state``.
+        Raises ``ValueError`` when a field's shape differs from the environment's.
+        """
+        for name, value in state.tensors().items():
+            mine = getattr(self.state, name)
+            if tuple(value.shape) != tuple(mine.shape):
+                raise ValueError(f"state.{name} must have shape {tuple(mine.shape)}, got {tuple(value.shape)}")
+            mine.copy_(value)
+        self._obs = compute_obs(self.state, self.cfg, self.generator)
+        return self._obs
+
     def _ids(self, env_ids: torch.Tensor | None) -> torch.Tensor:
         if env_ids is None:
             return torch.arange(self.num_envs, device=self.device)
-        ids = torch.as_tensor(env_ids, device=self.device).long().reshape(-1)
+        ids = torch.as_tensor(env_ids, device=self.device)
+        if ids.dtype == torch.bool:
+            if tuple(ids.shape) != (self.num_envs,):
+                raise ValueError(f"a boolean env_ids mask must have shape ({self.num_envs},), got {tuple(ids.shape)}")
+            return ids.nonzero().reshape(-1)
+        if ids.dtype.is_floating_point:
+            raise ValueError(f"env_ids must be integer indices or a boolean mask, got dtype {ids.dtype}")
+        ids = ids.long().reshape(-1)
         if bool(((ids < 0) | (ids >= self.num_envs)).any()):
             raise ValueError(f"env_ids must be in [0, {self.num_envs - 1}], got {env_ids!r}")
         return ids
@@ -225,8 +290,7 @@ class SoccerEnv:
     def _reset_where(self, mask: torch.Tensor) -> None:
         """Draw a fresh start for the games where ``mask`` (no Python loop, no host sync)."""
         cfg, st, g, dev = self.cfg, self.state, self.generator, self.device
-        e, t = self.num_envs, cfg.max_team_size
-        a = 2 * t
+        e, a = self.num_envs, 2 * cfg.max_team_size
         m1 = mask[:, None]
 
         def rand(*shape: int) -> torch.Tensor:
@@ -240,9 +304,7 @@ class SoccerEnv:
             sizes.append(torch.where(fixed > 0, fixed, drawn))
         size = torch.stack(sizes, 1)
         st.team_size.copy_(torch.where(m1, size, st.team_size))
-        slot = torch.arange(a, device=dev) % t
-        team = torch.arange(a, device=dev) // t
-        active = slot[None, :] < st.team_size[:, team]
+        active = self._slot_in_team[None, :] < st.team_size[:, self._team_of_slot]  # [E, A]
         st.active.copy_(torch.where(m1, active, st.active))
         # field
         lv = self._levels[st.level]
@@ -251,28 +313,24 @@ class SoccerEnv:
         lo_r, hi_r = cfg.ball.decay_rates
         rr = lo_r + (hi_r - lo_r) * rand(e) if cfg.randomize else torch.full((e,), (lo_r + hi_r) / 2, device=dev)
         st.roll_rate.copy_(torch.where(mask, rr, st.roll_rate))
-        # agents: per-slot boxes in blue's own half, red point-mirrored; absent ones parked
-        boxes = torch.tensor([_SPAWN_BOXES[i] if i < len(_SPAWN_BOXES) else _EXTRA_BOX for i in range(t)], device=dev)
-        box = boxes[slot]  # [A, 4]
+        # agents: per-slot boxes in the own half, red point-mirrored; absent ones parked
+        box = self._boxes  # [A, 4]
         hl = (st.length / 2)[:, None]
         hw = cfg.field_width / 2
         ux, uy = rand(e, a), rand(e, a)
         x = (box[:, 0] + (box[:, 1] - box[:, 0]) * ux) * hl
         y = (box[:, 2] + (box[:, 3] - box[:, 2]) * uy) * hw
-        sgn = 1.0 - 2.0 * team.to(x.dtype)
+        sgn = 1.0 - 2.0 * self._team_of_slot.to(x.dtype)
         pos = torch.stack((x * sgn, y * sgn), -1)
-        park = torch.stack(
-            ((torch.arange(a, device=dev, dtype=x.dtype) - a / 2) * 0.3, torch.full((a,), _PARK_Y, device=dev)), -1
-        )
-        pos = torch.where(st.active[..., None], pos, park.expand(e, a, 2))
+        pos = torch.where(st.active[..., None], pos, self._park.expand(e, a, 2))
         yaw = (rand(e, a) * 2 - 1) * math.pi
         m2 = m1[..., None]
         st.pos.copy_(torch.where(m2, pos, st.pos))
         st.prev_pos.copy_(torch.where(m2, pos, st.prev_pos))
         st.yaw.copy_(torch.where(m1, yaw, st.yaw))
         st.prev_yaw.copy_(torch.where(m1, yaw, st.prev_yaw))
-        st.vel.mul_((~m2).to(st.vel.dtype))
-        st.omega.mul_((~m1).to(st.omega.dtype))
+        st.vel.copy_(torch.where(m2, 0.0, st.vel))
+        st.omega.copy_(torch.where(m1, 0.0, st.omega))
         # ball
         bx = (0.25 + 0.5 * rand(e)) * hl[:, 0]
         by = (rand(e) * 1.5 - 0.75) * hw
@@ -282,8 +340,8 @@ class SoccerEnv:
             flip = torch.where(rand(e) < 0.5, -1.0, 1.0)
             bx, by = bx * flip, by * flip
         st.ball_pos.copy_(torch.where(m1, torch.stack((bx, by), -1), st.ball_pos))
-        st.ball_vel.mul_((~m1).to(st.ball_vel.dtype))
-        st.step.mul_((~mask).long())
+        st.ball_vel.copy_(torch.where(m1, 0.0, st.ball_vel))
+        st.step.copy_(torch.where(mask, 0, st.step))
 
 
 def reward_term_names() -> tuple[str, ...]:

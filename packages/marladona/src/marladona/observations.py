@@ -16,6 +16,7 @@ zero (never NaN, unlike the code's NaN sentinels).
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import NamedTuple
 
@@ -27,9 +28,10 @@ from marladona.sim import SoccerState
 EGO_DIM = 18
 ENTITY_DIM = 8
 VEL_DIMS = (0, 1, 2, 7, 8)
-"""Ego dims that get the +-0.005 velocity noise."""
-POS_DIMS = (3, 4, 9, 10)
-"""Ego dims that get the +-0.002 position noise."""
+"""Ego dims that get the +-0.005 velocity noise (the code's ``base_own_vel`` and ``ball_vel_w`` terms)."""
+POS_DIMS = (3, 4, 5, 6, 9, 10)
+"""Ego dims that get the +-0.002 position noise (the code's ``base_own_pose_w`` term, sin and cos included,
+and ``ball_pos_w``)."""
 EGO_MIRROR_DIMS = (1, 2, 4, 5, 8, 10)
 """Ego dims negated by the y-mirror symmetry (vy, omega, y, sin psi, ball vy, ball y)."""
 ENTITY_MIRROR_DIMS = (2, 3, 4, 5)
@@ -54,20 +56,45 @@ class Obs(NamedTuple):
 
 
 def team_sign(max_team_size: int, device: torch.device | str) -> torch.Tensor:
-    """``(A,)`` +1 for blue slots, -1 for red slots."""
-    t = max_team_size
-    return torch.cat((torch.ones(t, device=device), -torch.ones(t, device=device)))
+    """``(A,)`` +1 for blue slots, -1 for red slots (cached per size and device: do not modify it in place)."""
+    return _team_sign(max_team_size, torch.device(device))
 
 
 def entity_slots(max_team_size: int, device: torch.device | str) -> tuple[torch.Tensor, torch.Tensor]:
-    """Static slot indices: teammates ``(A, T-1)`` (own team minus self) and opponents ``(A, T)``."""
-    t, a = max_team_size, 2 * max_team_size
-    team = torch.arange(a, device=device) // t
-    mates = [[j for j in range(a) if team[j] == team[i] and j != i] for i in range(a)]
-    opps = [[j for j in range(a) if team[j] != team[i]] for i in range(a)]
+    """Static slot indices: teammates ``(A, T-1)`` (own team minus self) and opponents ``(A, T)``.
+
+    Example:
+        >>> mates, opps = entity_slots(2, "cpu")
+        >>> mates.tolist(), opps.tolist()
+        ([[1], [0], [3], [2]], [[2, 3], [2, 3], [0, 1], [0, 1]])
+    """
+    mate_idx, opp_idx, _ = _entity_slots(max_team_size, torch.device(device))
+    return mate_idx.clone(), opp_idx.clone()
+
+
+@functools.lru_cache(maxsize=64)
+def _team_sign(t: int, device: torch.device) -> torch.Tensor:
+    return torch.tensor([1.0] * t + [-1.0] * t, device=device)
+
+
+@functools.lru_cache(maxsize=64)
+def _entity_slots(t: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    a = 2 * t
+    mates = [[j for j in range(a) if j // t == i // t and j != i] for i in range(a)]
+    opps = [[j for j in range(a) if j // t != i // t] for i in range(a)]
     mate_idx = torch.tensor(mates, dtype=torch.long, device=device).reshape(a, t - 1)
     opp_idx = torch.tensor(opps, dtype=torch.long, device=device).reshape(a, t)
-    return mate_idx, opp_idx
+    return mate_idx, opp_idx, torch.cat((mate_idx, opp_idx), dim=1)
+
+
+@functools.lru_cache(maxsize=64)
+def _noise_scale(device: torch.device) -> torch.Tensor:
+    scale = [0.0] * EGO_DIM
+    for i in VEL_DIMS:
+        scale[i] = 0.005
+    for i in POS_DIMS:
+        scale[i] = 0.002
+    return torch.tensor(scale, device=device)
 
 
 def compute_obs(
@@ -87,16 +114,18 @@ def compute_obs(
     e, a, _ = state.pos.shape
     t = a // 2
     dev = state.pos.device
-    sign = team_sign(t, dev)  # [A]
+    sign = _team_sign(t, dev)  # [A]
     hl = (state.length / 2)[:, None]  # [E, 1]
     hw = cfg.field_width / 2
-    red = sign < 0
-    yaw_t = state.yaw + math.pi * red.to(state.yaw.dtype)
-    vel = state.vel * sign[None, :, None]
-    omega = state.omega * sign if cfg.paper_compat else state.omega
-    pos = state.pos * sign[None, :, None]
-    ball_v = state.ball_vel[:, None, :] * sign[None, :, None]
-    ball_p = state.ball_pos[:, None, :] * sign[None, :, None]
+    # the team frame of red is the world rotated by pi: positions, velocities, sin and cos of the heading
+    # (sin(psi + pi) = -sin psi) all change sign; the yaw rate does not (D1 with paper_compat)
+    sin_yaw, cos_yaw = torch.sin(state.yaw), torch.cos(state.yaw)  # [E, A]
+    sgn = sign[None, :]  # [1, A]
+    vel = state.vel * sgn[..., None]
+    omega = state.omega * sgn if cfg.paper_compat else state.omega
+    pos = state.pos * sgn[..., None]
+    ball_v = state.ball_vel[:, None, :] * sgn[..., None]
+    ball_p = state.ball_pos[:, None, :] * sgn[..., None]
     blue_size = state.team_size[:, 0:1].to(pos.dtype).expand(e, t)
     red_size = state.team_size[:, 1:2].to(pos.dtype).expand(e, t)
     own = torch.cat((blue_size, red_size), 1)
@@ -106,7 +135,7 @@ def compute_obs(
     ego = torch.stack(
         (
             vel[..., 0], vel[..., 1], omega,
-            pos[..., 0] / hl, pos[..., 1] / hw, torch.sin(yaw_t), torch.cos(yaw_t),
+            pos[..., 0] / hl, pos[..., 1] / hw, sin_yaw * sgn, cos_yaw * sgn,
             ball_v[..., 0], ball_v[..., 1],
             ball_p[..., 0] / hl, ball_p[..., 1] / hw,
             gw, -gw, ones, -ones, ones, own, opp,
@@ -117,46 +146,45 @@ def compute_obs(
     ego = ego * act[..., None].to(ego.dtype)
     critic_ego = ego
     if cfg.obs_noise if noise is None else noise:
-        scale = torch.zeros(EGO_DIM, device=dev)
-        scale[list(VEL_DIMS)] = 0.005
-        scale[list(POS_DIMS)] = 0.002
         u = torch.rand(ego.shape, generator=generator, device=dev) * 2 - 1
-        ego = ego + u * scale * act[..., None].to(ego.dtype)
-    entities, mask = _entities(state, cfg, sign)
+        ego = ego + u * _noise_scale(dev) * act[..., None].to(ego.dtype)
+    entities, mask = _entities(state, cfg, sign, sin_yaw, cos_yaw)
     return Obs(ego, critic_ego, entities, mask, act)
 
 
-def _entities(state: SoccerState, cfg: SoccerConfig, sign: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def _entities(
+    state: SoccerState, cfg: SoccerConfig, sign: torch.Tensor, sin_yaw: torch.Tensor, cos_yaw: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
     e, a, _ = state.pos.shape
     t = a // 2
-    dev = state.pos.device
-    mate_idx, opp_idx = entity_slots(t, dev)
-    idx = torch.cat((mate_idx, opp_idx), dim=1)  # [A, K]
+    idx = _entity_slots(t, state.pos.device)[2]  # [A, K]: teammates then opponents
     k = idx.shape[1]
-    hl = (state.length / 2)[:, None, None]
+    hl = (state.length / 2)[:, None]  # [E, 1]
     hw = cfg.field_width / 2
-    # every agent's features in every viewer's team frame: viewer sign s_i, entity j
-    s = sign[None, :, None]  # [1, A, 1]
-    red_view = (sign < 0).to(state.yaw.dtype)[None, :, None]
-
-    def feats(pos: torch.Tensor, yaw: torch.Tensor) -> torch.Tensor:
-        pj = pos[:, idx]  # [E, A, K, 2]
-        yj = yaw[:, idx] + math.pi * red_view  # [E, A, K]
-        return torch.stack((pj[..., 0] * s / hl, pj[..., 1] * s / hw, torch.sin(yj), torch.cos(yj)), dim=-1)
-
-    now = feats(state.pos, state.yaw)
-    prev = feats(state.prev_pos, state.prev_yaw)
-    ent = torch.stack((now, prev), dim=-1).reshape(e, a, k, ENTITY_DIM)  # interleave per feature
+    # every agent's features in the world frame, current and previous step interleaved per feature
+    now = torch.stack((state.pos[..., 0] / hl, state.pos[..., 1] / hw, sin_yaw, cos_yaw), dim=-1)
+    prev = torch.stack(
+        (
+            state.prev_pos[..., 0] / hl,
+            state.prev_pos[..., 1] / hw,
+            torch.sin(state.prev_yaw),
+            torch.cos(state.prev_yaw),
+        ),
+        dim=-1,
+    )
+    feats = torch.stack((now, prev), dim=-1).reshape(e, a, ENTITY_DIM)  # x_t, x_t-1, y_t, y_t-1, ...
+    # each viewer's teammates and opponents, each group sorted by distance, absent ones last
     present = state.active[:, idx] & state.active[:, :, None]  # [E, A, K]
     dist = (state.pos[:, idx] - state.pos[:, :, None, :]).norm(dim=-1)
     key = torch.where(present, dist, torch.full_like(dist, math.inf))
-    # sort each group separately: teammates (first T-1 slots), opponents (last T)
     order_m = torch.argsort(key[..., : t - 1], dim=-1, stable=True)
     order_o = torch.argsort(key[..., t - 1 :], dim=-1, stable=True) + (t - 1)
-    order = torch.cat((order_m, order_o), dim=-1)
-    ent = torch.gather(ent, 2, order[..., None].expand(e, a, k, ENTITY_DIM))
+    order = torch.cat((order_m, order_o), dim=-1)  # [E, A, K]
+    who = torch.gather(idx.expand(e, a, k), 2, order)  # [E, A, K]: the agent in each entity slot
     mask = torch.gather(present, 2, order)
-    ent = ent * mask[..., None].to(ent.dtype)
+    ent = torch.gather(feats, 1, who.reshape(e, a * k, 1).expand(e, a * k, ENTITY_DIM)).reshape(e, a, k, ENTITY_DIM)
+    # red viewers see every feature negated (the rotation by pi); absent slots are zero
+    ent = ent * (mask.to(ent.dtype) * sign[None, :, None])[..., None]
     return ent, mask
 
 

@@ -54,7 +54,23 @@ def reward_terms(
 
     Args:
         state: the games after the physics of the step.
+        cfg: weights are not applied here; ``ball.ownership_radius``, ``agent.radius``,
+            ``contact_tolerance`` and ``paper_compat`` are read.
         blue_goal, red_goal, ball_out: ``(E,)`` bool events of the step.
+
+    Returns:
+        The six terms of :data:`TERMS`, each ``(E, A)``, zero for absent players.
+
+    Note:
+        Departures from the code, each on purpose: agents count as touching below ``2 r +
+        contact_tolerance`` (0.205 m) instead of 0.2 m, because our contact projection leaves touching
+        discs at exactly 0.2 m, where a strict ``< 0.2`` would flip on rounding; the off-field y-bound is
+        ``W/2 + 0.3`` (the code's 3.3 m lies outside the walls and never fires, D6; ``paper_compat``
+        restores it). The code's ``vel_ball_2_goal`` multiplies red's direction to its goal by the
+        negated ball velocity, so red is rewarded for the ball moving away from the goal it attacks
+        (harmless there: red is never trained); we give red the mirror of blue's term. Its
+        ``until_close`` ownership indexes team ``-1`` (red) when nobody owns the ball; we zero the term
+        only for the owner.
     """
     e, a, _ = state.pos.shape
     t = a // 2

@@ -12,6 +12,7 @@ metres in the world frame, the field centred at the origin; blue defends +x and 
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass, fields
 
@@ -81,22 +82,25 @@ class SoccerState:
 def empty_state(num_envs: int, max_team_size: int, device: torch.device | str = "cpu") -> SoccerState:
     """A state of zeros with every slot inactive (filled by the environment's reset)."""
     e, a = num_envs, 2 * max_team_size
-    f = {"device": device, "dtype": torch.float32}
+
+    def zeros(*shape: int) -> torch.Tensor:
+        return torch.zeros(shape, device=device, dtype=torch.float32)
+
     return SoccerState(
-        pos=torch.zeros(e, a, 2, **f),
-        yaw=torch.zeros(e, a, **f),
-        vel=torch.zeros(e, a, 2, **f),
-        omega=torch.zeros(e, a, **f),
-        prev_pos=torch.zeros(e, a, 2, **f),
-        prev_yaw=torch.zeros(e, a, **f),
-        ball_pos=torch.zeros(e, 2, **f),
-        ball_vel=torch.zeros(e, 2, **f),
+        pos=zeros(e, a, 2),
+        yaw=zeros(e, a),
+        vel=zeros(e, a, 2),
+        omega=zeros(e, a),
+        prev_pos=zeros(e, a, 2),
+        prev_yaw=zeros(e, a),
+        ball_pos=zeros(e, 2),
+        ball_vel=zeros(e, 2),
         active=torch.zeros(e, a, dtype=torch.bool, device=device),
         team_size=torch.ones(e, 2, dtype=torch.long, device=device),
         level=torch.zeros(e, dtype=torch.long, device=device),
-        length=torch.full((e,), 5.4, **f),
-        goal_width=torch.full((e,), 0.96, **f),
-        roll_rate=torch.zeros(e, **f),
+        length=zeros(e) + 5.4,
+        goal_width=zeros(e) + 0.96,
+        roll_rate=zeros(e),
         step=torch.zeros(e, dtype=torch.long, device=device),
     )
 
@@ -152,16 +156,23 @@ def action_to_commands(actions: torch.Tensor, cfg: SoccerConfig) -> tuple[torch.
     in the body frame ``k = ((x' + 0.01) / 2, y')`` (the code's offset and halving).
 
     Args:
-        actions: ``(E, A, 5)`` in [-1, 1].
+        actions: ``(E, A, 5)`` in [-1, 1]; values outside are clipped first (the code clips too).
 
     Returns:
         ``v_cmd (E, A, 2)``, ``omega_cmd (E, A)``, ``kick_body (E, A, 2)``.
+
+    Example:
+        >>> cfg = SoccerConfig(num_envs=1, max_team_size=1, team_size_range=(1, 1), init_level_range=(0, 0))
+        >>> v, w, k = action_to_commands(torch.tensor([[[1.0, 0.0, -1.0, 0.0, 0.0]]]), cfg)
+        >>> [round(x, 4) for x in (v[0, 0, 0].item(), w[0, 0].item(), k[0, 0, 0].item())]
+        [0.35, -2.5, 0.005]
     """
     p = cfg.agent
+    actions = actions.clamp(-1.0, 1.0)
     move = square_to_disc(actions[..., 0:2])
     vx = torch.where(move[..., 0] > 0, move[..., 0] * p.max_vx_forward, move[..., 0] * p.max_vx_backward)
     v_cmd = torch.stack((vx, move[..., 1] * p.max_vy), dim=-1)
-    omega_cmd = actions[..., 2].clamp(-1, 1) * p.max_omega
+    omega_cmd = actions[..., 2] * p.max_omega
     kick = square_to_disc(actions[..., 3:5])
     kick_body = torch.stack(((kick[..., 0] + 0.01) / 2, kick[..., 1]), dim=-1)
     return v_cmd, omega_cmd, kick_body
@@ -173,13 +184,19 @@ def action_to_commands(actions: torch.Tensor, cfg: SoccerConfig) -> tuple[torch.
 
 def rotate(v: torch.Tensor, yaw: torch.Tensor) -> torch.Tensor:
     """Rotate ``(..., 2)`` vectors by ``yaw`` (body -> world)."""
-    c, s = torch.cos(yaw), torch.sin(yaw)
-    return torch.stack((c * v[..., 0] - s * v[..., 1], s * v[..., 0] + c * v[..., 1]), dim=-1)
+    return _rot(v, torch.cos(yaw), torch.sin(yaw))
 
 
 def rotate_inv(v: torch.Tensor, yaw: torch.Tensor) -> torch.Tensor:
     """Rotate ``(..., 2)`` vectors by ``-yaw`` (world -> body)."""
-    c, s = torch.cos(yaw), torch.sin(yaw)
+    return _rot_inv(v, torch.cos(yaw), torch.sin(yaw))
+
+
+def _rot(v: torch.Tensor, c: torch.Tensor, s: torch.Tensor) -> torch.Tensor:
+    return torch.stack((c * v[..., 0] - s * v[..., 1], s * v[..., 0] + c * v[..., 1]), dim=-1)
+
+
+def _rot_inv(v: torch.Tensor, c: torch.Tensor, s: torch.Tensor) -> torch.Tensor:
     return torch.stack((c * v[..., 0] + s * v[..., 1], -s * v[..., 0] + c * v[..., 1]), dim=-1)
 
 
@@ -190,11 +207,14 @@ def ball_in_body(state: SoccerState) -> torch.Tensor:
 
 def controllable(state: SoccerState, cfg: SoccerConfig) -> torch.Tensor:
     """``(E, A)`` bool: the ball is in the agent's kick zone (|p| < 0.2, p.x > 0, |p.y| < 0.1) and it is active."""
-    b = ball_in_body(state)
-    zone = (
-        (b.norm(dim=-1) < cfg.ball.control_radius) & (b[..., 0] > 0) & (b[..., 1].abs() < cfg.ball.control_half_width)
-    )
-    return zone & state.active
+    return _in_zone(ball_in_body(state), cfg) & state.active
+
+
+def _in_zone(b: torch.Tensor, cfg: SoccerConfig) -> torch.Tensor:
+    """``b (..., 2)`` body-frame ball positions -> bool ``(...)``: |b| < 0.2, b.x > 0, |b.y| < 0.1."""
+    r2 = cfg.ball.control_radius**2
+    zone: torch.Tensor = ((b * b).sum(-1) < r2) & (b[..., 0] > 0) & (b[..., 1].abs() < cfg.ball.control_half_width)
+    return zone
 
 
 # ----------------------------------------------------------------------------------------------
@@ -214,28 +234,48 @@ def substep(
     Ball: force :math:`\\sum_{i \\in C} k_b (R(\\psi_i) k_i - v_b)` over the agents ``C`` controlling it,
     then the rolling decay :math:`v_b \\leftarrow v_b e^{-c\\,dt/(m r^2 + I)}`, then Euler.
 
+    Args:
+        state: the games, modified in place.
+        v_cmd: ``(E, A, 2)`` body-frame velocity commands (:func:`action_to_commands`).
+        omega_cmd: ``(E, A)`` yaw-rate commands.
+        kick_body: ``(E, A, 2)`` body-frame target ball velocities.
+        cfg: constants (``agent``, ``ball``, ``sim_dt``, walls, posts).
+
     Returns:
         ``blue_goal (E,)``, ``red_goal (E,)`` (bool: the ball crossed the line inside the mouth this
         substep; blue scores at ``x < -L/2``) and ``out (E,)`` (the ball left the field elsewhere and was
         put back at its clipped position with zero velocity, ``reset_type="no_speed"``).
+
+    Note:
+        The code checks the goal at the start of every substep but then also teleports the ball back
+        to the line (its border reset fires for goals too), and the termination and the score term read
+        only the last substep's check, so a goal is lost unless the ball crosses in the third of the four
+        substeps. We follow the intent stated in the spec (a goal is a terminal event whenever the ball
+        crosses inside the mouth). The ball is a 2-D disc on the ground: the code's ball is dropped from
+        0.3 m at every reset and cannot be controlled above z = 0.08 m (about 0.2 s); that fall is not
+        modelled. The kick force acts on the ball's mass alone (time constant m / k_b = 88 ms, as the
+        spec states), not on the rolling ball's effective mass m + I / r^2.
     """
     p, b, dt = cfg.agent, cfg.ball, cfg.sim_dt
     act = state.active
     actf = act.to(state.pos.dtype)
+    c, s = torch.cos(state.yaw), torch.sin(state.yaw)  # [E, A], shared by the three frame changes
     # drive: velocity servo in the body frame, applied in the world frame
-    v_body = rotate_inv(state.vel, state.yaw)
-    force = rotate(p.force_gain * (v_cmd - v_body), state.yaw) * actf[..., None]
+    v_body = _rot_inv(state.vel, c, s)
+    force = _rot(p.force_gain * (v_cmd - v_body), c, s) * actf[..., None]
     torque = p.torque_gain * (omega_cmd - state.omega) * actf
     # ball control: every agent whose kick zone holds the ball servos its velocity
-    ctrl = controllable(state, cfg).to(state.pos.dtype)
-    kick_w = rotate(kick_body, state.yaw)
+    ctrl = (_in_zone(_rot_inv(state.ball_pos[:, None, :] - state.pos, c, s), cfg) & act).to(state.pos.dtype)
+    kick_w = _rot(kick_body, c, s)
     ball_force = (b.kick_gain * (kick_w - state.ball_vel[:, None, :]) * ctrl[..., None]).sum(dim=1)
     # integrate
     state.vel.add_(force * (dt / p.mass))
     state.omega.add_(torque * (dt / p.inertia))
     state.pos.add_(state.vel * dt * actf[..., None])
     state.yaw.add_(state.omega * dt * actf)
-    state.yaw.copy_(torch.remainder(state.yaw + math.pi, 2 * math.pi) - math.pi)
+    # wrap to [-pi, pi) only where needed: (psi + pi) - pi would round every heading on every substep
+    yaw = state.yaw
+    state.yaw.copy_(torch.where(yaw.abs() > math.pi, torch.remainder(yaw + math.pi, 2 * math.pi) - math.pi, yaw))
     state.ball_vel.add_(ball_force * (dt / b.mass))
     state.ball_vel.mul_(torch.exp(-state.roll_rate * dt)[:, None])
     state.ball_pos.add_(state.ball_vel * dt)
@@ -256,18 +296,23 @@ def collide_agents(state: SoccerState, cfg: SoccerConfig) -> None:
     """
     r2 = 2 * cfg.agent.radius
     a = state.pos.shape[1]
+    off_diag, tie_n = _pair_constants(a, state.pos.device)
     d = state.pos[:, :, None, :] - state.pos[:, None, :, :]  # [E, A, A, 2]: p_i - p_j
     dist = d.norm(dim=-1)
-    idx = torch.arange(a, device=d.device)
-    both = state.active[:, :, None] & state.active[:, None, :] & (idx[:, None] != idx[None, :])
+    both = state.active[:, :, None] & state.active[:, None, :] & off_diag
     overlap = (both & (dist < r2)).to(d.dtype)
-    order = torch.sign(idx[:, None] - idx[None, :]).to(d.dtype)  # +1 when i > j
-    tie_n = torch.stack((order, torch.zeros_like(order)), dim=-1)  # [A, A, 2]
     n = torch.where((dist < 1e-6)[..., None], tie_n, d / dist.clamp_min(1e-6)[..., None])
-    state.pos.add_((0.5 * ((r2 - dist) * overlap)[..., None] * n).sum(dim=2))
-    rel = state.vel[:, :, None, :] - state.vel[:, None, :, :]
-    vn = (rel * n).sum(-1)
-    state.vel.sub_((0.5 * (vn * overlap * (vn < 0).to(d.dtype))[..., None] * n).sum(dim=2))
+    state.pos.add_((((r2 - dist) * overlap * 0.5)[..., None] * n).sum(dim=2))
+    vn = ((state.vel[:, :, None, :] - state.vel[:, None, :, :]) * n).sum(-1)  # normal relative velocity
+    state.vel.sub_(((vn.clamp(max=0.0) * overlap * 0.5)[..., None] * n).sum(dim=2))
+
+
+@functools.lru_cache(maxsize=64)
+def _pair_constants(a: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(A, A)`` bool i != j and ``(A, A, 2)`` the separation direction of coincident centres (+x when i > j)."""
+    idx = torch.arange(a, device=device)
+    order = torch.sign(idx[:, None] - idx[None, :]).to(torch.float32)
+    return idx[:, None] != idx[None, :], torch.stack((order, torch.zeros_like(order)), dim=-1)
 
 
 def collide_ball_agents(state: SoccerState, cfg: SoccerConfig) -> None:
@@ -281,8 +326,9 @@ def collide_ball_agents(state: SoccerState, cfg: SoccerConfig) -> None:
     d = state.ball_pos[:, None, :] - state.pos  # [E, A, 2]
     dist = d.norm(dim=-1)
     hit = state.active & (dist < rmin)
+    tie = dist < 1e-6
     n = d / dist.clamp_min(1e-6)[..., None]
-    n = torch.where((dist < 1e-6)[..., None], torch.tensor([1.0, 0.0], device=d.device), n)
+    n = torch.stack((torch.where(tie, 1.0, n[..., 0]), torch.where(tie, 0.0, n[..., 1])), dim=-1)
     hitf = hit.to(d.dtype)
     state.ball_pos.add_(((rmin - dist) * hitf)[..., None].mul(n).sum(dim=1))
     u = state.ball_vel[:, None, :] - state.vel

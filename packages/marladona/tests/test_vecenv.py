@@ -1,0 +1,60 @@
+"""Tests of the rsl_rl-style learner view."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from marladona.config import SoccerConfig
+from marladona.vecenv import LearnerVecEnv, flat_obs, split_flat_obs
+
+
+def _groups(obs: object) -> dict[str, torch.Tensor]:
+    return {k: obs[k] for k in ("policy", "critic")}  # type: ignore[index]
+
+
+def test_rows_are_blue_slots_and_match_the_soccer_env() -> None:
+    cfg = SoccerConfig(num_envs=3, max_team_size=2, team_size_range=(1, 2), obs_noise=False)
+    venv = LearnerVecEnv(cfg, opponent="idle")
+    assert venv.num_envs == 6
+    g = _groups(venv.get_observations())
+    assert g["policy"].shape == (6, 18 + 9 * 3)
+    ego, ent, mask = split_flat_obs(g["policy"], 3)
+    full = venv.env.obs
+    assert torch.equal(ego.reshape(3, 2, 18), full.ego[:, :2])
+    assert torch.equal(ent.reshape(3, 2, 3, 8), full.entities[:, :2])
+    assert torch.equal(mask.reshape(3, 2, 3), full.entity_mask[:, :2])
+    assert torch.equal(g["critic"], flat_obs(full, 0, critic=True))
+
+
+def test_step_returns_blue_rewards_dones_and_time_outs() -> None:
+    cfg = SoccerConfig(num_envs=4, max_team_size=1, team_size_range=(1, 1), episode_length_s=0.16)
+    venv = LearnerVecEnv(cfg, opponent="heuristic")
+    _, rew, dones, extras = venv.step(torch.zeros(4, 5))
+    assert rew.shape == (4,) and not dones.any()
+    _, rew, dones, extras = venv.step(torch.zeros(4, 5))  # 2 steps = the shortened time-out
+    assert (dones == (extras["time_outs"] | (extras["episode"]["goal"].numel() > 0))).all()
+    assert extras["time_outs"].any()
+    assert set(extras["log"]) == {f"Episode_Reward/{k}" for k in ("score", "ball_out", "collision", "vel_to_ball", "ball_to_goal", "ball_direction")}
+    assert extras["active"].all()
+
+
+def test_bad_actions_are_refused() -> None:
+    venv = LearnerVecEnv(SoccerConfig(num_envs=2, max_team_size=1, team_size_range=(1, 1)), opponent="idle")
+    with pytest.raises(ValueError, match=r"shape \(num_envs=2, 5\)"):
+        venv.step(torch.zeros(2, 4))
+    with pytest.raises(ValueError, match="x must have shape"):
+        split_flat_obs(torch.zeros(2, 5), 1)
+
+
+def test_rsl_rl_on_policy_runner_runs_two_iterations(tmp_path: object) -> None:
+    rsl = pytest.importorskip("rsl_rl.runners", reason="rsl-rl-lib is an optional extra ([rsl])")
+    venv = LearnerVecEnv(SoccerConfig(num_envs=8, max_team_size=1, team_size_range=(1, 1)), opponent="idle")
+    cfg = {
+        "num_steps_per_env": 8, "save_interval": 100, "obs_groups": {"actor": ["policy"], "critic": ["critic"]},
+        "algorithm": {"class_name": "PPO"},
+        "actor": {"class_name": "MLPModel", "hidden_dims": [32], "distribution_cfg": {"class_name": "BetaDistribution"}},
+        "critic": {"class_name": "MLPModel", "hidden_dims": [32]},
+    }  # fmt: skip
+    runner = rsl.OnPolicyRunner(venv, cfg, str(tmp_path), device="cpu")
+    runner.learn(2)
