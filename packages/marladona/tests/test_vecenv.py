@@ -35,7 +35,10 @@ def test_step_returns_blue_rewards_dones_and_time_outs() -> None:
     _, rew, dones, extras = venv.step(torch.zeros(4, 5))  # 2 steps = the shortened time-out
     assert (dones == (extras["time_outs"] | (extras["episode"]["goal"].numel() > 0))).all()
     assert extras["time_outs"].any()
-    assert set(extras["log"]) == {f"Episode_Reward/{k}" for k in ("score", "ball_out", "collision", "vel_to_ball", "ball_to_goal", "ball_direction")}
+    assert set(extras["log"]) == {
+        f"Episode_Reward/{k}"
+        for k in ("score", "ball_out", "collision", "vel_to_ball", "ball_to_goal", "ball_direction")
+    }
     assert extras["active"].all()
 
 

@@ -223,7 +223,7 @@ def vmas_version() -> str | None:
 class _OursSim:
     """Our env, random blue against ``red`` (``"random"`` or ``"heuristic"``), as the evaluation loop steps it."""
 
-    def __init__(self, team_size: int, num_envs: int, red: str, seed: int) -> None:
+    def __init__(self, team_size: int, num_envs: int, red: str, seed: int, compile: bool = False) -> None:
         import torch
 
         from marladona.config import preset
@@ -232,7 +232,7 @@ class _OursSim:
 
         self.cfg = preset("cpu-1v1" if team_size == 1 else "cpu-3v3", num_envs=num_envs, max_team_size=team_size,
                           team_size_range=(team_size, team_size), seed=seed)  # fmt: skip
-        self.env = SoccerEnv(self.cfg, final_obs=False)
+        self.env = SoccerEnv(self.cfg, final_obs=False, compile=compile)
         self.obs = self.env.reset(seed=seed)
         g = torch.Generator().manual_seed(seed)
         # staggered episode clocks: time-out resets run at their steady rate from the first window
@@ -330,6 +330,7 @@ def bench_sim(
     window_s: float | None = None,
     repeats: int | None = None,
     use_vmas: bool = True,
+    compile: bool = False,
     seed: int = 0,
     progress: bool | None = None,
     command: str = "marladona bench --parts sim",
@@ -345,6 +346,7 @@ def bench_sim(
         window_s: seconds per timed window (default 3; quick 0.15); each window takes at least 2 steps.
         repeats: interleaved windows per simulator and cell (default 3; quick 2).
         use_vmas: run VMAS when it is installed (False: leave it out).
+        compile: also time our env with ``SoccerEnv(compile=True)`` (heuristic red): torch.compile'd physics.
         seed: seed of every simulator and action draw.
         progress: a tqdm bar over the windows (None: when stderr is a terminal).
         command: the command line recorded in the report.
@@ -373,7 +375,7 @@ def bench_sim(
     from marladona.config import SoccerConfig
 
     max_steps = SoccerConfig().max_episode_steps
-    names = ["ours_random", "ours_heuristic"] + (["vmas"] if vmas else [])
+    names = ["ours_random", "ours_heuristic"] + (["ours_compiled"] if compile else []) + (["vmas"] if vmas else [])
     cells = [(k, t, n) for k in threads for t in team_sizes for n in num_envs]
     bar = _bar(len(cells) * len(names) * (repeats + 1), "bench sim", progress)
     rows = []
@@ -382,6 +384,8 @@ def bench_sim(
         with torch_threads(k):
             sims: dict[str, Any] = {"ours_random": _OursSim(t, n, "random", seed),
                                     "ours_heuristic": _OursSim(t, n, "heuristic", seed)}  # fmt: skip
+            if compile:
+                sims["ours_compiled"] = _OursSim(t, n, "heuristic", seed, compile=True)
             if vmas:
                 sims["vmas"] = _VmasSim(t, n, seed, max_steps)
             for sim in sims.values():  # warm-up: allocator, first-call paths
@@ -395,7 +399,10 @@ def bench_sim(
             del sims
         row: dict[str, Any] = {"setting": f"{t}v{t}", "team_size": t, "num_envs": n, "threads": k,
                                "sims": {name: _summarize_sim(w, n, t) for name, w in windows.items()}}  # fmt: skip
-        for ours in ("random", "heuristic"):
+        for ours in ("random", "heuristic", "compiled"):
+            if f"ours_{ours}" not in windows:
+                row[f"ratio_{ours}_vs_vmas"] = None
+                continue
             ratios = [a["agent_steps_per_s"] / b["agent_steps_per_s"]
                       for a, b in zip(windows[f"ours_{ours}"], windows["vmas"], strict=True)] if vmas else []  # fmt: skip
             row[f"ratio_{ours}_vs_vmas"] = _median(ratios)
@@ -441,6 +448,13 @@ def sim_targets(rows: Sequence[dict[str, Any]], vmas: str | None) -> list[dict[s
             else:
                 out.append({"target": f"{what}, {r['threads']} thread(s)",
                             "measured": f"{ratio:.2f}x (load {_load_text(r['load'])})", "met": ratio >= bound})  # fmt: skip
+    for r in cells:
+        ratio = r.get("ratio_compiled_vs_vmas")
+        if ratio is not None:
+            out.append({"target": f"3v3 @ 4096, compiled physics (SoccerEnv(compile=True)), heuristic red / VMAS "
+                        f">= {VMAS_RATIO_ISSUE:.1f}x (issue #8), {r['threads']} thread(s)",
+                        "measured": f"{ratio:.2f}x, {_k(r['sims']['ours_compiled']['agent_steps_per_s'])} agent-steps/s "
+                        f"(load {_load_text(r['load'])})", "met": ratio >= VMAS_RATIO_ISSUE})  # fmt: skip
     matched = [r["ratio_heuristic_vs_vmas"] for r in rows if r["ratio_heuristic_vs_vmas"] is not None]
     if matched:
         out.append({"target": f"every cell, heuristic red / VMAS >= {VMAS_RATIO_SPEC:.1f}x (spec 6.4)",
@@ -696,7 +710,7 @@ def run_bench(
         if part not in parts:
             continue
         if part == "sim":
-            reports[part] = bench_sim(out_dir, quick=quick, threads=threads, use_vmas=use_vmas, seed=seed,
+            reports[part] = bench_sim(out_dir, quick=quick, threads=threads, use_vmas=use_vmas, compile=not quick, seed=seed,
                                       progress=progress, command=command)  # fmt: skip
         else:
             reports[part] = bench_train(out_dir, quick=quick, minutes=minutes, episodes=episodes,
@@ -768,6 +782,7 @@ def markdown_sim(report: dict[str, Any]) -> str:
     ]  # fmt: skip
     header = ["setting", "games", "threads", "ours, random red", "ours, heuristic red", "VMAS, AI red",
               "VMAS excl. resets", "VMAS reset share", "heuristic / VMAS", "random / VMAS",
+              "ours compiled, heuristic red", "compiled / VMAS",
               "goals/1k steps (ours h / VMAS)", "load (1 min)"]  # fmt: skip
     lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for r in report["rows"]:
@@ -778,7 +793,9 @@ def markdown_sim(report: dict[str, Any]) -> str:
         cells = [r["setting"], str(r["num_envs"]), str(r["threads"]), _k(s["ours_random"]["agent_steps_per_s"]),
                  _k(s["ours_heuristic"]["agent_steps_per_s"]), _k(v["agent_steps_per_s"]) if v else na,
                  _k(v["agent_steps_per_s_excl_reset"]) if v else na, f"{v['reset_share']:.0%}" if v else na,
-                 _ratio(r["ratio_heuristic_vs_vmas"]), _ratio(r["ratio_random_vs_vmas"]), goals, _load_text(r["load"])]  # fmt: skip
+                 _ratio(r["ratio_heuristic_vs_vmas"]), _ratio(r["ratio_random_vs_vmas"]),
+                 _k(s["ours_compiled"]["agent_steps_per_s"]) if "ours_compiled" in s else na,
+                 _ratio(r.get("ratio_compiled_vs_vmas")), goals, _load_text(r["load"])]  # fmt: skip
         lines.append("| " + " | ".join(cells) + " |")
     lines += ["", *_targets_md(report["targets"]), *_record_md(report)]
     return "\n".join(lines)

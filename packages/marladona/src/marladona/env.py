@@ -68,14 +68,25 @@ class SoccerEnv:
         (torch.Size([4, 4]), torch.bool)
     """
 
-    def __init__(self, cfg: SoccerConfig | None = None, *, final_obs: bool = True, check_actions: bool = True) -> None:
+    def __init__(
+        self,
+        cfg: SoccerConfig | None = None,
+        *,
+        final_obs: bool = True,
+        check_actions: bool = True,
+        compile: bool = False,
+    ) -> None:
         """Args:
         cfg: the configuration (default ``SoccerConfig()``).
         final_obs: compute ``info["final_obs"]``, the observation of games that ended this step
             before their reset (for the time-out bootstrap); costs a second observation pass.
         check_actions: refuse NaN or infinite actions (a host sync per step on CUDA).
+        compile: run the physics substeps and reward terms through ``torch.compile`` (fused
+            kernels: ~1.3x on CPU; the first step compiles for seconds, and needs a C++ compiler on
+            CPU). Same results up to float rounding.
         """
         self.cfg = cfg or SoccerConfig()
+        self._physics = torch.compile(physics_step, dynamic=False) if compile else physics_step
         try:
             # an explicit index (cuda -> cuda:0), so that the device check of step() compares equal
             self.device = torch.empty(0, device=self.cfg.device).device
@@ -229,22 +240,8 @@ class SoccerEnv:
             raise RuntimeError("call reset() before step()")
         actions = self._validate(actions)
         cfg, st = self.cfg, self.state
-        actions = actions.clamp(-1.0, 1.0) * st.active[..., None].to(actions.dtype)
-        v_cmd, omega_cmd, kick = action_to_commands(actions, cfg)
-        st.prev_pos.copy_(st.pos)
-        st.prev_yaw.copy_(st.yaw)
-        e = self.num_envs
-        blue_goal = torch.zeros(e, dtype=torch.bool, device=self.device)
-        red_goal = torch.zeros_like(blue_goal)
-        out = torch.zeros_like(blue_goal)
-        for _ in range(cfg.decimation):
-            bg, rg, o = substep(st, v_cmd, omega_cmd, kick, cfg)
-            done_before = blue_goal | red_goal
-            blue_goal |= bg & ~done_before
-            red_goal |= rg & ~done_before
-            out |= o & ~done_before & ~bg & ~rg
+        blue_goal, red_goal, out, terms = self._physics(st, actions, cfg)
         st.step += 1
-        terms = weighted_terms(reward_terms(st, cfg, blue_goal, red_goal, out), cfg)
         reward = torch.stack(list(terms.values())).sum(0)
         self.episode_return += reward
         terminated = blue_goal | red_goal
@@ -264,7 +261,7 @@ class SoccerEnv:
         if self.curriculum:
             n = len(cfg.field_levels)
             up = st.level + blue_goal.long() - red_goal.long()
-            rand = torch.randint(0, n, (e,), generator=self.generator, device=self.device)
+            rand = torch.randint(0, n, (self.num_envs,), generator=self.generator, device=self.device)
             up = torch.where(up >= n, rand, up.clamp_min(0))
             st.level.copy_(torch.where(done, up, st.level))
         self._reset_where(done)
@@ -347,3 +344,28 @@ class SoccerEnv:
 def reward_term_names() -> tuple[str, ...]:
     """The names of the logged reward terms."""
     return TERMS
+
+
+def physics_step(
+    st: SoccerState, actions: torch.Tensor, cfg: SoccerConfig
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]:
+    """One policy step of physics and rules in place: ``decimation`` substeps, then the weighted reward terms.
+
+    Returns ``blue_goal, red_goal, out`` (``(E,)`` bool: the first event of the step counts; an out after
+    a goal is ignored) and the weighted terms ``{name: (E, A)}``.
+    """
+    actions = actions.clamp(-1.0, 1.0) * st.active[..., None].to(actions.dtype)
+    v_cmd, omega_cmd, kick = action_to_commands(actions, cfg)
+    st.prev_pos.copy_(st.pos)
+    st.prev_yaw.copy_(st.yaw)
+    blue_goal = torch.zeros(st.pos.shape[0], dtype=torch.bool, device=st.pos.device)
+    red_goal = torch.zeros_like(blue_goal)
+    out = torch.zeros_like(blue_goal)
+    for _ in range(cfg.decimation):
+        bg, rg, o = substep(st, v_cmd, omega_cmd, kick, cfg)
+        done_before = blue_goal | red_goal
+        out = out | (o & ~done_before & ~bg & ~rg)
+        blue_goal = blue_goal | (bg & ~done_before)
+        red_goal = red_goal | (rg & ~done_before)
+    terms = weighted_terms(reward_terms(st, cfg, blue_goal, red_goal, out), cfg)
+    return blue_goal, red_goal, out, terms

@@ -174,15 +174,18 @@ def _entities(
     )
     feats = torch.stack((now, prev), dim=-1).reshape(e, a, ENTITY_DIM)  # x_t, x_t-1, y_t, y_t-1, ...
     # each viewer's teammates and opponents, each group sorted by distance, absent ones last
-    present = state.active[:, idx] & state.active[:, :, None]  # [E, A, K]
-    dist = (state.pos[:, idx] - state.pos[:, :, None, :]).norm(dim=-1)
+    flat_idx = idx.reshape(-1)
+    present = state.active.index_select(1, flat_idx).reshape(e, a, k) & state.active[:, :, None]  # [E, A, K]
+    rel = state.pos.index_select(1, flat_idx).reshape(e, a, k, 2) - state.pos[:, :, None, :]
+    dist = torch.hypot(rel[..., 0], rel[..., 1])
     key = torch.where(present, dist, torch.full_like(dist, math.inf))
     order_m = torch.argsort(key[..., : t - 1], dim=-1, stable=True)
     order_o = torch.argsort(key[..., t - 1 :], dim=-1, stable=True) + (t - 1)
     order = torch.cat((order_m, order_o), dim=-1)  # [E, A, K]
     who = torch.gather(idx.expand(e, a, k), 2, order)  # [E, A, K]: the agent in each entity slot
     mask = torch.gather(present, 2, order)
-    ent = torch.gather(feats, 1, who.reshape(e, a * k, 1).expand(e, a * k, ENTITY_DIM)).reshape(e, a, k, ENTITY_DIM)
+    offset = torch.arange(e, device=who.device)[:, None, None] * a
+    ent = feats.reshape(e * a, ENTITY_DIM).index_select(0, (who + offset).reshape(-1)).reshape(e, a, k, ENTITY_DIM)
     # red viewers see every feature negated (the rotation by pi); absent slots are zero
     ent = ent * (mask.to(ent.dtype) * sign[None, :, None])[..., None]
     return ent, mask

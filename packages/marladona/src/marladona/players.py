@@ -96,7 +96,10 @@ def act_team(player: Any, state: SoccerState, cfg: SoccerConfig, team: int, obs:
 
 
 def make_player(
-    spec: str | Any, device: torch.device | str = "cpu", generator: torch.Generator | None = None, what: str = "opponent"
+    spec: str | Any,
+    device: torch.device | str = "cpu",
+    generator: torch.Generator | None = None,
+    what: str = "opponent",
 ) -> Any:
     """A player from a name: ``"idle"``, ``"random"``, ``"heuristic"`` / ``"heuristic:0.5"`` (RoleBot at
     that strength), ``"marladona"`` (the authors' bots), or the path of a checkpoint (its policy,

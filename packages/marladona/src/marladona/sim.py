@@ -292,27 +292,38 @@ def collide_agents(state: SoccerState, cfg: SoccerConfig) -> None:
 
     The normal component of the relative velocity is removed when the two approach (a perfectly
     inelastic contact between equal masses, momentum conserved). Coincident centres are separated
-    along x, the lower slot index to -x.
+    along x, the lower slot index to -x. Each unordered pair is computed once; the corrections are
+    gathered per agent by one small matrix product with the pair incidence matrix.
     """
     r2 = 2 * cfg.agent.radius
     a = state.pos.shape[1]
-    off_diag, tie_n = _pair_constants(a, state.pos.device)
-    d = state.pos[:, :, None, :] - state.pos[:, None, :, :]  # [E, A, A, 2]: p_i - p_j
-    dist = d.norm(dim=-1)
-    both = state.active[:, :, None] & state.active[:, None, :] & off_diag
+    if a < 2:
+        return
+    ii, jj, incidence, tie_n = _pair_constants(a, state.pos.device)
+    d = state.pos.index_select(1, ii) - state.pos.index_select(1, jj)  # [E, P, 2]: p_i - p_j, i < j
+    dist = torch.hypot(d[..., 0], d[..., 1])
+    both = state.active.index_select(1, ii) & state.active.index_select(1, jj)
     overlap = (both & (dist < r2)).to(d.dtype)
     n = torch.where((dist < 1e-6)[..., None], tie_n, d / dist.clamp_min(1e-6)[..., None])
-    state.pos.add_((((r2 - dist) * overlap * 0.5)[..., None] * n).sum(dim=2))
-    vn = ((state.vel[:, :, None, :] - state.vel[:, None, :, :]) * n).sum(-1)  # normal relative velocity
-    state.vel.sub_(((vn.clamp(max=0.0) * overlap * 0.5)[..., None] * n).sum(dim=2))
+    push = ((r2 - dist) * overlap * 0.5)[..., None] * n  # +push to i, -push to j
+    vn = ((state.vel.index_select(1, ii) - state.vel.index_select(1, jj)) * n).sum(-1)  # normal relative velocity
+    dv = (vn.clamp(max=0.0) * overlap * 0.5)[..., None] * n  # -dv to i, +dv to j
+    state.pos.add_(torch.einsum("ap,epk->eak", incidence, push))
+    state.vel.sub_(torch.einsum("ap,epk->eak", incidence, dv))
 
 
 @functools.lru_cache(maxsize=64)
-def _pair_constants(a: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
-    """``(A, A)`` bool i != j and ``(A, A, 2)`` the separation direction of coincident centres (+x when i > j)."""
-    idx = torch.arange(a, device=device)
-    order = torch.sign(idx[:, None] - idx[None, :]).to(torch.float32)
-    return idx[:, None] != idx[None, :], torch.stack((order, torch.zeros_like(order)), dim=-1)
+def _pair_constants(a: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The ``P = A(A-1)/2`` pairs i < j: ``ii (P,)``, ``jj (P,)``, the incidence matrix ``(A, P)`` (+1 at
+    i, -1 at j) and ``(P, 2)`` the direction of p_i - p_j for coincident centres (-x: i is the lower slot)."""
+    ii, jj = torch.triu_indices(a, a, offset=1, device=device)
+    p = ii.numel()
+    incidence = torch.zeros(a, p, device=device)
+    cols = torch.arange(p, device=device)
+    incidence[ii, cols] = 1.0
+    incidence[jj, cols] = -1.0
+    tie_n = torch.tensor([-1.0, 0.0], device=device).expand(p, 2).contiguous()
+    return ii, jj, incidence, tie_n
 
 
 def collide_ball_agents(state: SoccerState, cfg: SoccerConfig) -> None:
@@ -337,41 +348,40 @@ def collide_ball_agents(state: SoccerState, cfg: SoccerConfig) -> None:
     state.ball_vel.sub_((refl[..., None] * n).sum(dim=1))
 
 
-def _posts(state: SoccerState) -> torch.Tensor:
-    """``(E, 4, 2)`` goal-post centres (+-L/2, +-g/2)."""
-    hl, hg = state.length / 2, state.goal_width / 2
-    return torch.stack(
-        (
-            torch.stack((hl, hg), -1),
-            torch.stack((hl, -hg), -1),
-            torch.stack((-hl, hg), -1),
-            torch.stack((-hl, -hg), -1),
-        ),
-        dim=1,
-    )
+def _nearest_post(pos: torch.Tensor, half_length: torch.Tensor, half_goal: torch.Tensor) -> torch.Tensor:
+    """The post nearest to each point of ``pos (E, ..., 2)``: (sign(x) L/2, sign(y) g/2), posts at (+-L/2, +-g/2).
+
+    Posts are at least 0.96 m apart while a contact needs a centre within 0.15 m, so only the
+    nearest post can touch anything.
+    """
+    shape = (-1,) + (1,) * (pos.dim() - 2)
+    hl, hg = half_length.reshape(shape), half_goal.reshape(shape)
+    px = torch.where(pos[..., 0] >= 0, hl, -hl)
+    py = torch.where(pos[..., 1] >= 0, hg, -hg)
+    return torch.stack((px, py), dim=-1)
 
 
 def collide_posts(state: SoccerState, cfg: SoccerConfig) -> None:
-    """Ball and agents against the four post cylinders: push out, reflect the ball (restitution e), stop agents."""
-    posts = _posts(state)  # [E, 4, 2]
+    """Ball and agents against the post cylinders: push out, reflect the ball (restitution e), stop agents."""
+    hl, hg = state.length / 2, state.goal_width / 2
     # ball
     rmin = cfg.post_radius + cfg.ball.radius
-    d = state.ball_pos[:, None, :] - posts
+    d = state.ball_pos - _nearest_post(state.ball_pos, hl, hg)  # [E, 2]
     dist = d.norm(dim=-1)
     hit = (dist < rmin).to(d.dtype)
     n = d / dist.clamp_min(1e-6)[..., None]
-    state.ball_pos.add_(((rmin - dist) * hit)[..., None].mul(n).sum(dim=1))
-    vn = (state.ball_vel[:, None, :] * n).sum(-1)
-    state.ball_vel.sub_(((hit * (vn < 0).to(d.dtype) * (1 + cfg.ball.restitution) * vn)[..., None] * n).sum(dim=1))
+    state.ball_pos.add_(((rmin - dist) * hit)[..., None] * n)
+    vn = (state.ball_vel * n).sum(-1)
+    state.ball_vel.sub_((hit * (vn < 0).to(d.dtype) * (1 + cfg.ball.restitution) * vn)[..., None] * n)
     # agents
     rmin = cfg.post_radius + cfg.agent.radius
-    d = state.pos[:, :, None, :] - posts[:, None, :, :]  # [E, A, 4, 2]
+    d = state.pos - _nearest_post(state.pos, hl, hg)  # [E, A, 2]
     dist = d.norm(dim=-1)
-    hit = ((dist < rmin) & state.active[..., None]).to(d.dtype)
+    hit = ((dist < rmin) & state.active).to(d.dtype)
     n = d / dist.clamp_min(1e-6)[..., None]
-    state.pos.add_(((rmin - dist) * hit)[..., None].mul(n).sum(dim=2))
-    vn = (state.vel[:, :, None, :] * n).sum(-1)
-    state.vel.sub_(((hit * (vn < 0).to(d.dtype) * vn)[..., None] * n).sum(dim=2))
+    state.pos.add_(((rmin - dist) * hit)[..., None] * n)
+    vn = (state.vel * n).sum(-1)
+    state.vel.sub_((hit * (vn < 0).to(d.dtype) * vn)[..., None] * n)
 
 
 def wall_half_extents(state: SoccerState, cfg: SoccerConfig) -> tuple[torch.Tensor, float]:

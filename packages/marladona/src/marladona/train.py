@@ -156,7 +156,9 @@ class Trainer:
         # spread the episode clocks over the time-out so time-outs do not all fall in one rollout
         # (rsl_rl's OnPolicyRunner.learn(init_at_random_ep_len=True))
         self.env.state.step.copy_(
-            torch.randint(0, cfg.env.max_episode_steps, (cfg.env.num_envs,), generator=self.generator, device=self.device)
+            torch.randint(
+                0, cfg.env.max_episode_steps, (cfg.env.num_envs,), generator=self.generator, device=self.device
+            )
         )
         self.opponent.reset(torch.ones(cfg.env.num_envs, dtype=torch.bool, device=self.device))
 
