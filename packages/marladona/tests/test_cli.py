@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 import platform
 import re
 import shutil
 import subprocess
 import sys
 from importlib import metadata, resources
+from pathlib import Path
 
 import pytest
 
@@ -91,7 +91,8 @@ def test_train_then_resume_then_eval_end_to_end(tmp_path: Path, capsys: pytest.C
     out = tmp_path / "run"
     args = ["train", "--preset", "cpu-idle", "--num-envs", "8", "--iterations", "1", "--out", str(out)]
     assert main(args) == 0
-    assert (out / "checkpoint.pt").is_file() and (out / "log.csv").is_file()
+    assert (out / "checkpoint.pt").is_file()
+    assert (out / "log.csv").is_file()
     assert main(args) == EXIT_USAGE  # refuses to overwrite the run
     assert "already holds a run" in capsys.readouterr().err
     assert main([*args[:-4], "--iterations", "2", "--out", str(out), "--resume"]) == 0
@@ -109,7 +110,9 @@ def test_train_then_resume_then_eval_end_to_end(tmp_path: Path, capsys: pytest.C
 def test_bad_input_is_one_line_and_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["eval", str(tmp_path / "missing.pt")]) == EXIT_USAGE
     err = capsys.readouterr().err.strip()
-    assert err.startswith("marladona eval: error:") and "does not exist" in err and len(err.splitlines()) == 1
+    assert err.startswith("marladona eval: error:")
+    assert "does not exist" in err
+    assert len(err.splitlines()) == 1
     assert main(["train", "--out", str(tmp_path / "x"), "--iterations", "1", "--device", "bogus"]) == EXIT_USAGE
     assert "--device" in capsys.readouterr().err
     assert main(["train", "--out", str(tmp_path / "x")]) == EXIT_USAGE
@@ -140,7 +143,8 @@ def test_demo_plays_the_shipped_policy(tmp_path: Path, capsys: pytest.CaptureFix
     assert main(["demo", "--episodes", "8", "--out", str(out)]) == 0
     text = capsys.readouterr().out
     assert "marladona train" in text  # the command that trained the shipped policy
-    assert "against idle" in text and "against heuristic" in text
+    assert "against idle" in text
+    assert "against heuristic" in text
     assert out.is_file()
 
 

@@ -25,7 +25,8 @@ def test_compiled_env_follows_the_eager_env() -> None:
         a = torch.rand(32, 4, 5, generator=g) * 2 - 1
         o1, r1, t1, u1, _ = eager.step(a)
         o2, r2, t2, u2, _ = compiled.step(a)
-        assert torch.equal(t1, t2) and torch.equal(u1, u2)
+        assert torch.equal(t1, t2)
+        assert torch.equal(u1, u2)
         torch.testing.assert_close(r2, r1, rtol=1e-4, atol=1e-5)
         torch.testing.assert_close(compiled.state.pos, eager.state.pos, rtol=1e-4, atol=1e-5)
         torch.testing.assert_close(o2.ego, o1.ego, rtol=1e-4, atol=1e-5)

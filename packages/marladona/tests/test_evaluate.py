@@ -19,7 +19,8 @@ def test_wilson_interval_hand_cases() -> None:
     centre = (0.8 + z * z / 20) / denom
     half = z * math.sqrt(0.8 * 0.2 / 10 + z * z / 400) / denom
     lo, hi = wilson_interval(8, 10)
-    assert lo == pytest.approx(centre - half) and hi == pytest.approx(centre + half)
+    assert lo == pytest.approx(centre - half)
+    assert hi == pytest.approx(centre + half)
     assert wilson_interval(0, 10)[0] == pytest.approx(0.0, abs=1e-12)
     assert wilson_interval(10, 10)[1] == pytest.approx(1.0)
     # zero successes: upper bound z^2 / (n + z^2)
@@ -34,7 +35,8 @@ def test_idle_against_idle_is_all_draws() -> None:
     # Nobody moves and the ball rests: every game times out.
     r = play_episodes("idle", "idle", SoccerConfig(max_team_size=1, team_size_range=(1, 1)), 16, 1, 1, level=0)
     assert (r["wins"], r["draws"], r["losses"]) == (0, 16, 0)
-    assert r["draw_ci"][1] == pytest.approx(1.0) and math.isnan(r["mean_steps_to_goal"])
+    assert r["draw_ci"][1] == pytest.approx(1.0)
+    assert math.isnan(r["mean_steps_to_goal"])
 
 
 class _ShootAtOwnGoal:
@@ -52,15 +54,19 @@ class _ShootAtOwnGoal:
 
 
 def test_counts_each_games_first_episode_as_a_loss_for_an_own_goal() -> None:
-    r = play_episodes(_ShootAtOwnGoal(), "idle", SoccerConfig(max_team_size=1, team_size_range=(1, 1)), 10, 1, 1, level=0)
+    r = play_episodes(
+        _ShootAtOwnGoal(), "idle", SoccerConfig(max_team_size=1, team_size_range=(1, 1)), 10, 1, 1, level=0
+    )
     assert (r["wins"], r["draws"], r["losses"]) == (0, 0, 10)
-    assert r["mean_steps_to_goal"] == 1.0 and r["goal_diff"] == -1.0
+    assert r["mean_steps_to_goal"] == 1.0
+    assert r["goal_diff"] == -1.0
 
 
 def test_heuristic_beats_idle_and_table_renders() -> None:
     result = evaluate("heuristic", "idle", team_sizes=((1, 1),), episodes=32, level=0)
     r = result["per_size"]["1v1"]
-    assert r["wins"] >= 28 and r["losses"] == 0
+    assert r["wins"] >= 28
+    assert r["losses"] == 0
     assert "1v1" in format_table(result)
 
 

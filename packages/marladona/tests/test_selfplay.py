@@ -23,16 +23,19 @@ def test_promotion_needs_a_full_window_the_score_and_min_iters() -> None:
     cur.record(torch.tensor([1, 1, 1]))
     assert not cur.maybe_promote(10)  # window not full
     cur.record(torch.tensor([0]))
-    assert cur.score_diff == 0.75 and not cur.maybe_promote(10)  # must exceed 0.75
+    assert cur.score_diff == 0.75
+    assert not cur.maybe_promote(10)
     cur.record(torch.tensor([1]))  # window now [1, 1, 0, 1]... deque of 4: [1, 1, 0, 1]
     assert cur.score_diff == 0.75
     cur.record(torch.tensor([1]))  # [1, 0, 1, 1] -> still 0.75
     cur.record(torch.tensor([1, 1]))  # [1, 1, 1, 1]
     assert not cur.maybe_promote(2)  # fewer than min_iters since the start
-    assert cur.maybe_promote(3) and cur.name == "heuristic:0.25"
+    assert cur.maybe_promote(3)
+    assert cur.name == "heuristic:0.25"
     cur.record(torch.ones(4, dtype=torch.long))
     assert not cur.maybe_promote(5)  # min_iters since the last promotion
-    assert cur.maybe_promote(6) and cur.name == "heuristic:0.5"
+    assert cur.maybe_promote(6)
+    assert cur.name == "heuristic:0.5"
     cur.record(torch.ones(4, dtype=torch.long))
     assert not cur.maybe_promote(20)  # the last scripted stage stays
     assert [p["from"] for p in cur.promotions] == ["idle", "heuristic:0.25"]
@@ -69,7 +72,8 @@ def test_pool_members_are_frozen_copies_and_split_games_in_chunks() -> None:
     acts = pool.act(env.state, env.cfg, 1, obs)
     first = PolicyPlayer(pool.models[0]).act(env.state, env.cfg, 1, obs)
     second = PolicyPlayer(pool.models[1]).act(env.state, env.cfg, 1, obs)
-    assert torch.equal(acts[:3], first[:3]) and torch.equal(acts[3:], second[3:])
+    assert torch.equal(acts[:3], first[:3])
+    assert torch.equal(acts[3:], second[3:])
     assert not torch.equal(first, second)
 
 

@@ -36,14 +36,16 @@ def test_short_training_improves_shaping_return_against_an_idle_team(tmp_path: P
 def test_learn_writes_logs_with_every_reward_term_and_a_checkpoint(tmp_path: Path) -> None:
     trainer = Trainer(_small(), tmp_path, progress=False)
     row = trainer.learn(iterations=2)
-    assert row["iteration"] == 2 and row["env_steps"] == 2 * 32 * 8
+    assert row["iteration"] == 2
+    assert row["env_steps"] == 2 * 32 * 8
     lines = (tmp_path / "log.jsonl").read_text().splitlines()
     assert [json.loads(x)["iteration"] for x in lines] == [1, 2]
     header = (tmp_path / "log.csv").read_text().splitlines()[0].split(",")
     for term in ("score", "ball_out", "collision", "vel_to_ball", "ball_to_goal", "ball_direction"):
         assert f"reward/{term}" in header
     ckpt = load_checkpoint(tmp_path / "checkpoint.pt")
-    assert ckpt["iteration"] == 2 and config_from_dict(ckpt["config"]) == trainer.cfg
+    assert ckpt["iteration"] == 2
+    assert config_from_dict(ckpt["config"]) == trainer.cfg
 
 
 def test_resume_continues_bit_identically(tmp_path: Path) -> None:

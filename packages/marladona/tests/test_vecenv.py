@@ -31,7 +31,8 @@ def test_step_returns_blue_rewards_dones_and_time_outs() -> None:
     cfg = SoccerConfig(num_envs=4, max_team_size=1, team_size_range=(1, 1), episode_length_s=0.16)
     venv = LearnerVecEnv(cfg, opponent="heuristic")
     _, rew, dones, extras = venv.step(torch.zeros(4, 5))
-    assert rew.shape == (4,) and not dones.any()
+    assert rew.shape == (4,)
+    assert not dones.any()
     _, rew, dones, extras = venv.step(torch.zeros(4, 5))  # 2 steps = the shortened time-out
     assert (dones == (extras["time_outs"] | (extras["episode"]["goal"].numel() > 0))).all()
     assert extras["time_outs"].any()
