@@ -62,6 +62,27 @@ def test_counts_each_games_first_episode_as_a_loss_for_an_own_goal() -> None:
     assert r["goal_diff"] == -1.0
 
 
+class _OwnGoalInOddGames:
+    """Scores an own goal at once in odd games only; even games keep playing (idle)."""
+
+    def reset(self, env_mask: torch.Tensor) -> None:
+        pass
+
+    def act(self, state: SoccerState, cfg: SoccerConfig, team: int) -> torch.Tensor:
+        odd = torch.arange(state.pos.shape[0]) % 2 == 1
+        state.ball_pos[odd, 0] = state.length[odd] / 2 - 0.01
+        state.ball_pos[odd, 1] = 0.0
+        state.ball_vel[odd, 0] = 2.0
+        return torch.zeros(state.pos.shape[0], state.pos.shape[1] // 2, 5)
+
+
+def test_each_game_counts_its_first_episode_only() -> None:
+    # Odd games lose every step (hundreds of finished episodes); even games time out once. Counting
+    # every finished episode would report almost only losses; one outcome per game gives 50/50.
+    r = play_episodes(_OwnGoalInOddGames(), "idle", SoccerConfig(max_team_size=1, team_size_range=(1, 1)), 8, 1, 1, 0)
+    assert (r["wins"], r["draws"], r["losses"]) == (0, 4, 4)
+
+
 def test_heuristic_beats_idle_and_table_renders() -> None:
     result = evaluate("heuristic", "idle", team_sizes=((1, 1),), episodes=32, level=0)
     r = result["per_size"]["1v1"]

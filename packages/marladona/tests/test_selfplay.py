@@ -47,15 +47,22 @@ def test_selfplay_pool_grows_up_to_max_levels_and_round_trips() -> None:
     cur = OpponentCurriculum(cfg, model, torch.device("cpu"))
     assert len(cur.pool) == 1  # seeded with a copy of the initial policy
     for it in (1, 2, 3):
+        with torch.no_grad():
+            for p in model.parameters():
+                p.add_(0.1 * it)  # training moves on between promotions
         cur.record(torch.tensor([1]))
         assert cur.maybe_promote(it)
     assert len(cur.pool) == 2
     state = cur.state_dict()
-    other = OpponentCurriculum(cfg, _model(), torch.device("cpu"))
+    torch.manual_seed(123)
+    other = OpponentCurriculum(cfg, GEEActorCritic(max_teammates=0, max_opponents=1), torch.device("cpu"))
     other.load_state_dict(state)
+    assert other.promotions == cur.promotions
     for a, b in zip(cur.pool.models, other.pool.models, strict=True):
         for p, q in zip(a.parameters(), b.parameters(), strict=True):
             assert torch.equal(p, q)
+    first, second = (next(iter(m.parameters())) for m in other.pool.models)
+    assert not torch.equal(first, second)  # two different snapshots, both restored
 
 
 def test_pool_members_are_frozen_copies_and_split_games_in_chunks() -> None:

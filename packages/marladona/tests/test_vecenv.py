@@ -43,6 +43,18 @@ def test_step_returns_blue_rewards_dones_and_time_outs() -> None:
     assert extras["active"].all()
 
 
+def test_episode_length_buf_writes_through_to_the_games() -> None:
+    # rsl_rl's init_at_random_ep_len assigns this attribute; the games' clocks must follow
+    cfg = SoccerConfig(num_envs=3, max_team_size=2, team_size_range=(2, 2))
+    venv = LearnerVecEnv(cfg, opponent="idle")
+    venv.episode_length_buf = torch.tensor([5, 5, 9, 9, 370, 370])
+    assert venv.env.state.step.tolist() == [5, 9, 370]
+    assert venv.episode_length_buf.tolist() == [5, 5, 9, 9, 370, 370]
+    for _ in range(5):
+        _, _, _dones, extras = venv.step(torch.zeros(6, 5))
+    assert extras["time_outs"].tolist() == [False, False, False, False, True, True]
+
+
 def test_bad_actions_are_refused() -> None:
     venv = LearnerVecEnv(SoccerConfig(num_envs=2, max_team_size=1, team_size_range=(1, 1)), opponent="idle")
     with pytest.raises(ValueError, match=r"shape \(num_envs=2, 5\)"):

@@ -40,7 +40,7 @@ def load_checkpoint(path: str | Path, device: torch.device | str = "cpu") -> dic
     if not path.is_file():
         raise ValueError(f"checkpoint {str(path)!r} does not exist or is not a file")
     try:
-        ckpt = torch.load(path, map_location=device, weights_only=False)
+        ckpt = torch.load(path, map_location=device, weights_only=True)  # no arbitrary pickled code
     except Exception as exc:  # corrupt or foreign file
         raise ValueError(f"checkpoint {str(path)!r} could not be read: {exc}") from exc
     if not isinstance(ckpt, dict) or "ppo" not in ckpt or "model_config" not in ckpt["ppo"]:
@@ -68,28 +68,11 @@ def load_policy(
     return model.to(device).eval()
 
 
-def check_compatible(model: GEEActorCritic, max_team_size: int) -> None:
-    """Raise ``ValueError`` listing both sides when a model's entity slots do not fit the game."""
-    want = (max_team_size - 1, max_team_size)
-    have = (model.max_teammates, model.max_opponents)
-    if have != want:
-        raise ValueError(
-            f"the policy was built for (max_teammates, max_opponents) = {have} but the game has max_team_size="
-            f"{max_team_size}, i.e. {want}: build the game with max_team_size={have[1]}"
-        )
-
-
 def save_policy(model: GEEActorCritic, path: str | Path, meta: dict[str, Any] | None = None) -> Path:
     """Write only the policy (weights, architecture and ``meta``, e.g. the command that trained it):
     small enough to ship, and readable by :func:`load_policy` and every ``CKPT`` argument of the CLI."""
     path = Path(path)
     state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
-    save_atomic(
-        {
-            "format": "marladona-policy-1",
-            "ppo": {"model": state, "model_config": dict(model.config)},
-            "meta": meta or {},
-        },
-        path,
-    )
+    policy = {"model": state, "model_config": dict(model.config)}
+    save_atomic({"format": "marladona-policy-1", "ppo": policy, "meta": meta or {}}, path)
     return path

@@ -4,7 +4,8 @@ Only the standard library is imported at module level, so ``marladona --help`` a
 ``marladona --version`` answer in well under half a second; each command imports what it needs
 (:mod:`marladona.commands` holds the work). Tables go to stdout, progress bars to stderr.
 
-Exit status: 0 ok, 2 bad argument or input (one line), 130 interrupted (the checkpoint is kept).
+Exit status: 0 ok, 2 bad argument or input (one line), 130 interrupted (a training run keeps its last
+periodic checkpoint; ``--resume`` continues from it).
 """
 
 from __future__ import annotations
@@ -95,7 +96,7 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("--steps", type=_positive_int, default=375, help="policy steps at most (default 375 = 30 s)")
     rp.add_argument("--seed", type=int, default=0)
 
-    be = sub.add_parser("bench", help="environment throughput (and VMAS side by side when installed)")
+    be = sub.add_parser("bench", help="simulator throughput (the full benchmark beside VMAS: make bench PKG=marladona)")
     be.add_argument("--num-envs", type=_positive_int, default=4096)
     be.add_argument("--team-size", type=_positive_int, default=3)
     be.add_argument("--steps", type=_positive_int, default=50, help="timed policy steps (after 5 warm-up steps)")

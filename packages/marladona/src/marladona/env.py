@@ -86,11 +86,12 @@ class SoccerEnv:
             CPU). Same results up to float rounding.
         """
         self.cfg = cfg or SoccerConfig()
-        self._physics = torch.compile(physics_step, dynamic=False) if compile else physics_step
+        # dynamic=None: a second batch size recompiles with symbolic sizes instead of once per size
+        self._physics = torch.compile(physics_step) if compile else physics_step
         try:
             # an explicit index (cuda -> cuda:0), so that the device check of step() compares equal
             self.device = torch.empty(0, device=self.cfg.device).device
-        except (RuntimeError, ValueError) as err:
+        except (RuntimeError, ValueError, AssertionError) as err:  # a CPU-only torch asserts on "cuda"
             raise ValueError(f"device must be a usable torch device, got {self.cfg.device!r}: {err}") from None
         self.final_obs = final_obs
         self.check_actions = check_actions
@@ -165,6 +166,8 @@ class SoccerEnv:
             v = torch.as_tensor(value)
             if v.dtype.is_floating_point or v.dtype == torch.bool or bool(((v < 1) | (v > t)).any()):
                 raise ValueError(f"{name} team size must be integers in [1, {t}] (max_team_size), got {value!r}")
+            if v.numel() not in (1, ids.numel()):
+                raise ValueError(f"{name} must be one size or one per game of env_ids ({ids.numel()}), got {v.numel()}")
         if (blue is None) != (red is None):
             raise ValueError("give both blue and red team sizes, or None for both")
         if blue is None:
@@ -181,6 +184,8 @@ class SoccerEnv:
         lv = torch.as_tensor(levels)
         if lv.dtype.is_floating_point or lv.dtype == torch.bool or bool(((lv < 0) | (lv >= n)).any()):
             raise ValueError(f"levels must be integers in [0, {n - 1}] (len(field_levels) - 1), got {levels!r}")
+        if lv.numel() not in (1, ids.numel()):
+            raise ValueError(f"levels must be one level or one per game of env_ids ({ids.numel()}), got {lv.numel()}")
         self.state.level[ids] = lv.to(self.device).long()
         return self._reset_ids(ids)
 

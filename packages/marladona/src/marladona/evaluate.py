@@ -1,5 +1,9 @@
 """Win / draw / loss rates of one team against another, with Wilson 95 % intervals.
 
+Note: the ball spawns in blue's half (the code's level-0 spawn), so the evaluated policy (blue) starts
+closer to the ball; for policy-against-policy comparisons pass a ``cfg`` with
+``ball_spawn="random_half"``.
+
 One episode ends at the first goal or after 30 s, so a *win* is "blue scored first within 30 s", a
 *loss* "red scored first", a *draw* a time-out (spec section 7). Every game of the batch counts its
 first episode only (counting every finished episode would favour short ones), with fixed team sizes,
@@ -69,7 +73,8 @@ def play_episodes(
     env.reset(seed=seed)
     env.set_team_sizes(blue_size, red_size)
     obs = env.set_field_level(level)
-    bp, rp = make_player(blue, env.device), make_player(red, env.device)
+    g = torch.Generator(device=env.device).manual_seed(seed + 1)  # random players draw from it, not the global RNG
+    bp, rp = make_player(blue, env.device, g, what="policy"), make_player(red, env.device, g)
     all_games = torch.ones(episodes, dtype=torch.bool, device=env.device)
     bp.reset(all_games)
     rp.reset(all_games)
@@ -106,7 +111,7 @@ def evaluate(
     opponent: Any,
     team_sizes: tuple[tuple[int, int], ...] = ((1, 1), (2, 2), (3, 3)),
     episodes: int = 1000,
-    level: int = 3,
+    level: int = 0,
     seed: int = 0,
     cfg: SoccerConfig | None = None,
     progress: bool = False,
@@ -118,7 +123,8 @@ def evaluate(
             or an object with ``act``/``reset``).
         team_sizes: (blue, red) sizes to play.
         episodes: games per team size (each game counts its first episode).
-        level: field level (3 = the smallest goal, the code's hardest).
+        level: field level (0 = the shortest field with the widest goal, where the CPU presets train; 3 =
+            the smallest goal, the code's hardest).
         seed: seed of the starts.
         cfg: the environment's configuration (sizes, curriculum and seed are overridden).
 
@@ -128,6 +134,8 @@ def evaluate(
     """
     if episodes < 1:
         raise ValueError(f"episodes must be >= 1, got {episodes}")
+    if not team_sizes:
+        raise ValueError("team_sizes must name at least one (blue, red) pair")
     t = max(max(s) for s in team_sizes)
     cfg = cfg or SoccerConfig(max_team_size=t, team_size_range=(1, t))
     n_levels = len(cfg.field_levels)

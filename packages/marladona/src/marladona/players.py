@@ -64,8 +64,10 @@ class PolicyPlayer:
             return m
         if max_team_size not in self._resized:
             cfg: dict[str, Any] = {**m.config, "max_teammates": max_team_size - 1, "max_opponents": max_team_size}
-            resized = GEEActorCritic(**cfg).to(next(m.parameters()).device)
-            resized.load_state_dict(m.state_dict())
+            resized = GEEActorCritic(**cfg)
+            # share the submodules (hence the parameters): a model still in training stays in sync
+            for name in ("teammate_encoder", "opponent_encoder", "actor", "critic"):
+                setattr(resized, name, getattr(m, name))
             self._resized[max_team_size] = resized.eval()
         return self._resized[max_team_size]
 
@@ -120,7 +122,10 @@ def make_player(
     if name == "random":
         return heuristic.RandomBot(generator=generator)
     if name in ("heuristic", "rolebot"):
-        strength = float(arg) if arg else 1.0
+        try:
+            strength = float(arg) if arg else 1.0
+        except ValueError:
+            raise ValueError(f"{what}: the strength in {spec!r} must be a number in [0, 1]") from None
         return heuristic.RoleBot(strength=strength, generator=generator)
     if name == "marladona":
         return heuristic.MarladonaBot()

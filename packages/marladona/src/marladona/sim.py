@@ -392,7 +392,7 @@ def wall_half_extents(state: SoccerState, cfg: SoccerConfig) -> tuple[torch.Tens
 def collide_walls(state: SoccerState, cfg: SoccerConfig) -> None:
     """Keep active agents and the ball inside the border box; reflect the normal velocity.
 
-    The ball bounces with its restitution e (default 1: an elastic bounce keeps its speed); agents
+    The ball bounces with its restitution e (default 0, as the code's ball material; e = 1 is an elastic bounce that keeps the speed); agents
     lose the normal component of their velocity.
     """
     hx, hy = wall_half_extents(state, cfg)

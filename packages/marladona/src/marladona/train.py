@@ -34,6 +34,9 @@ from marladona.selfplay import CurriculumConfig, OpponentCurriculum
 
 logger = logging.getLogger(__name__)
 
+EVAL_KEYS = ("eval/win_rate", "eval/draw_rate", "eval/loss_rate", "eval/goal_diff")
+"""Log columns of the periodic evaluation (``TrainConfig.eval_every``)."""
+
 TRAIN_PRESETS: dict[str, dict[str, Any]] = {
     "cpu-small": {
         "env": {"preset": "cpu-1v1", "num_envs": 512},
@@ -54,12 +57,16 @@ TRAIN_PRESETS: dict[str, dict[str, Any]] = {
         "env": {"preset": "paper-3v3"},
         "ppo": {},
         "curriculum": {"stages": ("selfplay",)},
+        "eval_every": 50,
     },
 }
 """Training presets. ``paper``: the authors' settings (1024 games, team sizes 1-3 drawn per game, the
 field curriculum, 5 x 4 PPO with symmetry, self-play). ``cpu-small``: 1v1 on the smallest field
 against a staged opponent (idle, then the heuristic at strength 0.25 and 0.5), 3 x 2 PPO epochs to fit
-a 2-core CPU. ``cpu-idle``: 1v1 against an idle team. ``cpu-3v3``: 3v3 against an idle team."""
+a 2-core CPU, and a promotion after 20 iterations at least (the code's 100 suits its 20k-iteration runs). ``cpu-idle``: 1v1
+against an idle team. ``cpu-3v3``: 3v3 against an idle team. ``paper`` also evaluates against the heuristic
+every 50 iterations. The CPU presets train on field level 0 first; the field curriculum moves each game's
+level with its goals."""
 
 
 @dataclass(frozen=True)
@@ -73,8 +80,16 @@ class TrainConfig:
     """Extra GEEActorCritic arguments (the slot counts come from the env)."""
     seed: int = 0
     """Seed of the model initialisation, the action sampling and the mini-batches."""
-    checkpoint_every: int = 50
-    """Iterations between checkpoints (one is always written at the end)."""
+    checkpoint_every: int = 10
+    """Iterations between checkpoints (one is also written at the end; an interrupted run resumes from
+    the last one)."""
+    eval_every: int = 0
+    """Iterations between evaluations of the deterministic policy (0: none). The authors keep 15 % of the
+    games as evaluation games against their bots; here separate games are played instead."""
+    eval_opponent: str = "heuristic"
+    """Opponent of those evaluations (a player name, see :func:`marladona.players.make_player`)."""
+    eval_episodes: int = 256
+    """Games per evaluation (each game's first episode; the learner's max team size a side, level 0)."""
     keep_checkpoints: bool = False
     """Also keep ``model_<iteration>.pt`` snapshots (earlier checkpoints to evaluate against)."""
 
@@ -95,11 +110,12 @@ def make_train_config(name: str, **overrides: Any) -> TrainConfig:
             env_kw[key] = overrides.pop(key)
     if "seed" in overrides:
         env_kw["seed"] = overrides["seed"]
+    extra = {k: v for k, v in p.items() if k not in ("env", "ppo", "curriculum")}
     return TrainConfig(
         env=preset(env_name, **env_kw),
         ppo=PPOConfig(**p["ppo"]),
         curriculum=CurriculumConfig(**p["curriculum"]),
-        **overrides,
+        **{**extra, **overrides},
     )
 
 
@@ -141,8 +157,9 @@ class Trainer:
         self.device = torch.device(cfg.env.device)
         self.env = SoccerEnv(cfg.env, final_obs=False)
         t = cfg.env.max_team_size
-        torch.manual_seed(cfg.seed)  # the module initialisation only; sampling uses self.generator
-        self.model = GEEActorCritic(max_teammates=t - 1, max_opponents=t, **cfg.model).to(self.device)
+        with torch.random.fork_rng(devices=[]):  # seed the initialisation without touching the caller's RNG
+            torch.manual_seed(cfg.seed)
+            self.model = GEEActorCritic(max_teammates=t - 1, max_opponents=t, **cfg.model).to(self.device)
         self.ppo = PPO(self.model, cfg.ppo, self.device)
         self.generator = torch.Generator(device=self.device)
         self.generator.manual_seed(cfg.seed)
@@ -182,7 +199,6 @@ class Trainer:
             "obs": [x.clone() for x in self.obs],
             "env_generator": self.env.generator.get_state(),
             "generator": self.generator.get_state(),
-            "torch_rng": torch.get_rng_state(),
         }
 
     def save(self, path: str | Path | None = None) -> Path:
@@ -197,7 +213,7 @@ class Trainer:
         Raises:
             ValueError: when the checkpoint's configuration differs from this trainer's (both listed).
         """
-        ckpt = load_checkpoint(path, self.device)
+        ckpt = load_checkpoint(path, "cpu")  # generator states must stay CPU byte tensors; the rest is copied over
         saved, mine = ckpt.get("config", {}), self.cfg.to_dict()
         diff = {k: (saved.get(k), mine[k]) for k in mine if k != "checkpoint_every" and saved.get(k) != mine[k]}
         if diff:
@@ -212,8 +228,7 @@ class Trainer:
         self.env.episode_return.copy_(ckpt["env_episode_return"])
         self.env.generator.set_state(ckpt["env_generator"])
         self.generator.set_state(ckpt["generator"])
-        torch.set_rng_state(ckpt["torch_rng"])
-        self.obs = Obs(*ckpt["obs"])
+        self.obs = Obs(*(x.to(self.device) for x in ckpt["obs"]))
         self.env._obs = self.obs
 
     # ------------------------------------------------------------------ loop
@@ -309,6 +324,9 @@ class Trainer:
                     **stats,
                     **{k: v for k, v in losses.items() if k != "num_samples"},
                 }
+                if self.cfg.eval_every:  # the columns are always there (NaN between evaluations)
+                    due = self.iteration % self.cfg.eval_every == 0
+                    row.update(self._evaluate() if due else dict.fromkeys(EVAL_KEYS, float("nan")))
                 self.history.append(row)
                 self._log(row)
                 bar.update(1)
@@ -317,8 +335,20 @@ class Trainer:
                     self._checkpoint()
         finally:
             bar.close()
-            self._checkpoint()
+        # only a finished loop is saved here: after an interruption or an error mid-iteration the
+        # state is half-updated, and the last periodic checkpoint stands
+        self._checkpoint()
         return row
+
+    def _evaluate(self) -> dict[str, Any]:
+        from marladona.evaluate import play_episodes
+        from marladona.players import PolicyPlayer
+
+        t = self.cfg.env.max_team_size
+        r = play_episodes(PolicyPlayer(self.model), self.cfg.eval_opponent, self.cfg.env, self.cfg.eval_episodes,
+                          t, t, level=0, seed=self.iteration)  # fmt: skip
+        self.model.train()
+        return {key: r[key.split("/", 1)[1]] for key in EVAL_KEYS}
 
     def _checkpoint(self) -> None:
         self.save()

@@ -59,10 +59,20 @@ class LearnerVecEnv:
         self.num_envs = cfg.num_envs * cfg.max_team_size
         self.num_actions = 5
         self.max_episode_length = cfg.max_episode_steps
-        self.episode_length_buf = self.env.state.step
         self.cfg_dict = {"num_envs": self.num_envs}
         self._obs = self.env.reset()
         self.opponent.reset(torch.ones(cfg.num_envs, dtype=torch.bool, device=self.device))
+
+    @property
+    def episode_length_buf(self) -> torch.Tensor:
+        """``(E*T,)`` policy steps since each row's game was reset (rsl_rl's attribute)."""
+        return self.env.state.step.repeat_interleave(self.max_team_size)
+
+    @episode_length_buf.setter
+    def episode_length_buf(self, value: torch.Tensor) -> None:
+        # rsl_rl's init_at_random_ep_len assigns a (num_envs,) tensor: one value per game (its first row)
+        v = torch.as_tensor(value, device=self.device).reshape(self.cfg.num_envs, self.max_team_size)[:, 0]
+        self.env.state.step.copy_(v.long())
 
     def _pack(self, obs: Obs) -> Any:
         groups = {"policy": flat_obs(obs, 0), "critic": flat_obs(obs, 0, critic=True)}
