@@ -38,7 +38,7 @@ def test_help_lists_every_command(capsys: pytest.CaptureFixture[str]) -> None:
         main(["--help"])
     assert exc.value.code == 0
     out = capsys.readouterr().out
-    for command in ("simulate", "train", "evaluate", "sample", "predict", "demo", "info"):
+    for command in ("simulate", "train", "evaluate", "sample", "predict", "demo", "bench", "info"):
         assert re.search(rf"^\s+{command}\s", out, re.MULTILINE), command
 
 
@@ -225,3 +225,14 @@ def test_report_writes_plots_and_a_table(tmp_path: Path, capsys: pytest.CaptureF
     assert (out / "reliability.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert main(["report", str(tmp_path / "nope.npz"), "--out", str(out)]) == EXIT_USAGE
     assert "not a samples .npz file" in capsys.readouterr().err
+
+
+def test_bench_quick_writes_its_record(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "bench"
+    assert main(["bench", "--quick", "--jobs", "1", "--out", str(out)]) == 0
+    report = json.loads((out / "quick.json").read_text())
+    assert report["command"] == f"smurf-thp bench --quick --jobs 1 --out {out}"
+    assert (out / "quick.md").is_file()
+    assert "| " in capsys.readouterr().out
+    assert main(["bench", "--jobs", "0", "--out", str(out)]) == 2
+    assert "--jobs must be >= 1" in capsys.readouterr().err

@@ -330,3 +330,14 @@ def test_docstring_examples(module: Any) -> None:
     result = doctest.testmod(module)
     assert result.failed == 0
     assert result.attempted > 0
+
+
+def test_pit_ks_hand_cases() -> None:
+    from smurf_thp.metrics import pit_ks
+
+    # sorted midpoints (i - 0.5) / n: both one-sided distances are 1 / (2n)
+    assert pit_ks(torch.tensor([0.875, 0.125, 0.625, 0.375])) == pytest.approx(0.125)
+    assert pit_ks(torch.zeros(5)) == pytest.approx(1.0)  # all mass at 0: the ECDF jumps to 1 at once
+    assert pit_ks(torch.tensor([0.5])) == pytest.approx(0.5)
+    with pytest.raises(ValueError, match="pit_values"):
+        pit_ks(torch.tensor([1.5]))

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from smurf_thp.metrics import pit, pit_ks
 from smurf_thp.simulate import PRESETS
 from smurf_thp.smurf import SMURFTHP, SamplerConfig, SMURFConfig
 from smurf_thp.train import TrainConfig, Trainer, choose_steps, evaluate, load_checkpoint, predict
@@ -81,6 +82,12 @@ def test_predict_and_evaluate_in_original_units() -> None:
         assert key in metrics
     assert metrics["frac_negative"] == 0.0
     assert 0.0 <= metrics["oracle_cs"] <= 1.0
+    # the PIT summary is that of the predictions' own samples, recomputed here
+    pred0 = predict(trainer.model, trainer.normalizer, DEV, SAMPLER, seed=0)  # evaluate's default seed
+    u = pit(pred0.tau, pred0.y, randomized=True, generator=torch.Generator().manual_seed(0))
+    assert metrics["pit_ks"] == pytest.approx(pit_ks(u))
+    assert len(metrics["pit_hist"]) == 10
+    assert sum(metrics["pit_hist"]) * 0.1 == pytest.approx(1.0)
 
 
 def test_resume_of_an_early_stopped_run_trains_no_more(tmp_path: Path) -> None:

@@ -99,6 +99,14 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--epochs", type=int, default=8)
     demo.add_argument("--json", action="store_true")
 
+    be = sub.add_parser(
+        "bench", allow_abbrev=False, help="the benchmark of the spec (same as make bench): JSON + Markdown results"
+    )
+    be.add_argument("--quick", action="store_true", help="one tiny cell (a smoke run, seconds), not a measurement")
+    be.add_argument("--out", default="smurf-thp-bench", help="results folder (default ./smurf-thp-bench)")
+    be.add_argument("--jobs", type=int, default=2, help="worker processes of one thread each (default 2)")
+    be.add_argument("--fresh", action="store_true", help="ignore per-run files of an interrupted run")
+
     info = sub.add_parser(
         "info", allow_abbrev=False, help="print package, python and dependency versions, threads and CUDA"
     )
@@ -134,7 +142,7 @@ def main(argv: list[str] | None = None) -> int:
 
     handlers = {"simulate": commands.simulate, "train": commands.train, "evaluate": commands.evaluate,
                 "sample": commands.sample, "predict": commands.predict, "demo": commands.demo,
-                "report": commands.report}  # fmt: skip
+                "report": commands.report, "bench": commands.bench}  # fmt: skip
     try:
         return handlers[args.command](args)
     except (ValueError, OSError, ImportError) as exc:

@@ -191,7 +191,7 @@ def evaluate(args: argparse.Namespace) -> int:
         print(json.dumps(metrics, default=float))
         return 0
     keys = ("n_events", "cs", "cs_all", "oracle_cs", "il", "crps", "rmse_median", "rmse_mean", "accuracy",
-            "frac_negative", "langevin_steps")  # fmt: skip
+            "frac_negative", "pit_ks", "langevin_steps")  # fmt: skip
     for key in keys:
         if key in metrics:
             value = metrics[key]
@@ -322,4 +322,17 @@ def demo(args: argparse.Namespace) -> int:
     print("\n'oracle CS' compares the model's quantiles with the true process's next-event CDF (0 is perfect).")
     if not math.isfinite(ours["cs"]):
         return 1
+    return 0
+
+
+def bench(args: argparse.Namespace) -> int:
+    """``smurf-thp bench``: :func:`smurf_thp.bench.run_bench` on the ``cpu-small`` suite (``--quick``: one cell)."""
+    from smurf_thp.bench import markdown, run_bench
+
+    if args.jobs < 1:
+        raise ValueError(f"--jobs must be >= 1, got {args.jobs}")
+    command = "smurf-thp bench" + (" --quick" if args.quick else "") + f" --jobs {args.jobs} --out {args.out}"
+    report = run_bench("quick" if args.quick else "cpu-small", Path(args.out), jobs=args.jobs, fresh=args.fresh,
+                       command=command)  # fmt: skip
+    print(markdown(report))
     return 0

@@ -61,7 +61,7 @@ from smurf_thp._metric_utils import (
     _tensor,
     _types,
 )
-from smurf_thp.oracle_metrics import oracle_calibration, oracle_coverage, oracle_gap, pit, pit_histogram
+from smurf_thp.oracle_metrics import oracle_calibration, oracle_coverage, oracle_gap, pit, pit_histogram, pit_ks
 
 __all__ = [
     "calibration_score",
@@ -74,6 +74,7 @@ __all__ = [
     "oracle_gap",
     "pit",
     "pit_histogram",
+    "pit_ks",
     "quantile_levels",
     "rmse",
     "sample_quantiles",

@@ -31,7 +31,7 @@ from smurf_thp._metric_utils import (
     _tensor,
 )
 
-__all__ = ["oracle_calibration", "oracle_coverage", "oracle_gap", "pit", "pit_histogram"]
+__all__ = ["oracle_calibration", "oracle_coverage", "oracle_gap", "pit", "pit_histogram", "pit_ks"]
 
 
 # -- probability integral transform ---------------------------------------------------------------------------------
@@ -71,6 +71,26 @@ def pit(
     ties = (x == yt[:, None]).sum(1).to(_F64)
     v = torch.rand(x.shape[0], generator=generator, dtype=_F64).to(x.device)
     return (below + v * (ties + 1)) / (x.shape[1] + 1)
+
+
+def pit_ks(pit_values: ArrayLike) -> float:
+    r"""Kolmogorov-Smirnov distance of PIT values from ``U(0, 1)``: one number for "how far from calibrated".
+
+    .. math:: D = \max_i \max\Big(\frac{i}{n} - u_{(i)},\ u_{(i)} - \frac{i-1}{n}\Big)
+
+    over the sorted values ``u_(1) <= ... <= u_(n)``.
+
+    Example:
+        >>> pit_ks(torch.tensor([0.125, 0.375, 0.625, 0.875]))  # the midpoints of 4 equal bins: 1 / (2n)
+        0.125
+    """
+    u = _tensor("pit_values", pit_values, 1)
+    if u.numel() == 0 or bool(((u < 0) | (u > 1)).any()):
+        raise ValueError("pit_values must be non-empty and lie in [0, 1]")
+    srt = torch.sort(u.to(_F64)).values
+    n = srt.numel()
+    i = torch.arange(1, n + 1, dtype=_F64, device=srt.device)
+    return float(torch.maximum(i / n - srt, srt - (i - 1) / n).max())
 
 
 def pit_histogram(pit_values: ArrayLike, bins: int = 10) -> tuple[Tensor, Tensor]:

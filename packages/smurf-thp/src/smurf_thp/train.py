@@ -28,7 +28,15 @@ from torch import Tensor, nn
 
 from smurf_thp._version import __version__
 from smurf_thp.data import Batch, EventDataset, batches
-from smurf_thp.metrics import calibration_score, oracle_calibration, quantile_levels, summarize
+from smurf_thp.metrics import (
+    calibration_score,
+    oracle_calibration,
+    pit,
+    pit_histogram,
+    pit_ks,
+    quantile_levels,
+    summarize,
+)
 from smurf_thp.normalize import TimeNormalizer
 from smurf_thp.smurf import SamplerConfig
 
@@ -290,12 +298,18 @@ def evaluate(model: Any, normalizer: TimeNormalizer, ds: EventDataset, sampler: 
              process: Any = None, seed: int = 0, quantiles: Sequence[float] | None = None,
              device: str | torch.device = "cpu") -> dict[str, Any]:  # fmt: skip
     """Every metric of :func:`smurf_thp.metrics.summarize` on ``ds`` (original units), with the oracle's when
-    ``process`` (a :mod:`smurf_thp.simulate` process) is given."""
+    ``process`` (a :mod:`smurf_thp.simulate` process) is given, plus the PIT of the true gaps under the samples
+    (randomised ranks): ``pit_hist`` (density in 10 bins, 1 everywhere when calibrated) and ``pit_ks`` (its
+    Kolmogorov-Smirnov distance from uniform)."""
     pred = predict(model, normalizer, ds, sampler, seed=seed, device=device)
     q = tuple(quantiles) if quantiles is not None else quantile_levels(0.05)
     true_cdf = _oracle_cdf(process, ds, pred.where) if process is not None else None
-    return summarize(pred.tau, pred.y, types_sampled=pred.types, types_true=pred.y_types, quantiles=q,
-                     true_cdf=true_cdf)  # fmt: skip
+    out = summarize(pred.tau, pred.y, types_sampled=pred.types, types_true=pred.y_types, quantiles=q,
+                    true_cdf=true_cdf)  # fmt: skip
+    u = pit(pred.tau, pred.y, randomized=True, generator=torch.Generator().manual_seed(seed))
+    out["pit_hist"] = [float(v) for v in pit_histogram(u, bins=10)[0]]
+    out["pit_ks"] = pit_ks(u)
+    return out
 
 
 def choose_steps(model: Any, normalizer: TimeNormalizer, dev: EventDataset, sampler: SamplerConfig, *,
