@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
 
 import pytest
 import torch
@@ -11,14 +10,6 @@ import torch
 from marladona.config import SoccerConfig
 from marladona.env import SoccerEnv
 from marladona.sim import SoccerState
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread() -> Iterator[None]:
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 def _env(e: int = 2, t: int = 1, **kw: object) -> SoccerEnv:

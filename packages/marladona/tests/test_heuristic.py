@@ -14,15 +14,6 @@ from marladona.heuristic import IdleBot, MarladonaBot, Opponent, RandomBot, Role
 from marladona.sim import SoccerState, action_to_commands
 
 
-@pytest.fixture(autouse=True)
-def _one_thread() -> None:
-    # small batched games run fastest on one thread, and 2-core CI machines stay responsive
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def _cfg(e: int, blue: int, red: int, level: int = 0, **kw: object) -> SoccerConfig:
     return SoccerConfig(
         num_envs=e,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
 
 import pytest
 import torch
@@ -23,14 +22,7 @@ from marladona.observations import (
     team_sign,
 )
 from marladona.sim import SoccerState, empty_state
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread() -> Iterator[None]:
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+from mirrors import point_mirror_swap, y_mirror
 
 
 def _cfg(t: int, **kw: object) -> SoccerConfig:
@@ -79,6 +71,24 @@ def test_paper_compat_negates_red_yaw_rate_only() -> None:
     torch.testing.assert_close(compat.ego[0, 2, 3:], fixed.ego[0, 2, 3:])
 
 
+def _entity_features(st: SoccerState, g: int, j: int, red_view: bool, hl: float, hw: float) -> list[float]:
+    """Entity j of game g as a viewer of that team sees it, written out by hand: x, y (normalised) and sin,
+    cos of the heading, now and one step before, interleaved; red views the world rotated by pi."""
+    s, dy = (-1.0, math.pi) if red_view else (1.0, 0.0)
+    p, q = st.pos[g, j].tolist(), st.prev_pos[g, j].tolist()
+    y, yp = float(st.yaw[g, j]) + dy, float(st.prev_yaw[g, j]) + dy
+    return [
+        s * p[0] / hl,
+        s * q[0] / hl,
+        s * p[1] / hw,
+        s * q[1] / hw,
+        math.sin(y),
+        math.sin(yp),
+        math.cos(y),
+        math.cos(yp),
+    ]
+
+
 def test_entities_hand_case_sorted_masked_zero_filled() -> None:
     # 3v3 slots, red 2 players. Blue 0 at the origin: teammates at 1.0 (blue 1) and 0.5 (blue 2);
     # opponents at 2.0 (red 0), 0.5 (red 1), red 2 absent -> [blue 2, blue 1 | red 1, red 0, absent]
@@ -94,19 +104,7 @@ def test_entities_hand_case_sorted_masked_zero_filled() -> None:
     hl, hw = 2.7, 1.8
 
     def feat(j: int, red_view: bool) -> list[float]:
-        s, dy = (-1.0, math.pi) if red_view else (1.0, 0.0)
-        p, q = st.pos[0, j].tolist(), st.prev_pos[0, j].tolist()
-        y, yp = float(st.yaw[0, j]) + dy, float(st.prev_yaw[0, j]) + dy
-        return [
-            s * p[0] / hl,
-            s * q[0] / hl,
-            s * p[1] / hw,
-            s * q[1] / hw,
-            math.sin(y),
-            math.sin(yp),
-            math.cos(y),
-            math.cos(yp),
-        ]
+        return _entity_features(st, 0, j, red_view, hl, hw)
 
     want = torch.tensor([feat(2, False), feat(1, False), feat(4, False), feat(3, False), [0.0] * 8])
     torch.testing.assert_close(obs.entities[0, 0], want, atol=1e-6, rtol=0)
@@ -132,7 +130,6 @@ def _naive_entities(st: SoccerState, cfg: SoccerConfig) -> tuple[torch.Tensor, t
             if not st.active[g, i]:
                 continue
             red = i >= t
-            s, dy = (-1.0, math.pi) if red else (1.0, 0.0)
             mates = [j for j in range(a) if (j >= t) == red and j != i]
             opps = [j for j in range(a) if (j >= t) != red]
             k = 0
@@ -140,20 +137,7 @@ def _naive_entities(st: SoccerState, cfg: SoccerConfig) -> tuple[torch.Tensor, t
                 present = [j for j in group if st.active[g, j]]
                 present.sort(key=lambda j: float((st.pos[g, j] - st.pos[g, i]).norm()))
                 for slot, j in enumerate(present):
-                    p, q = st.pos[g, j].tolist(), st.prev_pos[g, j].tolist()
-                    y, yp = float(st.yaw[g, j]) + dy, float(st.prev_yaw[g, j]) + dy
-                    ent[g, i, k + slot] = torch.tensor(
-                        [
-                            s * p[0] / hl,
-                            s * q[0] / hl,
-                            s * p[1] / hw,
-                            s * q[1] / hw,
-                            math.sin(y),
-                            math.sin(yp),
-                            math.cos(y),
-                            math.cos(yp),
-                        ]
-                    )
+                    ent[g, i, k + slot] = torch.tensor(_entity_features(st, g, j, red, hl, hw))
                     mask[g, i, k + slot] = True
                 k += len(group)
     return ent, mask
@@ -186,30 +170,6 @@ def _played(seed: int, paper_compat: bool = False) -> tuple[SoccerConfig, Soccer
     st = env.state.clone()
     st.ball_vel.copy_(torch.randn(8, 2, generator=g) * 0.3)  # random play rarely touches the ball
     return cfg, st
-
-
-def point_mirror_swap(s: SoccerState) -> SoccerState:
-    """The world rotated by pi with the blue and red slots swapped."""
-    t = s.pos.shape[1] // 2
-    swap = torch.cat((torch.arange(t, 2 * t), torch.arange(t)))
-    m = s.clone()
-    for name in ("pos", "vel", "prev_pos", "yaw", "omega", "prev_yaw", "active"):
-        getattr(m, name).copy_(getattr(s, name)[:, swap])
-    for name in ("pos", "vel", "prev_pos", "ball_pos", "ball_vel"):
-        getattr(m, name).mul_(-1)
-    m.yaw.add_(math.pi)
-    m.prev_yaw.add_(math.pi)
-    m.team_size.copy_(s.team_size.flip(1))
-    return m
-
-
-def y_mirror(s: SoccerState) -> SoccerState:
-    m = s.clone()
-    for name in ("pos", "vel", "prev_pos", "ball_pos", "ball_vel"):
-        getattr(m, name)[..., 1] *= -1
-    for name in ("yaw", "omega", "prev_yaw"):
-        getattr(m, name).mul_(-1)
-    return m
 
 
 def test_team_mirror_gives_red_i_the_observation_of_blue_i() -> None:

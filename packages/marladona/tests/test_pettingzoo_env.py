@@ -11,7 +11,6 @@ from __future__ import annotations
 import logging
 import math
 import warnings
-from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -33,15 +32,6 @@ from marladona.pettingzoo_env import (
 from marladona.sim import SoccerState
 
 SIZES = [(1, 1), (2, 2), (3, 3), (1, 3)]
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread() -> Iterator[None]:
-    """A single game is launch-bound: one intra-op thread is several times faster on a shared machine."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 class ForwardBot:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
 
 import pytest
 import torch
@@ -28,17 +27,9 @@ from marladona.sim import (
     substep,
     wall_half_extents,
 )
+from mirrors import point_mirror_swap, y_mirror
 
 DT = 0.02
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread() -> Iterator[None]:
-    # two OpenMP threads on a loaded 2-core machine are 10x slower than one for these tiny tensors
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 def _cfg(t: int = 1, **kw: object) -> SoccerConfig:
@@ -488,22 +479,13 @@ def test_y_mirror_of_the_state_and_actions_gives_the_mirrored_next_state() -> No
     cfg, st = _played_state(0)
     g = torch.Generator().manual_seed(9)
     acts = torch.rand(8, 6, 5, generator=g) * 2 - 1
-
-    def mirror(s: SoccerState) -> SoccerState:
-        m = s.clone()
-        for name in ("pos", "vel", "prev_pos", "ball_pos", "ball_vel"):
-            getattr(m, name)[..., 1] *= -1
-        for name in ("yaw", "omega", "prev_yaw"):
-            getattr(m, name).mul_(-1)
-        return m
-
-    sm = mirror(st)
+    sm = y_mirror(st)
     am = acts.clone()
     am[..., [1, 2, 4]] *= -1
     for _ in range(6):
         _physics_step(st, acts, cfg)
         _physics_step(sm, am, cfg)
-        _assert_same_pose(mirror(st), sm)
+        _assert_same_pose(y_mirror(st), sm)
 
 
 def test_point_mirror_with_teams_swapped_gives_the_mirrored_next_state() -> None:
@@ -512,20 +494,8 @@ def test_point_mirror_with_teams_swapped_gives_the_mirrored_next_state() -> None
     g = torch.Generator().manual_seed(4)
     acts = torch.rand(8, 6, 5, generator=g) * 2 - 1
     swap = torch.tensor([3, 4, 5, 0, 1, 2])
-
-    def mirror(s: SoccerState) -> SoccerState:
-        m = s.clone()
-        for name in ("pos", "vel", "prev_pos", "yaw", "omega", "prev_yaw", "active"):
-            getattr(m, name).copy_(getattr(s, name)[:, swap])
-        for name in ("pos", "vel", "prev_pos", "ball_pos", "ball_vel"):
-            getattr(m, name).mul_(-1)
-        m.yaw.add_(math.pi)
-        m.prev_yaw.add_(math.pi)
-        m.team_size.copy_(s.team_size.flip(1))
-        return m
-
-    sm = mirror(st)
+    sm = point_mirror_swap(st)
     for _ in range(6):
         _physics_step(st, acts, cfg)
         _physics_step(sm, acts[:, swap], cfg)
-        _assert_same_pose(mirror(st), sm)
+        _assert_same_pose(point_mirror_swap(st), sm)

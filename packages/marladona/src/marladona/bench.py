@@ -236,7 +236,7 @@ class _OursSim:
         self.obs = self.env.reset(seed=seed)
         g = torch.Generator().manual_seed(seed)
         # staggered episode clocks: time-out resets run at their steady rate from the first window
-        self.env.state.step.copy_(torch.randint(0, self.cfg.max_episode_steps, (num_envs,), generator=g))
+        self.env.stagger_episode_clocks(g)
         self.blue, self.red = make_player("random", generator=g), make_player(red, generator=g)
         everything = torch.ones(num_envs, dtype=torch.bool)
         self.blue.reset(everything)

@@ -17,7 +17,7 @@ import torch
 
 from marladona.config import SoccerConfig
 from marladona.observations import Obs, compute_obs, global_state
-from marladona.rewards import TERMS, reward_terms, weighted_terms
+from marladona.rewards import reward_terms, weighted_terms
 from marladona.sim import SoccerState, action_to_commands, empty_state, substep
 
 # Spawn boxes per slot, (x_lo, x_hi, y_lo, y_hi) in units of (L/2, W/2), in each team's own frame
@@ -189,6 +189,13 @@ class SoccerEnv:
         self.state.level[ids] = lv.to(self.device).long()
         return self._reset_ids(ids)
 
+    def stagger_episode_clocks(self, generator: torch.Generator | None = None) -> None:
+        """Set every game's step counter to a uniform draw in ``[0, max_episode_steps)`` so that time-outs
+        spread over the run instead of all falling on one step (rsl_rl's ``init_at_random_ep_len``)."""
+        g = self.generator if generator is None else generator
+        steps = torch.randint(0, self.cfg.max_episode_steps, (self.num_envs,), generator=g, device=g.device)
+        self.state.step.copy_(steps)
+
     def set_state(self, state: SoccerState) -> Obs:
         """Copy ``state`` (a full batch, e.g. from :meth:`SoccerState.clone`) into the games; return the observation.
 
@@ -344,11 +351,6 @@ class SoccerEnv:
         st.ball_pos.copy_(torch.where(m1, torch.stack((bx, by), -1), st.ball_pos))
         st.ball_vel.copy_(torch.where(m1, 0.0, st.ball_vel))
         st.step.copy_(torch.where(mask, 0, st.step))
-
-
-def reward_term_names() -> tuple[str, ...]:
-    """The names of the logged reward terms."""
-    return TERMS
 
 
 def physics_step(

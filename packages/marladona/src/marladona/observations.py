@@ -191,6 +191,13 @@ def _entities(
     return ent, mask
 
 
+def flatten_obs(obs: Obs, critic: bool = False) -> torch.Tensor:
+    """``(E, A, 18 + 9K)`` one flat row per slot: ego (``critic_ego`` when ``critic``), the K entities, the K
+    mask bits as 0/1 (the layout of the PettingZoo observation and of the rsl_rl groups)."""
+    first = obs.critic_ego if critic else obs.ego
+    return torch.cat((first, obs.entities.flatten(2), obs.entity_mask.to(first.dtype)), dim=-1)
+
+
 def global_state(state: SoccerState, cfg: SoccerConfig) -> torch.Tensor:
     """``(E, 3A + 4)`` the world state: (x/(L/2), y/(W/2), yaw/pi) per slot (zeros when absent), ball (x, y, vx, vy)."""
     hl = (state.length / 2)[:, None]

@@ -57,7 +57,7 @@ from pettingzoo import ParallelEnv
 
 from marladona.config import SoccerConfig
 from marladona.env import SoccerEnv
-from marladona.observations import EGO_DIM, ENTITY_DIM, POS_DIMS, VEL_DIMS, Obs
+from marladona.observations import EGO_DIM, ENTITY_DIM, POS_DIMS, VEL_DIMS, Obs, flatten_obs
 from marladona.sim import empty_state, wall_half_extents
 
 logger = logging.getLogger(__name__)
@@ -394,7 +394,7 @@ class SoccerParallelEnv(ParallelEnv):  # type: ignore[misc]
 
     def _flatten(self, obs: Obs) -> np.ndarray:
         """``(A, D)`` float32 per slot: ego, entities, mask bits (clipped into the box, see the module docstring)."""
-        flat = torch.cat((obs.ego[0], obs.entities[0].flatten(1), obs.entity_mask[0].to(obs.ego.dtype)), dim=-1)
+        flat = flatten_obs(obs)[0]
         return _fit(flat.cpu().numpy().astype(np.float32), self._obs_low, self._obs_high, "observation")
 
     def _state_from_obs(self, obs: Obs) -> np.ndarray:

@@ -1,7 +1,8 @@
 """Who controls a team: learned policies, scripted bots, and the names the CLI accepts for them.
 
-Every player has ``act(state, cfg, team) -> (E, T, 5)`` actions in [-1, 1] for the slots of ``team``
-(0 blue = slots ``0..T-1``, 1 red = slots ``T..2T-1``) and ``reset(env_mask)``. A
+Every player follows :class:`marladona.heuristic.Opponent`: ``act(state, cfg, team) -> (E, T, 5)``
+actions in [-1, 1] for the slots of ``team`` (0 blue = slots ``0..T-1``, 1 red = slots ``T..2T-1``)
+and ``reset(env_mask)``. A
 :class:`PolicyPlayer` also takes the observation the environment already computed, so a learned
 opponent costs no second observation pass.
 """
@@ -9,7 +10,7 @@ opponent costs no second observation pass.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import Any
 
 import torch
 
@@ -17,15 +18,6 @@ from marladona.config import SoccerConfig
 from marladona.models import GEEActorCritic
 from marladona.observations import Obs, compute_obs
 from marladona.sim import SoccerState
-
-
-@runtime_checkable
-class Player(Protocol):
-    """A team controller (the protocol of :mod:`marladona.heuristic`'s bots)."""
-
-    def act(self, state: SoccerState, cfg: SoccerConfig, team: int) -> torch.Tensor: ...
-
-    def reset(self, env_mask: torch.Tensor) -> None: ...
 
 
 def team_rows(obs: Obs, team: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:

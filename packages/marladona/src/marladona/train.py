@@ -170,13 +170,7 @@ class Trainer:
         self.elapsed = 0.0
         self.history: list[dict[str, Any]] = []
         self.obs: Obs = self.env.reset()
-        # spread the episode clocks over the time-out so time-outs do not all fall in one rollout
-        # (rsl_rl's OnPolicyRunner.learn(init_at_random_ep_len=True))
-        self.env.state.step.copy_(
-            torch.randint(
-                0, cfg.env.max_episode_steps, (cfg.env.num_envs,), generator=self.generator, device=self.device
-            )
-        )
+        self.env.stagger_episode_clocks(self.generator)  # time-outs spread over the rollouts
         self.opponent.reset(torch.ones(cfg.env.num_envs, dtype=torch.bool, device=self.device))
 
     @property

@@ -18,15 +18,16 @@ import torch
 
 from marladona.config import SoccerConfig
 from marladona.env import SoccerEnv
-from marladona.observations import Obs
-from marladona.players import act_team, make_player, team_rows
+from marladona.observations import Obs, flatten_obs
+from marladona.players import act_team, make_player
 
 
 def flat_obs(obs: Obs, team: int = 0, critic: bool = False) -> torch.Tensor:
     """``(E*T, 18 + 9K)`` rows ``[ego, entities (K*8), mask (K)]`` of ``team`` (the PettingZoo layout)."""
-    ego, critic_ego, ent, mask, _ = team_rows(obs, team)
-    first = critic_ego if critic else ego
-    return torch.cat((first, ent.flatten(1), mask.to(first.dtype)), dim=1)
+    flat = flatten_obs(obs, critic)
+    e, a, d = flat.shape
+    t = a // 2
+    return flat[:, team * t : (team + 1) * t].reshape(e * t, d)
 
 
 def split_flat_obs(x: torch.Tensor, num_entities: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
