@@ -51,11 +51,15 @@ def check_package(pkg: Package, out: Path) -> dict[str, object]:
         record["tests"] = "no tests/test_gpu*.py yet"
     script = pkg.path() / "benchmarks" / "gpu_check.py"
     if script.is_file():
-        bench = subprocess.run([sys.executable, str(script), "--out", str(out / pkg.name)], env=env, check=False,
-                               capture_output=True, text=True)  # fmt: skip
-        print(bench.stdout, end="")
-        record["benchmark"] = {"returncode": bench.returncode, "stdout_tail": bench.stdout[-4000:],
-                               "stderr_tail": bench.stderr[-2000:]}  # fmt: skip
+        # written to a file as it runs, so that what a cut-off run printed is still there
+        log = out / f"{pkg.name}-bench.log"
+        with log.open("w", encoding="utf-8") as fh:
+            bench = subprocess.run([sys.executable, str(script), "--out", str(out / pkg.name)],
+                                   env={**env, "PYTHONUNBUFFERED": "1"}, check=False, stdout=fh,
+                                   stderr=subprocess.STDOUT)  # fmt: skip
+        text = log.read_text(encoding="utf-8", errors="replace")
+        print(text, end="")
+        record["benchmark"] = {"returncode": bench.returncode, "log": str(log), "output_tail": text[-4000:]}
     else:
         record["benchmark"] = "no benchmarks/gpu_check.py yet"
     record["seconds"] = round(watch.seconds(), 1)

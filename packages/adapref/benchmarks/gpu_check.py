@@ -190,6 +190,9 @@ def dpo_steps(device: str, pairs: int, seq: int, size: tuple[int, int, int, int]
         "sigmoid": lambda pc, pr, rc, rr: -F.logsigmoid(beta * ((pc - rc) - (pr - rr))),
         "ada exact": lambda pc, pr, rc, rr: ada_dpo_loss(pc, pr, rc, rr, beta=beta).losses,
         "ada newton K=5": lambda pc, pr, rc, rr: ada_dpo_loss(pc, pr, rc, rr, beta=beta, solver="newton").losses,
+        "ada exact, check_finite": lambda pc, pr, rc, rr: (
+            ada_dpo_loss(pc, pr, rc, rr, beta=beta, check_finite=True).losses
+        ),
     }
     amp = torch.autocast(device_type="cuda" if device.startswith("cuda") else "cpu", dtype=torch.bfloat16)
 
@@ -259,10 +262,10 @@ def main(argv: list[str] | None = None) -> int:
     (args.out / "gpu_check.json").write_text(json.dumps(record, indent=2) + "\n")
     (args.out / "gpu_check.md").write_text("\n".join(lines))
     print("\n".join(lines))
-    # float32 on the device: the exact solver within float32 rounding of float64, and both solvers equal
-    # to the CPU at the same dtype up to float32 rounding (Newton's K=5 iterate itself differs from float64's)
+    # float32 on the device: the exact solver within float32 rounding of float64 and of the CPU; Newton's
+    # K=5 iterate is reported only (an ulp between the devices can flip one of its bisection decisions)
     bad = [r for r in agree if r["input dtype"] == "float32" and (
-        (r["solver"] == "exact" and r["max |Δτ|"] > 1e-5) or r["max |Δτ| vs CPU same dtype"] > 1e-4)]  # fmt: skip
+        r["solver"] == "exact" and (r["max |Δτ|"] > 1e-5 or r["max |Δτ| vs CPU same dtype"] > 1e-5))]  # fmt: skip
     if bad:
         print(f"gpu_check: {args.device} disagrees with the reference: {bad}")
         return 1

@@ -150,6 +150,26 @@ class TestBadInput:
         with pytest.raises(ValueError, match="finite"):
             adaptive_preference_loss(torch.tensor([math.inf]), torch.zeros(1))
 
+    def test_finite_check_policy(self) -> None:
+        # True and the default check CPU tensors; False lets NaN through as a NaN τ and loss
+        z = torch.zeros(1)
+        with pytest.raises(ValueError, match="finite"):
+            ada_dpo_loss(torch.tensor([math.nan]), z, z, z, check_finite=True)
+        out = adaptive_preference_loss(torch.tensor([math.nan]), z, check_finite=False)
+        assert math.isnan(out.loss.item())
+
+    @pytest.mark.parametrize("solver", ["exact", "newton", "newton-official"])
+    def test_default_skips_the_check_off_the_cpu(self, solver: str) -> None:
+        # the default never reads a value back from a non-CPU device (it would sync a GPU):
+        # on the meta device, where no value can be read, the losses still build their graph
+        m = torch.zeros(4, device="meta", requires_grad=True)
+        out = adaptive_preference_loss(m, torch.zeros(4, device="meta"), solver=solver)  # type: ignore[arg-type]
+        out.loss.backward()
+        assert out.tau.device.type == "meta"
+        assert ada_dpo_loss(m, m, m, m, solver=solver).losses.shape == (4,)  # type: ignore[arg-type]
+        with pytest.raises(RuntimeError, match="meta"):  # asking for the check means reading the values
+            adaptive_preference_loss(m, m, check_finite=True)
+
     def test_unknown_reduction(self) -> None:
         with pytest.raises(ValueError, match="reduction"):
             adaptive_preference_loss(torch.zeros(2), torch.zeros(2), reduction="max")

@@ -187,6 +187,9 @@ def dpo_steps(device: str, pairs: int, seq: int, size: tuple[int, int, int, int]
     losses: dict[str, Callable[..., torch.Tensor]] = {
         "sigmoid": lambda pc, pr, rc, rr: -F.logsigmoid(beta * ((pc - rc) - (pr - rr))),
         "r3m": lambda pc, pr, rc, rr: r3m_dpo_loss(pc, pr, rc, rr, beta=beta, lam=0.5).losses,
+        "r3m, check_finite": lambda pc, pr, rc, rr: (
+            r3m_dpo_loss(pc, pr, rc, rr, beta=beta, lam=0.5, check_finite=True).losses
+        ),
     }
     amp = torch.autocast(device_type="cuda" if device.startswith("cuda") else "cpu", dtype=torch.bfloat16)
 

@@ -157,6 +157,27 @@ class TestBadInput:
         with pytest.raises(ValueError, match="finite"):
             r3m_loss(torch.tensor([math.nan]), torch.zeros(1))
 
+    def test_finite_check_policy(self) -> None:
+        # True and the default check CPU tensors; False lets NaN through as a NaN loss
+        z = torch.zeros(1)
+        with pytest.raises(ValueError, match="finite"):
+            r3m_dpo_loss(torch.tensor([math.nan]), z, z, z, check_finite=True)
+        assert math.isnan(r3m_loss(torch.tensor([math.nan]), z, check_finite=False).loss.item())
+        with pytest.raises(ValueError, match="non-negative"):
+            r3m_loss(torch.zeros(2), torch.zeros(2), sample_weight=torch.tensor([1.0, -1.0]))
+
+    def test_default_skips_the_check_off_the_cpu(self) -> None:
+        # the default never reads a value back from a non-CPU device (it would sync a GPU):
+        # on the meta device, where no value can be read, the losses still build their graph
+        m = torch.zeros(4, device="meta", requires_grad=True)
+        out = r3m_loss(m, torch.zeros(4, device="meta"), sample_weight=torch.ones(4, device="meta"))
+        out.loss.backward()
+        assert out.delta.device.type == "meta"
+        dpo = r3m_dpo_loss(m, m, m, m)
+        assert dpo.losses.shape == (4,)
+        with pytest.raises(RuntimeError, match="meta"):  # asking for the check means reading the values
+            r3m_loss(m, m, check_finite=True)
+
     def test_mixed_dtypes(self) -> None:
         with pytest.raises(ValueError, match="same dtype"):
             r3m_loss(torch.zeros(2), torch.zeros(2, dtype=torch.float64))

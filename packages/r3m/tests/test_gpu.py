@@ -38,10 +38,28 @@ def test_dpo_gradient_on_cuda_equals_cpu() -> None:
     logps = [torch.randn(256, generator=gen) * 5 - 40 for _ in range(4)]
     grads = []
     for device in ("cpu", "cuda"):
-        pc = logps[0].to(device).requires_grad_()
-        pr = logps[1].to(device).requires_grad_()
+        pc = logps[0].clone().to(device).requires_grad_()  # a leaf on each device
+        pr = logps[1].clone().to(device).requires_grad_()
         r3m_dpo_loss(pc, pr, logps[2].to(device), logps[3].to(device), beta=0.1, lam=0.5).losses.sum().backward()
         assert pc.grad is not None
         assert pr.grad is not None
         grads.append(torch.cat([pc.grad, pr.grad]).cpu())
     torch.testing.assert_close(grads[1], grads[0], atol=1e-6, rtol=1e-5)
+
+
+def test_dpo_loss_does_not_sync_the_host() -> None:
+    # by default (check_finite=None) the loss never waits for the device: forward and backward
+    # run under torch's sync debug mode set to raise on any synchronising call
+    gen = torch.Generator().manual_seed(3)
+    pc, pr, rc, rr = (torch.randn(64, generator=gen).cuda() for _ in range(4))
+    pc.requires_grad_()
+    torch.cuda.synchronize()
+    torch.cuda.set_sync_debug_mode("error")
+    try:
+        r3m_dpo_loss(pc, pr, rc, rr, beta=0.1, lam=0.5).losses.mean().backward()
+        r3m_loss(pc, pr, lam=0.5).loss.backward()
+    finally:
+        torch.cuda.set_sync_debug_mode("default")
+    assert pc.grad is not None
+    with pytest.raises(ValueError, match="finite"):
+        r3m_dpo_loss(pc * float("nan"), pr, rc, rr, check_finite=True)

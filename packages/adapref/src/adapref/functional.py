@@ -80,6 +80,7 @@ def adaptive_preference_loss(
     quadratic: bool = False,
     clamp_tau_max: bool = False,
     reduction: str = "mean",
+    check_finite: bool | None = None,
 ) -> AdaOutput:
     """Adaptive preference loss for reward learning (Hong et al., 2024, eq. 6 and eq. 12).
 
@@ -96,7 +97,7 @@ def adaptive_preference_loss(
     Args:
         chosen_rewards: ``(B,)`` rewards of the preferred items.
         rejected_rewards: ``(B,)`` rewards of the other items.
-        rho0, tau0, tau_max, solver, n_iter, tau_init, quadratic, clamp_tau_max: see
+        rho0, tau0, tau_max, solver, n_iter, tau_init, quadratic, clamp_tau_max, check_finite: see
             :func:`adapref.scaling.solve_tau`; defaults are the paper's control setting
             (ρ0 = 0.1, τ0 = 0.1, τ_max = 1, K = 3 when a Newton solver is chosen).
         reduction: ``"mean"`` (eq. 6), ``"sum"`` or ``"none"``.
@@ -133,6 +134,7 @@ def adaptive_preference_loss(
         tau_init=tau_init,
         quadratic=quadratic,
         clamp_tau_max=clamp_tau_max,
+        check_finite=check_finite,
     )
     penalty = rho0 * tau.square() - LOG2 * tau if quadratic else (rho0 - LOG2) * tau
     per_pair = -tau * F.logsigmoid(margins / tau) + penalty
@@ -155,6 +157,7 @@ def ada_dpo_loss(
     quadratic: bool = False,
     clamp_tau_max: bool = False,
     reference_free: bool = False,
+    check_finite: bool | None = None,
 ) -> AdaDPOOutput:
     """Ada-DPO: the adaptive loss on DPO's implicit reward margin (Hong et al., 2024, §3.5).
 
@@ -170,7 +173,7 @@ def ada_dpo_loss(
         ref_chosen_logps, ref_rejected_logps: ``(B,)`` the same under π_ref (ignored when
             ``reference_free``).
         beta: DPO's β > 0 (TRL's default 0.1).
-        rho0, tau0, tau_max, solver, n_iter, tau_init, quadratic, clamp_tau_max: as in
+        rho0, tau0, tau_max, solver, n_iter, tau_init, quadratic, clamp_tau_max, check_finite: as in
             :func:`adapref.scaling.solve_tau`; defaults are the authors' DPO setting (ρ0 = 0.1,
             τ0 = 0.1, τ_max = 5, K = 5). ``newton-official`` uses the DPO trainer's eps = 1e-6.
         reference_free: use a uniform reference (π_ref terms set to 0), as TRL does.
@@ -223,6 +226,7 @@ def ada_dpo_loss(
         quadratic=quadratic,
         clamp_tau_max=clamp_tau_max,
         official_eps=1e-6,
+        check_finite=check_finite,
     )
     losses = -tau * F.logsigmoid(z / tau)
     return AdaDPOOutput(

@@ -252,6 +252,7 @@ def solve_tau(
     quadratic: bool = False,
     clamp_tau_max: bool = False,
     official_eps: float = 1e-8,
+    check_finite: bool | None = None,
 ) -> torch.Tensor:
     """Optimal scaling factor τ_i of every pair, detached (the paper's inner minimisation).
 
@@ -277,6 +278,11 @@ def solve_tau(
         clamp_tau_max: with ``quadratic``, also clamp at ``tau_max`` as the authors' DPO trainer
             does (the paper and control code have no upper bound there).
         official_eps: the ``eps`` of ``"newton-official"`` (1e-8 control code, 1e-6 DPO trainer).
+        check_finite: raise ``ValueError`` for NaN or inf margins. ``None`` (default) checks CPU
+            tensors and skips the check on an accelerator, where it would make the host wait for the
+            device once per step (with it, Ada-DPO took 1.20× the sigmoid-DPO step of a small GPT-2 on
+            an H100); there a non-finite margin gives a NaN τ and loss. ``True`` always checks,
+            ``False`` never.
 
     Returns:
         τ, same shape as ``margins``, dtype float32 (float64 for float64 input), no gradient.
@@ -299,7 +305,8 @@ def solve_tau(
         raise ValueError(f"margins must be a floating-point tensor, got {type(margins).__name__}")
     dtype = torch.promote_types(margins.dtype, torch.float32)
     d = margins.detach().to(dtype)
-    if not bool(torch.isfinite(d).all()):
+    wants_check = d.device.type == "cpu" if check_finite is None else bool(check_finite)
+    if wants_check and not bool(torch.isfinite(d).all()):
         raise ValueError("margins must be finite; got NaN or inf (check the rewards / log-probabilities)")
 
     # Quadratic penalty: beyond log 2 / (2ρ0) the derivative f + 2ρ0τ > −log 2 + 2ρ0τ > 0, so the

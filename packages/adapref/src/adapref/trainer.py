@@ -51,6 +51,7 @@ def make_loss(config: TrainConfig) -> LossFn:
                 n_iter=config.n_iter,
                 tau_init=config.tau_init,
                 quadratic=config.loss == "ada-quad",
+                check_finite=True,  # the trainer syncs every step anyway
             )
             return out.loss, out.tau
 

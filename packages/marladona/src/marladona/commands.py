@@ -28,7 +28,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         overrides["num_envs"] = args.num_envs
     _check_device(args.device)
     cfg = make_train_config(args.preset, **overrides)
-    trainer = resume_or_start(cfg, args.out, args.resume)
+    trainer = resume_or_start(cfg, args.out, args.resume, compile=args.compile)
     row = trainer.learn(iterations=args.iterations, minutes=args.minutes)
     print(
         f"iterations {trainer.iteration}  env steps {trainer.env_steps}  time {trainer.elapsed:.0f} s  "

@@ -132,9 +132,14 @@ def check_pair(name_a: str, a: torch.Tensor, name_b: str, b: torch.Tensor) -> No
         raise ValueError(f"{name_a} is empty: a batch needs at least one pair")
 
 
-def _eliminated(d: torch.Tensor, lam: float) -> tuple[torch.Tensor, torch.Tensor]:
-    # min_δ≥0 −logσ(d+δ) + λδ in one where; d must be finite.
-    if not bool(torch.isfinite(d.detach()).all()):
+def _wants_check(x: torch.Tensor, check_finite: bool | None) -> bool:
+    # None: check where it is free (CPU); on an accelerator a check makes the host wait for the device
+    return x.device.type == "cpu" if check_finite is None else bool(check_finite)
+
+
+def _eliminated(d: torch.Tensor, lam: float, check_finite: bool | None) -> tuple[torch.Tensor, torch.Tensor]:
+    # min_δ≥0 −logσ(d+δ) + λδ in one where.
+    if _wants_check(d, check_finite) and not bool(torch.isfinite(d.detach()).all()):
         raise ValueError("margins must be finite; got NaN or inf (check the rewards / log-probabilities)")
     t = r3m_threshold(lam)
     inside = d.detach() >= t
@@ -149,6 +154,7 @@ def r3m_loss(
     lam: float = 0.5,
     reduction: str = "mean",
     sample_weight: torch.Tensor | None = None,
+    check_finite: bool | None = None,
 ) -> R3MOutput:
     """R³M reward-model loss: eq. 3.5 at the closed-form δ of eq. 3.4 (per-sample λ, eqs. 3.3–3.4).
 
@@ -165,6 +171,11 @@ def r3m_loss(
         lam: per-sample λ ∈ (0, 1); 0.5 flags every misranked pair, larger λ flags fewer.
         reduction: ``"mean"``, ``"sum"`` or ``"none"``.
         sample_weight: optional ``(B,)`` non-negative weights (weighted mean / sum).
+        check_finite: raise ``ValueError`` for NaN or inf margins (and negative weights). ``None`` (default) checks CPU
+            tensors and skips the check on an accelerator, where it would make the host wait for the
+            device once per step (with it, R³M-DPO took 1.10× the sigmoid-DPO step of a small GPT-2 on an
+            H100); there a
+            non-finite margin gives a NaN loss. ``True`` always checks, ``False`` never.
 
     Returns:
         :class:`R3MOutput` (loss, per-pair losses, δ, margins); computed in float32 at least.
@@ -186,11 +197,13 @@ def r3m_loss(
         raise ValueError(f"reduction must be one of {_REDUCTIONS}, got {reduction!r}")
     dtype = torch.promote_types(chosen_rewards.dtype, torch.float32)
     d = chosen_rewards.to(dtype) - rejected_rewards.to(dtype)
-    per_pair, delta = _eliminated(d, lam)
+    per_pair, delta = _eliminated(d, lam, check_finite)
     if sample_weight is None:
         loss = per_pair.mean() if reduction == "mean" else per_pair.sum() if reduction == "sum" else per_pair
     else:
-        if sample_weight.shape != d.shape or bool((sample_weight < 0).any()):
+        if sample_weight.shape != d.shape or (
+            _wants_check(sample_weight, check_finite) and bool((sample_weight < 0).any())
+        ):
             raise ValueError(f"sample_weight must be non-negative with shape {tuple(d.shape)}")
         weighted = per_pair * sample_weight.to(dtype)
         if reduction == "mean":
@@ -231,6 +244,7 @@ def r3m_dpo_loss(
     beta: float = 0.1,
     lam: float = 0.5,
     reference_free: bool = False,
+    check_finite: bool | None = None,
 ) -> R3MDPOOutput:
     """R³M-DPO (§3.4): the perturbation enters the β-scaled DPO logit.
 
@@ -247,6 +261,11 @@ def r3m_dpo_loss(
         lam: per-sample λ ∈ (0, 1). δ lives in logit units, so the threshold t_λ applies to β·h:
             retune λ when β changes.
         reference_free: uniform reference policy (TRL's ``reference_free``).
+        check_finite: raise ``ValueError`` for NaN or inf logits z. ``None`` (default) checks CPU
+            tensors and skips the check on an accelerator, where it would make the host wait for the
+            device once per step (with it, R³M-DPO took 1.10× the sigmoid-DPO step of a small GPT-2 on an
+            H100); there a
+            non-finite z gives a NaN loss. ``True`` always checks, ``False`` never.
 
     Returns:
         :class:`R3MDPOOutput`: per-pair losses, implicit rewards β·logratio (detached), δ.
@@ -263,5 +282,5 @@ def r3m_dpo_loss(
         policy_chosen_logps, policy_rejected_logps, ref_chosen_logps, ref_rejected_logps, reference_free
     )
     z = beta * (chosen - rejected)
-    losses, delta = _eliminated(z, lam)
+    losses, delta = _eliminated(z, lam, check_finite)
     return R3MDPOOutput(losses, (beta * chosen).detach(), (beta * rejected).detach(), delta)

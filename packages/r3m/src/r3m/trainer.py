@@ -44,7 +44,7 @@ def make_loss(config: TrainConfig) -> LossFn:
     if config.loss == "r3m":
 
         def r3m(c: torch.Tensor, r: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
-            out = r3m_loss(c, r, lam=config.lam)
+            out = r3m_loss(c, r, lam=config.lam, check_finite=True)  # the trainer syncs every step anyway
             return out.loss, out.delta
 
         return r3m
