@@ -23,7 +23,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from marladona.bench import PARTS, TRAIN_RUNS, run_bench
+from marladona.bench import PARTS, run_bench
+from marladona.bench_train import TRAIN_RUNS
 
 RESULTS = Path(__file__).resolve().parent / "results"
 

@@ -14,19 +14,15 @@ import pytest
 from marladona import bench
 from marladona.bench import (
     SIM_TARGET,
-    TRAIN_RUNS,
     _summarize_sim,
     agent_steps,
     agent_steps_per_s,
     bench_sim,
-    bench_train,
-    read_log,
     run_bench,
     sim_targets,
-    torch_threads,
-    train_config,
-    train_targets,
 )
+from marladona.bench_record import read_log, torch_threads
+from marladona.bench_train import TRAIN_RUNS, bench_train, train_config, train_targets
 
 RUN = Path(__file__).resolve().parents[1] / "benchmarks" / "run.py"
 HAS_VMAS = importlib.util.find_spec("vmas") is not None

@@ -1,0 +1,310 @@
+"""The ``train`` part of the benchmark (issue #8): training runs at fixed CPU budgets, evaluated with Wilson intervals.
+
+The runs of :data:`TRAIN_RUNS` (1v1 vs idle 5 min, 1v1 with the opponent curriculum 15 min, 3v3 vs idle
+15 min of training time) each train in ``<out_dir>/runs/<name>``, resumed from their checkpoint when
+interrupted, then play W/D/L games (level 0) against their opponents beside a random team against the
+same opponents; the training curve of each run is drawn as ``train_<name>.png``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import shutil
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from marladona.bench_record import (
+    load_average,
+    md_cell,
+    progress_bar,
+    read_log,
+    record_markdown,
+    report_header,
+    strict_json_value,
+    targets_markdown,
+    torch_threads,
+    write_json,
+)
+
+logger = logging.getLogger(__name__)
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainRun:
+    """One training run of the ``train`` part."""
+
+    name: str
+    preset: str
+    """Train preset (:data:`marladona.train.TRAIN_PRESETS`)."""
+    minutes: float
+    """Training-time budget (rollout + learning, excluding evaluation) in minutes."""
+    opponents: tuple[str, ...]
+    """Evaluation opponents (player names), the target's first."""
+    spec: str
+    """What the issue asks of it."""
+
+
+TRAIN_RUNS: dict[str, TrainRun] = {
+    "1v1-idle": TrainRun("1v1-idle", "cpu-idle", 5.0, ("idle",), "1v1 vs idle, 5 min: >= 90 % wins vs idle"),
+    "1v1-curriculum": TrainRun(
+        "1v1-curriculum", "cpu-small", 15.0, ("heuristic:0.5", "heuristic:0.25", "idle"),
+        "1v1, idle -> heuristic 0.25 -> 0.5, 15 min: >= 20 % wins, <= 50 % losses vs heuristic 0.5",
+    ),
+    "3v3-idle": TrainRun("3v3-idle", "cpu-3v3", 15.0, ("idle",), "3v3 vs idle, 15 min: learns to score"),
+}  # fmt: skip
+"""The runs of the ``train`` part (issue #8's budgets)."""
+
+
+def train_config(run: TrainRun, quick: bool, seed: int) -> Any:
+    """The TrainConfig of ``run`` (quick: 16 games, 16 steps per iteration)."""
+    from marladona.train import make_train_config
+
+    if quick:
+        cfg = make_train_config(run.preset, num_envs=16, seed=seed, checkpoint_every=1)
+        return dataclasses.replace(cfg, ppo=dataclasses.replace(cfg.ppo, num_steps_per_env=16))
+    return make_train_config(run.preset, seed=seed, checkpoint_every=10)
+
+
+def _run_key(run: TrainRun, cfg: Any, minutes: float, iterations: int | None, episodes: int, quick: bool) -> Any:
+    from marladona._version import __version__
+
+    return strict_json_value({"run": dataclasses.asdict(run), "minutes": minutes, "iterations": iterations, "quick": quick,
+                   "episodes": episodes, "config": cfg.to_dict(), "version": __version__})  # fmt: skip
+
+
+def _train_one(run: TrainRun, out_dir: Path, *, minutes: float, quick: bool, episodes: int, seed: int,
+               fresh: bool, progress: bool | None) -> dict[str, Any]:  # fmt: skip
+    """Train (or resume) one run, evaluate it; cached in ``runs/<name>/bench_result.json``."""
+    import torch
+
+    from marladona.checkpoint import load_checkpoint
+    from marladona.evaluate import evaluate
+    from marladona.train import resume_or_start
+
+    run_dir = out_dir / "runs" / run.name
+    cfg = train_config(run, quick, seed)
+    iterations = 2 if quick else None
+    key = _run_key(run, cfg, minutes, iterations, episodes, quick)
+    cache = run_dir / "bench_result.json"
+    if fresh and run_dir.exists():
+        shutil.rmtree(run_dir)
+    if cache.is_file():
+        saved = json.loads(cache.read_text(encoding="utf-8"))
+        if saved.get("key") == key:
+            return {**saved["result"], "cached": True}
+    ckpt = run_dir / "checkpoint.pt"
+    resumed = ckpt.is_file()
+    if resumed:
+        saved_cfg = load_checkpoint(ckpt)["config"]
+        mine = cfg.to_dict()
+        diff = sorted(k for k in mine if k != "checkpoint_every" and saved_cfg.get(k) != mine[k])
+        if diff:
+            raise ValueError(f"{str(run_dir)!r} holds a run of another configuration (differs in {diff}): "
+                             "pass fresh=True (--fresh) or remove the folder")  # fmt: skip
+    load0, t0 = load_average(), time.time()
+    trainer = resume_or_start(cfg, run_dir, resume=resumed, progress=progress)
+    last = trainer.learn(iterations=iterations, minutes=minutes)
+    t = cfg.env.max_team_size
+    eval_cfg = cfg.env.replace(episode_length_s=2.0) if quick else cfg.env
+    evals: dict[str, Any] = {}
+    baseline: dict[str, Any] = {}
+    for opp in run.opponents:
+        for who, table in ((str(ckpt), evals), ("random", baseline)):
+            res = evaluate(who, opp, team_sizes=((t, t),), episodes=episodes, level=0, seed=seed + 1, cfg=eval_cfg,
+                           progress=bool(progress))  # fmt: skip
+            table[opp] = res["per_size"][f"{t}v{t}"]
+    result = {
+        "name": run.name, "preset": run.preset, "spec": run.spec, "minutes": minutes, "team_size": t,
+        "num_envs": cfg.env.num_envs, "iterations": trainer.iteration, "env_steps": trainer.env_steps,
+        "train_s": trainer.elapsed, "final_opponent": trainer.opponent.name,
+        "promotions": list(trainer.opponent.promotions), "last_row": last, "eval": evals, "baseline": baseline,
+        "episodes": episodes, "threads": torch.get_num_threads(), "resumed": resumed,
+        "load": [load0, load_average()], "wall_s": time.time() - t0,
+    }  # fmt: skip
+    write_json(cache, {"key": key, "result": result})
+    return {**strict_json_value(result), "cached": False}
+
+
+def bench_train(
+    out_dir: str | Path,
+    *,
+    quick: bool = False,
+    runs: Sequence[str] | None = None,
+    minutes: dict[str, float] | None = None,
+    episodes: int | None = None,
+    threads: int = 2,
+    seed: int = 0,
+    fresh: bool = False,
+    progress: bool | None = None,
+    command: str = "marladona bench --parts train",
+) -> dict[str, Any]:
+    """Train the runs of :data:`TRAIN_RUNS` at fixed CPU budgets and evaluate them; writes ``train.json``/``.md``.
+
+    Each run trains in ``out_dir/runs/<name>`` with :func:`marladona.train.resume_or_start` (resuming
+    from its checkpoint when one exists), for ``minutes`` of training time counted by the trainer
+    (evaluation excluded); then :func:`marladona.evaluate.evaluate` plays ``episodes`` games at level 0
+    against each of its opponents, and a random team plays the same games as a baseline. A finished
+    run (``runs/<name>/bench_result.json`` of the same settings) is reported without retraining.
+
+    Args:
+        out_dir: results folder.
+        quick: 16 games, 2 iterations of 16 steps, 16 evaluation games of 2 s (a smoke test).
+        runs: names from :data:`TRAIN_RUNS` (default all).
+        minutes: budget per run name (default the issue's: 5, 15, 15; quick: 0.5 at most).
+        episodes: evaluation games per opponent (default 1024; quick 16).
+        threads: torch threads for training and evaluation (the issue's budgets are on 2 cores).
+        seed: training seed (evaluation uses ``seed + 1``).
+        fresh: delete the runs' folders first.
+        progress: tqdm bars (None: when stderr is a terminal).
+        command: the command line recorded in the report.
+
+    Returns:
+        The report written to ``train.json``: ``runs`` (per run: iterations, env steps, ``eval`` and
+        ``baseline`` W/D/L per opponent with Wilson intervals, ``curve`` PNG name) and ``targets``.
+    """
+    names = list(runs) if runs is not None else list(TRAIN_RUNS)
+    unknown = [n for n in names if n not in TRAIN_RUNS]
+    if unknown or not names:
+        raise ValueError(f"runs must be a non-empty list from {', '.join(TRAIN_RUNS)}, got {names}")
+    budgets = {n: (0.5 if quick else TRAIN_RUNS[n].minutes) for n in names}
+    for n, m in (minutes or {}).items():
+        if n not in TRAIN_RUNS or not (isinstance(m, (int, float)) and m > 0):
+            raise ValueError(f"minutes must map run names to numbers > 0, got {n!r}: {m!r}")
+        budgets[n] = float(m)
+    episodes = episodes if episodes is not None else (16 if quick else 1024)
+    if episodes < 1:
+        raise ValueError(f"episodes must be >= 1, got {episodes}")
+    out_dir = Path(out_dir)
+    report = report_header("train", command, quick)
+    report.update({"threads": threads, "seed": seed, "episodes": episodes, "level": 0})
+    started = time.time()
+    results = []
+    bar = progress_bar(len(names), "bench train", progress)
+    with torch_threads(threads):
+        for n in names:
+            bar.set_postfix_str(n)
+            res = _train_one(TRAIN_RUNS[n], out_dir, minutes=budgets[n], quick=quick, episodes=episodes, seed=seed,
+                             fresh=fresh, progress=progress)  # fmt: skip
+            res["curve"] = plot_curve(read_log(out_dir / "runs" / n / "log.jsonl"), out_dir / f"train_{n}.png", n)
+            results.append(res)
+            bar.update(1)
+    bar.close()
+    report.update({"runs": results, "targets": train_targets(results), "load_end": load_average(),
+                   "wall_s": time.time() - started})  # fmt: skip
+    write_json(out_dir / "train.json", report)
+    (out_dir / "train.md").write_text(markdown_train(report), encoding="utf-8")
+    return report
+
+
+def plot_curve(rows: Sequence[dict[str, Any]], path: Path, title: str) -> str | None:
+    """Win/loss rate and the reward terms vs env steps as a PNG (matplotlib, Agg); its file name, or None
+    without matplotlib (``pip install 'marladona[bench]'``) or without rows."""
+    if not rows:
+        return None
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        logger.warning("no training curve: matplotlib is missing (pip install 'marladona[bench]')")
+        return None
+    x = [r["env_steps"] for r in rows]
+    fig, (ax1, ax2) = plt.subplots(2, 1, figsize=(7, 6), sharex=True)
+    for key, label in (("win_rate", "wins"), ("loss_rate", "losses")):
+        ax1.plot(x, [r.get(key) if r.get(key) is not None else float("nan") for r in rows], label=label)
+    for r in rows:
+        if r.get("promoted"):
+            ax1.axvline(r["env_steps"], color="grey", lw=0.8, ls="--")
+            ax1.text(r["env_steps"], 1.02, str(r.get("opponent", "")), fontsize=7, rotation=90, va="bottom")
+    ax1.set_ylim(-0.02, 1.02)
+    ax1.set_ylabel("rate (training episodes)")
+    ax1.legend(loc="center right")
+    for key in sorted(k for k in rows[-1] if k.startswith("reward/")):
+        ax2.plot(x, [r.get(key, float("nan")) for r in rows], label=key.split("/", 1)[1])
+    ax2.set_ylabel("reward per agent-step")
+    ax2.set_xlabel("env steps")
+    ax2.legend(fontsize=7, ncol=2)
+    fig.suptitle(f"{title}: opponent {rows[-1].get('opponent', '-')} at the end")
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path.name
+
+
+def _rate(r: dict[str, Any], key: str) -> str:
+    lo, hi = r[f"{key}_ci"]
+    return f"{r[f'{key}_rate']:.1%} [{lo:.1%}, {hi:.1%}]"
+
+
+def train_targets(results: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The issue's (and spec 6.4's) training targets, measured on the runs present."""
+    by = {r["name"]: r for r in results}
+    out: list[dict[str, Any]] = []
+    r = by.get("1v1-idle")
+    if r:
+        e = r["eval"]["idle"]
+        out.append({"target": "1v1, 5 min vs idle: >= 90 % wins vs idle", "measured": _rate(e, "win"),
+                    "met": e["win_rate"] >= 0.9})  # fmt: skip
+    r = by.get("1v1-curriculum")
+    if r:
+        for opp, win, loss, source in (
+            ("heuristic:0.5", 0.2, 0.5, "issue #8"),
+            ("heuristic:0.25", 0.3, 0.4, "spec 6.4"),
+        ):
+            e = r["eval"].get(opp)
+            if e is None:
+                continue
+            out.append({"target": f"1v1 curriculum, 15 min: >= {win:.0%} wins, <= {loss:.0%} losses vs {opp} ({source})",
+                        "measured": f"wins {_rate(e, 'win')}, losses {_rate(e, 'loss')}",
+                        "met": e["win_rate"] >= win and e["loss_rate"] <= loss})  # fmt: skip
+    r = by.get("3v3-idle")
+    if r:
+        e, b = r["eval"]["idle"], r["baseline"]["idle"]
+        out.append({"target": "3v3, 15 min vs idle: learns to score (wins' lower bound above a random team's upper)",
+                    "measured": f"wins {_rate(e, 'win')} vs random team {_rate(b, 'win')}",
+                    "met": e["wins"] > 0 and e["win_ci"][0] > b["win_ci"][1]})  # fmt: skip
+    return out
+
+
+def markdown_train(report: dict[str, Any]) -> str:
+    """The Markdown report of the train part: W/D/L per run and opponent, the targets, the curves, the record."""
+    lines = ["# marladona bench: training at fixed CPU budgets", ""]
+    if report["quick"]:
+        lines += ["**Quick smoke run: a few iterations on tiny batches; these numbers are not a measurement.**", ""]
+    lines += [
+        f"Each run trains for its budget of training time (rollout + PPO, {report['threads']} torch thread(s)), "
+        f"then plays {report['episodes']} games per opponent at field level 0 (deterministic policy, each game's "
+        "first episode; a win = scored first within 30 s, a draw = time-out); Wilson 95 % intervals. "
+        "'random' is a team of uniformly random actions against the same opponent.", "",
+    ]  # fmt: skip
+    header = ["run", "preset", "budget", "iterations", "env steps", "final opponent", "vs", "win", "draw", "loss",
+              "random team: win / loss"]  # fmt: skip
+    lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for r in report["runs"]:
+        for i, (opp, e) in enumerate(r["eval"].items()):
+            b = r["baseline"][opp]
+            head = ([r["name"], r["preset"], f"{r['minutes']:g} min", str(r["iterations"]), f"{r['env_steps']:.3g}",
+                     r["final_opponent"]] if i == 0 else [""] * 6)  # fmt: skip
+            cells = [*head, opp, _rate(e, "win"), _rate(e, "draw"), _rate(e, "loss"),
+                     f"{b['win_rate']:.1%} / {b['loss_rate']:.1%}"]  # fmt: skip
+            lines.append("| " + " | ".join(md_cell(c) for c in cells) + " |")
+    lines.append("")
+    lines += targets_markdown(report["targets"])
+    for r in report["runs"]:
+        flags = ", ".join(f for f, on in (("resumed", r.get("resumed")), ("reported from its finished run",
+                                                                          r.get("cached"))) if on)  # fmt: skip
+        lines.append(f"- **{r['name']}** ({r['spec']}): {r['train_s']:.0f} s of training"
+                     + (f", {flags}" if flags else "") + ".")  # fmt: skip
+        if r.get("promotions"):
+            lines.append("  Promotions: " + "; ".join(f"iteration {p['iteration']} from {p['from']}"
+                                                      for p in r["promotions"]) + ".")  # fmt: skip
+        if r.get("curve"):
+            lines += ["", f"  ![{r['name']}]({r['curve']})"]
+    lines += ["", *record_markdown(report)]
+    return "\n".join(lines)
