@@ -212,6 +212,24 @@ def test_quick_train_resumes_an_interrupted_run_and_does_not_retrain_a_finished_
         bench_train(tmp_path, quick=True, runs=[run.name], threads=1, seed=1, progress=False)
 
 
+def test_quick_3v3_run_plays_zero_shot_at_larger_sizes(tmp_path: Path) -> None:
+    # the 3v3 policy plays 4v4 and 5v5 unchanged (entity pooling), each game counted once; cached after
+    report = bench_train(tmp_path, quick=True, runs=["3v3-idle"], episodes=8, threads=1, progress=False)
+    z = report["runs"][0]["zero_shot"]
+    assert z["trained_sizes"] == [3, 3]
+    assert z["cached"] is False
+    assert set(z["policy"]) == set(z["random"]) == {"4v4", "5v5"}
+    for table in (z["policy"], z["random"]):
+        for e in table.values():
+            assert e["wins"] + e["draws"] + e["losses"] == e["episodes"] == 8
+    md = (tmp_path / "train.md").read_text(encoding="utf-8")
+    assert "Zero-shot (trained for 3v3, never for these sizes), against idle" in md
+    assert "| 5v5 |" in md
+    again = bench_train(tmp_path, quick=True, runs=["3v3-idle"], episodes=8, threads=1, progress=False)
+    assert again["runs"][0]["zero_shot"]["cached"] is True
+    assert again["runs"][0]["zero_shot"]["policy"] == z["policy"]
+
+
 def test_bench_rejects_bad_arguments(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="parts must be"):
         run_bench(["gpu"], tmp_path)

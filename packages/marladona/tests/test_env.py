@@ -54,6 +54,24 @@ class TestRules:
         torch.testing.assert_close(rew, torch.stack(list(info["terms"].values())).sum(0))
         assert info["final_obs"].critic_ego[0, 0, 9].item() < -1.0  # the ball past the line, seen by blue
         assert env.state.step.tolist() == [0, 1]  # game 0 restarted, game 1 goes on
+        assert "final_state" not in info  # off by default: a state copy per step
+
+    def test_final_state_is_the_game_before_its_reset(self) -> None:
+        # final_state=True: the state at the end of the step (ball beyond the line), the env reset after
+        env = SoccerEnv(_env().cfg, final_state=True)
+        env.reset(seed=0)
+        st = _quiet(env)
+        st.ball_pos[0] = torch.tensor([-2.7 - 1e-3, 0.0])
+        env.set_state(st)
+        _obs, _rew, term, _trunc, info = env.step(torch.zeros(2, 2, 5))
+        assert term.tolist() == [True, False]
+        final = info["final_state"]
+        assert final.ball_pos[0, 0].item() < -2.7  # the goal frame
+        assert final.step.tolist() == [1, 1]
+        assert env.state.step.tolist() == [0, 1]
+        torch.testing.assert_close(final.pos[1], env.state.pos[1])  # the running game is the same state
+        final.pos.add_(1.0)  # a copy: changing it leaves the env alone
+        assert not torch.equal(final.pos[1], env.state.pos[1])
 
     def test_goal_for_red_and_no_repeat(self) -> None:
         env = _env()

@@ -58,6 +58,10 @@ TRAIN_RUNS: dict[str, TrainRun] = {
 }  # fmt: skip
 """The runs of the ``train`` part (issue #8's budgets)."""
 
+ZERO_SHOT: dict[str, tuple[int, ...]] = {"3v3-idle": (4, 5)}
+"""Team sizes a run's policy also plays without training for them (the paper's zero-shot 4v4 and 5v5),
+against the run's first opponent, on the same field."""
+
 
 def train_config(run: TrainRun, quick: bool, seed: int) -> Any:
     """The TrainConfig of ``run`` (quick: 16 games, 16 steps per iteration)."""
@@ -129,6 +133,42 @@ def _train_one(run: TrainRun, out_dir: Path, *, minutes: float, quick: bool, epi
     return {**strict_json_value(result), "cached": False}
 
 
+def zero_shot(run: TrainRun, out_dir: Path, sizes: Sequence[int], *, quick: bool, episodes: int, seed: int,
+              progress: bool | None) -> dict[str, Any]:  # fmt: skip
+    """W/D/L of ``run``'s trained policy at team sizes it never trained for, beside a random team.
+
+    The policy's entity encoders pool over any number of players, so the checkpoint plays ``TvT`` for
+    each ``T`` in ``sizes`` unchanged (:class:`marladona.players.PolicyPlayer` resizes its slots)
+    against the run's first opponent at level 0, seed ``seed + 1`` as in the run's own evaluation.
+    Cached in ``runs/<name>/zero_shot.json`` for the same checkpoint iteration and settings.
+    """
+    from marladona.checkpoint import load_checkpoint
+    from marladona.evaluate import evaluate
+
+    run_dir = out_dir / "runs" / run.name
+    ckpt = run_dir / "checkpoint.pt"
+    opponent = run.opponents[0]
+    key = {"iteration": int(load_checkpoint(ckpt)["iteration"]), "sizes": list(sizes), "episodes": episodes,
+           "seed": seed, "opponent": opponent, "quick": quick}  # fmt: skip
+    cache = run_dir / "zero_shot.json"
+    if cache.is_file():
+        saved = json.loads(cache.read_text(encoding="utf-8"))
+        if saved.get("key") == key:
+            return {**saved["result"], "cached": True}
+    cfg = train_config(run, quick, seed).env
+    eval_cfg = cfg.replace(episode_length_s=2.0) if quick else cfg
+    teams = tuple((t, t) for t in sizes)
+    per: dict[str, Any] = {}
+    for who in (str(ckpt), "random"):
+        res = evaluate(who, opponent, team_sizes=teams, episodes=episodes, level=0, seed=seed + 1, cfg=eval_cfg,
+                       progress=bool(progress))  # fmt: skip
+        per["policy" if who != "random" else "random"] = res["per_size"]
+    result = {"opponent": opponent, "trained_sizes": list(cfg.team_size_range), "policy": per["policy"],
+              "random": per["random"]}  # fmt: skip
+    write_json(cache, {"key": key, "result": result})
+    return {**strict_json_value(result), "cached": False}
+
+
 def bench_train(
     out_dir: str | Path,
     *,
@@ -190,6 +230,9 @@ def bench_train(
             res = _train_one(TRAIN_RUNS[n], out_dir, minutes=budgets[n], quick=quick, episodes=episodes, seed=seed,
                              fresh=fresh, progress=progress)  # fmt: skip
             res["curve"] = plot_curve(read_log(out_dir / "runs" / n / "log.jsonl"), out_dir / f"train_{n}.png", n)
+            if n in ZERO_SHOT:
+                res["zero_shot"] = zero_shot(TRAIN_RUNS[n], out_dir, ZERO_SHOT[n], quick=quick, episodes=episodes,
+                                             seed=seed, progress=progress)  # fmt: skip
             results.append(res)
             bar.update(1)
     bar.close()
@@ -306,5 +349,15 @@ def markdown_train(report: dict[str, Any]) -> str:
                                                       for p in r["promotions"]) + ".")  # fmt: skip
         if r.get("curve"):
             lines += ["", f"  ![{r['name']}]({r['curve']})"]
+        if r.get("zero_shot"):
+            z = r["zero_shot"]
+            lo, hi = z["trained_sizes"]
+            lines += ["", f"  Zero-shot (trained for {lo}v{lo}" + (f" to {hi}v{hi}" if hi != lo else "")
+                      + f", never for these sizes), against {z['opponent']} on the same field:", "",
+                      "  | size | win | draw | loss | random team: win / loss |", "  |---|---|---|---|---|"]  # fmt: skip
+            for size, e in z["policy"].items():
+                b = z["random"][size]
+                lines.append(f"  | {size} | {_rate(e, 'win')} | {_rate(e, 'draw')} | {_rate(e, 'loss')} | "
+                             f"{b['win_rate']:.1%} / {b['loss_rate']:.1%} |")  # fmt: skip
     lines += ["", *record_markdown(report)]
     return "\n".join(lines)

@@ -148,7 +148,7 @@ def _record(blue: Any, red: Any, sizes: tuple[int, int], level: int, steps: int,
     cfg = SoccerConfig(
         num_envs=1, max_team_size=t, team_size_range=(1, t), field_curriculum=False, seed=seed, obs_noise=False
     )
-    env = SoccerEnv(cfg, final_obs=False)
+    env = SoccerEnv(cfg, final_obs=False, final_state=True)
     env.reset(seed=seed)
     env.set_team_sizes(sizes[0], sizes[1])
     obs = env.set_field_level(level)
@@ -156,14 +156,10 @@ def _record(blue: Any, red: Any, sizes: tuple[int, int], level: int, steps: int,
     frames = [render_frame(env.state, cfg)]
     for _ in range(steps):
         actions = torch.cat((act_team(bp, env.state, cfg, 0, obs), act_team(rp, env.state, cfg, 1, obs)), dim=1)
-        before = env.state.clone()
-        obs, _, term, trunc, _ = env.step(actions)
+        obs, _, term, trunc, info = env.step(actions)
         if bool((term | trunc).any()):
-            # the env has already reset: draw the last position before the reset, then stop
-            from marladona.sim import SoccerState
-
-            last: SoccerState = before
-            frames.append(render_frame(last, cfg))
+            # the env has already reset: draw the game's end (the ball in the goal), then stop
+            frames.append(render_frame(info["final_state"], cfg))
             break
         frames.append(render_frame(env.state, cfg))
     return frames

@@ -75,6 +75,7 @@ class SoccerEnv:
         final_obs: bool = True,
         check_actions: bool = True,
         compile: bool = False,
+        final_state: bool = False,
     ) -> None:
         """Args:
         cfg: the configuration (default ``SoccerConfig()``).
@@ -84,6 +85,9 @@ class SoccerEnv:
         compile: run the physics substeps and reward terms through ``torch.compile`` (fused
             kernels: ~1.3x on CPU; the first step compiles for seconds, and needs a C++ compiler on
             CPU). Same results up to float rounding.
+        final_state: also return ``info["final_state"]``, a copy of every game's state at the end of
+            the step, before finished games are reset (the frame with the ball in the goal, for
+            replays); a full state copy per step, so off by default.
         """
         self.cfg = cfg or SoccerConfig()
         # dynamic=None: a second batch size recompiles with symbolic sizes instead of once per size
@@ -94,6 +98,7 @@ class SoccerEnv:
         except (RuntimeError, ValueError, AssertionError) as err:  # a CPU-only torch asserts on "cuda"
             raise ValueError(f"device must be a usable torch device, got {self.cfg.device!r}: {err}") from None
         self.final_obs = final_obs
+        self.final_state = final_state
         self.check_actions = check_actions
         self.generator = torch.Generator(device=self.device)
         self.generator.manual_seed(self.cfg.seed)
@@ -246,7 +251,8 @@ class SoccerEnv:
             (a goal), ``truncated (E,)`` (time-out without a goal), and ``info`` with ``goal (E,)`` (+1
             blue scored, -1 red, 0 none), ``terms`` (each weighted reward term ``(E, A)``),
             ``ball_out (E,)``, ``episode_length (E,)``, ``team_size (E, 2)`` and ``level (E,)`` of the
-            finished episodes, and ``final_obs`` (the observation before the reset; when enabled).
+            finished episodes, ``final_obs`` (the observation before the reset) and ``final_state``
+            (the state before the reset), each when enabled.
         """
         if self._obs is None:
             raise RuntimeError("call reset() before step()")
@@ -270,6 +276,8 @@ class SoccerEnv:
         }
         if self.final_obs:
             info["final_obs"] = compute_obs(st, cfg, self.generator, noise=False)
+        if self.final_state:
+            info["final_state"] = st.clone()
         if self.curriculum:
             n = len(cfg.field_levels)
             up = st.level + blue_goal.long() - red_goal.long()
