@@ -10,8 +10,9 @@ import torch
 
 from marladona.config import SoccerConfig
 from marladona.env import SoccerEnv
-from marladona.heuristic import IdleBot, MarladonaBot, Opponent, RandomBot, RoleBot, _kick_action, _move_action
+from marladona.heuristic import IdleBot, MarladonaBot, Opponent, RandomBot, RoleBot
 from marladona.sim import SoccerState, action_to_commands
+from marladona.teamframe import kick_action, move_action
 
 
 def _cfg(e: int, blue: int, red: int, level: int = 0, **kw: object) -> SoccerConfig:
@@ -119,14 +120,14 @@ class TestInterface:
         # a reachable body velocity comes back through sim.action_to_commands (the other way round)
         cfg = SoccerConfig()
         v = torch.tensor([[0.2, 0.1], [-0.15, 0.05], [0.0, -0.2], [0.3, 0.0], [-0.1, -0.1]])
-        a = _move_action(v, cfg, cap=1.0)
+        a = move_action(v, cfg, cap=1.0)
         actions = torch.cat((a, torch.zeros(5, 3)), dim=-1)[None]
         v_cmd, _, _ = action_to_commands(actions, cfg)
         torch.testing.assert_close(v_cmd[0], v, atol=1e-5, rtol=0)
 
     def test_move_action_saturates_along_the_direction(self) -> None:
         cfg = SoccerConfig()
-        a = _move_action(torch.tensor([[10.0, 10.0]]), cfg, cap=1.0)
+        a = move_action(torch.tensor([[10.0, 10.0]]), cfg, cap=1.0)
         v_cmd, _, _ = action_to_commands(torch.cat((a, torch.zeros(1, 3)), -1)[None], cfg)
         # the largest command along 45 degrees: (x'/0.35)^2 + (y'/0.25)^2 = 1 with x' = y' (by hand)
         s = 1 / math.sqrt(1 / 0.35**2 + 1 / 0.25**2)
@@ -135,7 +136,7 @@ class TestInterface:
     def test_kick_action_inverts_the_kick_map(self) -> None:
         cfg = SoccerConfig()
         k = torch.tensor([[0.3, 0.2], [0.1, -0.5], [0.005, 0.0], [-0.2, 0.3]])
-        a = _kick_action(k, cap=1.0)
+        a = kick_action(k, cap=1.0)
         _, _, kick = action_to_commands(torch.cat((torch.zeros(4, 3), a), -1)[None], cfg)
         torch.testing.assert_close(kick[0], k, atol=1e-5, rtol=0)
 

@@ -6,27 +6,23 @@ computed for all games and agents at once (no Python loop over games or agents, 
 synchronisation, on the device of ``state``); ``reset(env_mask)`` clears the per-game memory of the
 games that were reset. Rows of absent players are zero.
 
-The bots think in the *team frame*: the world as the team sees it when it attacks -x (red's view is
-the point mirror of the world: positions and velocities negated, headings + pi), so one code path
-serves both teams. Actions are body-frame commands, which a rotation by pi leaves unchanged: a bot
-given the point-mirrored, team-swapped state returns the same actions for red as for blue.
-Commands are inverted through the action map of :func:`marladona.sim.action_to_commands`: a
-body-frame velocity ``(v_x, v_y)`` becomes ``disc_to_square(v_x / 0.35 | 0.25, v_y / 0.25)``, a yaw
-rate ``omega`` becomes ``a_2 = omega / 2.5`` and a body-frame target ball velocity ``k`` becomes
-``disc_to_square(2 k_x - 0.01, k_y)``.
+The bots think in the team frame of :mod:`marladona.teamframe` (the world as the team sees it when it
+attacks -x), so one code path serves both teams, and turn body-frame commands into actions through its
+inversion of the action map.
 """
 
 from __future__ import annotations
 
 import math
-from typing import NamedTuple, Protocol, runtime_checkable
+from typing import Protocol, runtime_checkable
 
 import torch
 
 from marladona.config import SoccerConfig
-from marladona.sim import SoccerState, disc_to_square
+from marladona.sim import SoccerState
+from marladona.teamframe import check_team, clamp_abs, kick_action, move_action, perp, team_view, to_body, unit
 
-__all__ = ["IdleBot", "MarladonaBot", "Opponent", "RandomBot", "RoleBot", "TeamView", "team_view"]
+__all__ = ["IdleBot", "MarladonaBot", "Opponent", "RandomBot", "RoleBot"]
 
 
 @runtime_checkable
@@ -40,98 +36,6 @@ class Opponent(Protocol):
     def reset(self, env_mask: torch.Tensor) -> None:
         """Forget the per-game memory of the games where ``env_mask`` ``(E,)`` is True."""
         ...
-
-
-class TeamView(NamedTuple):
-    """One team's view of ``E`` games in its team frame (it attacks -x, defends +x)."""
-
-    pos: torch.Tensor
-    """(E, T, 2) own positions."""
-    heading: torch.Tensor
-    """(E, T, 2) own headings as unit vectors (cos psi, sin psi)."""
-    active: torch.Tensor
-    """(E, T) bool: own slot holds a player."""
-    opp_pos: torch.Tensor
-    """(E, T, 2) opponent positions."""
-    opp_active: torch.Tensor
-    """(E, T) bool."""
-    ball: torch.Tensor
-    """(E, 2) ball position."""
-    ball_vel: torch.Tensor
-    """(E, 2) ball velocity."""
-    half_length: torch.Tensor
-    """(E,) L / 2: the opponent goal line is at x = -L/2, the own one at +L/2."""
-    half_goal: torch.Tensor
-    """(E,) g / 2."""
-    team_size: torch.Tensor
-    """(E,) long: own team size."""
-
-
-def team_view(state: SoccerState, team: int) -> TeamView:
-    """The state of ``E`` games seen by ``team`` (0 blue, 1 red: the point mirror of the world).
-
-    Headings are mirrored as unit vectors (``-(cos psi, sin psi)`` for red) rather than as ``psi + pi``,
-    so the view of a point-mirrored state equals the original view up to the rounding of cos and sin.
-    """
-    _check_team(team)
-    t = state.max_team_size
-    own, opp = slice(team * t, (team + 1) * t), slice((1 - team) * t, (2 - team) * t)
-    s = 1.0 - 2.0 * team
-    yaw = state.yaw[:, own]
-    return TeamView(
-        pos=state.pos[:, own] * s,
-        heading=torch.stack((torch.cos(yaw), torch.sin(yaw)), -1) * s,
-        active=state.active[:, own],
-        opp_pos=state.pos[:, opp] * s,
-        opp_active=state.active[:, opp],
-        ball=state.ball_pos * s,
-        ball_vel=state.ball_vel * s,
-        half_length=state.length / 2,
-        half_goal=state.goal_width / 2,
-        team_size=state.team_size[:, team],
-    )
-
-
-# ----------------------------------------------------------------------------------------------
-# small geometry and action-map helpers (all broadcast over leading dims)
-
-
-def _to_body(v: torch.Tensor, heading: torch.Tensor) -> torch.Tensor:
-    """World (team-frame) vectors ``(..., 2)`` in the body frame of ``heading`` ``(..., 2)``."""
-    c, s = heading[..., 0], heading[..., 1]
-    return torch.stack((c * v[..., 0] + s * v[..., 1], -s * v[..., 0] + c * v[..., 1]), -1)
-
-
-def _unit(v: torch.Tensor, eps: float = 1e-6) -> torch.Tensor:
-    """``v / |v|`` along the last dim (zero vectors stay zero)."""
-    out: torch.Tensor = v / v.norm(dim=-1, keepdim=True).clamp_min(eps)
-    return out
-
-
-def _perp(v: torch.Tensor) -> torch.Tensor:
-    """``v`` turned by +90 degrees."""
-    return torch.stack((-v[..., 1], v[..., 0]), -1)
-
-
-def _move_action(v_body: torch.Tensor, cfg: SoccerConfig, cap: float) -> torch.Tensor:
-    """Actions ``(a_0, a_1)`` commanding the body velocity ``v_body``; the disc radius is capped at ``cap``."""
-    p = cfg.agent
-    vx, vy = v_body[..., 0], v_body[..., 1]
-    uv = torch.stack((torch.where(vx > 0, vx / p.max_vx_forward, vx / p.max_vx_backward), vy / p.max_vy), -1)
-    uv = uv * (cap / uv.norm(dim=-1, keepdim=True).clamp_min(cap))
-    return disc_to_square(uv)
-
-
-def _kick_action(k_body: torch.Tensor, cap: float) -> torch.Tensor:
-    """Actions ``(a_3, a_4)`` whose kick target is the body-frame ball velocity ``k_body`` (x' = 2 k_x - 0.01)."""
-    uv = torch.stack((2 * k_body[..., 0] - 0.01, k_body[..., 1]), -1)
-    uv = uv * (cap / uv.norm(dim=-1, keepdim=True).clamp_min(cap))
-    return disc_to_square(uv)
-
-
-def _check_team(team: int) -> None:
-    if team not in (0, 1) or isinstance(team, bool):
-        raise ValueError(f"team must be 0 (blue) or 1 (red), got {team!r}")
 
 
 # ----------------------------------------------------------------------------------------------
@@ -149,7 +53,7 @@ class IdleBot:
 
     def act(self, state: SoccerState, cfg: SoccerConfig, team: int) -> torch.Tensor:
         """``(E, T, 5)`` zeros."""
-        _check_team(team)
+        check_team(team)
         return torch.zeros(state.num_envs, state.max_team_size, 5, device=state.pos.device)
 
     def reset(self, env_mask: torch.Tensor) -> None:
@@ -171,7 +75,7 @@ class RandomBot:
 
     def act(self, state: SoccerState, cfg: SoccerConfig, team: int) -> torch.Tensor:
         """``(E, T, 5)`` i.i.d. U(-1, 1)."""
-        _check_team(team)
+        check_team(team)
         e, t = state.num_envs, state.max_team_size
         u = _rand((e, t, 5), self.generator, state.pos.device, normal=False) * 2 - 1
         return u * state.active[:, team * t : (team + 1) * t, None].to(u.dtype)
@@ -343,7 +247,7 @@ class RoleBot:
 
     def act(self, state: SoccerState, cfg: SoccerConfig, team: int) -> torch.Tensor:
         """``(E, T, 5)`` actions of ``team``'s players (see the class docstring for the rules)."""
-        _check_team(team)
+        check_team(team)
         dev = state.pos.device
         e, t = state.num_envs, state.max_team_size
         s = 1.0 - 2.0 * team
@@ -359,7 +263,7 @@ class RoleBot:
         v_max, w_max = cfg.agent.max_vx_forward, cfg.agent.max_omega
         to_ball = ball[:, None, :] - p  # (E, T, 2)
         dist_b = to_ball.norm(dim=-1)
-        u_b = _unit(to_ball)
+        u_b = unit(to_ball)
         facing = (h * u_b).sum(-1)
 
         # roles: keeper (slot 0), chaser (least time to ball), supporters ranked by slot
@@ -382,15 +286,15 @@ class RoleBot:
         guard = near_d < self.guard_radius
         aim_y = torch.where(guard, -torch.sign(near_y) * (hg[:, 0] - self.post_margin).clamp_min(0), 0.0)
         aim = torch.stack((-hl[:, 0], aim_y), dim=1)
-        d = _unit(aim - ball)[:, None, :]  # (E, 1, 2)
+        d = unit(aim - ball)[:, None, :]  # (E, 1, 2)
 
         # the chaser's move (computed for all, used by the chaser and a clearing keeper)
         lead = (dist_b / v_max).clamp(max=self.max_lead)[..., None]
         rel = p - (ball[:, None, :] + ball_vel[:, None, :] * lead)  # from where the ball will be
-        u_r = _unit(rel)
+        u_r = unit(rel)
         back = -d.expand_as(p)
         alpha = torch.atan2(back[..., 0] * u_r[..., 1] - back[..., 1] * u_r[..., 0], (back * u_r).sum(-1))
-        around = torch.where(alpha >= 0, -1.0, 1.0)[..., None] * _perp(u_r)
+        around = torch.where(alpha >= 0, -1.0, 1.0)[..., None] * perp(u_r)
         v_orbit = (
             -u_r * (self.orbit_gain * (rel.norm(dim=-1) - self.orbit_radius))[..., None]
             + around * (v_max * (alpha.abs() / 0.5).clamp(max=1.0))[..., None]
@@ -399,13 +303,13 @@ class RoleBot:
         behind_cos = (u_b * d).sum(-1)
         behind = (behind_cos > self.align_cos) | ((dist_b < self.contest_radius) & (behind_cos > 0.3))
         drive = behind & (facing > self.align_cos)
-        v_drive = _unit(ball[:, None, :] + 0.3 * d - p) * 10.0  # saturated by the action map
+        v_drive = unit(ball[:, None, :] + 0.3 * d - p) * 10.0  # saturated by the action map
         v_chase = torch.where(drive[..., None], v_drive, v_orbit)
 
         # keeper's spot
         own = torch.cat((hl, torch.zeros_like(hl)), dim=1)  # (E, 2)
-        k_pt = own + self.keeper_out * _unit(ball - own)
-        k_pt = torch.stack((torch.minimum(k_pt[:, 0], hl[:, 0] - 0.12), _clamp(k_pt[:, 1], hg[:, 0])), 1)
+        k_pt = own + self.keeper_out * unit(ball - own)
+        k_pt = torch.stack((torch.minimum(k_pt[:, 0], hl[:, 0] - 0.12), clamp_abs(k_pt[:, 1], hg[:, 0])), 1)
         clearing = is_keeper & (dist_b < self.keeper_clear_radius)
 
         # supporters' spots
@@ -419,7 +323,7 @@ class RoleBot:
         spot = torch.where((rank % 2 == 1)[..., None], forward, defend)
         off = spot - ball[:, None, :]
         spot = ball[:, None, :] + off * (self.min_spacing / off.norm(dim=-1, keepdim=True).clamp_min(1e-6)).clamp_min(1)
-        spot = torch.stack((_clamp(spot[..., 0], hl - 0.15), _clamp(spot[..., 1], hw - 0.15)), -1)
+        spot = torch.stack((clamp_abs(spot[..., 0], hl - 0.15), clamp_abs(spot[..., 1], hw - 0.15)), -1)
 
         # velocities
         chase_like = is_chaser | clearing
@@ -430,28 +334,21 @@ class RoleBot:
         mates = act[:, :, None] & act[:, None, :] & ~torch.eye(t, dtype=torch.bool, device=dev)
         push = (1 - gap.norm(dim=-1) / self.avoid_radius).clamp_min(0) * mates.to(p.dtype)
         ball_push = (1 - dist_b / self.avoid_radius).clamp_min(0)[..., None]
-        give_way = (_unit(gap) * push[..., None]).sum(dim=2) - u_b * ball_push
+        give_way = (unit(gap) * push[..., None]).sum(dim=2) - u_b * ball_push
         v_place = self.position_gain * (target - p) + 2 * v_max * give_way
         v_world = torch.where(chase_like[..., None], v_chase, v_place)
 
         # heading: the ball when near it (chaser) or the spot (others), else the way it goes
         near = torch.where(chase_like, dist_b, (target - p).norm(dim=-1)) <= self.face_ball_radius
         look = torch.where((~near & (v_world.norm(dim=-1) > 0.1))[..., None], v_world, to_ball)
-        look_b = _to_body(look, h)
+        look_b = to_body(look, h)
         cap = self.strength
         yaw = (self.yaw_gain / w_max * torch.atan2(look_b[..., 1], look_b[..., 0])).clamp(-cap, cap)
-        move = _move_action(_to_body(v_world, h), cfg, cap)
-        kick = _kick_action(_to_body(d.expand_as(p), h), cap)
+        move = move_action(to_body(v_world, h), cfg, cap)
+        kick = kick_action(to_body(d.expand_as(p), h), cap)
         kick = torch.where(((p - ball[:, None, :]) * d).sum(-1)[..., None] < 0, kick, torch.zeros_like(kick))
         out = torch.cat((move, yaw[..., None], kick), dim=-1)
         return (out * act[..., None].to(out.dtype)).clamp(-1.0, 1.0)
-
-
-def _clamp(x: torch.Tensor, lim: torch.Tensor | float) -> torch.Tensor:
-    """``x`` clamped to ``[-lim, lim]`` (``lim`` a tensor broadcasting with ``x`` or a number)."""
-    if isinstance(lim, torch.Tensor):
-        return torch.maximum(torch.minimum(x, lim), -lim)
-    return x.clamp(-lim, lim)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -530,7 +427,7 @@ class MarladonaBot:
         db = v.ball_vel[:, None, :] * cfg.step_dt  # ball displacement over a policy step
         hl, hg = v.half_length[:, None], v.half_goal[:, None]  # (E, 1)
         zero = torch.zeros_like(hl)
-        ball_b = _to_body(b - p, h)  # (E, T, 2)
+        ball_b = to_body(b - p, h)  # (E, T, 2)
         bx_b = ball_b[..., 0]
         direction = torch.atan2(ball_b[..., 1], ball_b[..., 0])
         dist = (b - p).norm(dim=-1)
@@ -538,12 +435,12 @@ class MarladonaBot:
         closest = torch.zeros_like(act).scatter_(1, dist.argmin(dim=1, keepdim=True), True) & act
 
         def goto(target: torch.Tensor) -> torch.Tensor:
-            return _to_body(target - p, h) * 10.0
+            return to_body(target - p, h) * 10.0
 
         # player
         goal = torch.stack((-hl, zero), -1)  # (E, 1, 2)
-        b2g = _unit(goal - b, 1e-12)
-        a2b = _unit(b - p, 1e-12)
+        b2g = unit(goal - b, 1e-12)
+        a2b = unit(b - p, 1e-12)
         cross = b2g[..., 1] * a2b[..., 0] - b2g[..., 0] * a2b[..., 1]
         dot = (b2g * a2b).sum(-1)
         alpha = torch.atan2(cross, dot)  # (E, T)
@@ -555,7 +452,7 @@ class MarladonaBot:
         a0 = torch.where(near & aligned, torch.ones_like(a0), a0)
         a1 = torch.where(closest & near, -alpha * 3.0, move[..., 1])
         player = torch.cat(
-            (a0[..., None], a1[..., None], (direction * 10.0)[..., None], _to_body(b2g.expand_as(p), h)), -1
+            (a0[..., None], a1[..., None], (direction * 10.0)[..., None], to_body(b2g.expand_as(p), h)), -1
         )
 
         # keeper
@@ -571,7 +468,7 @@ class MarladonaBot:
         k_move = goto(torch.stack((x_t, y_t), -1).expand_as(p))
         charge = (b[..., 0] > 0.5) & (bx_b < 0.5) & closest
         k0 = torch.where(charge, torch.ones_like(k_move[..., 0]), k_move[..., 0])
-        clear = _to_body((-_unit(to_own, 1e-12)).expand_as(p), h)
+        clear = to_body((-unit(to_own, 1e-12)).expand_as(p), h)
         keeper = torch.cat((k0[..., None], k_move[..., 1:2], (direction * 3.0)[..., None], clear), -1)
 
         is_keeper = (torch.arange(t, device=dev) == 0)[None, :, None] & self.keeper
