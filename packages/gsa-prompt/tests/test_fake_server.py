@@ -360,6 +360,68 @@ class TestWorldsOverHTTP:
             assert world.is_correct(item.question, world.key_of(item.question, merged))  # oracle: some were correct
 
 
+class TestForeignPrompts:
+    """Prompts that are none of the package's (another library's aggregation, critique or rating prompt)."""
+
+    # A generic aggregation prompt in no library's wording: the question, three drafts, a request to write anew.
+    STATED = ("41", "43", "43")  # all wrong (42 is right); majority 43
+
+    def aggregation_prompt(self) -> str:
+        world = ArithmeticWorld()
+        drafts = [world.render(Q, key, "answer_is", stable_rng(i)) for i, key in enumerate(self.STATED)]
+        body = "\n\n".join(f"Draft {i + 1}: {d}" for i, d in enumerate(drafts))
+        return f"Question: {Q}\n\n{body}\n\nWrite one final response to the question. {ANSWER_IS}"
+
+    def test_fresh_ignores_the_stated_answers_and_read_aggregates_them(self) -> None:
+        prompt = self.aggregation_prompt()
+        # p = 1: a fresh draw is always right, so a right answer shows the drafts were ignored (default mode).
+        with FakeServer(ArithmeticWorld(p=1.0), aggregator="copy-majority") as server:
+            fresh = ask(client_for(server), prompt, temperature=0).choices[0].message.content
+        with FakeServer(ArithmeticWorld(p=1.0), aggregator="copy-majority", foreign="read") as server:
+            read = ask(client_for(server), prompt, temperature=0).choices[0].message.content
+            assert server.stats()["by_role"] == {"sample": 1}
+        assert ArithmeticWorld().key_of(Q, fresh) == "42"
+        assert ArithmeticWorld().key_of(Q, read) == "43"  # the majority of 41, 43, 43, worked by hand
+
+    def test_read_rates_the_last_stated_answer_as_a_bare_number(self) -> None:
+        world = ArithmeticWorld()
+
+        def rate(server: FakeServer, key: str) -> str:
+            messages = [{"role": "user", "content": Q}, {"role": "assistant", "content": world.render(Q, key, "open", stable_rng(0))},
+                        {"role": "user", "content": "Rate the above response from 0 to 10. Reply with a number only."}]  # fmt: skip
+            reply = client_for(server).chat.completions.create(model=MODEL, messages=messages, temperature=0.1)
+            return str(reply.choices[0].message.content)
+
+        with FakeServer(foreign="read") as server:
+            assert (rate(server, "42"), rate(server, "41")) == ("9", "3")  # World.key_rating: right 9, wrong 3
+        with FakeServer() as server:  # fresh: the rating request holds no question, so no answer
+            assert rate(server, "42") == "I cannot answer that question."
+
+    def test_read_answers_plain_questions_and_package_prompts_as_fresh_does(self) -> None:
+        world = ArithmeticWorld()
+        candidates = [world.render(Q, key, "answer_is", stable_rng(i)) for i, key in enumerate(["41", "42", "42"])]
+        prompts = [build_sample_messages(Q, ANSWER_IS)[0]["content"], build_gsa_prompt(Q, candidates, ANSWER_IS),
+                   build_judge_prompt(Q, candidates[0])]  # fmt: skip
+        texts = {}
+        for mode in testing.FOREIGN:
+            with FakeServer(foreign=mode) as server:
+                texts[mode] = [ask(client_for(server), c, n=5, seed=3).choices for c in prompts]
+        assert [[c.message.content for c in cs] for cs in texts["read"]] == [
+            [c.message.content for c in cs] for cs in texts["fresh"]
+        ]
+
+    def test_stated_keys_in_order_and_not_in_instructions(self) -> None:
+        world = ArithmeticWorld()
+        text = f"{Q} {ANSWER_IS} {MATH_BOXED} {GSM8K_HASHES} A: \\boxed{{42}}. B: The answer is 41. C: #### 42"
+        assert world.stated_keys(text) == ["42", "41", "42"]
+        assert world.stated_keys("The answer is 5.") == []  # no question of the world
+        assert ChatWorld().stated_keys("Give advice on saving money. The answer is 5.") == []
+
+    def test_bad_foreign_raises(self) -> None:
+        with pytest.raises(ValueError, match="foreign must be one of"):
+            FakeServer(foreign="guess")
+
+
 class TestWorldsAnalytic:
     def test_sc_and_table_accuracies_match_the_spec_enumeration(self) -> None:
         # spec §5.11, exact enumeration (SC@3 by hand: 0.648 + 0.288 * 5/6 / 3 = 0.728)

@@ -7,6 +7,15 @@ prompt text (:func:`gsa_prompt.roles.detect_role`), parses the candidates back o
 judge and refine prompts (:func:`gsa_prompt.roles.parse_candidates`) and answers with a scripted policy of a
 toy world (:mod:`gsa_prompt.worlds`), so a candidate missing from a prompt changes the answer.
 
+Foreign prompts. A prompt that is none of the package's (another library's aggregation, critique or rating
+prompt) is answered as a plain question by default (``foreign="fresh"``): a fresh draw, correct with
+probability ``p`` if it holds a question of the world, whatever responses it also shows. With
+``foreign="read"`` the world reads the answers such a conversation states (:meth:`World.stated_keys
+<gsa_prompt.worlds.World.stated_keys>`, over the text of all its messages): if its last user message asks to
+rate or score, the reply is the judge's rating of the last stated answer as a bare number; otherwise the reply
+is written around the key the aggregator policy gives for the stated answers, as for the package's GSA prompt.
+A conversation that states no answer (a plain question) is answered the same way in both modes.
+
 Determinism: each choice's text is a function of ``(model, messages, seed, choice index)`` through SHA-256. At
 ``temperature == 0`` the seed and the index are ignored (greedy: every choice is the same text). Without a
 seed at ``temperature > 0``, the k-th identical request gets draw k (a real server samples afresh). Temperature
@@ -28,6 +37,7 @@ import hashlib
 import json
 import logging
 import random
+import re
 import socket
 import threading
 import time
@@ -42,7 +52,7 @@ from gsa_prompt.worlds import WORLDS, World, stable_rng
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["FAULTS", "PERSONAS", "FakeServer", "Fault", "approx_tokens"]
+__all__ = ["FAULTS", "FOREIGN", "PERSONAS", "FakeServer", "Fault", "approx_tokens"]
 
 PERSONAS: tuple[str, ...] = ("openai", "vllm", "ollama", "llamacpp", "flaky")
 """``openai`` and ``vllm``: honour ``n`` and ``seed``; ``ollama``: returns 1 choice whatever ``n``; ``llamacpp``:
@@ -51,6 +61,10 @@ FAULTS: tuple[str, ...] = ("ok", "429", "500", "503", "timeout", "length", "null
 """Scripted faults: ``429``/``503`` with a Retry-After header, ``500``, ``timeout`` (answer after ``delay_s``),
 ``length`` (content cut in half, finish_reason "length"), ``null`` (content None), ``malformed`` (200 with a body
 that is not JSON), ``disconnect`` (close the connection without answering), ``ok`` (no fault)."""
+FOREIGN: tuple[str, ...] = ("fresh", "read")
+"""How prompts that are none of the package's are answered: ``fresh`` (as a plain question) or ``read`` (the
+answers they state are aggregated, or rated when asked to rate); see the module docstring."""
+_RATE_REQUEST = re.compile(r"\b(?:rate|rating|score)\b", re.IGNORECASE)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -101,6 +115,7 @@ class FakeServer:
         models: model names served; others get 404 ``model_not_found``.
         port: TCP port (0: a free one).
         max_n: the largest ``n`` accepted.
+        foreign: how prompts that are none of the package's are answered, one of :data:`FOREIGN`.
 
     Raises:
         ValueError: a bad argument, named.
@@ -126,6 +141,7 @@ class FakeServer:
         models: Sequence[str] = ("fake-model",),
         port: int = 0,
         max_n: int = 128,
+        foreign: str = "fresh",
     ) -> None:
         if isinstance(world, str):
             if world not in WORLDS:
@@ -140,6 +156,9 @@ class FakeServer:
             )
         if not models:
             raise ValueError("models must name at least one model, got none")
+        if foreign not in FOREIGN:
+            raise ValueError(f"foreign must be one of {FOREIGN}, got {foreign!r}")
+        self.foreign = foreign
         self.world, self.persona = world, persona
         self.aggregator = resolve_policy(aggregator, "aggregator")
         self.selector = resolve_policy(selector, "selector")
@@ -388,11 +407,25 @@ class FakeServer:
                 self._seen[key] += 1
         base = [req["model"], messages, None if greedy else req["seed"], draw]
         text = next((t for role, t in reversed(messages) if role == "user"), "")
-        return [self._respond(template, text, stable_rng(*base, 0 if greedy else i)) for i in range(n_out)]
+        conversation = "\n\n".join(t for _, t in messages)
+        rngs = (stable_rng(*base, 0 if greedy else i) for i in range(n_out))
+        return [self._respond(template, text, rng, conversation) for rng in rngs]
 
-    def _respond(self, template: str, text: str, rng: random.Random) -> str:
-        """One choice's text: the world's scripted answer to the prompt ``text`` of kind ``template``."""
+    def _respond(self, template: str, text: str, rng: random.Random, conversation: str = "") -> str:
+        """One choice's text: the world's scripted answer to the prompt ``text`` of kind ``template``.
+
+        ``conversation`` (the text of all messages) is read only for a foreign prompt with ``foreign="read"``.
+        """
         world, fmt = self.world, detect_answer_format(text)
+        stated = world.stated_keys(conversation) if template == "sample" and self.foreign == "read" else []
+        if stated:
+            if _RATE_REQUEST.search(text):
+                rating = world.key_rating(conversation, stated[-1])
+                if self.judge_noise:
+                    rating = min(10.0, max(0.0, rating + rng.gauss(0.0, self.judge_noise)))
+                return f"{round(rating)}"
+            written = aggregate_key(world, conversation, stated, self.aggregator, rng)
+            return world.render(conversation, written, detect_answer_format(conversation), rng)
         try:
             candidates = [] if template == "sample" else parse_candidates(text)
         except ValueError:  # an edited prompt whose numbering is broken: answer it as a plain question

@@ -141,8 +141,21 @@ class World(abc.ABC):
         return rng.choice(good) if rng.random() < self.p else rng.choice(bad)
 
     def rating(self, text: str, response: str) -> float:
-        """The judge's 0-10 score of ``response``: 9 if correct, else 3."""
-        return 9.0 if self.is_correct(text, self.key_of(text, response)) else 3.0
+        """The judge's 0-10 score of ``response``: :meth:`key_rating` of its key."""
+        return self.key_rating(text, self.key_of(text, response))
+
+    def key_rating(self, text: str, key: str | None) -> float:
+        """The judge's 0-10 score of a response whose answer is ``key``: 9 if correct, else 3."""
+        return 9.0 if self.is_correct(text, key) else 3.0
+
+    def stated_keys(self, text: str) -> list[str]:
+        """Every answer to the question in ``text`` that ``text`` itself states, in order of position.
+
+        What the fake server's ``foreign="read"`` mode reads out of a prompt that is none of the package's
+        (another library's aggregation, critique or rating prompt). The base class reads none, so such prompts
+        are answered as plain questions in worlds that do not override this.
+        """
+        return []
 
     def feedback(self, text: str, response: str) -> str:
         """A feedback text on ``response``."""
@@ -194,6 +207,20 @@ class ArithmeticWorld(World):
     def key_of(self, text: str, response: str) -> str | None:
         found = [(m.end(), m.group(1)) for pattern in _NUMBER_ANSWERS for m in pattern.finditer(response)]
         return max(found)[1] if found else None
+
+    def stated_keys(self, text: str) -> list[str]:
+        """Every final answer stated in ``text`` ("The answer is N", ``\\boxed{N}``, "#### N", "Answer: N"), in order.
+
+        The answer-format instructions name no number ("The answer is N."), so they state no answer.
+
+        Example:
+            >>> ArithmeticWorld().stated_keys("What is 2 + 3? A: #### 5. B: The answer is 6. C: \\\\boxed{5}")
+            ['5', '6', '5']
+        """
+        if self.reference(text) is None:
+            return []
+        found = sorted((m.start(), m.group(1)) for pattern in _NUMBER_ANSWERS for m in pattern.finditer(text))
+        return [key for _, key in found]
 
     def render(self, text: str, key: str, fmt: str, rng: random.Random) -> str:
         match = _SUM.search(text)
@@ -375,8 +402,7 @@ class ChatWorld(World):
         rng.shuffle(sentences)
         return f"Here is my advice on {topic.group(1) if topic else 'this'}.\n" + "\n".join(sentences)
 
-    def rating(self, text: str, response: str) -> float:
-        key = self.key_of(text, response)
+    def key_rating(self, text: str, key: str | None) -> float:
         return 0.0 if key is None else 2.0 * int(key)
 
 
