@@ -158,6 +158,17 @@ class TestBadInput:
         out = adaptive_preference_loss(torch.tensor([math.nan]), z, check_finite=False)
         assert math.isnan(out.loss.item())
 
+    def test_check_finite_must_be_none_or_a_bool(self) -> None:
+        from adapref.nn import AdaDPOLoss, AdaptivePreferenceLoss
+
+        with pytest.raises(ValueError, match="check_finite"):
+            adaptive_preference_loss(torch.zeros(2), torch.zeros(2), check_finite="no")  # type: ignore[arg-type]
+        with pytest.raises(ValueError, match="check_finite"):
+            AdaptivePreferenceLoss(check_finite=1)  # type: ignore[arg-type]
+        z = torch.zeros(1)
+        with pytest.raises(ValueError, match="finite"):  # the module passes it on
+            AdaDPOLoss(check_finite=True)(torch.tensor([math.nan]), z, z, z)
+
     @pytest.mark.parametrize("solver", ["exact", "newton", "newton-official"])
     def test_default_skips_the_check_off_the_cpu(self, solver: str) -> None:
         # the default never reads a value back from a non-CPU device (it would sync a GPU):

@@ -52,6 +52,8 @@ def test_trainer_with_compiled_physics_follows_the_eager_trainer(tmp_path: Path)
         rows.append(trainer.learn(iterations=1))
     for key in ("reward/vel_to_ball", "reward/ball_to_goal", "value_loss"):
         assert rows[1][key] == pytest.approx(rows[0][key], rel=1e-3, abs=1e-6), key
-    saved = load_checkpoint(tmp_path / "True" / "checkpoint.pt")
-    assert "compile" not in saved["config"]
-    assert saved["config"] == load_checkpoint(tmp_path / "False" / "checkpoint.pt")["config"]
+    # a run-time choice: both runs saved the same configuration
+    assert (
+        load_checkpoint(tmp_path / "True" / "checkpoint.pt")["config"]
+        == load_checkpoint(tmp_path / "False" / "checkpoint.pt")["config"]
+    )

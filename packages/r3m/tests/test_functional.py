@@ -166,6 +166,16 @@ class TestBadInput:
         with pytest.raises(ValueError, match="non-negative"):
             r3m_loss(torch.zeros(2), torch.zeros(2), sample_weight=torch.tensor([1.0, -1.0]))
 
+    def test_check_finite_must_be_none_or_a_bool(self) -> None:
+        from r3m.nn import R3MDPOLoss, R3MLoss
+
+        with pytest.raises(ValueError, match="check_finite"):
+            r3m_loss(torch.zeros(2), torch.zeros(2), check_finite="no")  # type: ignore[arg-type]
+        with pytest.raises(ValueError, match="check_finite"):
+            R3MLoss(check_finite=1)  # type: ignore[arg-type]
+        with pytest.raises(ValueError, match="finite"):  # the module passes it on
+            R3MDPOLoss(check_finite=True)(torch.tensor([math.nan]), torch.zeros(1), torch.zeros(1), torch.zeros(1))
+
     def test_default_skips_the_check_off_the_cpu(self) -> None:
         # the default never reads a value back from a non-CPU device (it would sync a GPU):
         # on the meta device, where no value can be read, the losses still build their graph

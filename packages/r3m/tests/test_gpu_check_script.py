@@ -7,9 +7,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "gpu_check.py"
 
 
+@pytest.mark.slow
 def test_gpu_check_quick_on_cpu(tmp_path: Path) -> None:
     res = subprocess.run(
         [sys.executable, str(SCRIPT), "--out", str(tmp_path), "--quick", "--device", "cpu"],

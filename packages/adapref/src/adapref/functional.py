@@ -107,8 +107,8 @@ def adaptive_preference_loss(
         computed in float32 at least (float64 stays float64).
 
     Raises:
-        ValueError: shapes differ or are not ``(B,)``, empty batch, non-finite margins, bad
-            hyperparameter, unknown reduction.
+        ValueError: shapes differ or are not ``(B,)``, empty batch, bad hyperparameter, unknown
+            reduction; non-finite margins when checked (see ``check_finite``).
 
     Example:
         >>> out = adaptive_preference_loss(torch.tensor([2.0]), torch.tensor([0.0]), tau_max=4.0)
@@ -182,8 +182,8 @@ def ada_dpo_loss(
         :class:`AdaDPOOutput` (per-pair losses, implicit rewards β·logratio, τ).
 
     Raises:
-        ValueError: for mismatched shapes, empty input, non-finite margins or a bad
-            hyperparameter (named).
+        ValueError: for mismatched shapes, empty input or a bad hyperparameter (named); non-finite
+            margins when checked (see ``check_finite``).
 
     Example:
         >>> z = torch.tensor([0.0])

@@ -20,14 +20,14 @@ import torch
 from torch import nn
 
 from adapref.functional import ada_dpo_loss, adaptive_preference_loss
-from adapref.scaling import Solver, check_scaling_args
+from adapref.scaling import Solver, check_finite_arg, check_scaling_args
 
 
 class AdaptivePreferenceLoss(nn.Module):
     """Adaptive preference loss for reward models (eq. 6), OpenRLHF ``PairWiseLoss`` signature.
 
     Args:
-        rho0, tau0, tau_max, solver, n_iter, tau_init, quadratic, clamp_tau_max: see
+        rho0, tau0, tau_max, solver, n_iter, tau_init, quadratic, clamp_tau_max, check_finite: see
             :func:`adapref.scaling.solve_tau` (defaults: the paper's control setting).
 
     Example:
@@ -46,9 +46,11 @@ class AdaptivePreferenceLoss(nn.Module):
         tau_init: float = 1.0,
         quadratic: bool = False,
         clamp_tau_max: bool = False,
+        check_finite: bool | None = None,
     ) -> None:
         super().__init__()
         check_scaling_args(rho0, tau0, tau_max, solver, n_iter, tau_init)
+        self.check_finite = check_finite_arg(check_finite)
         self.rho0, self.tau0, self.tau_max = rho0, tau0, tau_max
         self.solver: Solver = solver
         self.n_iter, self.tau_init = n_iter, tau_init
@@ -71,6 +73,7 @@ class AdaptivePreferenceLoss(nn.Module):
             tau_init=self.tau_init,
             quadratic=self.quadratic,
             clamp_tau_max=self.clamp_tau_max,
+            check_finite=self.check_finite,
         )
         self.last_tau = out.tau
         return out.loss
@@ -84,7 +87,7 @@ class AdaDPOLoss(nn.Module):
 
     Args:
         beta: DPO's β > 0.
-        rho0, tau0, tau_max, solver, n_iter, tau_init, quadratic, clamp_tau_max: see
+        rho0, tau0, tau_max, solver, n_iter, tau_init, quadratic, clamp_tau_max, check_finite: see
             :func:`adapref.functional.ada_dpo_loss` (defaults: the authors' DPO setting).
         reference_free: uniform reference policy.
 
@@ -108,8 +111,10 @@ class AdaDPOLoss(nn.Module):
         quadratic: bool = False,
         clamp_tau_max: bool = False,
         reference_free: bool = False,
+        check_finite: bool | None = None,
     ) -> None:
         super().__init__()
+        self.check_finite = check_finite_arg(check_finite)
         if not math.isfinite(beta) or beta <= 0:
             raise ValueError(f"beta must be a finite number > 0, got {beta!r}")
         check_scaling_args(rho0, tau0, tau_max, solver, n_iter, tau_init)
@@ -142,6 +147,7 @@ class AdaDPOLoss(nn.Module):
             quadratic=self.quadratic,
             clamp_tau_max=self.clamp_tau_max,
             reference_free=self.reference_free,
+            check_finite=self.check_finite,
         )
         self.last_tau = out.tau
         return out.losses.mean(), out.chosen_rewards, out.rejected_rewards

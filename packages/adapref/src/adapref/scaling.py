@@ -125,6 +125,13 @@ def optimal_u(rho0: float) -> float:
     return 0.5 * (lo + hi)
 
 
+def check_finite_arg(check_finite: object) -> bool | None:
+    """``check_finite`` validated: ``None``, ``True`` or ``False`` (a ``ValueError`` naming it otherwise)."""
+    if check_finite is not None and not isinstance(check_finite, bool):
+        raise ValueError(f"check_finite must be None, True or False, got {check_finite!r}")
+    return check_finite
+
+
 def check_scaling_args(
     rho0: float, tau0: float, tau_max: float, solver: str, n_iter: int, tau_init: float, quadratic: bool = False
 ) -> None:
@@ -279,16 +286,16 @@ def solve_tau(
             does (the paper and control code have no upper bound there).
         official_eps: the ``eps`` of ``"newton-official"`` (1e-8 control code, 1e-6 DPO trainer).
         check_finite: raise ``ValueError`` for NaN or inf margins. ``None`` (default) checks CPU
-            tensors and skips the check on an accelerator, where it would make the host wait for the
-            device once per step (with it, Ada-DPO took 1.20× the sigmoid-DPO step of a small GPT-2 on
-            an H100); there a non-finite margin gives a NaN τ and loss. ``True`` always checks,
-            ``False`` never.
+            tensors and skips the check on an accelerator, where reading its verdict back would make
+            the host wait for the device on every call; there a non-finite margin gives a NaN τ and
+            loss. ``True`` always checks, ``False`` never.
 
     Returns:
         τ, same shape as ``margins``, dtype float32 (float64 for float64 input), no gradient.
 
     Raises:
-        ValueError: for an invalid hyperparameter (named) or non-finite margins.
+        ValueError: for an invalid hyperparameter (named), or non-finite margins when checked (see
+            ``check_finite``).
 
     Example:
         >>> tau = solve_tau(torch.tensor([0.0, 2.0, -50.0]), rho0=0.1, tau0=0.1, tau_max=4.0)
@@ -305,7 +312,8 @@ def solve_tau(
         raise ValueError(f"margins must be a floating-point tensor, got {type(margins).__name__}")
     dtype = torch.promote_types(margins.dtype, torch.float32)
     d = margins.detach().to(dtype)
-    wants_check = d.device.type == "cpu" if check_finite is None else bool(check_finite)
+    check_finite = check_finite_arg(check_finite)
+    wants_check = d.device.type == "cpu" if check_finite is None else check_finite
     if wants_check and not bool(torch.isfinite(d).all()):
         raise ValueError("margins must be finite; got NaN or inf (check the rewards / log-probabilities)")
 

@@ -148,14 +148,17 @@ def zero_shot(run: TrainRun, out_dir: Path, sizes: Sequence[int], *, quick: bool
     run_dir = out_dir / "runs" / run.name
     ckpt = run_dir / "checkpoint.pt"
     opponent = run.opponents[0]
+    from marladona._version import __version__
+
+    cfg = train_config(run, quick, seed).env
     key = {"iteration": int(load_checkpoint(ckpt)["iteration"]), "sizes": list(sizes), "episodes": episodes,
-           "seed": seed, "opponent": opponent, "quick": quick}  # fmt: skip
+           "seed": seed, "opponent": opponent, "quick": quick, "version": __version__,
+           "env": strict_json_value(dataclasses.asdict(cfg))}  # fmt: skip
     cache = run_dir / "zero_shot.json"
     if cache.is_file():
         saved = json.loads(cache.read_text(encoding="utf-8"))
         if saved.get("key") == key:
             return {**saved["result"], "cached": True}
-    cfg = train_config(run, quick, seed).env
     eval_cfg = cfg.replace(episode_length_s=2.0) if quick else cfg
     teams = tuple((t, t) for t in sizes)
     per: dict[str, Any] = {}

@@ -77,7 +77,8 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--keep-checkpoints", action="store_true", help="also keep model_<iteration>.pt snapshots")
     tr.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint")
     tr.add_argument("--compile", action="store_true",
-                    help="torch.compile the simulator's physics (same trajectories; ~4x faster on a GPU)")  # fmt: skip
+                    help="torch.compile the simulator's physics (the same dynamics up to float rounding, so runs "
+                         "diverge from eager ones; ~4x faster simulator on a GPU)")  # fmt: skip
 
     ev = sub.add_parser("eval", help="W/D/L of a checkpoint against an opponent, with Wilson 95%% intervals")
     ev.add_argument("checkpoint", help="policy checkpoint (checkpoint.pt of a run, or a shipped policy)")

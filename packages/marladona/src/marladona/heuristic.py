@@ -20,9 +20,27 @@ import torch
 
 from marladona.config import SoccerConfig
 from marladona.sim import SoccerState
-from marladona.teamframe import check_team, clamp_abs, kick_action, move_action, perp, team_view, to_body, unit
+from marladona.teamframe import (
+    TeamView,
+    check_team,
+    clamp_abs,
+    kick_action,
+    move_action,
+    perp,
+    team_view,
+    to_body,
+    unit,
+)
 
-__all__ = ["IdleBot", "MarladonaBot", "Opponent", "RandomBot", "RoleBot"]
+__all__ = [
+    "IdleBot",
+    "MarladonaBot",
+    "Opponent",
+    "RandomBot",
+    "RoleBot",
+    "TeamView",
+    "team_view",
+]  # the last two: re-exported
 
 
 @runtime_checkable

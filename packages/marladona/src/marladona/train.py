@@ -141,6 +141,17 @@ def config_from_dict(d: dict[str, Any]) -> TrainConfig:
 class Trainer:
     """PPO + GEE self-play trainer (the authors' ``OnPolicyRunner`` as a small, resumable loop).
 
+    Args:
+        cfg: the run's configuration (saved in the checkpoint).
+        log_dir: folder of ``log.csv``, ``log.jsonl`` and the checkpoints.
+        progress: tqdm bars (None: when stderr is a terminal).
+        compile: simulate with ``SoccerEnv(compile=True)`` (torch.compile'd physics: the same dynamics
+            up to float rounding, so a run diverges from an eager one and a resume is bit-identical
+            only with the same choice). A run-time choice, not saved in the checkpoint. On an H100 the
+            eager simulator was launch-bound at training sizes (3v3, 4096 games: 1.4e6 agent-steps/s
+            eager, 5.4e6 compiled); the first steps compile for tens of seconds, counted in the
+            training time.
+
     Example:
         >>> cfg = make_train_config("cpu-idle", num_envs=8, checkpoint_every=1000)
         >>> import tempfile
@@ -157,9 +168,6 @@ class Trainer:
         self.log_dir = Path(log_dir)
         self.progress = progress
         self.device = torch.device(cfg.env.device)
-        # compile: torch.compile'd physics (SoccerEnv(compile=True), same trajectories); a run-time choice,
-        # not saved in the checkpoint. On an H100 the eager simulator is launch-bound at training sizes
-        # (3v3, 4096 games: 1.4e6 agent-steps/s eager, 5.4e6 compiled).
         self.env = SoccerEnv(cfg.env, final_obs=False, compile=compile)
         t = cfg.env.max_team_size
         with torch.random.fork_rng(devices=[]):  # seed the initialisation without touching the caller's RNG

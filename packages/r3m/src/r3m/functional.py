@@ -132,9 +132,17 @@ def check_pair(name_a: str, a: torch.Tensor, name_b: str, b: torch.Tensor) -> No
         raise ValueError(f"{name_a} is empty: a batch needs at least one pair")
 
 
+def check_finite_arg(check_finite: object) -> bool | None:
+    """``check_finite`` validated: ``None``, ``True`` or ``False`` (a ``ValueError`` naming it otherwise)."""
+    if check_finite is not None and not isinstance(check_finite, bool):
+        raise ValueError(f"check_finite must be None, True or False, got {check_finite!r}")
+    return check_finite
+
+
 def _wants_check(x: torch.Tensor, check_finite: bool | None) -> bool:
     # None: check where it is free (CPU); on an accelerator a check makes the host wait for the device
-    return x.device.type == "cpu" if check_finite is None else bool(check_finite)
+    check_finite = check_finite_arg(check_finite)
+    return x.device.type == "cpu" if check_finite is None else check_finite
 
 
 def _eliminated(d: torch.Tensor, lam: float, check_finite: bool | None) -> tuple[torch.Tensor, torch.Tensor]:
@@ -171,17 +179,17 @@ def r3m_loss(
         lam: per-sample λ ∈ (0, 1); 0.5 flags every misranked pair, larger λ flags fewer.
         reduction: ``"mean"``, ``"sum"`` or ``"none"``.
         sample_weight: optional ``(B,)`` non-negative weights (weighted mean / sum).
-        check_finite: raise ``ValueError`` for NaN or inf margins (and negative weights). ``None`` (default) checks CPU
-            tensors and skips the check on an accelerator, where it would make the host wait for the
-            device once per step (with it, R³M-DPO took 1.10× the sigmoid-DPO step of a small GPT-2 on an
-            H100); there a
-            non-finite margin gives a NaN loss. ``True`` always checks, ``False`` never.
+        check_finite: raise ``ValueError`` for NaN or inf margins (and negative weights). ``None``
+            (default) checks CPU tensors and skips the check on an accelerator, where reading its
+            verdict back would make the host wait for the device on every call; there a non-finite
+            margin gives a NaN loss. ``True`` always checks, ``False`` never.
 
     Returns:
         :class:`R3MOutput` (loss, per-pair losses, δ, margins); computed in float32 at least.
 
     Raises:
-        ValueError: shapes, empty batch, non-finite margins, λ ∉ (0, 1), bad reduction or weights.
+        ValueError: shapes, empty batch, λ ∉ (0, 1), bad reduction or weights; non-finite margins
+            when checked (see ``check_finite``).
 
     Example:
         >>> out = r3m_loss(torch.tensor([-1.0]), torch.tensor([0.0]), lam=0.5)
@@ -262,10 +270,9 @@ def r3m_dpo_loss(
             retune λ when β changes.
         reference_free: uniform reference policy (TRL's ``reference_free``).
         check_finite: raise ``ValueError`` for NaN or inf logits z. ``None`` (default) checks CPU
-            tensors and skips the check on an accelerator, where it would make the host wait for the
-            device once per step (with it, R³M-DPO took 1.10× the sigmoid-DPO step of a small GPT-2 on an
-            H100); there a
-            non-finite z gives a NaN loss. ``True`` always checks, ``False`` never.
+            tensors and skips the check on an accelerator, where reading its verdict back would make
+            the host wait for the device on every call; there a non-finite z gives a NaN loss.
+            ``True`` always checks, ``False`` never.
 
     Returns:
         :class:`R3MDPOOutput`: per-pair losses, implicit rewards β·logratio (detached), δ.

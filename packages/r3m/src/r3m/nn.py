@@ -18,7 +18,7 @@ import math
 import torch
 from torch import nn
 
-from r3m.functional import check_pair, r3m_dpo_loss, r3m_loss, r3m_threshold
+from r3m.functional import check_finite_arg, check_pair, r3m_dpo_loss, r3m_loss, r3m_threshold
 
 
 class R3MLoss(nn.Module):
@@ -26,16 +26,18 @@ class R3MLoss(nn.Module):
 
     Args:
         lam: per-sample λ ∈ (0, 1).
+        check_finite: see :func:`r3m.functional.r3m_loss`.
 
     Example:
         >>> round(R3MLoss(lam=0.5)(torch.tensor([2.0]), torch.tensor([0.0])).item(), 6)
         0.126928
     """
 
-    def __init__(self, lam: float = 0.5) -> None:
+    def __init__(self, lam: float = 0.5, check_finite: bool | None = None) -> None:
         super().__init__()
         r3m_threshold(lam)  # validates
         self.lam = lam
+        self.check_finite = check_finite_arg(check_finite)
         self.last_delta: torch.Tensor | None = None
 
     def forward(
@@ -52,7 +54,7 @@ class R3MLoss(nn.Module):
             if margin.shape != d.shape:
                 raise ValueError(f"margin must have shape {tuple(d.shape)}, got {tuple(margin.shape)}")
             d = d - margin
-        out = r3m_loss(d, torch.zeros_like(d), lam=self.lam)
+        out = r3m_loss(d, torch.zeros_like(d), lam=self.lam, check_finite=self.check_finite)
         self.last_delta = out.delta
         return out.loss
 
@@ -67,6 +69,7 @@ class R3MDPOLoss(nn.Module):
         beta: DPO's β > 0.
         lam: per-sample λ ∈ (0, 1), applied to the β-scaled logit.
         reference_free: uniform reference policy.
+        check_finite: see :func:`r3m.functional.r3m_dpo_loss`.
 
     Example:
         >>> zero = torch.zeros(1)
@@ -75,8 +78,11 @@ class R3MDPOLoss(nn.Module):
         1.69315
     """
 
-    def __init__(self, beta: float = 0.1, lam: float = 0.5, reference_free: bool = False) -> None:
+    def __init__(
+        self, beta: float = 0.1, lam: float = 0.5, reference_free: bool = False, check_finite: bool | None = None
+    ) -> None:
         super().__init__()
+        self.check_finite = check_finite_arg(check_finite)
         if not math.isfinite(beta) or beta <= 0:
             raise ValueError(f"beta must be a finite number > 0, got {beta!r}")
         r3m_threshold(lam)
@@ -99,6 +105,7 @@ class R3MDPOLoss(nn.Module):
             beta=self.beta,
             lam=self.lam,
             reference_free=self.reference_free,
+            check_finite=self.check_finite,
         )
         self.last_delta = out.delta
         return out.losses.mean(), out.chosen_rewards, out.rejected_rewards

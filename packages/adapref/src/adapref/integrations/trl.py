@@ -292,6 +292,7 @@ class AdaDPOTrainer(DPOTrainer):
             tau_init=ada.tau_init,
             quadratic=ada.quadratic,
             clamp_tau_max=ada.clamp_tau_max,
+            check_finite=True,  # documented above; TRL reads its metrics back to the host every step anyway
         )
         loss = out.losses.mean()
         if aux_loss_enabled:

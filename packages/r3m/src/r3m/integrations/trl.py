@@ -300,7 +300,13 @@ class R3MDPOTrainer(DPOTrainer):
         delta: torch.Tensor | None
         if self.r3m.loss == "r3m":
             out = r3m_dpo_loss(
-                chosen_logps, rejected_logps, ref_chosen_logps, ref_rejected_logps, beta=beta, lam=self.r3m.lam
+                chosen_logps,
+                rejected_logps,
+                ref_chosen_logps,
+                ref_rejected_logps,
+                beta=beta,
+                lam=self.r3m.lam,
+                check_finite=True,  # documented above; TRL reads its metrics back to the host every step anyway
             )
             losses, chosen_rewards, rejected_rewards, delta = (
                 out.losses,

@@ -166,7 +166,7 @@ class R3MRewardTrainer(RewardTrainer):
         d = rewards_chosen - rewards_rejected
         if "margin" in inputs:
             d = d - inputs["margin"]  # TRL's order: (r_w − r_l) − m
-        out = r3m_loss(d, torch.zeros_like(d), lam=self.r3m.lam)
+        out = r3m_loss(d, torch.zeros_like(d), lam=self.r3m.lam, check_finite=True)  # documented above
         loss = out.loss
         coef = getattr(self.args, "center_rewards_coefficient", None)  # a RewardConfig field
         if coef is not None:
