@@ -4,7 +4,8 @@ Paper: Li, Xu, Zuo, Jiang, Zhang, Zhao, Zha, "SMURF-THP: Score Matching-based Un
 
 The public API is resolved lazily (PEP 562), so that ``import smurf_thp`` and ``smurf-thp --help``
 stay fast and import no heavy dependency until a name that needs it is used. Each public name is
-listed in ``_LAZY`` with the module that defines it.
+listed in ``_LAZY`` with the module that defines it. The EasyTPP anchors (``EasyTPPAnchor``; extra
+``[easytpp]``) import ``easy_tpp`` only when one is built.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from smurf_thp._version import __version__
 if TYPE_CHECKING:
     from smurf_thp.baselines import FlexibleIntensityMLE, THPIntensity
     from smurf_thp.data import Batch, EventDataset, EventSequence, batches, collate, from_tick
+    from smurf_thp.easytpp import EasyTPPAnchor, EasyTPPConfig, to_easytpp_batch
     from smurf_thp.formats import load, load_splits, save, save_splits
     from smurf_thp.losses import dsm_loss, hyvarinen_loss, type_ce
     from smurf_thp.metrics import (
@@ -53,6 +55,9 @@ _LAZY: dict[str, str] = {
     "collate": "smurf_thp.data",
     "batches": "smurf_thp.data",
     "from_tick": "smurf_thp.data",
+    "EasyTPPAnchor": "smurf_thp.easytpp",
+    "EasyTPPConfig": "smurf_thp.easytpp",
+    "to_easytpp_batch": "smurf_thp.easytpp",
     "load": "smurf_thp.formats",
     "save": "smurf_thp.formats",
     "load_splits": "smurf_thp.formats",
@@ -96,6 +101,8 @@ _LAZY: dict[str, str] = {
 __all__ = [
     "SMURFTHP",
     "Batch",
+    "EasyTPPAnchor",
+    "EasyTPPConfig",
     "EventDataset",
     "EventSequence",
     "FlexibleIntensityMLE",
@@ -138,6 +145,7 @@ __all__ = [
     "save",
     "save_splits",
     "summarize",
+    "to_easytpp_batch",
     "type_accuracy",
     "type_ce",
 ]

@@ -54,7 +54,9 @@ def build_parser() -> argparse.ArgumentParser:
     tr = sub.add_parser("train", allow_abbrev=False, help="train SMURF-THP or a baseline; checkpoints, --resume")
     tr.add_argument("--data", required=True, help="a data directory or file with train (and dev) splits")
     tr.add_argument("--format", choices=FORMATS, default="auto")
-    tr.add_argument("--model", default="smurf", help="smurf, smurf-semi, flexible-mle or thp-mle (default smurf)")
+    tr.add_argument("--model", default="smurf",
+                    help="smurf, smurf-semi, flexible-mle, thp-mle, or an EasyTPP anchor (extra [easytpp]): "
+                    "easytpp-thp, easytpp-sahp, easytpp-nhp, easytpp-intensityfree (default smurf)")  # fmt: skip
     tr.add_argument("--preset", default="cpu-small", help="cpu-small, so, retweet, mimic or financial")
     tr.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a model setting (repeatable)")
     tr.add_argument("--epochs", type=int, default=20)
@@ -106,6 +108,9 @@ def build_parser() -> argparse.ArgumentParser:
     be.add_argument("--out", default="smurf-thp-bench", help="results folder (default ./smurf-thp-bench)")
     be.add_argument("--jobs", type=int, default=2, help="worker processes of one thread each (default 2)")
     be.add_argument("--fresh", action="store_true", help="ignore per-run files of an interrupted run")
+    be.add_argument("--anchors", action="store_true",
+                    help="the EasyTPP anchors (THP, SAHP, NHP, IntensityFree; extra [easytpp]) beside SMURF-THP, the "
+                    "MLE heads and the truth, instead of the main suite")  # fmt: skip
 
     info = sub.add_parser(
         "info", allow_abbrev=False, help="print package, python and dependency versions, threads and CUDA"

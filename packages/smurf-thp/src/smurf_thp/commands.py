@@ -15,9 +15,13 @@ import os
 from pathlib import Path
 from typing import Any
 
-MODELS = ("smurf", "smurf-semi", "flexible-mle", "thp-mle")
-"""``--model`` choices: SMURF-THP (exact DSM gradient), SMURF-THP with the official semi-gradient, and the two
-MLE baselines (:mod:`smurf_thp.baselines`)."""
+ANCHOR_MODELS = ("easytpp-thp", "easytpp-sahp", "easytpp-nhp", "easytpp-intensityfree")
+"""the EasyTPP anchors (:data:`smurf_thp.easytpp.ANCHORS`; extra ``[easytpp]``), named here so that ``--help``
+imports no torch."""
+
+MODELS = ("smurf", "smurf-semi", "flexible-mle", "thp-mle", *ANCHOR_MODELS)
+"""``--model`` choices: SMURF-THP (exact DSM gradient), SMURF-THP with the official semi-gradient, the two
+MLE baselines (:mod:`smurf_thp.baselines`) and the EasyTPP anchors (:mod:`smurf_thp.easytpp`)."""
 
 
 def _write_json(path: Path, obj: Any) -> None:
@@ -106,6 +110,8 @@ def build_model(kind: str, num_types: int, preset: str, overrides: dict[str, Any
         raise ValueError(f"--model must be one of {', '.join(MODELS)}, got {kind!r}")
     if preset not in PRESETS:
         raise ValueError(f"--preset must be one of {', '.join(PRESETS)}, got {preset!r}")
+    if kind in ANCHOR_MODELS:
+        return _build_anchor(kind, num_types, preset, overrides)
     fields = {f.name for f in dataclasses.fields(SMURFConfig)} - {"num_types"}
     unknown = sorted(set(overrides) - fields)
     if unknown:
@@ -119,6 +125,19 @@ def build_model(kind: str, num_types: int, preset: str, overrides: dict[str, Any
     from smurf_thp import baselines
 
     return (baselines.FlexibleIntensityMLE if kind == "flexible-mle" else baselines.THPIntensity)(config)
+
+
+def _build_anchor(kind: str, num_types: int, preset: str, overrides: dict[str, Any]) -> Any:
+    """An EasyTPP anchor with the ``preset``'s width, depth, heads and dropout, and ``--set`` overrides."""
+    from smurf_thp import easytpp
+
+    fields = {f.name for f in dataclasses.fields(easytpp.EasyTPPConfig)} - {"num_types", "model_id"}
+    unknown = sorted(set(overrides) - fields)
+    if unknown:
+        raise ValueError(f"--set: unknown EasyTPP anchor setting(s) {unknown}; known: {', '.join(sorted(fields))}")
+    settings = {**easytpp.preset_settings(preset), **overrides}
+    config = easytpp.EasyTPPConfig(num_types=num_types, model_id=easytpp.ANCHORS[kind], **settings)
+    return easytpp.EasyTPPAnchor(config)
 
 
 def train(args: argparse.Namespace) -> int:
@@ -325,14 +344,23 @@ def demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def bench_suite(quick: bool, anchors: bool) -> str:
+    """The suite of ``bench [--quick] [--anchors]``: ``cpu-small``, ``quick``, ``anchors`` or ``anchors-quick``."""
+    if anchors:
+        return "anchors-quick" if quick else "anchors"
+    return "quick" if quick else "cpu-small"
+
+
 def bench(args: argparse.Namespace) -> int:
-    """``smurf-thp bench``: :func:`smurf_thp.bench.run_bench` on the ``cpu-small`` suite (``--quick``: one cell)."""
+    """``smurf-thp bench``: :func:`smurf_thp.bench.run_bench` on the ``cpu-small`` suite (``--quick``: one cell;
+    ``--anchors``: the EasyTPP anchors' suite)."""
     from smurf_thp.bench import markdown, run_bench
 
     if args.jobs < 1:
         raise ValueError(f"--jobs must be >= 1, got {args.jobs}")
-    command = "smurf-thp bench" + (" --quick" if args.quick else "") + f" --jobs {args.jobs} --out {args.out}"
-    report = run_bench("quick" if args.quick else "cpu-small", Path(args.out), jobs=args.jobs, fresh=args.fresh,
+    flags = (" --quick" if args.quick else "") + (" --anchors" if args.anchors else "")
+    command = f"smurf-thp bench{flags} --jobs {args.jobs} --out {args.out}"
+    report = run_bench(bench_suite(args.quick, args.anchors), Path(args.out), jobs=args.jobs, fresh=args.fresh,
                        command=command)  # fmt: skip
     print(markdown(report))
     return 0

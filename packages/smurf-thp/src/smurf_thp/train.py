@@ -1,7 +1,8 @@
 """Training (early stopping on dev, atomic checkpoints, bit-identical resume) and evaluation in original units.
 
 :class:`Trainer` fits the time normaliser on the training gaps only (log for SMURF-THP, mean-scaling for the
-MLE baselines, read from the model's ``space`` attribute), trains with Adam (betas 0.9/0.999, eps 1e-5, the
+MLE baselines and the EasyTPP anchors, read from the model's ``space`` attribute; a model with a ``prepare(train,
+normalizer)`` method then takes the statistics it keeps itself), trains with Adam (betas 0.9/0.999, eps 1e-5, the
 official choice) and a cosine learning-rate schedule, evaluates the loss on the dev split after every epoch
 with a fixed noise seed, keeps the best dev state and stops after ``patience`` epochs without improvement.
 A checkpoint (model, best state, optimiser, schedule, history, normaliser, configs, RNG state) is written
@@ -165,6 +166,9 @@ class Trainer:
         else:
             mode = "log" if _space(self.model) == "log" else "mean"
             self.normalizer = TimeNormalizer(mode).fit(train.all_gaps())
+            prepare = getattr(self.model, "prepare", None)
+            if callable(prepare):  # a model that keeps train statistics of its own (the EasyTPP anchors)
+                prepare(train, self.normalizer)
         bar = None
         if progress:
             from tqdm.auto import tqdm
@@ -239,10 +243,15 @@ def load_checkpoint(path: str | Path, model_classes: dict[str, type[nn.Module]] 
         classes.setdefault("THPIntensity", baselines.THPIntensity)
     except (ImportError, AttributeError):  # pragma: no cover - the baselines module is optional here
         pass
+    config_class: Any = SMURFConfig
+    if state["model_class"] == "EasyTPPAnchor" and "EasyTPPAnchor" not in classes:
+        from smurf_thp.easytpp import EasyTPPAnchor, EasyTPPConfig  # building it raises ImportError without easy_tpp
+
+        classes["EasyTPPAnchor"], config_class = EasyTPPAnchor, EasyTPPConfig
     cls = classes.get(state["model_class"])
     if cls is None:
         raise ValueError(f"{path}: unknown model class {state['model_class']!r}")
-    model: Any = cls(SMURFConfig(**state["model_config"]))
+    model: Any = cls(config_class(**state["model_config"]))
     model.load_state_dict(state["best_state"])
     model.to(device).eval()
     return model, TimeNormalizer.from_state(state["normalizer"]), state
