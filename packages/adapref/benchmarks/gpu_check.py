@@ -56,6 +56,22 @@ def _median_s(fn: Callable[[], object], repeats: int, device: str) -> float:
     return statistics.median(times)
 
 
+def _interleaved_medians(
+    step: Callable[[Callable[..., torch.Tensor]], None],
+    losses: dict[str, Callable[..., torch.Tensor]],
+    repeats: int,
+    device: str,
+) -> dict[str, float]:
+    """Seconds of ``step(loss)`` per loss: one warm-up each, then the median of three interleaved rounds of medians."""
+    times: dict[str, list[float]] = {k: [] for k in losses}
+    for fn in losses.values():
+        step(fn)
+    for _ in range(3):
+        for name, fn in losses.items():
+            times[name].append(_median_s(functools.partial(step, fn), repeats, device))
+    return {name: statistics.median(t) for name, t in times.items()}
+
+
 def agreement(device: str) -> list[dict[str, Any]]:
     """Max |difference| of τ, loss and d loss/d margin on ``device`` against float64 on the CPU."""
     gen = torch.Generator().manual_seed(0)
@@ -116,16 +132,9 @@ def reward_steps(device: str, batches: list[int], repeats: int) -> list[dict[str
         opt = torch.optim.Adam(model.parameters(), lr=1e-3)
 
         step = functools.partial(_reward_step, model, opt, x_c, x_r)
-        times: dict[str, list[float]] = {k: [] for k in losses}
-        for fn in losses.values():
-            step(fn)
-        for _ in range(3):
-            for name, fn in losses.items():
-                times[name].append(_median_s(functools.partial(step, fn), repeats, device))
-        bt = statistics.median(times["bt"])
-        for name in losses:
-            med = statistics.median(times[name])
-            rows.append({"batch": batch, "loss": name, "step ms": 1e3 * med, "ratio to bt": med / bt})
+        times = _interleaved_medians(step, losses, repeats, device)
+        for name, med in times.items():
+            rows.append({"batch": batch, "loss": name, "step ms": 1e3 * med, "ratio to bt": med / times["bt"]})
     return rows
 
 
@@ -206,15 +215,8 @@ def dpo_steps(device: str, pairs: int, seq: int, size: tuple[int, int, int, int]
         loss.backward()  # type: ignore[no-untyped-call]
         opt.step()
 
-    times: dict[str, list[float]] = {k: [] for k in losses}
-    for fn in losses.values():
-        step(fn)
-    for _ in range(3):
-        for name, fn in losses.items():
-            times[name].append(_median_s(functools.partial(step, fn), repeats, device))
-    base = statistics.median(times["sigmoid"])
-    rows = [{"loss": n, "step ms": 1e3 * statistics.median(t), "ratio to sigmoid": statistics.median(t) / base}
-            for n, t in times.items()]  # fmt: skip
+    times = _interleaved_medians(step, losses, repeats, device)
+    rows = [{"loss": n, "step ms": 1e3 * t, "ratio to sigmoid": t / times["sigmoid"]} for n, t in times.items()]
     return {"model": kind, "vocab": vocab, "d_model": d, "layers": layers, "heads": heads, "pairs": pairs,
             "seq": seq, "rows": rows}  # fmt: skip
 
