@@ -15,7 +15,7 @@ import pytest
 import torch
 from scipy import stats
 
-from smurf_thp import easytpp
+from smurf_thp import _easytpp, easytpp
 from smurf_thp.cli import main
 from smurf_thp.commands import ANCHOR_MODELS
 from smurf_thp.data import EventDataset, collate
@@ -292,6 +292,7 @@ def test_thinning_draws_follow_the_model_law_like_the_inverse_cdf(etpp: Any, tin
     assert model.thinning_stats["at_dtime_max"] == 0
 
 
+@pytest.mark.filterwarnings("ignore:.*fewer than 2 events")
 def test_cli_train_and_evaluate_an_anchor(etpp: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     data = tmp_path / "data"
     assert main(["simulate", "--process", "hawkes3", "--n-seqs", "20,6,6", "--t-end", "8", "--out", str(data)]) == 0
@@ -324,7 +325,8 @@ def test_quick_anchor_bench(etpp: Any, tmp_path: Path) -> None:
     assert "Machine:" in md
 
 
-def test_docstring_examples() -> None:
-    result = doctest.testmod(easytpp, extraglobs={"torch": torch})
+@pytest.mark.parametrize("module", [easytpp, _easytpp], ids=["easytpp", "_easytpp"])
+def test_docstring_examples(module: Any) -> None:
+    result = doctest.testmod(module, extraglobs={"torch": torch})
     assert result.failed == 0
     assert result.attempted > 0

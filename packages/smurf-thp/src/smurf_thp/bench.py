@@ -67,10 +67,13 @@ SUITES: dict[str, list[Setting]] = {
     ],
     "quick": [Setting("hawkes3", (40, 10, 10), 10.0, 1, (0,))],
 }
-SUITES["anchors"] = SUITES["cpu-small"]
+ANCHOR_PROCESSES = ("hawkes3", "hawkes2", "self-correcting", "time-marks")
+"""the processes of the ``anchors`` suite: the cpu-small cells of these four keep one run under ~10 min on 2 cores."""
+SUITES["anchors"] = [s for s in SUITES["cpu-small"] if s.process in ANCHOR_PROCESSES]
 SUITES["anchors-quick"] = SUITES["quick"]
 """``cpu-small``: hawkes3 with 3 seeds (the targets), the other processes with one; ``quick``: the smoke test;
-``anchors`` / ``anchors-quick``: the same cells with :data:`ANCHOR_SUITE_MODELS`."""
+``anchors``: the cpu-small cells of :data:`ANCHOR_PROCESSES` with :data:`ANCHOR_SUITE_MODELS`; ``anchors-quick``:
+the quick cell with the MLE head, the truth and the anchors."""
 
 SUITE_MODELS: dict[str, tuple[str, ...]] = {"cpu-small": MODELS, "quick": MODELS, "anchors": ANCHOR_SUITE_MODELS,
                                             "anchors-quick": ("flexible-mle", "oracle", *ANCHOR_MODELS)}  # fmt: skip

@@ -68,6 +68,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from smurf_thp._easytpp import from_easytpp_batch, to_easytpp_batch
 from smurf_thp.baselines import quadratic_grid
 from smurf_thp.sampling import categorical, inverse_cdf_sample
 from smurf_thp.smurf import LossOut, SamplerConfig, Samples
@@ -135,94 +136,6 @@ def _easy_tpp(module: str) -> Any:
     if version is not None and tuple(int(p) for p in version.split(".")[:2] if p.isdigit()) < (0, 3):
         raise ImportError(f"the EasyTPP anchors need easy-tpp >= 0.3, found {version}: {EXTRA_HINT}")
     return mod
-
-
-# -- batch conversion (pure) ------------------------------------------------------------------------------------------
-def to_easytpp_batch(types: Tensor, times: Tensor, mask: Tensor, num_types: int, time_scale: float = 1.0,
-                     gaps: Tensor | None = None) -> dict[str, Tensor]:  # fmt: skip
-    """smurf-thp's padded batch -> the keyword inputs of EasyTPP's models (``model.loglike_loss(**batch)``).
-
-    Args:
-        types: ``(B, L)`` int 0-based types (any value at padding; :func:`~smurf_thp.data.collate` puts ``-1``).
-        times: ``(B, L)`` absolute times (any value at padding).
-        mask: ``(B, L)`` bool, ``True`` at real events, right-padded.
-        num_types: ``K >= 1``; the pad index is ``K``.
-        time_scale: ``> 0``; times and gaps are divided by it.
-        gaps: optional ``(B, L − 1)`` gaps of events ``1..L−1`` in the *scaled* units (the trainer's ``u_next``);
-            default ``diff(times) / time_scale``.
-
-    Returns:
-        ``time_seqs``, ``time_delta_seqs`` ``(B, L)`` float32 padded with ``float(K)``, ``time_delta_seqs[:, 0] = 0``;
-        ``type_seqs`` ``(B, L)`` int64 padded with ``K``; ``seq_non_pad_mask`` ``(B, L)`` bool; ``attention_mask``
-        ``(B, L, L)`` bool, ``True`` where query ``i`` may not attend key ``j`` (``j > i`` or ``j`` padded).
-
-    Raises:
-        ValueError: shapes disagree, ``mask`` is not right-padded, a real type is outside ``[0, K)``,
-            ``num_types < 1`` or ``time_scale <= 0``.
-
-    Example:
-        >>> out = to_easytpp_batch(
-        ...     torch.tensor([[1, 0], [2, -1]]),
-        ...     torch.tensor([[0.5, 2.5], [1.0, 0.0]]),
-        ...     torch.tensor([[True, True], [True, False]]),
-        ...     num_types=3,
-        ...     time_scale=0.5,
-        ... )
-        >>> out["time_seqs"].tolist(), out["time_delta_seqs"].tolist(), out["type_seqs"].tolist()
-        ([[1.0, 5.0], [2.0, 3.0]], [[0.0, 4.0], [0.0, 3.0]], [[1, 0], [2, 3]])
-        >>> out["attention_mask"][1].tolist()
-        [[False, True], [False, True]]
-    """
-    if isinstance(num_types, bool) or not isinstance(num_types, int) or num_types < 1:
-        raise ValueError(f"num_types must be an integer >= 1, got {num_types!r}")
-    if not (isinstance(time_scale, (int, float)) and math.isfinite(time_scale) and time_scale > 0):
-        raise ValueError(f"time_scale must be a finite number > 0, got {time_scale!r}")
-    if types.ndim != 2 or times.shape != types.shape or mask.shape != types.shape:
-        raise ValueError(f"types, times and mask must share a (B, L) shape, got {tuple(types.shape)}, "
-                         f"{tuple(times.shape)}, {tuple(mask.shape)}")  # fmt: skip
-    B, L = types.shape
-    mask = mask.bool()
-    if L > 1 and bool((mask[:, 1:] & ~mask[:, :-1]).any()):
-        raise ValueError("mask must be right-padded (True for the first events of each row, then False)")
-    real = types[mask]
-    if real.numel() and (int(real.min()) < 0 or int(real.max()) >= num_types):
-        raise ValueError(f"types must lie in [0, {num_types}) at real events, got {int(real.min())}..{int(real.max())}")
-    t = times.double() / time_scale
-    if gaps is None:
-        d = torch.diff(t, dim=1)
-    elif gaps.shape != (B, L - 1):
-        raise ValueError(f"gaps must have shape ({B}, {L - 1}), got {tuple(gaps.shape)}")
-    else:
-        d = gaps.double()
-    dt = torch.cat([torch.zeros_like(t[:, :1]), d], dim=1)  # (B, L): EasyTPP's first gap is 0
-    pad = torch.full_like(t, float(num_types))
-    later = torch.triu(torch.ones(L, L, dtype=torch.bool, device=mask.device), diagonal=1)
-    return {
-        "time_seqs": torch.where(mask, t, pad).float(),
-        "time_delta_seqs": torch.where(mask, dt, pad).float(),
-        "type_seqs": torch.where(mask, types.long(), torch.full_like(types.long(), num_types)),
-        "seq_non_pad_mask": mask,
-        "attention_mask": later.unsqueeze(0) | (~mask).unsqueeze(1),  # (B, L, L)
-    }
-
-
-def from_easytpp_batch(batch: dict[str, Tensor], time_scale: float = 1.0) -> tuple[Tensor, Tensor, Tensor]:
-    """EasyTPP's padded inputs -> smurf-thp's ``(types, times, mask)`` (``-1`` and ``0`` at padding, times × scale).
-
-    The inverse of :func:`to_easytpp_batch` (up to float32 rounding of the times); also reads a batch of EasyTPP's
-    own data loader. ``time_delta_seqs`` and ``attention_mask`` are not needed.
-
-    Example:
-        >>> b = to_easytpp_batch(
-        ...     torch.tensor([[2, 0]]), torch.tensor([[1.0, 3.0]]), torch.ones(1, 2, dtype=torch.bool), 3
-        ... )
-        >>> [x.tolist() for x in from_easytpp_batch(b)]
-        [[[2, 0]], [[1.0, 3.0]], [[True, True]]]
-    """
-    mask = batch["seq_non_pad_mask"].bool()
-    types = torch.where(mask, batch["type_seqs"].long(), torch.full_like(batch["type_seqs"].long(), -1))
-    times = torch.where(mask, batch["time_seqs"].double() * time_scale, torch.zeros_like(batch["time_seqs"].double()))
-    return types, times.float(), mask
 
 
 # -- configuration ----------------------------------------------------------------------------------------------------
