@@ -163,6 +163,27 @@ def test_mismatches_and_bad_devices_are_one_line_errors(tmp_path: Path, capsys: 
     assert "times must be numbers" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("space", ["mean", "none"])
+def test_train_in_a_bounded_space_samples_with_a_reflecting_boundary(
+    space: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # --set normalize=mean|none: the normaliser is fitted in that space and stored; evaluate's --boundary
+    # auto reflects at 0 there (no negative gap), while none lets the chains cross 0
+    import torch
+
+    data, run = tmp_path / "data", tmp_path / "run"
+    assert main(["simulate", "--process", "hawkes3", "--t-end", "8", "--n-seqs", "24,8,8", "--out", str(data)]) == 0
+    assert main(["train", "--data", str(data), "--out", str(run), *SMALL, "--set", f"normalize={space}"]) == 0
+    capsys.readouterr()
+    state = torch.load(run / "model.pt", weights_only=False)
+    assert state["normalizer"]["mode"] == space
+    assert main(["evaluate", "--ckpt", str(run / "model.pt"), "--data", str(data), *SAMPLING, "--json"]) == 0
+    assert _json(capsys)["frac_negative"] == 0.0
+    assert main(["evaluate", "--ckpt", str(run / "model.pt"), "--data", str(data), *SAMPLING, "--json",
+                 "--boundary", "none", "--step-size", "0.5"]) == 0  # fmt: skip
+    assert _json(capsys)["frac_negative"] > 0.0
+
+
 def test_train_rejects_an_unknown_setting(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["simulate", "--t-end", "5", "--n-seqs", "6,3,3", "--out", str(tmp_path / "d")]) == 0
     capsys.readouterr()

@@ -234,6 +234,7 @@ def test_sampling_is_deterministic_and_shaped() -> None:
         ({"sigma": 0.0}, "sigma must be a number > 0"),
         ({"grad_mode": "half"}, "grad_mode must be one of"),
         ({"dropout": 1.0}, "dropout must be in"),
+        ({"normalize": "sqrt"}, "normalize must be one of"),
     ],
 )
 def test_bad_config(kwargs: dict[str, object], message: str) -> None:

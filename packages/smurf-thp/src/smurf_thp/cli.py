@@ -26,6 +26,9 @@ def _sampling(p: argparse.ArgumentParser) -> None:
     p.add_argument("--n-samples", type=int, default=100, help="samples per event (default 100)")
     p.add_argument("--steps", type=int, default=300, help="Langevin steps (default 300)")
     p.add_argument("--step-size", type=float, default=0.02, help="Langevin step size (default 0.02)")
+    p.add_argument("--boundary", choices=("auto", "none", "reflect", "truncate"), default="auto",
+                   help="Langevin boundary at 0 (default auto: none in log space, reflect in the bounded mean/none "
+                        "spaces of a model trained with --set normalize=mean|none)")  # fmt: skip
 
 
 def build_parser() -> argparse.ArgumentParser:

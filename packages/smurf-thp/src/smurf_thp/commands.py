@@ -175,10 +175,13 @@ def _check_types(model: Any, ds: Any, flag: str) -> None:
 
 
 # -- evaluate / sample / predict ------------------------------------------------------------------
-def _sampler(args: argparse.Namespace) -> Any:
+def _sampler(args: argparse.Namespace, model: Any) -> Any:
     from smurf_thp.smurf import SamplerConfig
 
-    return SamplerConfig(n_samples=args.n_samples, step=args.step_size, n_steps=args.steps)
+    boundary = args.boundary
+    if boundary == "auto":  # a Langevin model in a bounded space reflects at 0; the exact samplers ignore it
+        boundary = "reflect" if getattr(model, "space", "log") != "log" else "none"
+    return SamplerConfig(n_samples=args.n_samples, step=args.step_size, n_steps=args.steps, boundary=boundary)
 
 
 def evaluate(args: argparse.Namespace) -> int:
@@ -195,7 +198,7 @@ def evaluate(args: argparse.Namespace) -> int:
     process = process_from_dict(json.loads(truth.read_text())) if truth.is_file() else None
     if process is not None and process.num_types != model.config.num_types:
         raise ValueError(f"--ground-truth: {truth} has {process.num_types} types, the model {model.config.num_types}")
-    sampler = _sampler(args)
+    sampler = _sampler(args, model)
     chosen = None
     if args.choose_steps and hasattr(model, "time_head") and "dev" in splits:
         chosen, _ = choose_steps(model, norm, splits["dev"], sampler, record_every=max(1, args.steps // 5),
@@ -229,7 +232,7 @@ def sample(args: argparse.Namespace) -> int:
     if args.split not in splits:
         raise ValueError(f"--split: {args.data} has no {args.split!r} split")
     _check_types(model, splits[args.split], "--data")
-    pred = predict(model, norm, splits[args.split], _sampler(args), seed=args.seed, device=args.device)
+    pred = predict(model, norm, splits[args.split], _sampler(args, model), seed=args.seed, device=args.device)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     np.savez_compressed(out, tau=pred.tau.cpu().numpy(), types=pred.types.cpu().numpy(), y=pred.y.cpu().numpy(),
@@ -266,7 +269,7 @@ def predict(args: argparse.Namespace) -> int:
         raise ValueError(f"--history: times must be numbers and types integers in [0, {model.config.num_types})")
     seq = EventSequence(np.asarray([*times, times[-1] + 1.0], dtype=np.float64), np.asarray([*types, 0]))
     ds = EventDataset([seq], model.config.num_types)
-    pred = predict_all(model, norm, ds, _sampler(args), seed=args.seed, device=args.device)
+    pred = predict_all(model, norm, ds, _sampler(args, model), seed=args.seed, device=args.device)
     tau = pred.tau[-1:].double()
     c = args.confidence
     levels = (0.5, (1 - c) / 2, (1 + c) / 2) if args.kind == "central" else (0.5, 0.0, c)

@@ -52,6 +52,10 @@ class SMURFConfig:
     objective: Literal["dsm", "hyvarinen"] = "dsm"
     reduction: Literal["mean", "sum"] = "mean"
     """per-event mean (ours, decouples the learning rate from batch size) or the official sum."""
+    normalize: Literal["log", "mean", "none"] = "log"
+    """the gap space the trainer fits on train and the model works in (:class:`smurf_thp.normalize.TimeNormalizer`):
+    ``log`` (default; standardised log gaps, unbounded), ``mean`` (gaps over their train mean) or ``none`` (raw
+    gaps); the official code offers the same three. The bounded spaces pair with a Langevin ``boundary`` at 0."""
 
     def __post_init__(self) -> None:
         for name in ("num_types", "d_model", "d_inner", "n_layers", "n_head", "d_k", "d_v", "num_noise"):
@@ -67,7 +71,7 @@ class SMURFConfig:
         if not 0.0 <= self.smoothing < 1.0:
             raise ValueError(f"smoothing must be in [0, 1), got {self.smoothing!r}")
         for name, options in (("grad_mode", ("exact", "semi")), ("objective", ("dsm", "hyvarinen")),
-                              ("reduction", ("mean", "sum"))):  # fmt: skip
+                              ("reduction", ("mean", "sum")), ("normalize", ("log", "mean", "none"))):  # fmt: skip
             if getattr(self, name) not in options:
                 raise ValueError(f"{name} must be one of {options}, got {getattr(self, name)!r}")
 
@@ -138,8 +142,10 @@ class SMURFTHP(nn.Module):
         2
     """
 
-    space = "log"
-    """The gap space the trainer normalises to (the MLE baselines use ``"mean"``)."""
+    @property
+    def space(self) -> str:
+        """The gap space the trainer normalises to: ``config.normalize`` (the MLE baselines use ``"mean"``)."""
+        return self.config.normalize
 
     def __init__(self, config: SMURFConfig) -> None:
         super().__init__()

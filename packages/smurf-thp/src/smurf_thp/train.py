@@ -164,8 +164,7 @@ class Trainer:
             if stale >= cfg.patience:  # the run had stopped early: nothing left to train
                 start = cfg.epochs
         else:
-            mode = "log" if _space(self.model) == "log" else "mean"
-            self.normalizer = TimeNormalizer(mode).fit(train.all_gaps())
+            self.normalizer = TimeNormalizer(_space(self.model)).fit(train.all_gaps())
             prepare = getattr(self.model, "prepare", None)
             if callable(prepare):  # a model that keeps train statistics of its own (the EasyTPP anchors)
                 prepare(train, self.normalizer)
