@@ -2,8 +2,7 @@
 """Benchmark of smurf-thp against the baselines of its issue (``make bench PKG=smurf-thp``).
 
 SMURF-THP (exact and semi-gradient DSM), the SMURF head by maximum likelihood, THP's intensity head by maximum
-likelihood and the true process, side by side on the spec's synthetic processes (hawkes3 with 3 seeds, the others
-with one); the work is :func:`smurf_thp.bench.run_bench`. Writes ``results/<suite>.json`` and ``.md`` with the
+likelihood and the true process, side by side on the spec's synthetic processes (3 seeds each); the work is :func:`smurf_thp.bench.run_bench`. Writes ``results/<suite>.json`` and ``.md`` with the
 command, machine and date; per-run files go to ``results/<suite>-runs/`` (not committed) so an interrupted run
 resumes.
 
