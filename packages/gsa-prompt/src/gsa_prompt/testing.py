@@ -411,6 +411,12 @@ class FakeServer:
         rngs = (stable_rng(*base, 0 if greedy else i) for i in range(n_out))
         return [self._respond(template, text, rng, conversation) for rng in rngs]
 
+    def _judged(self, rating: float, rng: random.Random) -> int:
+        """A judge's 0-10 score as the server writes it: ``rating`` plus ``judge_noise`` noise, clipped, rounded."""
+        if self.judge_noise:
+            rating = min(10.0, max(0.0, rating + rng.gauss(0.0, self.judge_noise)))
+        return round(rating)
+
     def _respond(self, template: str, text: str, rng: random.Random, conversation: str = "") -> str:
         """One choice's text: the world's scripted answer to the prompt ``text`` of kind ``template``.
 
@@ -420,10 +426,7 @@ class FakeServer:
         stated = world.stated_keys(conversation) if template == "sample" and self.foreign == "read" else []
         if stated:
             if _RATE_REQUEST.search(text):
-                rating = world.key_rating(conversation, stated[-1])
-                if self.judge_noise:
-                    rating = min(10.0, max(0.0, rating + rng.gauss(0.0, self.judge_noise)))
-                return f"{round(rating)}"
+                return f"{self._judged(world.key_rating(conversation, stated[-1]), rng)}"
             written = aggregate_key(world, conversation, stated, self.aggregator, rng)
             return world.render(conversation, written, detect_answer_format(conversation), rng)
         try:
@@ -447,10 +450,9 @@ class FakeServer:
                 return "It is a tie: both responses are equally good."
             return f"The better response is Response {1 if first > second else 2}."
         if template == "judge":
-            rating = world.rating(text, candidates[0])
-            if self.judge_noise:
-                rating = min(10.0, max(0.0, rating + rng.gauss(0.0, self.judge_noise)))
-            return f"I checked the response step by step.\nRating: {round(rating)}"
+            return (
+                f"I checked the response step by step.\nRating: {self._judged(world.rating(text, candidates[0]), rng)}"
+            )
         if template == "feedback":
             return world.feedback(text, candidates[0])
         return world.render(text, refine_key(world, text, keys[0], self.refine_fix, rng), fmt, rng)
