@@ -184,6 +184,16 @@ def test_train_in_a_bounded_space_samples_with_a_reflecting_boundary(
     assert _json(capsys)["frac_negative"] > 0.0
 
 
+def test_train_refuses_a_gap_space_for_the_mle_heads(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    data = tmp_path / "data"
+    assert main(["simulate", "--process", "hawkes3", "--t-end", "8", "--n-seqs", "24,8,8", "--out", str(data)]) == 0
+    capsys.readouterr()
+    code = main(["train", "--data", str(data), "--out", str(tmp_path / "run"), "--model", "flexible-mle",
+                 "--set", "normalize=log"])  # fmt: skip
+    assert code == EXIT_USAGE
+    assert "--set normalize: only SMURF-THP takes a gap space" in capsys.readouterr().err
+
+
 def test_train_rejects_an_unknown_setting(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["simulate", "--t-end", "5", "--n-seqs", "6,3,3", "--out", str(tmp_path / "d")]) == 0
     capsys.readouterr()

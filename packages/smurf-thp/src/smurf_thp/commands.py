@@ -102,6 +102,14 @@ def _overrides(pairs: list[str] | None) -> dict[str, Any]:
     return out
 
 
+def _check_settings(overrides: dict[str, Any], config: Any, fixed: set[str], what: str) -> None:
+    """``--set`` keys must be fields of the dataclass ``config`` other than the ``fixed`` ones."""
+    fields = {f.name for f in dataclasses.fields(config)} - fixed
+    unknown = sorted(set(overrides) - fields)
+    if unknown:
+        raise ValueError(f"--set: unknown {what} setting(s) {unknown}; known: {', '.join(sorted(fields))}")
+
+
 def build_model(kind: str, num_types: int, preset: str, overrides: dict[str, Any]) -> Any:
     """A model of ``kind`` (:data:`MODELS`) with the ``preset``'s sizes and ``--set`` overrides."""
     from smurf_thp.smurf import PRESETS, SMURFTHP, SMURFConfig
@@ -112,10 +120,9 @@ def build_model(kind: str, num_types: int, preset: str, overrides: dict[str, Any
         raise ValueError(f"--preset must be one of {', '.join(PRESETS)}, got {preset!r}")
     if kind in ANCHOR_MODELS:
         return _build_anchor(kind, num_types, preset, overrides)
-    fields = {f.name for f in dataclasses.fields(SMURFConfig)} - {"num_types"}
-    unknown = sorted(set(overrides) - fields)
-    if unknown:
-        raise ValueError(f"--set: unknown model setting(s) {unknown}; known: {', '.join(sorted(fields))}")
+    _check_settings(overrides, SMURFConfig, {"num_types"}, "model")
+    if "normalize" in overrides and kind not in ("smurf", "smurf-semi"):
+        raise ValueError(f"--set normalize: only SMURF-THP takes a gap space; {kind} works in mean-scaled gaps")
     settings: dict[str, Any] = {**PRESETS[preset], **overrides}
     if kind == "smurf-semi":
         settings["grad_mode"] = "semi"
@@ -131,10 +138,7 @@ def _build_anchor(kind: str, num_types: int, preset: str, overrides: dict[str, A
     """An EasyTPP anchor with the ``preset``'s width, depth, heads and dropout, and ``--set`` overrides."""
     from smurf_thp import easytpp
 
-    fields = {f.name for f in dataclasses.fields(easytpp.EasyTPPConfig)} - {"num_types", "model_id"}
-    unknown = sorted(set(overrides) - fields)
-    if unknown:
-        raise ValueError(f"--set: unknown EasyTPP anchor setting(s) {unknown}; known: {', '.join(sorted(fields))}")
+    _check_settings(overrides, easytpp.EasyTPPConfig, {"num_types", "model_id"}, "EasyTPP anchor")
     settings = {**easytpp.preset_settings(preset), **overrides}
     config = easytpp.EasyTPPConfig(num_types=num_types, model_id=easytpp.ANCHORS[kind], **settings)
     return easytpp.EasyTPPAnchor(config)

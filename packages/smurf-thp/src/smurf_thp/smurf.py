@@ -55,7 +55,8 @@ class SMURFConfig:
     normalize: Literal["log", "mean", "none"] = "log"
     """the gap space the trainer fits on train and the model works in (:class:`smurf_thp.normalize.TimeNormalizer`):
     ``log`` (default; standardised log gaps, unbounded), ``mean`` (gaps over their train mean) or ``none`` (raw
-    gaps); the official code offers the same three. The bounded spaces pair with a Langevin ``boundary`` at 0."""
+    gaps); the official code offers the same three. The bounded spaces pair with a Langevin ``boundary`` at 0.
+    SMURF-THP only: the MLE heads, which share this config, work in mean-scaled gaps whatever it says."""
 
     def __post_init__(self) -> None:
         for name in ("num_types", "d_model", "d_inner", "n_layers", "n_head", "d_k", "d_v", "num_noise"):
