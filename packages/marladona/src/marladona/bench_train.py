@@ -86,7 +86,6 @@ def _train_one(run: TrainRun, out_dir: Path, *, minutes: float, quick: bool, epi
     import torch
 
     from marladona.checkpoint import load_checkpoint
-    from marladona.evaluate import evaluate
     from marladona.train import resume_or_start
 
     run_dir = out_dir / "runs" / run.name
@@ -113,14 +112,12 @@ def _train_one(run: TrainRun, out_dir: Path, *, minutes: float, quick: bool, epi
     trainer = resume_or_start(cfg, run_dir, resume=resumed, progress=progress)
     last = trainer.learn(iterations=iterations, minutes=minutes)
     t = cfg.env.max_team_size
-    eval_cfg = cfg.env.replace(episode_length_s=2.0) if quick else cfg.env
     evals: dict[str, Any] = {}
     baseline: dict[str, Any] = {}
     for opp in run.opponents:
-        for who, table in ((str(ckpt), evals), ("random", baseline)):
-            res = evaluate(who, opp, team_sizes=((t, t),), episodes=episodes, level=0, seed=seed + 1, cfg=eval_cfg,
-                           progress=bool(progress))  # fmt: skip
-            table[opp] = res["per_size"][f"{t}v{t}"]
+        mine, rand = _policy_and_random(ckpt, opp, ((t, t),), cfg=cfg.env, quick=quick, episodes=episodes, seed=seed,
+                                        progress=progress)  # fmt: skip
+        evals[opp], baseline[opp] = mine[f"{t}v{t}"], rand[f"{t}v{t}"]
     result = {
         "name": run.name, "preset": run.preset, "spec": run.spec, "minutes": minutes, "team_size": t,
         "num_envs": cfg.env.num_envs, "iterations": trainer.iteration, "env_steps": trainer.env_steps,
@@ -133,6 +130,18 @@ def _train_one(run: TrainRun, out_dir: Path, *, minutes: float, quick: bool, epi
     return {**strict_json_value(result), "cached": False}
 
 
+def _policy_and_random(ckpt: Path, opponent: str, teams: tuple[tuple[int, int], ...], *, cfg: Any, quick: bool,
+                       episodes: int, seed: int, progress: bool | None) -> tuple[dict[str, Any], dict[str, Any]]:  # fmt: skip
+    """W/D/L per team size of the checkpoint's policy and of a random team against ``opponent`` (level 0, seed
+    ``seed + 1``; the quick mode plays 2 s games)."""
+    from marladona.evaluate import evaluate
+
+    eval_cfg = cfg.replace(episode_length_s=2.0) if quick else cfg
+    mine, rand = (evaluate(who, opponent, team_sizes=teams, episodes=episodes, level=0, seed=seed + 1, cfg=eval_cfg,
+                           progress=bool(progress))["per_size"] for who in (str(ckpt), "random"))  # fmt: skip
+    return mine, rand
+
+
 def zero_shot(run: TrainRun, out_dir: Path, sizes: Sequence[int], *, quick: bool, episodes: int, seed: int,
               progress: bool | None) -> dict[str, Any]:  # fmt: skip
     """W/D/L of ``run``'s trained policy at team sizes it never trained for, beside a random team.
@@ -143,7 +152,6 @@ def zero_shot(run: TrainRun, out_dir: Path, sizes: Sequence[int], *, quick: bool
     Cached in ``runs/<name>/zero_shot.json`` for the same checkpoint iteration and settings.
     """
     from marladona.checkpoint import load_checkpoint
-    from marladona.evaluate import evaluate
 
     run_dir = out_dir / "runs" / run.name
     ckpt = run_dir / "checkpoint.pt"
@@ -159,15 +167,9 @@ def zero_shot(run: TrainRun, out_dir: Path, sizes: Sequence[int], *, quick: bool
         saved = json.loads(cache.read_text(encoding="utf-8"))
         if saved.get("key") == key:
             return {**saved["result"], "cached": True}
-    eval_cfg = cfg.replace(episode_length_s=2.0) if quick else cfg
-    teams = tuple((t, t) for t in sizes)
-    per: dict[str, Any] = {}
-    for who in (str(ckpt), "random"):
-        res = evaluate(who, opponent, team_sizes=teams, episodes=episodes, level=0, seed=seed + 1, cfg=eval_cfg,
-                       progress=bool(progress))  # fmt: skip
-        per["policy" if who != "random" else "random"] = res["per_size"]
-    result = {"opponent": opponent, "trained_sizes": list(cfg.team_size_range), "policy": per["policy"],
-              "random": per["random"]}  # fmt: skip
+    mine, rand = _policy_and_random(ckpt, opponent, tuple((t, t) for t in sizes), cfg=cfg, quick=quick,
+                                    episodes=episodes, seed=seed, progress=progress)  # fmt: skip
+    result = {"opponent": opponent, "trained_sizes": list(cfg.team_size_range), "policy": mine, "random": rand}
     write_json(cache, {"key": key, "result": result})
     return {**strict_json_value(result), "cached": False}
 
