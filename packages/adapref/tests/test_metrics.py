@@ -17,6 +17,7 @@ from adapref.metrics import (
     pearson,
     preference_accuracy,
     spearman,
+    spearman_ceiling,
     strength_quantile_table,
     tau_histogram,
 )
@@ -133,6 +134,41 @@ class TestCorrelations:
     def test_length_mismatch_names_x_and_y(self, fn: Any) -> None:
         with pytest.raises(ValueError, match=r"x and y must have the same length, got 3 and 4"):
             fn(np.ones(3), np.ones(4))
+
+
+class TestSpearmanCeiling:
+    def test_hand_case(self) -> None:
+        # One pair at tau0, two at tau_max: the best tau ranks the pairs by strength as (1, 2, 3.5, 3.5),
+        # whose Pearson with (1, 2, 3, 4) is 4.5 / sqrt(4.5 * 5) = 3 / sqrt(10).
+        tau = torch.tensor([0.1, 0.5, 1.0, 1.0])
+        strength = torch.tensor([4.0, 1.0, 2.0, 3.0])
+        assert spearman_ceiling(tau, strength, 0.1, 1.0) == pytest.approx(3 / math.sqrt(10), abs=1e-12)
+
+    def test_without_ties_the_ceiling_is_one(self) -> None:
+        rng = _rng(1)
+        tau = rng.uniform(0.2, 0.9, size=50)
+        assert spearman_ceiling(tau, rng.normal(size=50), 0.1, 1.0) == pytest.approx(1.0, abs=1e-12)
+
+    def test_a_monotone_clip_of_the_strength_reaches_it(self) -> None:
+        # tau = clip(strength / u, tau0, tau_max) orders the pairs as the strength does: Spearman == ceiling.
+        rng = _rng(2)
+        strength = np.abs(rng.normal(0.0, 3.0, size=400))
+        tau = np.clip(strength / 0.94, 0.1, 1.0)
+        assert spearman_ceiling(tau, strength, 0.1, 1.0) == pytest.approx(stats.spearmanr(tau, strength)[0], abs=1e-12)
+
+    @pytest.mark.parametrize("seed", range(5))
+    def test_no_tau_with_the_same_bound_shares_beats_it(self, seed: int) -> None:
+        # Noisy tau clipped at both bounds: the measured Spearman stays at or below the ceiling.
+        rng = _rng(seed)
+        strength = np.abs(rng.normal(0.0, 3.0, size=300))
+        tau = np.clip((strength + rng.normal(0.0, 1.5, size=300)) / 0.94, 0.1, 1.0)
+        assert stats.spearmanr(tau, strength)[0] <= spearman_ceiling(tau, strength, 0.1, 1.0) + 1e-12
+
+    def test_an_unbounded_tau_max_and_bad_bounds(self) -> None:
+        tau = torch.tensor([0.1, 0.3, 2.0, 5.0])
+        assert spearman_ceiling(tau, torch.tensor([1.0, 2.0, 3.0, 4.0]), 0.1, math.inf) == pytest.approx(1.0)
+        with pytest.raises(ValueError, match="tau0 <= tau_max"):
+            spearman_ceiling(tau, tau, 1.0, 0.5)
 
 
 class TestStrengthQuantileTable:

@@ -95,6 +95,16 @@ def test_tau_report_agrees_with_an_independent_computation(linear_data: tuple[ob
     assert sum(rep.histogram["counts"]) == len(train)  # type: ignore[arg-type]
     assert rep.quantile_table is not None
     assert len(rep.quantile_table) == 5
+    # The ceiling: the strength's ranks with the report's shares at the bounds tied, by scipy.
+    n = len(train)  # type: ignore[arg-type]
+    n0 = round(rep.histogram["frac_at_tau0"] * n)
+    n_max = round(rep.histogram["frac_at_tau_max"] * n)
+    order = train.strength.numpy().argsort()  # type: ignore[attr-defined]
+    best = torch.zeros(n, dtype=torch.float64).numpy()
+    best[order] = [min(max(i, n0 - 1), n - n_max) for i in range(n)]
+    expected = spearmanr(best, train.strength.numpy()).statistic  # type: ignore[attr-defined]
+    assert rep.spearman_ceiling == pytest.approx(expected, abs=1e-9)
+    assert rep.spearman <= rep.spearman_ceiling + 1e-12
 
 
 def test_save_and_load_round_trip(linear_data: tuple[object, object], tmp_path: Path) -> None:

@@ -171,7 +171,10 @@ def tau_report(args: argparse.Namespace) -> int:
                         zip(hist["edges"][:-1], hist["edges"][1:], hist["counts"], strict=True)])  # fmt: skip
     text += f"\n\nshare at τ0: {hist['frac_at_tau0']:.3f}   share at τmax: {hist['frac_at_tau_max']:.3f}"
     if rep.quantile_table is not None:
-        text += f"\n\nSpearman(τ, true strength) = {rep.spearman:.3f}\n"
+        text += (
+            f"\n\nSpearman(τ, true strength) = {rep.spearman:.3f}   (ceiling with these shares at the bounds: "
+            f"{rep.spearman_ceiling:.3f})\n"
+        )
         text += format_table(["strength from", "to", "pairs", "mean τ"],
                              [[q["lo"], q["hi"], q["n"], q["mean_tau"]] for q in rep.quantile_table])  # fmt: skip
     if args.plot is not None:

@@ -26,6 +26,7 @@ __all__ = [
     "pearson",
     "preference_accuracy",
     "spearman",
+    "spearman_ceiling",
     "strength_quantile_table",
     "tau_histogram",
 ]
@@ -146,6 +147,47 @@ def spearman(x: ArrayLike, y: ArrayLike) -> float:
     """
     a, b = _pair(x, y, ("x", "y"))
     return pearson(_rankdata(a), _rankdata(b))
+
+
+def spearman_ceiling(tau: ArrayLike, strength: ArrayLike, tau0: float, tau_max: float) -> float:
+    """The largest Spearman(τ, strength) reachable with τ's numbers of pairs at its two bounds.
+
+    The clip ``τ_i = clip(|d_i|/u*, τ0, τmax)`` ties every pair that reaches a bound, and a tie
+    carries no rank information. Let ``n_0`` pairs sit at ``τ0`` and ``n_max`` at ``τmax``. Among
+    all τ with those two tie blocks and distinct values elsewhere, the rank correlation with the
+    strength is largest when τ orders the pairs as the strength does (rearrangement inequality):
+    the ``n_0`` weakest pairs at ``τ0``, the ``n_max`` strongest at ``τmax``. This returns that
+    correlation, so a measured Spearman can be read against what the bounds allow.
+
+    Args:
+        tau: ``(n,)`` scaling factors in ``[τ0, τmax]``.
+        strength: ``(n,)`` true preference strengths, distinct values assumed (ties in the strength
+            only lower the ceiling's meaning, not its computation).
+        tau0: the lower bound ``τ0``; pairs with ``τ ≤ τ0·(1 + 1e-6)`` count as at the bound.
+        tau_max: the upper bound ``τmax``; pairs with ``τ ≥ τmax·(1 − 1e-6)`` count as at the bound
+            (``inf`` for the unbounded quadratic form).
+
+    Returns:
+        The ceiling in ``[−1, 1]``; ``nan`` if every pair sits in one tie block.
+
+    Raises:
+        ValueError: if the inputs are not finite 1-D arrays of one length ``≥ 2``, or ``tau_max < tau0``.
+
+    Example:
+        >>> spearman_ceiling(torch.tensor([0.1, 0.5, 1.0, 1.0]), torch.tensor([4.0, 1.0, 2.0, 3.0]), 0.1, 1.0)
+        0.9486832980505138
+    """
+    t, s = _pair(tau, strength, ("tau", "strength"))
+    if not math.isfinite(tau0) or math.isnan(tau_max) or tau_max < tau0:
+        raise ValueError(f"need a finite tau0 <= tau_max (inf allowed), got tau0={tau0!r}, tau_max={tau_max!r}")
+    n0 = int(np.count_nonzero(t <= tau0 * (1 + 1e-6)))
+    n_max = int(np.count_nonzero(t >= tau_max * (1 - 1e-6)))
+    if tau_max == tau0:  # every pair sits at the one bound
+        n0, n_max = t.size, 0
+    order = np.argsort(s, kind="mergesort")
+    best = np.empty(t.size, dtype=np.float64)
+    best[order] = np.clip(np.arange(t.size, dtype=np.float64), n0 - 1, t.size - n_max)
+    return pearson(_rankdata(best), _rankdata(s))
 
 
 def kendall_tau(x: ArrayLike, y: ArrayLike) -> float:

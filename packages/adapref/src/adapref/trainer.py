@@ -11,6 +11,7 @@ import dataclasses
 import hashlib
 import json
 import logging
+import math
 import os
 import pickle
 import tempfile
@@ -26,7 +27,7 @@ from adapref.baselines import bt_loss, hinge_loss, ipo_loss
 from adapref.config import TrainConfig
 from adapref.data import PreferenceData
 from adapref.functional import adaptive_preference_loss
-from adapref.metrics import preference_accuracy, spearman, strength_quantile_table, tau_histogram
+from adapref.metrics import preference_accuracy, spearman, spearman_ceiling, strength_quantile_table, tau_histogram
 from adapref.reward_model import SegmentRewardModel
 from adapref.scaling import solve_tau
 
@@ -96,12 +97,16 @@ class TauReport:
     """mean τ per strength quintile (paper Fig. 5b), when the data carry the true strength."""
     spearman: float | None
     """Spearman correlation of τ with the true strength, when known."""
+    spearman_ceiling: float | None = None
+    """The largest Spearman any τ with the same numbers of pairs at τ0 and at τmax could reach
+    (:func:`adapref.metrics.spearman_ceiling`), when the strength is known."""
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "histogram": self.histogram,
             "quantile_table": self.quantile_table,
             "spearman": self.spearman,
+            "spearman_ceiling": self.spearman_ceiling,
             "tau_mean": float(self.tau.mean()),
         }
 
@@ -292,11 +297,12 @@ class RewardTrainer:
                         n_iter=cfg.n_iter, tau_init=cfg.tau_init, quadratic=cfg.loss == "ada-quad")  # fmt: skip
         upper = cfg.tau_max if cfg.loss == "ada" else max(float(tau.max()), cfg.tau0 * (1 + 1e-6))
         hist = tau_histogram(tau, cfg.tau0, upper, bins=bins)
-        table = rho = None
+        table = rho = ceiling = None
         if data.strength is not None:
             table = strength_quantile_table(tau, data.strength, q=5)
             rho = spearman(tau, data.strength)
-        return TauReport(tau, d, hist, table, rho)
+            ceiling = spearman_ceiling(tau, data.strength, cfg.tau0, cfg.tau_max if cfg.loss == "ada" else math.inf)
+        return TauReport(tau, d, hist, table, rho, ceiling)
 
     def save(self, path: str | os.PathLike[str]) -> None:
         """Write the model, config and package version atomically."""
