@@ -24,7 +24,11 @@ def test_quick_synthetic_benchmark_writes_its_record(tmp_path: Path) -> None:
     for key in ("package", "version", "git_sha", "command", "date", "machine", "setup", "targets", "rows"):
         assert key in record
     assert record["package"] == "adapref"
-    assert {row["reward"] for row in record["rows"]} == {"linear", "mlp"}
+    assert {row["reward"] for row in record["rows"]} == {"linear", "mlp", "linear, teacher T=2"}
+    for row in record["rows"]:  # the ceiling bounds the measured Spearman in every adaptive row
+        if row["spearman_tau_strength"] != "-":
+            rho, ceiling = (float(row[k].split()[0]) for k in ("spearman_tau_strength", "spearman_ceiling"))
+            assert rho <= ceiling + 1e-4
     md = (tmp_path / "synthetic-quick.md").read_text()
     assert md.startswith("# A1 + A2")
     assert "Command:" in md

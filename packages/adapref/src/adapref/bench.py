@@ -42,6 +42,7 @@ from adapref.commands import clean_test_pairs, format_table, write_json
 from adapref.config import TrainConfig
 from adapref.data import PreferenceData
 from adapref.functional import ada_dpo_loss, adaptive_preference_loss
+from adapref.metrics import spearman
 from adapref.reward_model import SegmentRewardModel
 from adapref.synthetic import Flip, Oracle, Stochastic, make_preference_data, pair_segments
 from adapref.trainer import RewardTrainer
@@ -108,7 +109,7 @@ def bench_synthetic(seeds: int, quick: bool) -> Table:
     for reward, teacher_t, names in settings:
         label = reward if teacher_t == 1.0 else f"{reward}, teacher T={teacher_t:g}"
         stats: dict[str, dict[str, list[float]]] = {
-            k: {"acc": [], "rho": [], "ceil": [], "mono": [], "fmax": []} for k in names
+            k: {"acc": [], "rho": [], "ceil": [], "rho_d": [], "mono": [], "fmax": []} for k in names
         }
         for seed in tqdm(range(seeds), desc=f"synthetic/{label}", disable=None):
             gen = torch.Generator().manual_seed(1000 + seed)
@@ -124,6 +125,7 @@ def bench_synthetic(seeds: int, quick: bool) -> Table:
                     means = [q["mean_tau"] for q in rep.quantile_table or []]
                     stats[name]["rho"].append(rep.spearman if rep.spearman is not None else math.nan)
                     stats[name]["ceil"].append(rep.spearman_ceiling if rep.spearman_ceiling is not None else math.nan)
+                    stats[name]["rho_d"].append(spearman(rep.margins.abs(), train.strength))  # type: ignore[arg-type]
                     stats[name]["mono"].append(float(all(a <= b + 1e-9 for a, b in itertools.pairwise(means))))
                     stats[name]["fmax"].append(rep.histogram["frac_at_tau_max"])
         bt_accs = stats["bt (T=1)"]["acc"]
@@ -135,6 +137,7 @@ def bench_synthetic(seeds: int, quick: bool) -> Table:
                 "vs_bt_points_paired": _pm(paired),
                 "spearman_tau_strength": _pm(s["rho"]) if ada else "-",
                 "spearman_ceiling": _pm(s["ceil"]) if ada else "-",
+                "spearman_abs_margin": _pm(s["rho_d"]) if ada else "-",
                 "quintiles_monotone": f"{sum(s['mono']):.0f}/{len(s['mono'])}" if ada else "-",
                 "share_tau_max": _pm(s["fmax"]) if ada else "-",
             })  # fmt: skip
@@ -144,7 +147,8 @@ def bench_synthetic(seeds: int, quick: bool) -> Table:
         f"Adam lr 1e-3, batch 64, 5 epochs; accuracy on {n_test} clean held-out pairs; {seeds} seed(s), mean ± s.e.",
         "targets": "Spearman ≥ 0.5 (mlp) and ≥ 0.7 (linear), teacher T=1; mean τ monotone over quintiles; "
         "accuracy within 0.5 points of BT at the defaults. spearman_ceiling: the largest Spearman a τ with the "
-        "same shares at τ0 and τmax could reach (the clip ties those pairs); the teacher T=2 rows are a "
+        "same shares at τ0 and τmax could reach (the clip ties those pairs); spearman_abs_margin: Spearman of the "
+        "model's |d| (before the clip) with the strength; the teacher T=2 rows are a "
         "sensitivity run, not a target",
         "rows": rows,
     }
