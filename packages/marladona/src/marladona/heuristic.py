@@ -31,6 +31,7 @@ from marladona.teamframe import (
     to_body,
     unit,
 )
+from marladona.vec2 import norm2, stack2
 
 __all__ = [
     "IdleBot",
@@ -280,7 +281,7 @@ class RoleBot:
         hw = cfg.field_width / 2
         v_max, w_max = cfg.agent.max_vx_forward, cfg.agent.max_omega
         to_ball = ball[:, None, :] - p  # (E, T, 2)
-        dist_b = to_ball.norm(dim=-1)
+        dist_b = norm2(to_ball)
         u_b = unit(to_ball)
         facing = (h * u_b).sum(-1)
 
@@ -297,7 +298,7 @@ class RoleBot:
         rank = torch.cumsum(is_support.long(), dim=1) - 1  # (E, T)
 
         # aim point: the goal centre, or inside the post away from a guarding opponent
-        d_opp = (opp_pos - torch.cat((-hl, torch.zeros_like(hl)), 1)[:, None, :]).norm(dim=-1)
+        d_opp = norm2(opp_pos - torch.cat((-hl, torch.zeros_like(hl)), 1)[:, None, :])
         d_opp = torch.where(v.opp_active, d_opp, torch.full_like(d_opp, math.inf))
         near_d, near_i = d_opp.min(dim=1)
         near_y = torch.gather(opp_pos[..., 1], 1, near_i[:, None])[:, 0]
@@ -314,7 +315,7 @@ class RoleBot:
         alpha = torch.atan2(back[..., 0] * u_r[..., 1] - back[..., 1] * u_r[..., 0], (back * u_r).sum(-1))
         around = torch.where(alpha >= 0, -1.0, 1.0)[..., None] * perp(u_r)
         v_orbit = (
-            -u_r * (self.orbit_gain * (rel.norm(dim=-1) - self.orbit_radius))[..., None]
+            -u_r * (self.orbit_gain * (norm2(rel) - self.orbit_radius))[..., None]
             + around * (v_max * (alpha.abs() / 0.5).clamp(max=1.0))[..., None]
             + ball_vel[:, None, :]
         )
@@ -336,12 +337,12 @@ class RoleBot:
         sgn_by = torch.where(by >= 0, 1.0, -1.0)
         tier = torch.floor(r / 2)  # ranks 0, 1 -> 0; 2, 3 -> 1; ...
         alt = torch.where(tier % 2 == 1, 1.0, -1.0)
-        defend = torch.stack(((bx + 0.5 * (hl - bx)).expand_as(r), 0.4 * by + alt * 0.6 * tier * sgn_by), -1)
-        forward = torch.stack((torch.maximum(bx - 0.8, 0.3 - hl).expand_as(r), -sgn_by * (0.5 * hw - 0.6 * tier)), -1)
+        defend = stack2((bx + 0.5 * (hl - bx)).expand_as(r), 0.4 * by + alt * 0.6 * tier * sgn_by)
+        forward = stack2(torch.maximum(bx - 0.8, 0.3 - hl).expand_as(r), -sgn_by * (0.5 * hw - 0.6 * tier))
         spot = torch.where((rank % 2 == 1)[..., None], forward, defend)
         off = spot - ball[:, None, :]
-        spot = ball[:, None, :] + off * (self.min_spacing / off.norm(dim=-1, keepdim=True).clamp_min(1e-6)).clamp_min(1)
-        spot = torch.stack((clamp_abs(spot[..., 0], hl - 0.15), clamp_abs(spot[..., 1], hw - 0.15)), -1)
+        spot = ball[:, None, :] + off * (self.min_spacing / norm2(off, keepdim=True).clamp_min(1e-6)).clamp_min(1)
+        spot = stack2(clamp_abs(spot[..., 0], hl - 0.15), clamp_abs(spot[..., 1], hw - 0.15))
 
         # velocities
         chase_like = is_chaser | clearing
@@ -350,15 +351,15 @@ class RoleBot:
             target = target + self.noise * _rand((e, t, 2), self.generator, dev, normal=True)
         gap = p[:, :, None, :] - p[:, None, :, :]  # (E, T, T, 2): p_i - p_j
         mates = act[:, :, None] & act[:, None, :] & ~torch.eye(t, dtype=torch.bool, device=dev)
-        push = (1 - gap.norm(dim=-1) / self.avoid_radius).clamp_min(0) * mates.to(p.dtype)
+        push = (1 - norm2(gap) / self.avoid_radius).clamp_min(0) * mates.to(p.dtype)
         ball_push = (1 - dist_b / self.avoid_radius).clamp_min(0)[..., None]
         give_way = (unit(gap) * push[..., None]).sum(dim=2) - u_b * ball_push
         v_place = self.position_gain * (target - p) + 2 * v_max * give_way
         v_world = torch.where(chase_like[..., None], v_chase, v_place)
 
         # heading: the ball when near it (chaser) or the spot (others), else the way it goes
-        near = torch.where(chase_like, dist_b, (target - p).norm(dim=-1)) <= self.face_ball_radius
-        look = torch.where((~near & (v_world.norm(dim=-1) > 0.1))[..., None], v_world, to_ball)
+        near = torch.where(chase_like, dist_b, norm2(target - p)) <= self.face_ball_radius
+        look = torch.where((~near & (norm2(v_world) > 0.1))[..., None], v_world, to_ball)
         look_b = to_body(look, h)
         cap = self.strength
         yaw = (self.yaw_gain / w_max * torch.atan2(look_b[..., 1], look_b[..., 0])).clamp(-cap, cap)
@@ -448,7 +449,7 @@ class MarladonaBot:
         ball_b = to_body(b - p, h)  # (E, T, 2)
         bx_b = ball_b[..., 0]
         direction = torch.atan2(ball_b[..., 1], ball_b[..., 0])
-        dist = (b - p).norm(dim=-1)
+        dist = norm2(b - p)
         dist = torch.where(act, dist, torch.full_like(dist, math.inf))
         closest = torch.zeros_like(act).scatter_(1, dist.argmin(dim=1, keepdim=True), True) & act
 
@@ -456,7 +457,7 @@ class MarladonaBot:
             return to_body(target - p, h) * 10.0
 
         # player
-        goal = torch.stack((-hl, zero), -1)  # (E, 1, 2)
+        goal = stack2(-hl, zero)  # (E, 1, 2)
         b2g = unit(goal - b, 1e-12)
         a2b = unit(b - p, 1e-12)
         cross = b2g[..., 1] * a2b[..., 0] - b2g[..., 0] * a2b[..., 1]
@@ -464,7 +465,7 @@ class MarladonaBot:
         alpha = torch.atan2(cross, dot)  # (E, T)
         near = bx_b <= self.circle_around_distance
         aligned = alpha.abs() <= self.alignment_angle_offset
-        engage_t = b + torch.stack((zero, 25.0 * db[..., 1]), -1)
+        engage_t = b + stack2(zero, 25.0 * db[..., 1])
         move = torch.where(closest[..., None], goto(engage_t.expand_as(p)), goto(((b - goal) / 2).expand_as(p)))
         a0 = torch.where(closest & near & ~aligned, (bx_b - 0.25) * 10.0, move[..., 0])
         a0 = torch.where(near & aligned, torch.ones_like(a0), a0)
@@ -474,16 +475,16 @@ class MarladonaBot:
         )
 
         # keeper
-        own = torch.stack((hl, zero), -1)  # (E, 1, 2)
+        own = stack2(hl, zero)  # (E, 1, 2)
         to_own = own - b
-        d_own = to_own.norm(dim=-1)  # (E, 1): per game (D4 fixed)
+        d_own = norm2(to_own)  # (E, 1): per game (D4 fixed)
         approach = (db[..., 0] > 0) & (d_own < 1.0)
         safe_dx = torch.where(approach, db[..., 0], torch.ones_like(db[..., 0]))
         cross_y = b[..., 1] + torch.where(approach, (hl - b[..., 0]) / safe_dx * db[..., 1], zero)
         ratio = d_own.clamp(0.3, 2.0) / 2
         y_t = torch.maximum(torch.minimum(cross_y / 2 * ratio + cross_y * (1 - ratio), hg), -hg)
         x_t = (hl - 0.2) * ratio + b[..., 0] * (1 - ratio)
-        k_move = goto(torch.stack((x_t, y_t), -1).expand_as(p))
+        k_move = goto(stack2(x_t, y_t).expand_as(p))
         charge = (b[..., 0] > 0.5) & (bx_b < 0.5) & closest
         k0 = torch.where(charge, torch.ones_like(k_move[..., 0]), k_move[..., 0])
         clear = to_body((-unit(to_own, 1e-12)).expand_as(p), h)

@@ -15,7 +15,8 @@ import torch
 
 from marladona.config import SoccerConfig
 from marladona.observations import team_sign
-from marladona.sim import SoccerState, ball_in_body
+from marladona.sim import SoccerState, active_pairs, ball_in_body, pair_differences, pairs_per_agent
+from marladona.vec2 import norm2, stack2
 
 TERMS = ("score", "ball_out", "collision", "vel_to_ball", "ball_to_goal", "ball_direction")
 """Names of the reward terms, in logging order."""
@@ -26,7 +27,7 @@ def ball_owner(state: SoccerState, cfg: SoccerConfig) -> torch.Tensor:
     (0.25 m) while no opponent of it is within that radius."""
     a = state.pos.shape[1]
     t = a // 2
-    dist = (state.ball_pos[:, None, :] - state.pos).norm(dim=-1)
+    dist = norm2(state.ball_pos[:, None, :] - state.pos)
     dist = torch.where(state.active, dist, torch.full_like(dist, math.inf))
     near = dist < cfg.ball.ownership_radius
     closest = torch.zeros_like(near)
@@ -81,11 +82,11 @@ def reward_terms(
     score = scored * sign * act
     out = -ball_out.to(act.dtype)[:, None] * act
     # collisions with other present agents
-    d = (state.pos[:, :, None, :] - state.pos[:, None, :, :]).norm(dim=-1)
-    eye = torch.eye(a, dtype=torch.bool, device=dev)
-    pair = state.active[:, :, None] & state.active[:, None, :] & ~eye
-    d = torch.where(pair, d, torch.full_like(d, math.inf))
-    touching = d.min(dim=2).values < 2 * cfg.agent.radius + cfg.contact_tolerance
+    d = pair_differences(state.pos)  # [E, 2, P], the pairs of sim.collide_agents
+    close = active_pairs(state.active, act.dtype) & (
+        torch.hypot(d[:, 0], d[:, 1]) < 2 * cfg.agent.radius + cfg.contact_tolerance
+    )
+    touching = pairs_per_agent(close)
     hl = (state.length / 2)[:, None]
     y_bound = 3.3 if cfg.paper_compat else cfg.field_width / 2 + 0.3
     off = (state.pos[..., 0].abs() > hl + 0.3) | (state.pos[..., 1].abs() > y_bound)
@@ -99,12 +100,12 @@ def reward_terms(
     collision = -(touching.to(act.dtype) + (off | at_post).to(act.dtype)) * act
     # shaping
     to_ball = state.ball_pos[:, None, :] - state.pos
-    u = to_ball / to_ball.norm(dim=-1, keepdim=True).clamp_min(1e-6)
+    u = to_ball / norm2(to_ball, keepdim=True).clamp_min(1e-6)
     owner = ball_owner(state, cfg)
     vel_to_ball = (state.vel * u).sum(-1) * (~owner).to(act.dtype) * act
     goal_x = -sign * hl  # blue attacks -x
-    to_goal = torch.stack((goal_x - state.ball_pos[:, 0:1], -state.ball_pos[:, 1:2].expand(e, a)), dim=-1)
-    ug = to_goal / to_goal.norm(dim=-1, keepdim=True).clamp_min(1e-6)
+    to_goal = stack2(goal_x - state.ball_pos[:, 0:1], -state.ball_pos[:, 1:2].expand(e, a))
+    ug = to_goal / norm2(to_goal, keepdim=True).clamp_min(1e-6)
     ball_to_goal = (state.ball_vel[:, None, :] * ug).sum(-1) * act
     b = ball_in_body(state)
     ball_direction = 0.05 * torch.exp(-((torch.atan2(b[..., 1], b[..., 0]) / 0.4) ** 2)) * act

@@ -19,6 +19,7 @@ from dataclasses import dataclass, fields
 import torch
 
 from marladona.config import SoccerConfig
+from marladona.vec2 import dot2, norm2, rot, rot_inv, select, stack2, sum2
 
 _SQRT2 = math.sqrt(2.0)
 
@@ -125,7 +126,7 @@ def square_to_disc(xy: torch.Tensor) -> torch.Tensor:
         [0.7071..., 0.7071...]
     """
     x, y = xy[..., 0], xy[..., 1]
-    return torch.stack((x * torch.sqrt(1 - y * y / 2), y * torch.sqrt(1 - x * x / 2)), dim=-1)
+    return stack2(x * torch.sqrt(1 - y * y / 2), y * torch.sqrt(1 - x * x / 2))
 
 
 def disc_to_square(uv: torch.Tensor) -> torch.Tensor:
@@ -135,7 +136,7 @@ def disc_to_square(uv: torch.Tensor) -> torch.Tensor:
 
     and the same with u and v swapped for y. Points outside the disc are first scaled onto it.
     """
-    norm = uv.norm(dim=-1, keepdim=True).clamp_min(1.0)
+    norm = norm2(uv, keepdim=True).clamp_min(1.0)
     uv = uv / norm
     u, v = uv[..., 0], uv[..., 1]
     uu_vv = u * u - v * v
@@ -145,7 +146,7 @@ def disc_to_square(uv: torch.Tensor) -> torch.Tensor:
     y = 0.5 * (
         torch.sqrt((2 - uu_vv + 2 * _SQRT2 * v).clamp_min(0)) - torch.sqrt((2 - uu_vv - 2 * _SQRT2 * v).clamp_min(0))
     )
-    return torch.stack((x, y), dim=-1).clamp(-1.0, 1.0)
+    return stack2(x, y).clamp(-1.0, 1.0)
 
 
 def action_to_commands(actions: torch.Tensor, cfg: SoccerConfig) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -170,11 +171,11 @@ def action_to_commands(actions: torch.Tensor, cfg: SoccerConfig) -> tuple[torch.
     p = cfg.agent
     actions = actions.clamp(-1.0, 1.0)
     move = square_to_disc(actions[..., 0:2])
-    vx = torch.where(move[..., 0] > 0, move[..., 0] * p.max_vx_forward, move[..., 0] * p.max_vx_backward)
-    v_cmd = torch.stack((vx, move[..., 1] * p.max_vy), dim=-1)
+    vx = select(move[..., 0] > 0, move[..., 0] * p.max_vx_forward, move[..., 0] * p.max_vx_backward)
+    v_cmd = stack2(vx, move[..., 1] * p.max_vy)
     omega_cmd = actions[..., 2] * p.max_omega
     kick = square_to_disc(actions[..., 3:5])
-    kick_body = torch.stack(((kick[..., 0] + 0.01) / 2, kick[..., 1]), dim=-1)
+    kick_body = stack2((kick[..., 0] + 0.01) / 2, kick[..., 1])
     return v_cmd, omega_cmd, kick_body
 
 
@@ -184,20 +185,16 @@ def action_to_commands(actions: torch.Tensor, cfg: SoccerConfig) -> tuple[torch.
 
 def rotate(v: torch.Tensor, yaw: torch.Tensor) -> torch.Tensor:
     """Rotate ``(..., 2)`` vectors by ``yaw`` (body -> world)."""
-    return _rot(v, torch.cos(yaw), torch.sin(yaw))
+    return rot(v, torch.cos(yaw), torch.sin(yaw))
 
 
 def rotate_inv(v: torch.Tensor, yaw: torch.Tensor) -> torch.Tensor:
     """Rotate ``(..., 2)`` vectors by ``-yaw`` (world -> body)."""
-    return _rot_inv(v, torch.cos(yaw), torch.sin(yaw))
+    return rot_inv(v, torch.cos(yaw), torch.sin(yaw))
 
 
-def _rot(v: torch.Tensor, c: torch.Tensor, s: torch.Tensor) -> torch.Tensor:
-    return torch.stack((c * v[..., 0] - s * v[..., 1], s * v[..., 0] + c * v[..., 1]), dim=-1)
-
-
-def _rot_inv(v: torch.Tensor, c: torch.Tensor, s: torch.Tensor) -> torch.Tensor:
-    return torch.stack((c * v[..., 0] + s * v[..., 1], -s * v[..., 0] + c * v[..., 1]), dim=-1)
+_TIE_BALL = torch.tensor([1.0, 0.0])
+"""The contact normal (agent -> ball) for a ball at an agent's centre: +x."""
 
 
 def ball_in_body(state: SoccerState) -> torch.Tensor:
@@ -213,7 +210,7 @@ def controllable(state: SoccerState, cfg: SoccerConfig) -> torch.Tensor:
 def _in_zone(b: torch.Tensor, cfg: SoccerConfig) -> torch.Tensor:
     """``b (..., 2)`` body-frame ball positions -> bool ``(...)``: |b| < 0.2, b.x > 0, |b.y| < 0.1."""
     r2 = cfg.ball.control_radius**2
-    zone: torch.Tensor = ((b * b).sum(-1) < r2) & (b[..., 0] > 0) & (b[..., 1].abs() < cfg.ball.control_half_width)
+    zone: torch.Tensor = (dot2(b, b) < r2) & (b[..., 0] > 0) & (b[..., 1].abs() < cfg.ball.control_half_width)
     return zone
 
 
@@ -261,13 +258,13 @@ def substep(
     actf = act.to(state.pos.dtype)
     c, s = torch.cos(state.yaw), torch.sin(state.yaw)  # [E, A], shared by the three frame changes
     # drive: velocity servo in the body frame, applied in the world frame
-    v_body = _rot_inv(state.vel, c, s)
-    force = _rot(p.force_gain * (v_cmd - v_body), c, s) * actf[..., None]
+    v_body = rot_inv(state.vel, c, s)
+    force = rot(p.force_gain * (v_cmd - v_body), c, s) * actf[..., None]
     torque = p.torque_gain * (omega_cmd - state.omega) * actf
     # ball control: every agent whose kick zone holds the ball servos its velocity
-    ctrl = (_in_zone(_rot_inv(state.ball_pos[:, None, :] - state.pos, c, s), cfg) & act).to(state.pos.dtype)
-    kick_w = _rot(kick_body, c, s)
-    ball_force = (b.kick_gain * (kick_w - state.ball_vel[:, None, :]) * ctrl[..., None]).sum(dim=1)
+    ctrl = (_in_zone(rot_inv(state.ball_pos[:, None, :] - state.pos, c, s), cfg) & act).to(state.pos.dtype)
+    kick_w = rot(kick_body, c, s)
+    ball_force = sum2(b.kick_gain * (kick_w - state.ball_vel[:, None, :]) * ctrl[..., None], 1)
     # integrate
     state.vel.add_(force * (dt / p.mass))
     state.omega.add_(torque * (dt / p.inertia))
@@ -275,7 +272,7 @@ def substep(
     state.yaw.add_(state.omega * dt * actf)
     # wrap to [-pi, pi) only where needed: (psi + pi) - pi would round every heading on every substep
     yaw = state.yaw
-    state.yaw.copy_(torch.where(yaw.abs() > math.pi, torch.remainder(yaw + math.pi, 2 * math.pi) - math.pi, yaw))
+    state.yaw.copy_(select(yaw.abs() > math.pi, torch.remainder(yaw + math.pi, 2 * math.pi) - math.pi, yaw))
     state.ball_vel.add_(ball_force * (dt / b.mass))
     state.ball_vel.mul_(torch.exp(-state.roll_rate * dt)[:, None])
     state.ball_pos.add_(state.ball_vel * dt)
@@ -292,38 +289,81 @@ def collide_agents(state: SoccerState, cfg: SoccerConfig) -> None:
 
     The normal component of the relative velocity is removed when the two approach (a perfectly
     inelastic contact between equal masses, momentum conserved). Coincident centres are separated
-    along x, the lower slot index to -x. Each unordered pair is computed once; the corrections are
-    gathered per agent by one small matrix product with the pair incidence matrix.
+    along x, the lower slot index to -x. Each unordered pair is computed once (:func:`pair_differences`);
+    the corrections are gathered per agent by one small matrix product with the pair incidence matrix.
     """
     r2 = 2 * cfg.agent.radius
-    a = state.pos.shape[1]
+    e, a, _ = state.pos.shape
     if a < 2:
         return
-    ii, jj, incidence, tie_n = _pair_constants(a, state.pos.device)
-    d = state.pos.index_select(1, ii) - state.pos.index_select(1, jj)  # [E, P, 2]: p_i - p_j, i < j
-    dist = torch.hypot(d[..., 0], d[..., 1])
-    both = state.active.index_select(1, ii) & state.active.index_select(1, jj)
-    overlap = (both & (dist < r2)).to(d.dtype)
-    n = torch.where((dist < 1e-6)[..., None], tie_n, d / dist.clamp_min(1e-6)[..., None])
-    push = ((r2 - dist) * overlap * 0.5)[..., None] * n  # +push to i, -push to j
-    vn = ((state.vel.index_select(1, ii) - state.vel.index_select(1, jj)) * n).sum(-1)  # normal relative velocity
-    dv = (vn.clamp(max=0.0) * overlap * 0.5)[..., None] * n  # -dv to i, +dv to j
-    state.pos.add_(torch.einsum("ap,epk->eak", incidence, push))
-    state.vel.sub_(torch.einsum("ap,epk->eak", incidence, dv))
+    ops = _pair_operators(a, state.pos.device, state.pos.dtype)
+    d = pair_differences(state.pos)  # [E, 2, P]: p_i - p_j, i < j, x row then y row
+    dx, dy = d[:, 0], d[:, 1]
+    dist = (dx * dx + dy * dy).sqrt()  # [E, P]
+    overlap = (active_pairs(state.active, state.pos.dtype) & (dist < r2)).to(d.dtype)
+    n = select((dist < 1e-6)[:, None], ops.tie_n, d / dist.clamp_min(1e-6)[:, None])
+    push = ((r2 - dist) * overlap * 0.5)[:, None] * n  # +push to i, -push to j
+    dvel = pair_differences(state.vel)
+    vn = dvel[:, 0] * n[:, 0] + dvel[:, 1] * n[:, 1]  # normal relative velocity
+    dv = (vn.clamp(max=0.0) * overlap * 0.5)[:, None] * n  # -dv to i, +dv to j
+    state.pos.add_((push.reshape(e, -1) @ ops.scatter).view(e, a, 2))
+    state.vel.sub_((dv.reshape(e, -1) @ ops.scatter).view(e, a, 2))
+
+
+@dataclass(frozen=True)
+class _PairOperators:
+    """Constant matrices over the ``P = A(A-1)/2`` agent pairs i < j (``torch.triu_indices`` order)."""
+
+    gather: torch.Tensor
+    """``(2A, 2P)``: interleaved ``(x_0, y_0, x_1, …)`` -> planar ``(x_i - x_j …, y_i - y_j …)``."""
+    scatter: torch.Tensor
+    """``(2P, 2A)``: planar per-pair vectors -> interleaved per-agent sums, ``+`` at i and ``-`` at j."""
+    member: torch.Tensor
+    """``(A, P)``: 1 where the agent is one of the pair."""
+    tie_n: torch.Tensor
+    """``(2, 1)``: the direction of p_i - p_j for coincident centres, -x (i is the lower slot)."""
 
 
 @functools.lru_cache(maxsize=64)
-def _pair_constants(a: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-    """The ``P = A(A-1)/2`` pairs i < j: ``ii (P,)``, ``jj (P,)``, the incidence matrix ``(A, P)`` (+1 at
-    i, -1 at j) and ``(P, 2)`` the direction of p_i - p_j for coincident centres (-x: i is the lower slot)."""
+def _pair_operators(a: int, device: torch.device, dtype: torch.dtype) -> _PairOperators:
     ii, jj = torch.triu_indices(a, a, offset=1, device=device)
     p = ii.numel()
-    incidence = torch.zeros(a, p, device=device)
+    incidence = torch.zeros(a, p, dtype=dtype, device=device)
     cols = torch.arange(p, device=device)
     incidence[ii, cols] = 1.0
     incidence[jj, cols] = -1.0
-    tie_n = torch.tensor([-1.0, 0.0], device=device).expand(p, 2).contiguous()
-    return ii, jj, incidence, tie_n
+    gather = torch.zeros(2 * a, 2 * p, dtype=dtype, device=device)
+    gather[0::2, :p] = incidence
+    gather[1::2, p:] = incidence
+    tie_n = torch.tensor([[-1.0], [0.0]], dtype=dtype, device=device)
+    return _PairOperators(gather, gather.t().contiguous(), incidence.abs(), tie_n)
+
+
+def pair_differences(x: torch.Tensor) -> torch.Tensor:
+    """``x (E, A, 2)`` -> ``(E, 2, P)``: ``x_i - x_j`` for the ``P = A(A-1)/2`` pairs i < j, x row then y row.
+
+    One matrix product with a 0/+-1 matrix: each entry is the exact difference (the other terms are
+    exact zeros), at a fraction of the cost of gathering both ends of every pair on the CPU.
+    """
+    e, a, _ = x.shape
+    ops = _pair_operators(a, x.device, x.dtype)
+    return (x.reshape(e, 2 * a) @ ops.gather).view(e, 2, ops.gather.shape[1] // 2)
+
+
+def active_pairs(active: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    """``active (E, A)`` bool -> ``(E, P)`` bool: both agents of the pair are active (pairs as :func:`pair_differences`)."""
+    ops = _pair_operators(active.shape[1], active.device, dtype)
+    both: torch.Tensor = (active.to(dtype) @ ops.member) > 1.5
+    return both
+
+
+def pairs_per_agent(flags: torch.Tensor) -> torch.Tensor:
+    """``flags (E, P)`` bool over the pairs -> ``(E, A)`` bool: the agent is in at least one flagged pair."""
+    p = flags.shape[1]
+    a = (1 + math.isqrt(1 + 8 * p)) // 2
+    ops = _pair_operators(a, flags.device, torch.float32)
+    hit: torch.Tensor = (flags.to(torch.float32) @ ops.member.t()) > 0.5
+    return hit
 
 
 def collide_ball_agents(state: SoccerState, cfg: SoccerConfig) -> None:
@@ -335,17 +375,14 @@ def collide_ball_agents(state: SoccerState, cfg: SoccerConfig) -> None:
     """
     rmin = cfg.agent.radius + cfg.ball.radius
     d = state.ball_pos[:, None, :] - state.pos  # [E, A, 2]
-    dist = d.norm(dim=-1)
+    dist = norm2(d)
     hit = state.active & (dist < rmin)
-    tie = dist < 1e-6
-    n = d / dist.clamp_min(1e-6)[..., None]
-    n = torch.stack((torch.where(tie, 1.0, n[..., 0]), torch.where(tie, 0.0, n[..., 1])), dim=-1)
+    n = select((dist < 1e-6)[..., None], _TIE_BALL.to(d), d / dist.clamp_min(1e-6)[..., None])
     hitf = hit.to(d.dtype)
-    state.ball_pos.add_(((rmin - dist) * hitf)[..., None].mul(n).sum(dim=1))
-    u = state.ball_vel[:, None, :] - state.vel
-    un = (u * n).sum(-1)
+    state.ball_pos.add_(sum2(((rmin - dist) * hitf)[..., None] * n, 1))
+    un = dot2(state.ball_vel[:, None, :] - state.vel, n)
     refl = hitf * (un < 0).to(d.dtype) * (1 + cfg.ball.restitution) * un
-    state.ball_vel.sub_((refl[..., None] * n).sum(dim=1))
+    state.ball_vel.sub_(sum2(refl[..., None] * n, 1))
 
 
 def _nearest_post(pos: torch.Tensor, half_length: torch.Tensor, half_goal: torch.Tensor) -> torch.Tensor:
@@ -356,9 +393,9 @@ def _nearest_post(pos: torch.Tensor, half_length: torch.Tensor, half_goal: torch
     """
     shape = (-1,) + (1,) * (pos.dim() - 2)
     hl, hg = half_length.reshape(shape), half_goal.reshape(shape)
-    px = torch.where(pos[..., 0] >= 0, hl, -hl)
-    py = torch.where(pos[..., 1] >= 0, hg, -hg)
-    return torch.stack((px, py), dim=-1)
+    px = hl * ((pos[..., 0] >= 0).to(pos.dtype) * 2 - 1)  # exact: a product by +-1
+    py = hg * ((pos[..., 1] >= 0).to(pos.dtype) * 2 - 1)
+    return stack2(px, py)
 
 
 def collide_posts(state: SoccerState, cfg: SoccerConfig) -> None:
@@ -367,20 +404,20 @@ def collide_posts(state: SoccerState, cfg: SoccerConfig) -> None:
     # ball
     rmin = cfg.post_radius + cfg.ball.radius
     d = state.ball_pos - _nearest_post(state.ball_pos, hl, hg)  # [E, 2]
-    dist = d.norm(dim=-1)
+    dist = norm2(d)
     hit = (dist < rmin).to(d.dtype)
     n = d / dist.clamp_min(1e-6)[..., None]
     state.ball_pos.add_(((rmin - dist) * hit)[..., None] * n)
-    vn = (state.ball_vel * n).sum(-1)
+    vn = dot2(state.ball_vel, n)
     state.ball_vel.sub_((hit * (vn < 0).to(d.dtype) * (1 + cfg.ball.restitution) * vn)[..., None] * n)
     # agents
     rmin = cfg.post_radius + cfg.agent.radius
     d = state.pos - _nearest_post(state.pos, hl, hg)  # [E, A, 2]
-    dist = d.norm(dim=-1)
+    dist = norm2(d)
     hit = ((dist < rmin) & state.active).to(d.dtype)
     n = d / dist.clamp_min(1e-6)[..., None]
     state.pos.add_(((rmin - dist) * hit)[..., None] * n)
-    vn = (state.vel * n).sum(-1)
+    vn = dot2(state.vel, n)
     state.vel.sub_((hit * (vn < 0).to(d.dtype) * vn)[..., None] * n)
 
 
@@ -434,7 +471,7 @@ def goal_and_out(state: SoccerState, cfg: SoccerConfig) -> tuple[torch.Tensor, t
     red_goal = (x > hl) & in_mouth
     out = (y.abs() > hw) | ((x.abs() > hl) & ~in_mouth)
     tol = 0.005
-    clipped = torch.stack((torch.maximum(torch.minimum(x, hl - tol), -(hl - tol)), y.clamp(-(hw - tol), hw - tol)), -1)
+    clipped = stack2(torch.maximum(torch.minimum(x, hl - tol), -(hl - tol)), y.clamp(-(hw - tol), hw - tol))
     state.ball_pos.copy_(torch.where(out[:, None], clipped, state.ball_pos))
     state.ball_vel.mul_((~out).to(state.ball_vel.dtype)[:, None])
     return blue_goal, red_goal, out

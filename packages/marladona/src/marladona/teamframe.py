@@ -18,6 +18,7 @@ import torch
 
 from marladona.config import SoccerConfig
 from marladona.sim import SoccerState, disc_to_square
+from marladona.vec2 import norm2, rot_inv, stack2
 
 __all__ = ["TeamView", "check_team", "clamp_abs", "kick_action", "move_action", "perp", "team_view", "to_body", "unit"]
 
@@ -60,7 +61,7 @@ def team_view(state: SoccerState, team: int) -> TeamView:
     yaw = state.yaw[:, own]
     return TeamView(
         pos=state.pos[:, own] * s,
-        heading=torch.stack((torch.cos(yaw), torch.sin(yaw)), -1) * s,
+        heading=stack2(torch.cos(yaw), torch.sin(yaw)) * s,
         active=state.active[:, own],
         opp_pos=state.pos[:, opp] * s,
         opp_active=state.active[:, opp],
@@ -75,33 +76,33 @@ def team_view(state: SoccerState, team: int) -> TeamView:
 def to_body(v: torch.Tensor, heading: torch.Tensor) -> torch.Tensor:
     """World (team-frame) vectors ``(..., 2)`` in the body frame of ``heading`` ``(..., 2)``."""
     c, s = heading[..., 0], heading[..., 1]
-    return torch.stack((c * v[..., 0] + s * v[..., 1], -s * v[..., 0] + c * v[..., 1]), -1)
+    return rot_inv(v, c, s)
 
 
 def unit(v: torch.Tensor, eps: float = 1e-6) -> torch.Tensor:
     """``v / |v|`` along the last dim (zero vectors stay zero)."""
-    out: torch.Tensor = v / v.norm(dim=-1, keepdim=True).clamp_min(eps)
+    out: torch.Tensor = v / norm2(v, keepdim=True).clamp_min(eps)
     return out
 
 
 def perp(v: torch.Tensor) -> torch.Tensor:
     """``v`` turned by +90 degrees."""
-    return torch.stack((-v[..., 1], v[..., 0]), -1)
+    return stack2(-v[..., 1], v[..., 0])
 
 
 def move_action(v_body: torch.Tensor, cfg: SoccerConfig, cap: float) -> torch.Tensor:
     """Actions ``(a_0, a_1)`` commanding the body velocity ``v_body``; the disc radius is capped at ``cap``."""
     p = cfg.agent
     vx, vy = v_body[..., 0], v_body[..., 1]
-    uv = torch.stack((torch.where(vx > 0, vx / p.max_vx_forward, vx / p.max_vx_backward), vy / p.max_vy), -1)
-    uv = uv * (cap / uv.norm(dim=-1, keepdim=True).clamp_min(cap))
+    uv = stack2(torch.where(vx > 0, vx / p.max_vx_forward, vx / p.max_vx_backward), vy / p.max_vy)
+    uv = uv * (cap / norm2(uv, keepdim=True).clamp_min(cap))
     return disc_to_square(uv)
 
 
 def kick_action(k_body: torch.Tensor, cap: float) -> torch.Tensor:
     """Actions ``(a_3, a_4)`` whose kick target is the body-frame ball velocity ``k_body`` (x' = 2 k_x - 0.01)."""
-    uv = torch.stack((2 * k_body[..., 0] - 0.01, k_body[..., 1]), -1)
-    uv = uv * (cap / uv.norm(dim=-1, keepdim=True).clamp_min(cap))
+    uv = stack2(2 * k_body[..., 0] - 0.01, k_body[..., 1])
+    uv = uv * (cap / norm2(uv, keepdim=True).clamp_min(cap))
     return disc_to_square(uv)
 
 
