@@ -324,8 +324,13 @@ class _PairOperators:
     """``(2, 1)``: the direction of p_i - p_j for coincident centres, -x (i is the lower slot)."""
 
 
-@functools.lru_cache(maxsize=64)
 def _pair_operators(a: int, device: torch.device, dtype: torch.dtype) -> _PairOperators:
+    if torch.compiler.is_compiling():  # traced into the graph: dynamo warns on lru_cache wrappers
+        return _build_pair_operators(a, device, dtype)
+    return _cached_pair_operators(a, device, dtype)
+
+
+def _build_pair_operators(a: int, device: torch.device, dtype: torch.dtype) -> _PairOperators:
     ii, jj = torch.triu_indices(a, a, offset=1, device=device)
     p = ii.numel()
     incidence = torch.zeros(a, p, dtype=dtype, device=device)
@@ -337,6 +342,9 @@ def _pair_operators(a: int, device: torch.device, dtype: torch.dtype) -> _PairOp
     gather[1::2, p:] = incidence
     tie_n = torch.tensor([[-1.0], [0.0]], dtype=dtype, device=device)
     return _PairOperators(gather, gather.t().contiguous(), incidence.abs(), tie_n)
+
+
+_cached_pair_operators = functools.lru_cache(maxsize=64)(_build_pair_operators)
 
 
 def pair_differences(x: torch.Tensor) -> torch.Tensor:
