@@ -233,7 +233,8 @@ def bench_sim(
         threads: torch thread counts, each set around its cells and restored after.
         team_sizes: players a side (1..3).
         num_envs: games per batch (default 1024, 4096, 16384; quick: 64).
-        window_s: seconds per timed window (default 3; quick 0.15); each window takes at least 2 steps.
+        window_s: seconds per timed window (default 2; quick 0.15); each window takes at least 2 steps; the
+            warm-up before a cell runs each simulator for half a window, at most 1 s.
         repeats: interleaved windows per simulator and cell (default 3; quick 2).
         use_vmas: run VMAS when it is installed (False: leave it out).
         compile: also time our env with ``SoccerEnv(compile=True)`` (heuristic red): torch.compile'd physics.
@@ -247,7 +248,7 @@ def bench_sim(
         the windows) and ``targets``.
     """
     num_envs = tuple(num_envs or ((64,) if quick else (1024, 4096, 16384)))
-    window_s = window_s if window_s is not None else (0.15 if quick else 3.0)
+    window_s = window_s if window_s is not None else (0.15 if quick else 2.0)
     repeats = repeats if repeats is not None else (2 if quick else 3)
     if not threads or any(k < 1 for k in threads):
         raise ValueError(f"threads must be a non-empty list of integers >= 1, got {list(threads)}")
@@ -279,7 +280,7 @@ def bench_sim(
             if vmas:
                 sims["vmas"] = _VmasSim(t, n, seed, max_steps)
             for sim in sims.values():  # warm-up: allocator, first-call paths
-                _window(sim, window_s / 2, 2)
+                _window(sim, min(window_s / 2, 1.0), 2)
                 bar.update(1)
             windows: dict[str, list[dict[str, Any]]] = {name: [] for name in sims}
             for _ in range(repeats):
