@@ -7,7 +7,8 @@ machine, date, git commit, load average, the table and a "targets" section):
   simulator for 1v1 and 3v3 at 1024/4096/16384 games, with 1 and 2 torch threads, random blue against a
   random red and against the heuristic red (:class:`marladona.heuristic.RoleBot`); VMAS football
   (``vmas==1.5.2``) with its red AI and random blue in the same process, interleaved window by window
-  (ours random, ours heuristic, VMAS, ours random, ...) after a warm-up; the median of the windows and
+  (ours random, ours heuristic, VMAS, ours random, ...) after a steady-state warm-up (one episode
+  length of play for the matched pair); the median of the windows and
   the median of the per-window ratios. Without ``vmas`` installed the VMAS columns say so.
 - ``train`` (:func:`marladona.bench_train.bench_train`, in its own module): training at fixed CPU
   budgets, evaluated with Wilson intervals.
@@ -219,6 +220,7 @@ def bench_sim(
     num_envs: Sequence[int] | None = None,
     window_s: float | None = None,
     repeats: int | None = None,
+    warmup_steps: int | None = None,
     use_vmas: bool = True,
     compile: bool = False,
     seed: int = 0,
@@ -233,9 +235,15 @@ def bench_sim(
         threads: torch thread counts, each set around its cells and restored after.
         team_sizes: players a side (1..3).
         num_envs: games per batch (default 1024, 4096, 16384; quick: 64).
-        window_s: seconds per timed window (default 2; quick 0.15); each window takes at least 2 steps; the
+        window_s: seconds per timed window (default 1.5; quick 0.15); each window takes at least 2 steps; the
             warm-up before a cell runs each simulator for half a window, at most 1 s.
         repeats: interleaved windows per simulator and cell (default 3; quick 2).
+        warmup_steps: env steps the matched pair (ours with the heuristic red, VMAS) plays before any
+            window (default one episode, ``max_episode_steps`` = 375; quick 2): every game has then been
+            through a reset and goals come at their steady rate (from a fresh start VMAS's AI scores its
+            first goals only after about 100 steps, so early windows see it without goal resets and
+            overstate its rate). The compiled sim starts from the warmed heuristic state; ours with the
+            random red (no target) warms for half a window.
         use_vmas: run VMAS when it is installed (False: leave it out).
         compile: also time our env with ``SoccerEnv(compile=True)`` (heuristic red): torch.compile'd physics.
         seed: seed of every simulator and action draw.
@@ -248,7 +256,7 @@ def bench_sim(
         the windows) and ``targets``.
     """
     num_envs = tuple(num_envs or ((64,) if quick else (1024, 4096, 16384)))
-    window_s = window_s if window_s is not None else (0.15 if quick else 2.0)
+    window_s = window_s if window_s is not None else (0.15 if quick else 1.5)
     repeats = repeats if repeats is not None else (2 if quick else 3)
     if not threads or any(k < 1 for k in threads):
         raise ValueError(f"threads must be a non-empty list of integers >= 1, got {list(threads)}")
@@ -258,6 +266,8 @@ def bench_sim(
         raise ValueError(f"num_envs must be integers >= 1, got {list(num_envs)}")
     if window_s <= 0 or repeats < 1:
         raise ValueError(f"window_s must be > 0 and repeats >= 1, got {window_s} and {repeats}")
+    if warmup_steps is not None and warmup_steps < 0:
+        raise ValueError(f"warmup_steps must be >= 0, got {warmup_steps}")
     out_dir = Path(out_dir)
     report = report_header("sim", command, quick)
     vmas = vmas_version() if use_vmas else None
@@ -266,40 +276,55 @@ def bench_sim(
     from marladona.config import SoccerConfig
 
     max_steps = SoccerConfig().max_episode_steps
+    warmup_steps = warmup_steps if warmup_steps is not None else (2 if quick else max_steps)
+    report["warmup_steps"] = warmup_steps
     names = ["ours_random", "ours_heuristic"] + (["ours_compiled"] if compile else []) + (["vmas"] if vmas else [])
     cells = [(k, t, n) for k in threads for t in team_sizes for n in num_envs]
-    bar = progress_bar(len(cells) * len(names) * (repeats + 1), "bench sim", progress)
-    rows = []
+    combos = [(t, n) for t in team_sizes for n in num_envs]
+    bar = progress_bar(len(combos) + len(cells) * len(names) * (repeats + 1), "bench sim", progress)
+    by_cell: dict[tuple[int, int, int], dict[str, Any]] = {}
     started = time.time()
-    for k, t, n in cells:
-        with torch_threads(k):
+    for t, n in combos:
+        # one set of simulators per size, timed under every thread count after one steady-state warm-up
+        with torch_threads(max(threads)):
             sims: dict[str, Any] = {"ours_random": _OursSim(t, n, "random", seed),
                                     "ours_heuristic": _OursSim(t, n, "heuristic", seed)}  # fmt: skip
-            if compile:
-                sims["ours_compiled"] = _OursSim(t, n, "heuristic", seed, compile=True)
             if vmas:
                 sims["vmas"] = _VmasSim(t, n, seed, max_steps)
-            for sim in sims.values():  # warm-up: allocator, first-call paths
-                _window(sim, min(window_s / 2, 1.0), 2)
-                bar.update(1)
-            windows: dict[str, list[dict[str, Any]]] = {name: [] for name in sims}
-            for _ in range(repeats):
-                for name, sim in sims.items():
-                    windows[name].append(_window(sim, window_s, 2))
+            for name in ("ours_heuristic", "vmas"):  # the matched pair: play into the steady mix of goals and resets
+                if name in sims:
+                    for _ in range(warmup_steps):
+                        sims[name].step()
+            if compile:  # the same play as the warmed heuristic sim, through the compiled physics
+                compiled = _OursSim(t, n, "heuristic", seed, compile=True)
+                compiled.obs = compiled.env.set_state(sims["ours_heuristic"].env.state.clone())
+                sims = {"ours_random": sims["ours_random"], "ours_heuristic": sims["ours_heuristic"],
+                        "ours_compiled": compiled, **({"vmas": sims["vmas"]} if vmas else {})}  # fmt: skip
+            bar.update(1)
+        for k in threads:
+            with torch_threads(k):
+                for sim in sims.values():  # allocator, thread pool and first-call paths at this thread count
+                    _window(sim, min(window_s / 2, 1.0), 2)
                     bar.update(1)
-            del sims
-        row: dict[str, Any] = {"setting": f"{t}v{t}", "team_size": t, "num_envs": n, "threads": k,
-                               "sims": {name: _summarize_sim(w, n, t) for name, w in windows.items()}}  # fmt: skip
-        for ours in ("random", "heuristic", "compiled"):
-            if f"ours_{ours}" not in windows:
-                row[f"ratio_{ours}_vs_vmas"] = None
-                continue
-            ratios = [a["agent_steps_per_s"] / b["agent_steps_per_s"]
-                      for a, b in zip(windows[f"ours_{ours}"], windows["vmas"], strict=True)] if vmas else []  # fmt: skip
-            row[f"ratio_{ours}_vs_vmas"] = median_or_none(ratios)
-        loads = [w["load"] for ws in windows.values() for w in ws if w["load"] is not None]
-        row["load"] = [min(loads), max(loads)] if loads else None
-        rows.append(row)
+                windows: dict[str, list[dict[str, Any]]] = {name: [] for name in sims}
+                for _ in range(repeats):
+                    for name, sim in sims.items():
+                        windows[name].append(_window(sim, window_s, 2))
+                        bar.update(1)
+            row: dict[str, Any] = {"setting": f"{t}v{t}", "team_size": t, "num_envs": n, "threads": k,
+                                   "sims": {name: _summarize_sim(w, n, t) for name, w in windows.items()}}  # fmt: skip
+            for ours in ("random", "heuristic", "compiled"):
+                if f"ours_{ours}" not in windows:
+                    row[f"ratio_{ours}_vs_vmas"] = None
+                    continue
+                ratios = [a["agent_steps_per_s"] / b["agent_steps_per_s"]
+                          for a, b in zip(windows[f"ours_{ours}"], windows["vmas"], strict=True)] if vmas else []  # fmt: skip
+                row[f"ratio_{ours}_vs_vmas"] = median_or_none(ratios)
+            loads = [w["load"] for ws in windows.values() for w in ws if w["load"] is not None]
+            row["load"] = [min(loads), max(loads)] if loads else None
+            by_cell[(k, t, n)] = row
+        del sims
+    rows = [by_cell[c] for c in cells]
     bar.close()
     report.update({"rows": rows, "targets": sim_targets(rows, vmas), "load_end": load_average(),
                    "wall_s": time.time() - started})  # fmt: skip
@@ -410,7 +435,10 @@ def markdown_sim(report: dict[str, Any]) -> str:
     vmas = report["vmas"]
     lines += [
         "Agent-steps per second (env-steps x all 2T players), median of "
-        f"{report['repeats']} interleaved windows of {report['window_s']:g} s after a warm-up; ratios are the "
+        f"{report['repeats']} interleaved windows of {report['window_s']:g} s; before them the matched pair (ours "
+        f"with the heuristic red, VMAS) played {report.get('warmup_steps', 0)} env steps (one episode length: every "
+        "game has been through a reset and goals come at their steady rate), and the compiled sim starts from the "
+        "warmed heuristic state; each thread count starts with a short warm-up window; ratios are the "
         "median of the per-window ratios (same process, back to back). Blue plays random actions everywhere; "
         "'ours, heuristic red' against VMAS's red AI is the matched pair. VMAS "
         + (f"{vmas}: finished games reset one by one (`reset_at`), time included; 'reset share' is the part of "

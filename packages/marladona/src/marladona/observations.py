@@ -24,6 +24,7 @@ import torch
 
 from marladona.config import SoccerConfig
 from marladona.sim import SoccerState
+from marladona.vec2 import is_compiling
 
 EGO_DIM = 18
 ENTITY_DIM = 8
@@ -57,7 +58,7 @@ class Obs(NamedTuple):
 
 def team_sign(max_team_size: int, device: torch.device | str) -> torch.Tensor:
     """``(A,)`` +1 for blue slots, -1 for red slots (cached per size and device: do not modify it in place)."""
-    if torch.compiler.is_compiling():  # traced into the graph: dynamo warns on lru_cache wrappers
+    if is_compiling():  # traced into the graph: dynamo warns on lru_cache wrappers
         return _team_sign.__wrapped__(max_team_size, torch.device(device))
     return _team_sign(max_team_size, torch.device(device))
 

@@ -86,7 +86,7 @@ def reward_terms(
     close = active_pairs(state.active, act.dtype) & (
         torch.hypot(d[:, 0], d[:, 1]) < 2 * cfg.agent.radius + cfg.contact_tolerance
     )
-    touching = pairs_per_agent(close)
+    touching = pairs_per_agent(close, a)
     hl = (state.length / 2)[:, None]
     y_bound = 3.3 if cfg.paper_compat else cfg.field_width / 2 + 0.3
     off = (state.pos[..., 0].abs() > hl + 0.3) | (state.pos[..., 1].abs() > y_bound)

@@ -19,7 +19,7 @@ from dataclasses import dataclass, fields
 import torch
 
 from marladona.config import SoccerConfig
-from marladona.vec2 import dot2, norm2, rot, rot_inv, select, stack2, sum2
+from marladona.vec2 import dot2, is_compiling, norm2, rot, rot_inv, select, stack2, sum2
 
 _SQRT2 = math.sqrt(2.0)
 
@@ -193,10 +193,6 @@ def rotate_inv(v: torch.Tensor, yaw: torch.Tensor) -> torch.Tensor:
     return rot_inv(v, torch.cos(yaw), torch.sin(yaw))
 
 
-_TIE_BALL = torch.tensor([1.0, 0.0])
-"""The contact normal (agent -> ball) for a ball at an agent's centre: +x."""
-
-
 def ball_in_body(state: SoccerState) -> torch.Tensor:
     """``(E, A, 2)`` the ball's position in every agent's body frame."""
     return rotate_inv(state.ball_pos[:, None, :] - state.pos, state.yaw)
@@ -314,6 +310,10 @@ def collide_agents(state: SoccerState, cfg: SoccerConfig) -> None:
 class _PairOperators:
     """Constant matrices over the ``P = A(A-1)/2`` agent pairs i < j (``torch.triu_indices`` order)."""
 
+    ii: torch.Tensor
+    """``(P,)`` the first agent of each pair."""
+    jj: torch.Tensor
+    """``(P,)`` the second agent of each pair (``ii < jj``)."""
     gather: torch.Tensor
     """``(2A, 2P)``: interleaved ``(x_0, y_0, x_1, …)`` -> planar ``(x_i - x_j …, y_i - y_j …)``."""
     scatter: torch.Tensor
@@ -325,7 +325,7 @@ class _PairOperators:
 
 
 def _pair_operators(a: int, device: torch.device, dtype: torch.dtype) -> _PairOperators:
-    if torch.compiler.is_compiling():  # traced into the graph: dynamo warns on lru_cache wrappers
+    if is_compiling():  # traced into the graph: dynamo warns on lru_cache wrappers
         return _build_pair_operators(a, device, dtype)
     return _cached_pair_operators(a, device, dtype)
 
@@ -341,7 +341,7 @@ def _build_pair_operators(a: int, device: torch.device, dtype: torch.dtype) -> _
     gather[0::2, :p] = incidence
     gather[1::2, p:] = incidence
     tie_n = torch.tensor([[-1.0], [0.0]], dtype=dtype, device=device)
-    return _PairOperators(gather, gather.t().contiguous(), incidence.abs(), tie_n)
+    return _PairOperators(ii, jj, gather, gather.t().contiguous(), incidence.abs(), tie_n)
 
 
 _cached_pair_operators = functools.lru_cache(maxsize=64)(_build_pair_operators)
@@ -350,12 +350,16 @@ _cached_pair_operators = functools.lru_cache(maxsize=64)(_build_pair_operators)
 def pair_differences(x: torch.Tensor) -> torch.Tensor:
     """``x (E, A, 2)`` -> ``(E, 2, P)``: ``x_i - x_j`` for the ``P = A(A-1)/2`` pairs i < j, x row then y row.
 
-    One matrix product with a 0/+-1 matrix: each entry is the exact difference (the other terms are
-    exact zeros), at a fraction of the cost of gathering both ends of every pair on the CPU.
+    On the CPU: one matrix product with a 0/+-1 matrix, a fraction of the cost of gathering both ends
+    of every pair there; each entry is the exact difference (the other terms are exact zeros) as long
+    as the product runs in the input's precision (no autocast). Elsewhere, where TF32 or autocast may
+    round matrix products, both ends are gathered and subtracted.
     """
     e, a, _ = x.shape
     ops = _pair_operators(a, x.device, x.dtype)
-    return (x.reshape(e, 2 * a) @ ops.gather).view(e, 2, ops.gather.shape[1] // 2)
+    if x.device.type != "cpu":
+        return (x.index_select(1, ops.ii) - x.index_select(1, ops.jj)).transpose(1, 2)
+    return (x.reshape(e, 2 * a) @ ops.gather).view(e, 2, ops.ii.numel())
 
 
 def active_pairs(active: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
@@ -365,11 +369,11 @@ def active_pairs(active: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
     return both
 
 
-def pairs_per_agent(flags: torch.Tensor) -> torch.Tensor:
-    """``flags (E, P)`` bool over the pairs -> ``(E, A)`` bool: the agent is in at least one flagged pair."""
-    p = flags.shape[1]
-    a = (1 + math.isqrt(1 + 8 * p)) // 2
+def pairs_per_agent(flags: torch.Tensor, a: int) -> torch.Tensor:
+    """``flags (E, P)`` bool over the pairs of ``a`` agents -> ``(E, A)`` bool: the agent is in at least one flagged pair."""
     ops = _pair_operators(a, flags.device, torch.float32)
+    if flags.shape[1] != ops.ii.numel():
+        raise ValueError(f"flags must have {ops.ii.numel()} pair columns for {a} agents, got {flags.shape[1]}")
     hit: torch.Tensor = (flags.to(torch.float32) @ ops.member.t()) > 0.5
     return hit
 
@@ -385,7 +389,9 @@ def collide_ball_agents(state: SoccerState, cfg: SoccerConfig) -> None:
     d = state.ball_pos[:, None, :] - state.pos  # [E, A, 2]
     dist = norm2(d)
     hit = state.active & (dist < rmin)
-    n = select((dist < 1e-6)[..., None], _TIE_BALL.to(d), d / dist.clamp_min(1e-6)[..., None])
+    n = d / dist.clamp_min(1e-6)[..., None]
+    tie = dist < 1e-6  # a ball at an agent's centre is pushed along +x
+    n = stack2(select(tie, 1.0, n[..., 0]), select(tie, 0.0, n[..., 1]))
     hitf = hit.to(d.dtype)
     state.ball_pos.add_(sum2(((rmin - dist) * hitf)[..., None] * n, 1))
     un = dot2(state.ball_vel[:, None, :] - state.vel, n)
