@@ -164,11 +164,24 @@ class TestSpearmanCeiling:
         tau = np.clip((strength + rng.normal(0.0, 1.5, size=300)) / 0.94, 0.1, 1.0)
         assert stats.spearmanr(tau, strength)[0] <= spearman_ceiling(tau, strength, 0.1, 1.0) + 1e-12
 
+    def test_only_the_upper_block(self) -> None:
+        # No pair at tau0, the two strongest at tau_max: ranks (1, 2, 3.5, 3.5) again, 3 / sqrt(10).
+        tau = torch.tensor([0.3, 1.0, 0.2, 1.0])
+        strength = torch.tensor([2.0, 3.0, 1.0, 4.0])
+        assert spearman_ceiling(tau, strength, 0.1, 1.0) == pytest.approx(3 / math.sqrt(10), abs=1e-12)
+
+    def test_one_bound_for_all_pairs_is_undefined(self) -> None:
+        # tau0 == tau_max: every pair is tied, no rank information (the BT limit): nan.
+        tau = torch.ones(5)
+        assert math.isnan(spearman_ceiling(tau, torch.arange(5.0), 1.0, 1.0))
+
     def test_an_unbounded_tau_max_and_bad_bounds(self) -> None:
         tau = torch.tensor([0.1, 0.3, 2.0, 5.0])
         assert spearman_ceiling(tau, torch.tensor([1.0, 2.0, 3.0, 4.0]), 0.1, math.inf) == pytest.approx(1.0)
-        with pytest.raises(ValueError, match="tau0 <= tau_max"):
+        with pytest.raises(ValueError, match="tau_max >= tau0"):
             spearman_ceiling(tau, tau, 1.0, 0.5)
+        with pytest.raises(ValueError, match="tau0 > 0"):
+            spearman_ceiling(tau, tau, 0.0, 1.0)
 
 
 class TestStrengthQuantileTable:

@@ -163,7 +163,8 @@ def spearman_ceiling(tau: ArrayLike, strength: ArrayLike, tau0: float, tau_max: 
         tau: ``(n,)`` scaling factors in ``[τ0, τmax]``.
         strength: ``(n,)`` true preference strengths, distinct values assumed (ties in the strength
             only lower the ceiling's meaning, not its computation).
-        tau0: the lower bound ``τ0``; pairs with ``τ ≤ τ0·(1 + 1e-6)`` count as at the bound.
+        tau0: the lower bound ``τ0 > 0``; pairs with ``τ ≤ τ0·(1 + 1e-6)`` count as at the bound (the
+            histogram's relative tolerance; a τ below the bound counts there too).
         tau_max: the upper bound ``τmax``; pairs with ``τ ≥ τmax·(1 − 1e-6)`` count as at the bound
             (``inf`` for the unbounded quadratic form).
 
@@ -171,15 +172,16 @@ def spearman_ceiling(tau: ArrayLike, strength: ArrayLike, tau0: float, tau_max: 
         The ceiling in ``[−1, 1]``; ``nan`` if every pair sits in one tie block.
 
     Raises:
-        ValueError: if the inputs are not finite 1-D arrays of one length ``≥ 2``, or ``tau_max < tau0``.
+        ValueError: if the inputs are not finite 1-D arrays of one length ``≥ 2``, ``tau0 ≤ 0`` or
+            ``tau_max < tau0``.
 
     Example:
         >>> spearman_ceiling(torch.tensor([0.1, 0.5, 1.0, 1.0]), torch.tensor([4.0, 1.0, 2.0, 3.0]), 0.1, 1.0)
         0.9486832980505138
     """
     t, s = _pair(tau, strength, ("tau", "strength"))
-    if not math.isfinite(tau0) or math.isnan(tau_max) or tau_max < tau0:
-        raise ValueError(f"need a finite tau0 <= tau_max (inf allowed), got tau0={tau0!r}, tau_max={tau_max!r}")
+    if not (math.isfinite(tau0) and tau0 > 0) or math.isnan(tau_max) or tau_max < tau0:
+        raise ValueError(f"need a finite tau0 > 0 and tau_max >= tau0 (inf allowed), got tau0={tau0!r}, tau_max={tau_max!r}")
     n0 = int(np.count_nonzero(t <= tau0 * (1 + 1e-6)))
     n_max = int(np.count_nonzero(t >= tau_max * (1 - 1e-6)))
     if tau_max == tau0:  # every pair sits at the one bound
