@@ -181,7 +181,9 @@ def spearman_ceiling(tau: ArrayLike, strength: ArrayLike, tau0: float, tau_max: 
     """
     t, s = _pair(tau, strength, ("tau", "strength"))
     if not (math.isfinite(tau0) and tau0 > 0) or math.isnan(tau_max) or tau_max < tau0:
-        raise ValueError(f"need a finite tau0 > 0 and tau_max >= tau0 (inf allowed), got tau0={tau0!r}, tau_max={tau_max!r}")
+        raise ValueError(
+            f"need a finite tau0 > 0 and tau_max >= tau0 (inf allowed), got tau0={tau0!r}, tau_max={tau_max!r}"
+        )
     n0 = int(np.count_nonzero(t <= tau0 * (1 + 1e-6)))
     n_max = int(np.count_nonzero(t >= tau_max * (1 - 1e-6)))
     if tau_max == tau0:  # every pair sits at the one bound
