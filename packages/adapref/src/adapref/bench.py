@@ -44,7 +44,7 @@ from adapref.data import PreferenceData
 from adapref.functional import ada_dpo_loss, adaptive_preference_loss
 from adapref.metrics import spearman
 from adapref.reward_model import SegmentRewardModel
-from adapref.synthetic import Flip, Oracle, Stochastic, make_preference_data, pair_segments
+from adapref.synthetic import Flip, Oracle, RewardKind, Stochastic, make_preference_data, pair_segments
 from adapref.trainer import RewardTrainer
 
 logger = logging.getLogger(__name__)
@@ -104,8 +104,11 @@ def bench_synthetic(seeds: int, quick: bool) -> Table:
     rows = []
     # (reward, teacher temperature, configs): the spec's two settings, then a sensitivity run with a
     # noisier teacher, whose smaller learned margins put fewer pairs at τmax (see spearman_ceiling).
-    settings = [("linear", 1.0, list(SYNTHETIC_CONFIGS)), ("mlp", 1.0, list(SYNTHETIC_CONFIGS)),
-                ("linear", 2.0, ["bt (T=1)", "ada ρ0=.1 τmax=1 (default)"])]  # fmt: skip
+    settings: list[tuple[RewardKind, float, list[str]]] = [
+        ("linear", 1.0, list(SYNTHETIC_CONFIGS)),
+        ("mlp", 1.0, list(SYNTHETIC_CONFIGS)),
+        ("linear", 2.0, ["bt (T=1)", "ada ρ0=.1 τmax=1 (default)"]),
+    ]
     for reward, teacher_t, names in settings:
         label = reward if teacher_t == 1.0 else f"{reward}, teacher T={teacher_t:g}"
         stats: dict[str, dict[str, list[float]]] = {
