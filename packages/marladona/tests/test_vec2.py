@@ -133,3 +133,18 @@ def test_the_env_follows_the_plain_formulas(monkeypatch: pytest.MonkeyPatch) -> 
     plain = run()
     for got, want in zip(fast, plain, strict=True):
         assert torch.allclose(got, want, atol=1e-4), (got - want).abs().max()
+
+
+def test_constant_cache_shares_one_copy_in_eager_calls() -> None:
+    calls: list[int] = []
+
+    @vec2.constant_cache
+    def ramp(n: int) -> torch.Tensor:
+        calls.append(n)
+        return torch.arange(n)
+
+    first = ramp(3)
+    assert ramp(3) is first
+    assert torch.equal(ramp(4), torch.arange(4))
+    assert calls == [3, 4]
+    assert ramp.__name__ == "ramp"

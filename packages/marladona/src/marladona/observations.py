@@ -16,7 +16,6 @@ zero (never NaN, unlike the code's NaN sentinels).
 
 from __future__ import annotations
 
-import functools
 import math
 from typing import NamedTuple
 
@@ -24,7 +23,7 @@ import torch
 
 from marladona.config import SoccerConfig
 from marladona.sim import SoccerState
-from marladona.vec2 import is_compiling
+from marladona.vec2 import constant_cache
 
 EGO_DIM = 18
 ENTITY_DIM = 8
@@ -58,8 +57,6 @@ class Obs(NamedTuple):
 
 def team_sign(max_team_size: int, device: torch.device | str) -> torch.Tensor:
     """``(A,)`` +1 for blue slots, -1 for red slots (cached per size and device: do not modify it in place)."""
-    if is_compiling():  # traced into the graph: dynamo warns on lru_cache wrappers
-        return _team_sign.__wrapped__(max_team_size, torch.device(device))
     return _team_sign(max_team_size, torch.device(device))
 
 
@@ -75,12 +72,12 @@ def entity_slots(max_team_size: int, device: torch.device | str) -> tuple[torch.
     return mate_idx.clone(), opp_idx.clone()
 
 
-@functools.lru_cache(maxsize=64)
+@constant_cache
 def _team_sign(t: int, device: torch.device) -> torch.Tensor:
     return torch.tensor([1.0] * t + [-1.0] * t, device=device)
 
 
-@functools.lru_cache(maxsize=64)
+@constant_cache
 def _entity_slots(t: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     a = 2 * t
     mates = [[j for j in range(a) if j // t == i // t and j != i] for i in range(a)]
@@ -90,7 +87,7 @@ def _entity_slots(t: int, device: torch.device) -> tuple[torch.Tensor, torch.Ten
     return mate_idx, opp_idx, torch.cat((mate_idx, opp_idx), dim=1)
 
 
-@functools.lru_cache(maxsize=64)
+@constant_cache
 def _noise_scale(device: torch.device) -> torch.Tensor:
     scale = [0.0] * EGO_DIM
     for i in VEL_DIMS:

@@ -12,14 +12,13 @@ metres in the world frame, the field centred at the origin; blue defends +x and 
 
 from __future__ import annotations
 
-import functools
 import math
 from dataclasses import dataclass, fields
 
 import torch
 
 from marladona.config import SoccerConfig
-from marladona.vec2 import dot2, is_compiling, norm2, rot, rot_inv, select, stack2, sum2
+from marladona.vec2 import constant_cache, dot2, norm2, rot, rot_inv, select, stack2, sum2
 
 _SQRT2 = math.sqrt(2.0)
 
@@ -324,13 +323,8 @@ class _PairOperators:
     """``(2, 1)``: the direction of p_i - p_j for coincident centres, -x (i is the lower slot)."""
 
 
+@constant_cache
 def _pair_operators(a: int, device: torch.device, dtype: torch.dtype) -> _PairOperators:
-    if is_compiling():  # traced into the graph: dynamo warns on lru_cache wrappers
-        return _build_pair_operators(a, device, dtype)
-    return _cached_pair_operators(a, device, dtype)
-
-
-def _build_pair_operators(a: int, device: torch.device, dtype: torch.dtype) -> _PairOperators:
     ii, jj = torch.triu_indices(a, a, offset=1, device=device)
     p = ii.numel()
     incidence = torch.zeros(a, p, dtype=dtype, device=device)
@@ -342,9 +336,6 @@ def _build_pair_operators(a: int, device: torch.device, dtype: torch.dtype) -> _
     gather[1::2, p:] = incidence
     tie_n = torch.tensor([[-1.0], [0.0]], dtype=dtype, device=device)
     return _PairOperators(ii, jj, gather, gather.t().contiguous(), incidence.abs(), tie_n)
-
-
-_cached_pair_operators = functools.lru_cache(maxsize=64)(_build_pair_operators)
 
 
 def pair_differences(x: torch.Tensor) -> torch.Tensor:

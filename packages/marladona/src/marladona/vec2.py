@@ -23,17 +23,26 @@ but may differ in the last bit in its scalar tail and when an input is broadcast
 sum in another order; and :func:`norm2` (all devices) is within an ulp of
 ``torch.linalg.vector_norm`` but, unlike it, over- and underflows for components beyond about 1e19 or
 below 1e-19 in float32 (field coordinates are metres).
+
+:func:`constant_cache` is the package's cache for small constant tensors built per size and device,
+usable inside a ``torch.compile``'d region.
 """
 
 from __future__ import annotations
 
+import functools
 import importlib
+from collections.abc import Callable
+from typing import ParamSpec, TypeVar
 
 import torch
 
-__all__ = ["dot2", "is_compiling", "norm2", "rot", "rot_inv", "select", "stack2", "sum2"]
+__all__ = ["constant_cache", "dot2", "is_compiling", "norm2", "rot", "rot_inv", "select", "stack2", "sum2"]
 
 _COMPLEX = {torch.float32: torch.complex64, torch.float64: torch.complex128}
+
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
 
 
 def is_compiling() -> bool:
@@ -42,6 +51,24 @@ def is_compiling() -> bool:
     if check is None:  # torch 2.2
         check = importlib.import_module("torch._dynamo").is_compiling
     return bool(check())
+
+
+def constant_cache(fn: Callable[_P, _R]) -> Callable[_P, _R]:
+    """``functools.lru_cache(maxsize=64)`` of ``fn``, bypassed while torch.compile traces.
+
+    Dynamo warns on every ``lru_cache`` wrapper it meets and traces the wrapped function anyway; here
+    the traced graph builds the constant itself and eager calls share one cached copy (do not modify
+    it in place). The arguments must be hashable (sizes, devices, dtypes).
+    """
+    cached = functools.lru_cache(maxsize=64)(fn)
+
+    @functools.wraps(fn)
+    def wrapper(*args: _P.args, **kwargs: _P.kwargs) -> _R:
+        if is_compiling():
+            return fn(*args, **kwargs)
+        return cached(*args, **kwargs)  # type: ignore[arg-type]
+
+    return wrapper
 
 
 def _complex_ok(x: torch.Tensor) -> bool:
