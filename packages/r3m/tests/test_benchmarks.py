@@ -33,11 +33,15 @@ def test_every_quick_benchmark_runs(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr[-2000:]
     for name in ("synthetic", "dpo", "control", "overhead"):
         assert json.loads((tmp_path / f"{name}-quick.json").read_text())["rows"]
-    # B1's side table: the four settings (truth × training) at 20 % flips, each with the precision bound.
-    variants = json.loads((tmp_path / "synthetic-quick.json").read_text())["sections"][0]["rows"]
+    # B1's second full table (saturated truth) has the main table's corruptions; the side table the six
+    # settings (truth × training) at 20 % flips, each with the precision bound.
+    record = json.loads((tmp_path / "synthetic-quick.json").read_text())
+    saturated, variants = (section["rows"] for section in record["sections"])
+    assert [row["corruption"] for row in saturated] == [row["corruption"] for row in record["rows"]]
     assert {(row["truth"], row["training"]) for row in variants} == {
-        ("tanh-MLP", "≤ 5 ep., early stop"), ("tanh-MLP", "10 ep., no early stop"),
-        ("linear", "≤ 5 ep., early stop"), ("linear", "10 ep., no early stop"),
-    }  # fmt: skip
+        (truth, training)
+        for truth in ("smooth tanh-MLP", "saturated tanh-MLP", "linear")
+        for training in ("≤ 5 ep., early stop", "10 ep., no early stop")
+    }
     assert all(row["corruption"] == "flip 20%" and "λ=.5 P bound (bt / r3m λ=.5)" in row for row in variants)
     assert "## B1 variants" in (tmp_path / "synthetic-quick.md").read_text()

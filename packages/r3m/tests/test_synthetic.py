@@ -62,7 +62,37 @@ class TestTrueReward:
             expected = sum(h1[k] * float(p["w_out"][k]) for k in range(32))
             assert float(r(x[i])) == pytest.approx(expected, rel=1e-12, abs=1e-12)
 
-    @pytest.mark.parametrize("kind", ["linear", "mlp"])
+    def test_smooth_mlp_is_nn_linear_default_init_scaled_to_unit_variance(self) -> None:
+        # The weights and biases of the two hidden layers lie within torch.nn.Linear's default bound
+        # 1/√fan_in and spread over it (uniform: sample variance ≈ bound²/3); the output is the same tanh
+        # MLP written neuron by neuron, and its standard deviation on fresh standard-normal inputs is ≈ 1.
+        r = TrueReward(8, "smooth-mlp", _gen())
+        for name, fan_in in (("w0", 8), ("b0", 8), ("w1", 32), ("b1", 32)):
+            bound = 1 / math.sqrt(fan_in)
+            values = r.params[name].double()
+            assert float(values.abs().max()) <= bound
+            assert float(values.abs().max()) > 0.9 * bound
+        w = torch.cat([r.params["w1"].flatten(), *(TrueReward(8, "smooth-mlp", _gen(s)).params["w1"].flatten()
+                                                     for s in range(1, 20))]).double()  # fmt: skip
+        # U(±b) with b² = 1/32: E w² = b²/3 = 1/96 and Var w² = b⁴/5 − b⁴/9 = 4b⁴/45.
+        se = (1 / 32) * math.sqrt(4 / 45 / w.numel())
+        assert abs(float((w**2).mean()) - 1 / 96) < 4 * se
+        x = torch.randn(3, 8, generator=_gen(2), dtype=torch.float64)
+        p = {k: v.double() for k, v in r.params.items()}
+        for i in range(3):
+            h0 = [
+                math.tanh(sum(float(x[i, k] * p["w0"][k, j]) for k in range(8)) + float(p["b0"][j])) for j in range(32)
+            ]
+            h1 = [
+                math.tanh(sum(h0[k] * float(p["w1"][k, j]) for k in range(32)) + float(p["b1"][j])) for j in range(32)
+            ]
+            assert float(r(x[i])) == pytest.approx(sum(h1[k] * float(p["w_out"][k]) for k in range(32)), rel=1e-12)
+        fresh = torch.randn(200_000, 8, generator=_gen(5))
+        for seed in range(5):
+            # 4096 probe draws set the scale: the s.d. of a sample s.d. of 4096 is ≈ 1.1 %; 5 % is > 4 s.e.
+            assert float(TrueReward(8, "smooth-mlp", _gen(seed))(fresh).std()) == pytest.approx(1.0, abs=0.05)
+
+    @pytest.mark.parametrize("kind", ["linear", "mlp", "smooth-mlp"])
     def test_returns_sum_per_step_rewards(self, kind: str) -> None:
         # Σ_t r*(x_t) by an explicit loop over t.
         r = TrueReward(5, kind, _gen())  # type: ignore[arg-type]
@@ -71,7 +101,7 @@ class TestTrueReward:
         assert isinstance(expected, torch.Tensor)
         torch.testing.assert_close(r.returns(seg), expected)
 
-    @pytest.mark.parametrize("kind", ["linear", "mlp"])
+    @pytest.mark.parametrize("kind", ["linear", "mlp", "smooth-mlp"])
     def test_state_dict_round_trip_through_torch_save(self, tmp_path: Path, kind: str) -> None:
         # Saved and rebuilt rewards give identical outputs on fresh inputs.
         r = TrueReward(6, kind, _gen())  # type: ignore[arg-type]
@@ -97,7 +127,7 @@ class TestTrueReward:
         ("args", "pattern"),
         [
             ((0, "linear", torch.Generator()), r"dim must be an int >= 1, got 0"),
-            ((4, "cubic", torch.Generator()), r"kind must be 'linear' or 'mlp', got 'cubic'"),
+            ((4, "cubic", torch.Generator()), r"kind must be one of \('linear', 'mlp', 'smooth-mlp'\), got 'cubic'"),
             ((4, "linear", None), r"generator is required"),
         ],
     )
@@ -234,7 +264,7 @@ class TestPairSegments:
 
 
 class TestMakePreferenceData:
-    @pytest.mark.parametrize("reward", ["linear", "mlp"])
+    @pytest.mark.parametrize("reward", ["linear", "mlp", "smooth-mlp"])
     def test_defaults_and_strength_match_the_truth(self, reward: str) -> None:
         # B1 sizes T = 10, D = 8; strength |R*(chosen) − R*(rejected)| and the flag recomputed with the returned reward.
         data, truth = make_preference_data(200, reward=reward, teacher=Flip(0.3), generator=_gen())  # type: ignore[arg-type]

@@ -58,7 +58,12 @@ def build_parser() -> argparse.ArgumentParser:
     make.add_argument("--n", type=int, default=5000, help="number of pairs")
     make.add_argument("--T", type=int, default=10, help="steps per segment (synthetic)")
     make.add_argument("--D", type=int, default=8, help="features per step (synthetic)")
-    make.add_argument("--reward", choices=("linear", "mlp"), default="mlp", help="true reward (synthetic)")
+    make.add_argument(
+        "--reward",
+        choices=("linear", "mlp", "smooth-mlp"),
+        default="mlp",
+        help="true reward (synthetic; r3m.TrueReward: smooth-mlp is the B1 main table's)",
+    )
     make.add_argument("--env", default="Pendulum-v1", help="gymnasium id (gym), e.g. HalfCheetah-v5")
     make.add_argument("--seg-len", type=int, default=25, help="segment length (gym)")
     make.add_argument("--teacher", choices=("oracle", "flip", "stochastic", "myopic", "irrational", "mistake"),

@@ -73,7 +73,7 @@ def demo(args: argparse.Namespace) -> int:
     """Bradley-Terry, conservative BT and R³M on 5000 pairs with 20 % flipped labels; prints a table."""
     seed = 0 if args.seed is None else args.seed
     gen = torch.Generator().manual_seed(seed)
-    data, truth = make_preference_data(5000, T=10, D=8, reward="mlp", teacher=Flip(0.2), generator=gen)
+    data, truth = make_preference_data(5000, T=10, D=8, reward="smooth-mlp", teacher=Flip(0.2), generator=gen)
     train, val = data.split(0.1, gen)
     test = clean_test_pairs(truth, 2000, 10, 8, gen)
     device = args.device or "cpu"
@@ -93,7 +93,7 @@ def demo(args: argparse.Namespace) -> int:
         result[name] = metrics
         rows.append([name, *metrics.values()])
     table = (
-        "r3m demo: 5000 pairs from a random tanh-MLP reward (T=10, D=8) with 20 % of the labels flipped;\n"
+        "r3m demo: 5000 pairs from a random smooth tanh-MLP reward (T=10, D=8; B1's) with 20 % of the labels flipped;\n"
         "2×64 MLP reward model, up to 5 epochs with early stopping on a noisy validation split; accuracy on\n"
         "2000 clean held-out pairs; outliers flagged where δ > 0 at λ = 0.5 (for BT: the same rule on its margins).\n\n"
         + format_table(["loss", "clean test acc", "flag precision", "flag recall", "AUROC", "seconds"], rows)

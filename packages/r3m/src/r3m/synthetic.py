@@ -24,6 +24,7 @@ from r3m.teachers import Flip, Irrational, Mistake, Myopic, Oracle, Stochastic, 
 logger = logging.getLogger(__name__)
 
 __all__ = [
+    "REWARD_KINDS",
     "Flip",
     "Irrational",
     "Mistake",
@@ -37,22 +38,38 @@ __all__ = [
     "sample_segments",
 ]
 
-RewardKind = Literal["linear", "mlp"]
+RewardKind = Literal["linear", "mlp", "smooth-mlp"]
+REWARD_KINDS: tuple[RewardKind, ...] = ("linear", "mlp", "smooth-mlp")
+"""The kinds of :class:`TrueReward`."""
 _MLP_HIDDEN = 32
+_SMOOTH_PROBE = 4096  # standard-normal draws that set the smooth MLP's output scale
 _TANH_GAIN = 5.0 / 3.0  # torch.nn.init.calculate_gain("tanh")
 
 
 class TrueReward:
     """A random per-step ground-truth reward ``r*(x)``, ``x ∈ R^D``.
 
-    ``kind="linear"``: ``r*(x) = x·w`` with ``w ~ N(0, I/D)``, so ``r*(x)`` has unit variance for
-    standard-normal ``x``. ``kind="mlp"``: a tanh MLP ``D → 32 → 32 → 1`` with hidden weights
-    ``N(0, (5/3)²/fan_in)`` (torch's tanh gain), hidden biases ``N(0, 0.5²)``, output weights
-    ``N(0, 1/32)`` and no output bias (a constant per-step offset cancels in every comparison).
+    Three kinds, all with the same layout (the MLPs are ``D → 32 → 32 → 1`` with tanh hidden units
+    and no output bias: a constant per-step offset cancels in every comparison):
+
+    - ``"linear"``: ``r*(x) = x·w`` with ``w ~ N(0, I/D)``, so ``r*(x)`` has unit variance for
+      standard-normal ``x``.
+    - ``"mlp"``, *saturated*: hidden weights ``N(0, (5/3)²/fan_in)`` (torch's tanh gain), hidden
+      biases ``N(0, 0.5²)``, output weights ``N(0, 1/32)``. The pre-activations have standard
+      deviation ≈ 1.7, so the tanh units saturate and ``r*`` is strongly nonlinear: the spec's 2×64
+      reward model ranks only ≈ 0.89 of clean test pairs right with 4500 clean pairs.
+    - ``"smooth-mlp"``: hidden weights and biases ``U(−1/√fan_in, 1/√fan_in)``, the default
+      initialisation of ``torch.nn.Linear``; pre-activations of standard deviation ≈ 0.3-0.6 keep
+      the tanh units mostly in their linear range, so ``r*`` is mildly nonlinear. Output weights
+      ``N(0, 1/32)``, then divided by the standard deviation of ``r*`` on 4096 standard-normal
+      draws (taken from ``generator`` after the weights), so ``Var r*(x) ≈ 1`` as for the linear
+      kind and the temperatures of the noisy teachers mean the same. This is the difficulty of the
+      r3m spec's B1 prototype (Bradley-Terry ≈ 0.95 clean-test accuracy without flips, ≈ 0.92 at
+      20 % flips), so the B1 benchmark uses it for its main table.
 
     Args:
         dim: the feature size ``D ≥ 1``.
-        kind: ``"linear"`` or ``"mlp"``.
+        kind: ``"linear"``, ``"mlp"`` or ``"smooth-mlp"``.
         generator: the source of the weights (required).
 
     Raises:
@@ -63,13 +80,16 @@ class TrueReward:
         >>> r = TrueReward(8, "mlp", g)
         >>> r(torch.zeros(5, 8)).shape, r.returns(torch.zeros(3, 10, 8)).shape
         (torch.Size([5]), torch.Size([3]))
+        >>> smooth = TrueReward(8, "smooth-mlp", g)
+        >>> round(float(smooth(torch.randn(100_000, 8, generator=g)).std()), 1)
+        1.0
     """
 
     def __init__(self, dim: int, kind: RewardKind = "linear", generator: torch.Generator | None = None) -> None:
         if isinstance(dim, bool) or not isinstance(dim, int) or dim < 1:
             raise ValueError(f"dim must be an int >= 1, got {dim!r}")
-        if kind not in ("linear", "mlp"):
-            raise ValueError(f"kind must be 'linear' or 'mlp', got {kind!r}")
+        if kind not in REWARD_KINDS:
+            raise ValueError(f"kind must be one of {REWARD_KINDS}, got {kind!r}")
         if generator is None:
             raise ValueError("generator is required, e.g. torch.Generator().manual_seed(0)")
         self.dim = dim
@@ -77,14 +97,22 @@ class TrueReward:
         self.params: dict[str, torch.Tensor] = {}
         if kind == "linear":
             self.params["w"] = torch.randn(dim, generator=generator) / math.sqrt(dim)
-        else:
-            sizes = (dim, _MLP_HIDDEN, _MLP_HIDDEN)
-            for layer, (fan_in, fan_out) in enumerate(itertools.pairwise(sizes)):
+            return
+        sizes = (dim, _MLP_HIDDEN, _MLP_HIDDEN)
+        for layer, (fan_in, fan_out) in enumerate(itertools.pairwise(sizes)):
+            if kind == "mlp":
                 self.params[f"w{layer}"] = torch.randn(fan_in, fan_out, generator=generator) * (
                     _TANH_GAIN / math.sqrt(fan_in)
                 )
                 self.params[f"b{layer}"] = 0.5 * torch.randn(fan_out, generator=generator)
-            self.params["w_out"] = torch.randn(_MLP_HIDDEN, generator=generator) / math.sqrt(_MLP_HIDDEN)
+            else:  # torch.nn.Linear's default: kaiming_uniform_(a=√5) and a bias of the same bound
+                bound = 1.0 / math.sqrt(fan_in)
+                self.params[f"w{layer}"] = (2 * torch.rand(fan_in, fan_out, generator=generator) - 1) * bound
+                self.params[f"b{layer}"] = (2 * torch.rand(fan_out, generator=generator) - 1) * bound
+        self.params["w_out"] = torch.randn(_MLP_HIDDEN, generator=generator) / math.sqrt(_MLP_HIDDEN)
+        if kind == "smooth-mlp":
+            probe = torch.randn(_SMOOTH_PROBE, dim, generator=generator)
+            self.params["w_out"] /= self(probe).std()
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         """Per-step reward ``r*(x)``.
@@ -284,7 +312,7 @@ def make_preference_data(
         n_pairs: number of pairs, ``≥ 1``.
         T: steps per segment (B1: 10).
         D: features per step (B1: 8).
-        reward: ``"linear"`` or ``"mlp"`` true reward.
+        reward: ``"linear"``, ``"mlp"`` or ``"smooth-mlp"`` true reward (:class:`TrueReward`).
         teacher: the labeller; default :class:`Oracle` (clean labels; corruption is what the other
             teachers add).
         pool_size: number of distinct segments pairs are drawn from, ``≥ 2``; default ``2·n_pairs``.
