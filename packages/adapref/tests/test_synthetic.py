@@ -44,9 +44,10 @@ class TestTrueReward:
         se = math.sqrt(2.0 / w.numel()) / d  # s.e. of the variance of a normal with variance 1/D
         assert abs(var - 1.0 / d) < 4 * se
 
-    def test_mlp_matches_a_scalar_loop(self) -> None:
+    @pytest.mark.parametrize("kind", ["mlp", "smooth-mlp"])
+    def test_mlp_matches_a_scalar_loop(self, kind: str) -> None:
         # The tanh MLP written out neuron by neuron with math.tanh.
-        r = TrueReward(3, "mlp", _gen())
+        r = TrueReward(3, kind, _gen())  # type: ignore[arg-type]
         x = torch.randn(2, 3, generator=_gen(2), dtype=torch.float64)
         p = {k: v.double() for k, v in r.params.items()}
         for i in range(2):
@@ -59,7 +60,22 @@ class TestTrueReward:
             expected = sum(h1[k] * float(p["w_out"][k]) for k in range(32))
             assert float(r(x[i])) == pytest.approx(expected, rel=1e-12, abs=1e-12)
 
-    @pytest.mark.parametrize("kind", ["linear", "mlp"])
+    def test_smooth_mlp_draws_nn_linear_init_and_has_unit_variance(self) -> None:
+        # Hidden weights and biases: uniform on ±1/√fan_in (torch.nn.Linear's default), so they stay inside the
+        # bound, reach near it, and have mean square bound²/3 (4 s.e. band, Var w² = 4·bound⁴/45 for a uniform).
+        rewards = [TrueReward(8, "smooth-mlp", _gen(seed)) for seed in range(30)]
+        for name, fan_in in (("w0", 8), ("b0", 8), ("w1", 32), ("b1", 32)):
+            values = torch.cat([r.params[name].flatten() for r in rewards]).double()
+            bound = fan_in**-0.5
+            assert bound * 0.97 < float(values.abs().max()) <= bound
+            se = math.sqrt(4 * bound**4 / 45 / values.numel())
+            assert abs(float(values.square().mean()) - bound**2 / 3) < 4 * se
+        # The output scale makes Var r*(x) = 1 up to the probe's sampling error (s.e. of a 4096-draw s.d. ≈ 1.1 %).
+        x = torch.randn(100_000, 8, generator=_gen(99))
+        stds = torch.stack([r(x).std() for r in rewards[:8]])
+        assert float((stds - 1).abs().max()) < 0.05
+
+    @pytest.mark.parametrize("kind", ["linear", "mlp", "smooth-mlp"])
     def test_returns_sum_per_step_rewards(self, kind: str) -> None:
         # Σ_t r*(x_t) by an explicit loop over t.
         r = TrueReward(5, kind, _gen())  # type: ignore[arg-type]
@@ -68,7 +84,7 @@ class TestTrueReward:
         assert isinstance(expected, torch.Tensor)
         torch.testing.assert_close(r.returns(seg), expected)
 
-    @pytest.mark.parametrize("kind", ["linear", "mlp"])
+    @pytest.mark.parametrize("kind", ["linear", "mlp", "smooth-mlp"])
     def test_state_dict_round_trip_through_torch_save(self, tmp_path: Path, kind: str) -> None:
         # Saved and rebuilt rewards give identical outputs on fresh inputs.
         r = TrueReward(6, kind, _gen())  # type: ignore[arg-type]
@@ -94,7 +110,7 @@ class TestTrueReward:
         ("args", "pattern"),
         [
             ((0, "linear", torch.Generator()), r"dim must be an int >= 1, got 0"),
-            ((4, "cubic", torch.Generator()), r"kind must be 'linear' or 'mlp', got 'cubic'"),
+            ((4, "cubic", torch.Generator()), r"kind must be one of \('linear', 'mlp', 'smooth-mlp'\), got 'cubic'"),
             ((4, "linear", None), r"generator is required"),
         ],
     )
@@ -252,7 +268,7 @@ class TestPairSegments:
 
 
 class TestMakePreferenceData:
-    @pytest.mark.parametrize("reward", ["linear", "mlp"])
+    @pytest.mark.parametrize("reward", ["linear", "mlp", "smooth-mlp"])
     def test_defaults_and_strength_match_the_truth(self, reward: str) -> None:
         # A1 defaults T = 10, D = 8; strength is |R*(chosen) − R*(rejected)| recomputed with the returned reward.
         data, truth = make_preference_data(200, reward=reward, generator=_gen())  # type: ignore[arg-type]

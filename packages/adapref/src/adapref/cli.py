@@ -66,7 +66,12 @@ def build_parser() -> argparse.ArgumentParser:
     make.add_argument("--n", type=int, default=4000, help="number of pairs")
     make.add_argument("--T", type=int, default=10, help="steps per segment (synthetic)")
     make.add_argument("--D", type=int, default=8, help="features per step (synthetic)")
-    make.add_argument("--reward", choices=("linear", "mlp"), default="linear", help="true reward (synthetic)")
+    make.add_argument(
+        "--reward",
+        choices=("linear", "mlp", "smooth-mlp"),
+        default="linear",
+        help="true reward (synthetic; see adapref.TrueReward)",
+    )
     make.add_argument("--env", default="Pendulum-v1", help="gymnasium id (gym), e.g. HalfCheetah-v5")
     make.add_argument("--seg-len", type=int, default=25, help="segment length (gym; the official code uses 1)")
     make.add_argument("--teacher", choices=("stochastic", "oracle", "flip"), default="stochastic")
