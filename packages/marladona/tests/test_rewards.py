@@ -110,6 +110,17 @@ class TestShaping:
         r = _terms(st)["ball_to_goal"][0]
         assert r.tolist() == pytest.approx([blue, blue, red, red], abs=1e-6)
 
+    def test_ball_to_goal_is_zero_on_a_goal_step(self) -> None:
+        # Blue scores: the ball is 1 cm behind the line x = -2.7, moving (-0.5, 0) into the goal. The direction
+        # from the ball to the goal centre (-2.7, 0) is +x, so the code's term gives -0.5 to blue (and red's
+        # mirror, towards (2.7, 0), also -0.5); fixed, the term is 0 on goal steps, for either team's goal.
+        st = _state(FAR, ball=(-2.71, 0.0), ball_vel=(-0.5, 0.0))
+        assert _terms(st, blue=YES)["ball_to_goal"][0].tolist() == [0.0] * 4
+        assert _terms(st, red=YES)["ball_to_goal"][0].tolist() == [0.0] * 4
+        compat = _terms(st, _cfg(paper_compat=True), blue=YES)["ball_to_goal"][0]
+        assert compat.tolist() == pytest.approx([-0.5] * 4)
+        assert _terms(st)["ball_to_goal"][0].tolist() == pytest.approx([-0.5] * 4)  # no goal flagged: unchanged
+
     @pytest.mark.parametrize(
         ("angle", "want"),
         [
@@ -181,7 +192,7 @@ def test_every_term_is_zero_for_absent_players() -> None:
 def test_weighted_terms_scale_by_weight_and_policy_step() -> None:
     # a goal is worth 100 * 0.08 = 8; without the dt scaling 100
     st = _state(FAR, ball_vel=(-1.0, 0.0))
-    terms = _terms(st, blue=YES)
+    terms = {**_terms(st), "score": _terms(st, blue=YES)["score"]}  # ball_to_goal is 0 on goal steps
     w = weighted_terms(terms, _cfg())
     assert tuple(w) == TERMS == tuple(RewardWeights().as_dict())
     assert w["score"][0].tolist() == pytest.approx([8.0, 8.0, -8.0, -8.0])

@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from marladona.config import SoccerConfig
+from marladona.env import SoccerEnv
 from marladona.vecenv import LearnerVecEnv, flat_obs, split_flat_obs
 
 
@@ -53,6 +54,24 @@ def test_episode_length_buf_writes_through_to_the_games() -> None:
     for _ in range(5):
         _, _, _dones, extras = venv.step(torch.zeros(6, 5))
     assert extras["time_outs"].tolist() == [False, False, False, False, True, True]
+
+
+def test_log_averages_over_the_players_of_the_step_not_those_after_the_reset() -> None:
+    # Every game times out on this step and redraws its team sizes (1-3). The log must average each term over
+    # the blue players that took part, recomputed here by stepping an identical env directly.
+    cfg = SoccerConfig(num_envs=64, max_team_size=3, team_size_range=(1, 3), seed=5)
+    venv, twin = LearnerVecEnv(cfg, opponent="idle"), SoccerEnv(cfg, final_obs=False)
+    twin.reset()
+    for env in (venv.env, twin):
+        env.state.step.fill_(cfg.max_episode_steps - 1)
+    before = twin.state.active[:, :3].clone()
+    _, _, term, trunc, info = twin.step(torch.zeros(64, 6, 5))
+    assert bool((term | trunc).all())
+    assert not torch.equal(twin.state.active[:, :3], before)  # the reset redrew some team sizes
+    _, _, _, extras = venv.step(torch.zeros(64 * 3, 5))
+    for name, value in info["terms"].items():
+        expected = value[:, :3][before].sum() / before.sum()
+        torch.testing.assert_close(extras["log"][f"Episode_Reward/{name}"], expected)
 
 
 def test_bad_actions_are_refused() -> None:

@@ -71,7 +71,11 @@ def reward_terms(
         negated ball velocity, so red is rewarded for the ball moving away from the goal it attacks
         (harmless there: red is never trained); we give red the mirror of blue's term. Its
         ``until_close`` ownership indexes team ``-1`` (red) when nobody owns the ball; we zero the term
-        only for the owner.
+        only for the owner. On the step a goal is scored the terms are computed after the physics (as
+        Isaac Lab's reward manager does), with the ball already behind the goal line, where the
+        direction to the goal centre points back into the field: the code then charges the scoring
+        team for the ball entering the goal (about 1 % of the goal reward). We set ``ball_to_goal`` to
+        0 on goal steps; ``paper_compat`` keeps the code's value.
     """
     e, a, _ = state.pos.shape
     t = a // 2
@@ -107,6 +111,8 @@ def reward_terms(
     to_goal = stack2(goal_x - state.ball_pos[:, 0:1], -state.ball_pos[:, 1:2].expand(e, a))
     ug = to_goal / norm2(to_goal, keepdim=True).clamp_min(1e-6)
     ball_to_goal = (state.ball_vel[:, None, :] * ug).sum(-1) * act
+    if not cfg.paper_compat:  # on a goal step the ball is behind the line: the direction to G_i points back
+        ball_to_goal = ball_to_goal * (~(blue_goal | red_goal)).to(act.dtype)[:, None]
     b = ball_in_body(state)
     ball_direction = 0.05 * torch.exp(-((torch.atan2(b[..., 1], b[..., 0]) / 0.4) ** 2)) * act
     return {

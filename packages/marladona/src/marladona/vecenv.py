@@ -96,7 +96,8 @@ class LearnerVecEnv:
     @torch.no_grad()
     def step(self, actions: torch.Tensor) -> tuple[Any, torch.Tensor, torch.Tensor, dict[str, Any]]:
         """Step with blue actions ``(E*T, 5)``; returns obs, rewards ``(E*T,)``, dones ``(E*T,)`` and
-        extras: ``time_outs``, ``active``, ``log`` (mean of each reward term over present rows) and
+        extras: ``time_outs``, ``active`` (the present rows of the returned observation, after any
+        reset), ``log`` (mean of each reward term over the rows present during this step) and
         ``episode`` (goal outcome of finished games)."""
         e, t = self.cfg.num_envs, self.max_team_size
         if not isinstance(actions, torch.Tensor) or tuple(actions.shape) != (e * t, 5):
@@ -104,16 +105,16 @@ class LearnerVecEnv:
             raise ValueError(f"actions must be a tensor of shape (num_envs={e * t}, 5), got {shape}")
         red = act_team(self.opponent, self.env.state, self.cfg, 1, self._obs)
         full = torch.cat((actions.to(self.device, torch.float32).reshape(e, t, 5), red), dim=1)
+        present = self.env.state.active[:, :t].clone()  # the players of this step (a reset may redraw them)
         self._obs, reward, term, trunc, info = self.env.step(full)
         done = term | trunc
         self.opponent.reset(done)
         active = self._obs.active[:, :t].reshape(e * t)
-        present = self.env.state.active[:, :t].to(reward.dtype)
         n = present.sum().clamp_min(1)
         extras = {
             "time_outs": trunc[:, None].expand(e, t).reshape(e * t),
             "active": active,
-            "log": {f"Episode_Reward/{k}": (v[:, :t] * present).sum() / n for k, v in info["terms"].items()},
+            "log": {f"Episode_Reward/{k}": v[:, :t][present].sum() / n for k, v in info["terms"].items()},
             "episode": {"goal": info["goal"][done]},
         }
         rows = reward[:, :t].reshape(e * t)
