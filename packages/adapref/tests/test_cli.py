@@ -212,9 +212,11 @@ def test_train_reward_resume_of_a_finished_run_changes_nothing(
     expected = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert main(["train-reward", "--data", str(data), "--epochs", "2", "--out", str(run), "--resume", "--json"]) == 0
     assert json.loads(capsys.readouterr().out.strip().splitlines()[-1]) == expected
+    config = (run / "config.json").read_text()
     with pytest.raises(SystemExit):
         main(["train-reward", "--data", str(data), "--epochs", "3", "--out", str(run), "--resume"])
     assert "was written with config" in capsys.readouterr().err
+    assert (run / "config.json").read_text() == config  # the refused resume left the run's record alone
 
 
 def test_fixed_tau_run_writes_its_report(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

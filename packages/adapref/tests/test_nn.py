@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import warnings
+
 import pytest
 import torch
 
+from adapref.config import TrainConfig
 from adapref.functional import ada_dpo_loss, adaptive_preference_loss
 from adapref.nn import AdaDPOLoss, AdaptivePreferenceLoss
 
@@ -37,3 +40,20 @@ def test_modules_validate_at_construction() -> None:
         AdaptivePreferenceLoss(tau0=1.0, tau_max=0.5)
     with pytest.raises(ValueError, match="beta"):
         AdaDPOLoss(beta=-0.1)
+
+
+def test_log2_warning_only_for_the_linear_penalty() -> None:
+    # ρ0 ≥ log 2 makes every τ equal τ0 with the linear penalty (warned), not with the quadratic one, whose
+    # penalty ρ0τ² keeps interior minimisers (Prop. 3.2): no warning there.
+    with pytest.warns(UserWarning, match="Bradley-Terry at temperature tau0"):
+        AdaptivePreferenceLoss(rho0=0.8)
+    with pytest.warns(UserWarning, match="Bradley-Terry at temperature tau0"):
+        TrainConfig(loss="ada", rho0=0.8)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        quad = AdaptivePreferenceLoss(rho0=0.8, quadratic=True)
+        AdaDPOLoss(rho0=0.8, quadratic=True)
+        TrainConfig(loss="ada-quad", rho0=0.8)
+    quad(torch.tensor([0.5, 5.0], dtype=torch.float64), torch.zeros(2, dtype=torch.float64))
+    assert quad.last_tau is not None
+    assert bool((quad.last_tau > 0.1).all())  # interior, not τ0

@@ -107,6 +107,26 @@ class TestSafeguardedNewton:
         ref = _brute_force(1.5, 0.5, 0.1, 3.0)
         assert got[1].item() == pytest.approx(ref, abs=1e-6)
 
+    def test_reaches_tau0_in_one_step_where_it_is_the_minimiser(self) -> None:
+        # |d| ≤ τ0·u*(ρ0) puts the minimiser on τ0 (the closed form clips there). From τ = 1 the derivative is
+        # positive, the Newton step projects onto τ0, a bound not yet excluded, and is accepted; τ0 is then
+        # kept. Before the bound rule the rtsafe half-step test refused it and d = 0 gave 0.55, 0.325,
+        # 0.2125, 0.1 for K = 1..4 (review finding).
+        u = optimal_u(0.1)
+        d = torch.tensor([0.0, 0.05, -0.08, 0.1 * u * 0.999], dtype=torch.float64)
+        assert bool((solve_tau(d, rho0=0.1, tau0=0.1, tau_max=1.0) == 0.1).all())
+        for k in (1, 2, 3):
+            assert solve_tau(d, rho0=0.1, tau0=0.1, tau_max=1.0, solver="newton", n_iter=k).tolist() == [0.1] * 4
+
+    def test_three_steps_are_no_worse_than_the_official_iteration_where_it_does_not_cycle(self) -> None:
+        # README control setting (ρ0 = .1, τmax = 1, K = 3) over margins d ~ N(0, 3²): the worst error to the
+        # closed form is at most the official Algorithm 1's (which does not cycle at ρ0 = .1).
+        d = 3.0 * torch.randn(20_000, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+        exact = solve_tau(d, rho0=0.1, tau0=0.1, tau_max=1.0)
+        ours = solve_tau(d, rho0=0.1, tau0=0.1, tau_max=1.0, solver="newton", n_iter=3)
+        official = solve_tau(d, rho0=0.1, tau0=0.1, tau_max=1.0, solver="newton-official", n_iter=3)
+        assert float((ours - exact).abs().max()) <= float((official - exact).abs().max()) + 1e-12
+
     @pytest.mark.parametrize("rho0", RHO0S)
     @pytest.mark.parametrize("tau_max", [1.0, 3.0, 5.0])
     def test_converges_as_k_grows(self, rho0: float, tau_max: float) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import pytest
@@ -105,6 +106,20 @@ def test_tau_report_agrees_with_an_independent_computation(linear_data: tuple[ob
     expected = spearmanr(best, train.strength.numpy()).statistic  # type: ignore[attr-defined]
     assert rep.spearman_ceiling == pytest.approx(expected, abs=1e-9)
     assert rep.spearman <= rep.spearman_ceiling + 1e-12
+
+
+def test_tau_report_of_the_quadratic_variant_has_no_share_at_tau_max(linear_data: tuple[object, object]) -> None:
+    # ada-quad has τ ≥ τ0 and no upper bound: τ is the quadratic solve at the model's margins, the histogram
+    # spans [τ0, max τ], and the share "at τmax" is undefined (nan) rather than the share at the largest τ.
+    train, _ = linear_data
+    trainer = RewardTrainer(TrainConfig(loss="ada-quad", epochs=1, rho0=0.3))
+    trainer.fit(train, progress=False)  # type: ignore[arg-type]
+    rep = trainer.tau_report(train)  # type: ignore[arg-type]
+    margins = trainer.predict(train.chosen) - trainer.predict(train.rejected)  # type: ignore[attr-defined]
+    assert torch.allclose(rep.tau, solve_tau(margins, rho0=0.3, quadratic=True))
+    assert rep.histogram["edges"][-1] == pytest.approx(float(rep.tau.max()))
+    assert math.isnan(rep.histogram["frac_at_tau_max"])
+    assert sum(rep.histogram["counts"]) == len(train)  # type: ignore[arg-type]
 
 
 def test_save_and_load_round_trip(linear_data: tuple[object, object], tmp_path: Path) -> None:

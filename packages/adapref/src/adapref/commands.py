@@ -136,8 +136,9 @@ def train_reward(args: argparse.Namespace) -> int:
     split_gen = torch.Generator().manual_seed(config.seed)
     train, val = data.split(args.val_fraction, split_gen) if args.val_fraction > 0 else (data, None)
     out.mkdir(parents=True, exist_ok=True)
-    write_json(out / "config.json", {"train": config.to_dict(), "data": str(args.data), "val_fraction": args.val_fraction,
-                                     "version": __version__})  # fmt: skip
+    if not (args.resume and (out / "config.json").exists()):  # a refused resume must not rewrite the run's config
+        write_json(out / "config.json", {"train": config.to_dict(), "data": str(args.data),
+                                         "val_fraction": args.val_fraction, "version": __version__})  # fmt: skip
     trainer = RewardTrainer(config)
     history = trainer.fit(train, val, out_dir=out, resume=args.resume)
     last = history.epochs[-1]
@@ -169,7 +170,9 @@ def tau_report(args: argparse.Namespace) -> int:
     hist = rep.histogram
     text = format_table(["τ from", "to", "pairs"], [[lo, hi, c] for lo, hi, c in
                         zip(hist["edges"][:-1], hist["edges"][1:], hist["counts"], strict=True)])  # fmt: skip
-    text += f"\n\nshare at τ0: {hist['frac_at_tau0']:.3f}   share at τmax: {hist['frac_at_tau_max']:.3f}"
+    at_max = hist["frac_at_tau_max"]
+    at_max_text = "- (ada-quad has no τmax)" if math.isnan(at_max) else f"{at_max:.3f}"
+    text += f"\n\nshare at τ0: {hist['frac_at_tau0']:.3f}   share at τmax: {at_max_text}"
     if rep.quantile_table is not None:
         text += (
             f"\n\nSpearman(τ, true strength) = {rep.spearman:.3f}   (ceiling with these shares at the bounds: "

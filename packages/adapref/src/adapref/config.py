@@ -59,7 +59,8 @@ class TrainConfig:
         if self.loss not in LOSSES:
             raise ValueError(f"loss must be one of {LOSSES}, got {self.loss!r}")
         if self.loss.startswith("ada"):
-            check_scaling_args(self.rho0, self.tau0, self.tau_max, self.solver, self.n_iter, self.tau_init)
+            check_scaling_args(self.rho0, self.tau0, self.tau_max, self.solver, self.n_iter, self.tau_init,
+                               self.loss == "ada-quad")  # fmt: skip
         elif self.solver not in SOLVERS:
             raise ValueError(f"solver must be one of {SOLVERS}, got {self.solver!r}")
         for name in ("temperature", "beta", "lr"):

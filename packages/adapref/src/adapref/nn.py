@@ -49,7 +49,7 @@ class AdaptivePreferenceLoss(nn.Module):
         check_finite: bool | None = None,
     ) -> None:
         super().__init__()
-        check_scaling_args(rho0, tau0, tau_max, solver, n_iter, tau_init)
+        check_scaling_args(rho0, tau0, tau_max, solver, n_iter, tau_init, quadratic)
         self.check_finite = check_finite_arg(check_finite)
         self.rho0, self.tau0, self.tau_max = rho0, tau0, tau_max
         self.solver: Solver = solver
@@ -117,7 +117,7 @@ class AdaDPOLoss(nn.Module):
         self.check_finite = check_finite_arg(check_finite)
         if not math.isfinite(beta) or beta <= 0:
             raise ValueError(f"beta must be a finite number > 0, got {beta!r}")
-        check_scaling_args(rho0, tau0, tau_max, solver, n_iter, tau_init)
+        check_scaling_args(rho0, tau0, tau_max, solver, n_iter, tau_init, quadratic)
         self.beta, self.rho0, self.tau0, self.tau_max = beta, rho0, tau0, tau_max
         self.solver: Solver = solver
         self.n_iter, self.tau_init = n_iter, tau_init

@@ -191,10 +191,15 @@ def _safeguarded_newton(
 
     ``lo``/``hi`` start at the feasible bounds. After each evaluation the sign of the derivative
     moves one end of the bracket to the current point (the minimiser lies on the other side) and
-    marks that end as excluded. A projected Newton step is accepted when it lies strictly inside
-    the bracket (or on a bound not yet excluded) and, as in Numerical Recipes' ``rtsafe``, when it
-    is at most half as long as the step before last; otherwise the midpoint is taken. So the
-    iteration cannot cycle, and its bracket at least halves every two steps where Newton stalls.
+    marks that end as excluded. A projected Newton step onto a bound not yet excluded is always
+    accepted: evaluating there either ends the solve (the derivative points out of the box, the
+    bracket closes on the bound) or excludes that bound, so this happens at most twice. A step
+    strictly inside the bracket is accepted when, as in Numerical Recipes' ``rtsafe``, it is at
+    most half as long as the step before last; otherwise the midpoint is taken. So the iteration
+    cannot cycle, and its bracket at least halves every two steps where Newton stalls. (Without
+    the bound rule, a pair whose minimiser is τ0, e.g. d = 0, met the half-step test with equality
+    after a bisection, lost it to rounding and only halved its way down: 0.2125 after 3 steps
+    from τ = 1 instead of τ0 = 0.1.)
     An element stays put once its derivative is exactly zero or its Newton step falls below a few
     ulps of τ (converged).
     """
@@ -213,10 +218,11 @@ def _safeguarded_newton(
         lo = torch.where(neg, tau, lo)
         lo_excl = lo_excl | neg
         cand = torch.minimum(torch.maximum(tau - g / h, lo), hi)
-        inside = ((cand > lo) & (cand < hi)) | ((cand == lo) & ~lo_excl) | ((cand == hi) & ~hi_excl)
+        on_bound = ((cand == lo) & ~lo_excl) | ((cand == hi) & ~hi_excl)
+        inside = ((cand > lo) & (cand < hi)) | on_bound
         newton_step = (cand - tau).abs()
         converged = inside & (newton_step <= tol * tau)
-        ok = inside & ((2.0 * newton_step <= step_old) | converged)
+        ok = inside & ((2.0 * newton_step <= step_old) | converged | on_bound)
         new = torch.where(ok, cand, 0.5 * (lo + hi))
         step_old, step = step, (new - tau).abs()
         tau = torch.where(done | (g == 0), tau, new)

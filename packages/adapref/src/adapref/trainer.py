@@ -297,6 +297,8 @@ class RewardTrainer:
                         n_iter=cfg.n_iter, tau_init=cfg.tau_init, quadratic=cfg.loss == "ada-quad")  # fmt: skip
         upper = cfg.tau_max if cfg.loss == "ada" else max(float(tau.max()), cfg.tau0 * (1 + 1e-6))
         hist = tau_histogram(tau, cfg.tau0, upper, bins=bins)
+        if cfg.loss == "ada-quad":  # no upper bound (Prop. 3.2): the top edge is the largest τ, not a τmax
+            hist["frac_at_tau_max"] = math.nan
         table = rho = ceiling = None
         if data.strength is not None:
             table = strength_quantile_table(tau, data.strength, q=5)
@@ -325,7 +327,7 @@ class RewardTrainer:
 def _load(path: Path) -> dict[str, Any]:
     """``torch.load`` on the CPU (the generator state must stay a CPU tensor); unreadable -> ValueError."""
     try:
-        state = torch.load(path, map_location="cpu", weights_only=False)
+        state = torch.load(path, map_location="cpu", weights_only=True)  # no pickled code
     except (OSError, RuntimeError, EOFError, pickle.UnpicklingError) as exc:
         raise ValueError(f"cannot read the checkpoint {path}: {exc}") from exc
     if not isinstance(state, dict) or "model" not in state or "config" not in state:

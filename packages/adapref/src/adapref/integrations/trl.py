@@ -108,11 +108,11 @@ class AdaDPOConfig:
     """with ``quadratic``, clamp τ at ``tau_max`` as the authors' DPO trainer does."""
 
     def __post_init__(self) -> None:
-        check_scaling_args(self.rho0, self.tau0, self.tau_max, self.solver, self.n_iter, self.tau_init)
         for name in ("quadratic", "clamp_tau_max"):
             value = getattr(self, name)
             if not isinstance(value, bool):
                 raise ValueError(f"{name} must be a bool, got {value!r}")
+        check_scaling_args(self.rho0, self.tau0, self.tau_max, self.solver, self.n_iter, self.tau_init, self.quadratic)
 
 
 def _check_dpo_config(args: Any) -> None:
