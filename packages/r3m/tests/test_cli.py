@@ -133,6 +133,12 @@ def test_make_data_train_and_audit_end_to_end(tmp_path: Path, capsys: pytest.Cap
     report = json.loads(capsys.readouterr().out)
     assert len(report["top"]) == 5
     assert report["top"][0]["delta"] >= report["top"][-1]["delta"]
+    # a resume with another λ is refused and must leave the run's config.json as it was
+    before = (run / "config.json").read_text()
+    with pytest.raises(SystemExit):
+        main(["train-reward", "--data", str(data), "--out", str(run), "--epochs", "2", "--lam", "0.7", "--resume"])
+    assert "config" in capsys.readouterr().err
+    assert (run / "config.json").read_text() == before
     assert report["flagged"] == sum(1 for r in rows[1:] if r.split(",")[3] == "True")
 
 

@@ -152,6 +152,16 @@ class TestValidation:
         with pytest.raises(ValueError, match=name):
             collect_segments("Pendulum-v1", **args)
 
+    def test_episodes_shorter_than_seg_len_name_it(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        # Hopper terminates early when it falls: with a random policy no episode reaches 900 steps, so after
+        # the barren-episode limit (lowered to 3 here) the call stops with a ValueError naming seg_len.
+        pytest.importorskip("mujoco")
+        import r3m.envs
+
+        monkeypatch.setattr(r3m.envs, "_MAX_BARREN_EPISODES", 3)
+        with pytest.raises(ValueError, match=r"^seg_len must fit in the episodes of Hopper-v5: 3 episodes"):
+            collect_segments("Hopper-v5", n_segments=2, seg_len=900, seed=0)
+
     def test_collect_segments_discrete_env_raises(self) -> None:
         with pytest.raises(ValueError, match="Discrete action space"):
             collect_segments("CartPole-v1", n_segments=2, seg_len=5)

@@ -165,6 +165,28 @@ class TestBadInput:
         assert math.isnan(r3m_loss(torch.tensor([math.nan]), z, check_finite=False).loss.item())
         with pytest.raises(ValueError, match="non-negative"):
             r3m_loss(torch.zeros(2), torch.zeros(2), sample_weight=torch.tensor([1.0, -1.0]))
+        with pytest.raises(ValueError, match=r"^sample_weight must be a finite, non-negative tensor of shape \(2,\)"):
+            r3m_loss(torch.zeros(2), torch.zeros(2), sample_weight=torch.tensor([1.0, math.inf]))
+        with pytest.raises(ValueError, match=r"got list$"):
+            r3m_loss(torch.zeros(2), torch.zeros(2), sample_weight=[1.0, 1.0])  # type: ignore[arg-type]
+
+    @pytest.mark.parametrize("bad", ["0.5", True, None, 1.0])
+    def test_bad_lambda_message_shows_the_value_passed(self, bad: object) -> None:
+        with pytest.raises(ValueError, match=rf"^lam must be a number in the open interval \(0, 1\), got {bad!r}\."):
+            r3m_threshold(bad)  # type: ignore[arg-type]
+
+    def test_delta_of_bf16_margins_is_computed_in_float32(self) -> None:
+        # t_λ at λ = .75 is −1.0986 (float32) but −1.1016 in bf16: a margin of −1.1 lies between the two, so a
+        # bf16 δ-step would not flag it; in float32 it is flagged with δ = t − d, the same as r3m_loss's δ.
+        d = torch.tensor([-1.1, 0.5, -3.0], dtype=torch.bfloat16)
+        delta = r3m_delta(d, 0.75)
+        assert delta.dtype == torch.float32
+        expected = (r3m_threshold(0.75) - d.float()).clamp_min(0.0)
+        assert torch.equal(delta, expected)
+        assert float(delta[0]) > 0.0
+        assert torch.equal(delta, r3m_loss(d, torch.zeros(3, dtype=torch.bfloat16), lam=0.75).delta)
+        with pytest.raises(ValueError, match=r"^margins must be a floating tensor"):
+            r3m_delta([0.0], 0.5)  # type: ignore[arg-type]
 
     def test_check_finite_must_be_none_or_a_bool(self) -> None:
         from r3m.nn import R3MDPOLoss, R3MLoss

@@ -154,8 +154,9 @@ def train_reward(args: argparse.Namespace) -> int:
     split_gen = torch.Generator().manual_seed(config.seed)
     train, val = data.split(args.val_fraction, split_gen) if args.val_fraction > 0 else (data, None)
     out.mkdir(parents=True, exist_ok=True)
-    write_json(out / "config.json", {"train": config.to_dict(), "data": str(args.data), "val_fraction": args.val_fraction,
-                                     "version": __version__})  # fmt: skip
+    if not (args.resume and (out / "config.json").exists()):  # a refused resume must not rewrite the run's config
+        write_json(out / "config.json", {"train": config.to_dict(), "data": str(args.data),
+                                         "val_fraction": args.val_fraction, "version": __version__})  # fmt: skip
     trainer = RewardTrainer(config)
     history = trainer.fit(train, val, out_dir=out, resume=args.resume)
     rep = trainer.outlier_report(data)

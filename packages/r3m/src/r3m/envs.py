@@ -143,7 +143,7 @@ def collect_segments(
         ValueError: An unknown ``env_id``, a discrete or unbounded action space, a non-flat
             observation space, or a bad ``n_segments``, ``seg_len``, ``policy``, ``noise`` or
             ``max_episode_steps``.
-        RuntimeError: Episodes keep ending before ``seg_len`` steps (e.g. Hopper's early
+        ValueError: also when episodes keep ending before ``seg_len`` steps (e.g. Hopper's early
             termination with a long ``seg_len``).
 
     Example:
@@ -328,9 +328,9 @@ def _collect(
                     break
             barren = 0 if got_one else barren + 1
             if barren >= _MAX_BARREN_EPISODES:
-                raise RuntimeError(
-                    f"{barren} episodes of {env_id} in a row ended before {seg_len} steps; "
-                    "lower seg_len or pick another policy"
+                raise ValueError(
+                    f"seg_len must fit in the episodes of {env_id}: {barren} episodes in a row ended before "
+                    f"{seg_len} steps; lower seg_len or pick another policy"
                 )
     logger.info(
         "collected %d segments of %d steps from %s: %d steps, %d episodes", filled, seg_len, env_id, steps, episodes

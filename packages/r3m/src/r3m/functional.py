@@ -71,7 +71,7 @@ def r3m_threshold(lam: float) -> float:
         lam = float(value)
     if not (0.0 < lam < 1.0):
         raise ValueError(
-            f"lam must lie in the open interval (0, 1), got {lam!r}. R³M uses the per-sample λ of eqs. 3.3-3.4: "
+            f"lam must be a number in the open interval (0, 1), got {value!r}. R³M uses the per-sample λ of eqs. 3.3-3.4: "
             "the theorem's λ = 1/n (eq. 3.2's convention) is the per-sample λ = 1, which flags nothing and is "
             "plain Bradley-Terry; the paper's experiments use λ in 0.1..0.9"
         )
@@ -81,12 +81,18 @@ def r3m_threshold(lam: float) -> float:
 def r3m_delta(margins: torch.Tensor, lam: float) -> torch.Tensor:
     """The δ-step of eq. 3.4: ``δ_i = max(t_λ − d_i, 0)``, detached, same shape as ``margins``.
 
+    Computed in at least float32, as :func:`r3m_loss` does: bf16 margins would round t_λ
+    (−1.0986 → −1.1016 at λ = .75) and flip the flag of pairs near the threshold.
+
     Example:
         >>> r3m_delta(torch.tensor([-1.0, 2.0]), 0.5).tolist()
         [1.0, 0.0]
     """
     t = r3m_threshold(lam)
-    return (t - margins.detach()).clamp_min(0.0)
+    if not isinstance(margins, torch.Tensor) or not margins.is_floating_point():
+        raise ValueError(f"margins must be a floating tensor, got {type(margins).__name__}")
+    d = margins.detach()
+    return (t - d.to(torch.promote_types(d.dtype, torch.float32))).clamp_min(0.0)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -152,7 +158,7 @@ def _eliminated(d: torch.Tensor, lam: float, check_finite: bool | None) -> tuple
     t = r3m_threshold(lam)
     inside = d.detach() >= t
     per_pair = torch.where(inside, F.softplus(-d), F.softplus(torch.full_like(d, -t)) + lam * (t - d))
-    return per_pair, (t - d.detach()).clamp_min(0.0)
+    return per_pair, r3m_delta(d, lam)
 
 
 def r3m_loss(
@@ -209,10 +215,20 @@ def r3m_loss(
     if sample_weight is None:
         loss = per_pair.mean() if reduction == "mean" else per_pair.sum() if reduction == "sum" else per_pair
     else:
-        if sample_weight.shape != d.shape or (
-            _wants_check(sample_weight, check_finite) and bool((sample_weight < 0).any())
+        if (
+            not isinstance(sample_weight, torch.Tensor)
+            or sample_weight.shape != d.shape
+            or (
+                _wants_check(sample_weight, check_finite)
+                and bool(((sample_weight < 0) | ~torch.isfinite(sample_weight)).any())
+            )
         ):
-            raise ValueError(f"sample_weight must be non-negative with shape {tuple(d.shape)}")
+            shown = (
+                tuple(sample_weight.shape) if isinstance(sample_weight, torch.Tensor) else type(sample_weight).__name__
+            )
+            raise ValueError(
+                f"sample_weight must be a finite, non-negative tensor of shape {tuple(d.shape)}, got {shown}"
+            )
         weighted = per_pair * sample_weight.to(dtype)
         if reduction == "mean":
             loss = weighted.sum() / sample_weight.to(dtype).sum().clamp_min(torch.finfo(dtype).tiny)

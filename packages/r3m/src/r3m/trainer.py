@@ -318,7 +318,7 @@ class RewardTrainer:
 def _load(path: Path) -> dict[str, Any]:
     """``torch.load`` on the CPU (the generator state must stay a CPU tensor); unreadable -> ValueError."""
     try:
-        state = torch.load(path, map_location="cpu", weights_only=False)
+        state = torch.load(path, map_location="cpu", weights_only=True)  # no pickled code
     except (OSError, RuntimeError, EOFError, pickle.UnpicklingError) as exc:
         raise ValueError(f"cannot read the checkpoint {path}: {exc}") from exc
     if not isinstance(state, dict) or "model" not in state or "config" not in state:
