@@ -274,6 +274,24 @@ def test_eval_validates_before_writing_anything(tmp_path: Path, capsys: pytest.C
     assert "--out:" in capsys.readouterr().err
 
 
+def test_unusable_out_or_cache_paths_are_one_line_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    afile = tmp_path / "file"
+    afile.write_text("x")
+    with FakeServer() as server:
+        base = ["eval", "--task", "arithmetic", "--sample", "--limit", "1", "--methods", "greedy",
+                "--base-url", server.base_url, "--model", "m"]  # fmt: skip
+        assert main([*base, "--out", str(afile / "run")]) == EXIT_USAGE  # a folder under a file
+        err = capsys.readouterr().err
+        assert "cannot write or read a file" in err
+        assert "Traceback" not in err
+        assert len(err.strip().splitlines()) == 1
+        assert main([*base, "--out", str(tmp_path / "run"), "--cache", str(afile / "c.sqlite")]) == EXIT_USAGE
+        err = capsys.readouterr().err
+        assert str(afile) in err
+        assert "Traceback" not in err
+        assert len(err.strip().splitlines()) == 1
+
+
 def test_eval_non_utf8_data_names_the_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     data = tmp_path / "latin1.jsonl"
     data.write_bytes(

@@ -25,6 +25,10 @@ from gsa_prompt.vote import Vote, majority_vote
 # -- extraction tables (every expected value read off the text by hand) ----------------------------
 GSM8K_CASES = [
     ("#### 72", "72"),
+    # markdown headings are not GSM8K's marker: the number must start the rest of the line
+    ("#### Step 1: plan\n#### Step 2: Add 4 pencils\n6 + 4 = 10\n\nThe answer is \\boxed{10}.", "10"),
+    ("#### **72**", "72"),
+    ("#### $1,072 in total", "1072"),
     ("The answer is 3/4.", "3/4"),
     ("#### -3/4", "-3/4"),
     ("So the share is \\frac{3}{4}. The answer is \\frac{3}{4}.", "3/4"),

@@ -148,6 +148,35 @@ def test_resume_refuses_a_run_with_other_settings(tmp_path: Path) -> None:
         assert len(more.records) == 6
 
 
+def test_resume_reuses_a_record_only_for_the_same_item(tmp_path: Path) -> None:
+    # Two data files whose items share an id (ids default to "<task>-<i>"): the second run into the same
+    # folder must answer its own question, not report the first file's record (review finding).
+    first = [EvalItem("item-0", "What is 100 + 22?", "122", "answer_is")]
+    second = [EvalItem("item-0", "What is 50 + 8?", "58", "answer_is")]
+    with FakeServer() as server:
+        client = Client(Endpoint(server.base_url, "fake-model"))
+        a = run_sync(evaluate(client, "arithmetic", first, ["greedy"], out=tmp_path / "run", progress=False))
+        b = run_sync(evaluate(client, "arithmetic", second, ["greedy"], out=tmp_path / "run", progress=False))
+        again = run_sync(evaluate(client, "arithmetic", second, ["greedy"], out=tmp_path / "run", progress=False))
+    assert (a.records[0]["reference"], b.records[0]["reference"]) == ("122", "58")
+    assert b.resumed == 0
+    assert again.resumed == 1  # the same item resumes
+    assert b.records[0]["fingerprint"] == harness.item_fingerprint(second[0]) != harness.item_fingerprint(first[0])
+
+
+def test_run_seeds_send_disjoint_request_seeds() -> None:
+    # Sample i of run seed s is sent with seed s·2¹⁶ + i, so seeds 0 and 1 share no sample (with s + i, seed 1's
+    # first samples were seed 0's later ones, as vLLM's own n-sampling numbers them).
+    items = _arith(1)
+    with FakeServer(persona="vllm") as server:
+        client = Client(Endpoint(server.base_url, "fake-model", n_mode="loop"))
+        report = run_sync(evaluate(client, "arithmetic", items, ["sc"], budget=3, seeds=(0, 1), progress=False))
+        sent = sorted(r["seed"] for r in server.requests_log())
+    assert sent == [0, 1, 2, 65536, 65537, 65538]
+    by_seed = {r["seed"]: r["candidates"] for r in report.records}
+    assert not set(by_seed[0]) & set(by_seed[1])
+
+
 def test_a_refused_item_is_flagged_and_the_run_goes_on() -> None:
     items = _arith(4)
     with FakeServer(persona="llamacpp") as server:  # n > 1 is a 400 there: force native n to make it fail

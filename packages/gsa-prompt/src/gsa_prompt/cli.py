@@ -307,4 +307,10 @@ def main(argv: list[str] | None = None) -> int:
 
         if isinstance(exc, (EndpointError, NoCandidates)):
             return _fail(args.command, str(exc), EXIT_ENDPOINT)
+        if isinstance(exc, OSError):  # an unwritable --out, a missing parent folder, a full disk
+            return _fail(args.command, f"cannot write or read a file: {exc}", EXIT_USAGE)
+        import sqlite3
+
+        if isinstance(exc, sqlite3.Error):  # --cache: the response cache's database
+            return _fail(args.command, f"the response cache (--cache) cannot be used: {exc}", EXIT_USAGE)
         raise

@@ -46,7 +46,9 @@ _NUMBER = re.compile(
 )
 """A number as written in prose: sign, optional ``$``, thousands commas, decimals (a trailing period is not kept)."""
 
-_HASHES = re.compile(r"####(?P<rest>[^\n]*)")
+_HASHES = re.compile(r"####(?P<rest>[ \t]*(?:\*\*)?[ \t]*[-+]?[ \t]*(?:\\?\$)?[ \t]*-?\.?\d[^\n]*)")
+"""GSM8K's ``#### 72`` marker: the rest of the line must start with the number (``$`` and ``**`` allowed), so a
+markdown heading such as ``#### Step 2: add 4`` is not taken for the answer."""
 _PHRASE = re.compile(r"\banswer(?:\s*\*\*)?\s*(?:is\b|:)\s*:?", re.IGNORECASE)
 """"The answer is", "Final answer:", "**Answer:**" ...: the answer follows it on the same line."""
 
@@ -224,6 +226,8 @@ def extract_gsm8k(text: str) -> str | None:
         '1072'
         >>> extract_gsm8k("3 + 4 = 7\n#### 7")
         '7'
+        >>> extract_gsm8k("#### Step 2: add 4 pencils\n6 + 4 = 10\nThe answer is \\boxed{10}.")
+        '10'
     """
     text = _check_str("text", text).replace("−", "-")
     for h in reversed(list(_HASHES.finditer(text))):

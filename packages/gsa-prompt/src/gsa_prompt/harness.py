@@ -4,7 +4,11 @@
 concurrency, scores each final response (:func:`gsa_prompt.data.score`: answer extraction and
 equivalence, or the code sandbox), and appends one JSON line per (item, method, seed) to
 ``<out>/items.jsonl`` as it finishes (open-ended items are judged pairwise instead, see below), so a killed run resumes where it stopped (together with the
-response cache, a rerun costs no request). A record whose method produced no candidate
+response cache, a rerun costs no request). Each record carries a fingerprint of its item (question, answer,
+tests, reference): a record is reused only for the same item, so a different data file run into the same
+folder is evaluated afresh, never answered from another file's records. Run seed ``s`` sends the request
+seeds ``s·2¹⁶ + i`` (:data:`SEED_STRIDE`; sample ``i`` adds ``i``, as vLLM does for the ``n`` samples of
+one request), so the samples of seeds 0, 1, 2 are independent rather than shifted copies of each other. A record whose method produced no candidate
 (:class:`~gsa_prompt.methods.NoCandidates`) is kept, flagged and counted wrong; an endpoint that fails
 for good stops the run (what is done stays on disk).
 
@@ -25,7 +29,9 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import hashlib
 import json
+import logging
 import math
 import os
 import time
@@ -37,6 +43,8 @@ from gsa_prompt.client import Client, EndpointRejected
 from gsa_prompt.data import EvalItem, score
 from gsa_prompt.judge import judge_pairwise
 from gsa_prompt.methods import METHODS, MethodResult, NoCandidates, budget_split
+
+log = logging.getLogger(__name__)
 
 __all__ = ["EvalReport", "evaluate", "mcnemar_exact", "summarize", "wilson_interval"]
 
@@ -89,6 +97,18 @@ class EvalReport:
     summary: dict[str, Any]
     resumed: int = 0
     """records read back from an earlier, interrupted run."""
+
+
+SEED_STRIDE = 2**16
+"""Run seed ``s`` becomes the request seed ``s * SEED_STRIDE``; a method's ``n`` samples then use
+``s * SEED_STRIDE + i`` (``i < n ≤ SEED_STRIDE``), disjoint across run seeds."""
+
+
+def item_fingerprint(item: EvalItem) -> str:
+    """A short sha256 of what defines an item's grading (question, answer, kind, tests, reference)."""
+    fields = [item.question, item.answer, item.kind, list(item.tests), item.entry_point, item.code_prompt,
+              item.test_setup_code, item.reference_text]  # fmt: skip
+    return hashlib.sha256(json.dumps(fields, ensure_ascii=False).encode("utf-8")).hexdigest()[:16]
 
 
 def _key(record: dict[str, Any]) -> tuple[str, str, int]:
@@ -164,7 +184,15 @@ async def evaluate(
             raise ValueError(f"out: {folder} exists and is not a folder")
         folder.mkdir(parents=True, exist_ok=True)
         _check_config(folder / "config.json", run_config)
-    done = {_key(r): r for r in (_load_done(log_path) if log_path is not None else [])}
+    fingerprints = {it.id: item_fingerprint(it) for it in items}
+    loaded = _load_done(log_path) if log_path is not None else []
+    done = {_key(r): r for r in loaded if r.get("fingerprint") == fingerprints.get(str(r["item"]))}
+    stale = sum(
+        1 for r in loaded if str(r["item"]) in fingerprints and r.get("fingerprint") != fingerprints[str(r["item"])]
+    )
+    if stale:
+        log.warning("%s: %d record(s) belong to a different item with the same id (another data file?); "
+                    "those items are run again", log_path, stale)  # fmt: skip
     planned = {(it.id, m, s) for s in seeds for m in methods for it in items}
     resumed = sum(k in planned for k in done)
     todo = [(it, m, s) for s in seeds for m in methods for it in items if (it.id, m, s) not in done]
@@ -191,7 +219,7 @@ async def evaluate(
         return verdict.score, ["judge_unparsable"] * verdict.unparsable
 
     async def one(item: EvalItem, method: str, seed: int) -> dict[str, Any]:
-        kw = {**budget_split(method, budget), "seed": seed, **settings.get(method, {})}
+        kw = {**budget_split(method, budget), "seed": seed * SEED_STRIDE, **settings.get(method, {})}
         t0 = time.perf_counter()
         try:
             result: MethodResult | None = await METHODS[method](client, item.question, item.kind, **kw)
@@ -205,7 +233,7 @@ async def evaluate(
         graded, value = None, 0.0
         judge_flags: list[str] = []
         if result is not None and result.text and item.kind == "open":
-            value, judge_flags = await _judge(item, result.text, seed)
+            value, judge_flags = await _judge(item, result.text, seed * SEED_STRIDE)
         elif result is not None and result.text:
             if item.kind == "code":  # a subprocess: keep the event loop (and every other request) running
                 async with cpu:
@@ -214,7 +242,8 @@ async def evaluate(
                 graded = score(item, result.text, timeout_s=timeout_s)
             value = 1.0 if graded.correct else 0.0
         record = {
-            "item": item.id, "method": method, "seed": seed, "score": value, "correct": value > 0.5,
+            "item": item.id, "fingerprint": fingerprints[item.id], "method": method, "seed": seed, "score": value,
+            "correct": value > 0.5,
             "judged": item.kind == "open", "extracted": graded.extracted if graded else None,
             "reference": item.answer, "text": result.text if result else None,
             "candidates": result.candidates if result else [], "calls": result.calls if result else 0,

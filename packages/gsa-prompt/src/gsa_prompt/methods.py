@@ -57,7 +57,8 @@ __all__ = [
     "self_consistency", "self_refine", "strip_think", "usc",
 ]  # fmt: skip
 
-_THINK = re.compile(r"<think>.*?</think>\s*", re.DOTALL)
+_THINK = re.compile(r"<think>.*?(?:</think>\s*|\Z)", re.DOTALL)
+"""A reasoning block, closed or cut off by the token limit (then it runs to the end of the response)."""
 
 
 class NoCandidates(RuntimeError):
@@ -91,10 +92,13 @@ class MethodResult:
 
 
 def strip_think(text: str) -> str:
-    """Drop ``<think>...</think>`` blocks of reasoning models (before aggregation).
+    """Drop ``<think>...</think>`` blocks of reasoning models (before aggregation); a block the token
+    limit cut off before ``</think>`` is dropped to the end of the response.
 
     Example:
         >>> strip_think("<think>scratch</think>The answer is 5.")
+        'The answer is 5.'
+        >>> strip_think("The answer is 5.<think>truncated scratch")
         'The answer is 5.'
     """
     return _THINK.sub("", text).strip()
