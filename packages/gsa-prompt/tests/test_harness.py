@@ -177,6 +177,20 @@ def test_run_seeds_send_disjoint_request_seeds() -> None:
     assert not set(by_seed[0]) & set(by_seed[1])
 
 
+def test_methods_of_one_item_share_samples_through_the_cache(tmp_path: Path) -> None:
+    # SC draws 4 samples of an item; GSA's 3 samples are the same prompt, seed and indices, so with a cache
+    # they are served from it: one sample request per item, not two (the methods of one item run in turn).
+    items = _arith(5)
+    with FakeServer(persona="vllm") as server:
+        client = Client(Endpoint(server.base_url, "fake-model", cache=str(tmp_path / "c.sqlite")))
+        report = run_sync(evaluate(client, "arithmetic", items, ["sc", "gsa"], budget=4, progress=False))
+        samples = [r for r in server.requests_log() if r["role"] == "sample"]
+    assert len(samples) == 5
+    by = {(r["item"], r["method"]): r["candidates"] for r in report.records}
+    for it in items:
+        assert by[(it.id, "gsa")] == by[(it.id, "sc")][:3]
+
+
 def test_a_refused_item_is_flagged_and_the_run_goes_on() -> None:
     items = _arith(4)
     with FakeServer(persona="llamacpp") as server:  # n > 1 is a 400 there: force native n to make it fail

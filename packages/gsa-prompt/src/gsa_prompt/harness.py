@@ -259,9 +259,17 @@ async def evaluate(
             bar.update(1)
         return record
 
-    tasks = [asyncio.ensure_future(one(it, m, s)) for it, m, s in todo]
+    async def in_turn(jobs: list[tuple[EvalItem, str, int]]) -> list[dict[str, Any]]:
+        # one (item, seed)'s methods one after another: a method whose sample prompt an earlier one sent
+        # (SC, USC, CfN, GSA) finds those samples in the cache instead of requesting them again
+        return [await one(it, m, s) for it, m, s in jobs]
+
+    groups: dict[tuple[str, int], list[tuple[EvalItem, str, int]]] = {}
+    for it, m, s in todo:
+        groups.setdefault((it.id, s), []).append((it, m, s))
+    tasks = [asyncio.ensure_future(in_turn(jobs)) for jobs in groups.values()]
     try:
-        fresh = await asyncio.gather(*tasks)
+        fresh = [r for rs in await asyncio.gather(*tasks) for r in rs]
     except BaseException:
         for t in tasks:  # stop the siblings before the log closes, so no finished record is lost
             t.cancel()
