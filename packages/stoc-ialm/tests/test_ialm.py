@@ -71,6 +71,21 @@ def test_satisfied_inequality_is_not_penalised() -> None:
     assert kkt_residual(prob, res.x, res.multipliers).kkt <= 1e-8
 
 
+def test_slacks_settle_when_the_step_exceeds_2_over_beta() -> None:
+    # FairnessDP's estimated L is about 0.33 here, so η_k = 1/(L(1 + ‖y‖ + β)) > 2/β: with the uniform step the
+    # slack of the inactive constraint flipped between two values (KKT 0.64, complementarity 0.46 after 5 outer
+    # steps; review finding). The slack block steps min(η, 1/β), its exact minimiser, and the run converges.
+    from stoc_ialm.datasets import synthetic
+    from stoc_ialm.problems import FairnessDP
+
+    problem = FairnessDP(synthetic(n=200, d=5), kappa=0.05)
+    cfg = StocIALMConfig(batch=None, post_batch=None, dual_batch=None, lipschitz=0.33, inner_iters0=300,
+                         max_outer=5, sigma=2.0)  # fmt: skip
+    res = StocIALM(problem, cfg).solve(progress=False)
+    assert res.final["kkt"] < 0.02
+    assert res.final["complementarity"] < 0.01
+
+
 def test_stochastic_inequality_problem_gets_feasible() -> None:
     # min ‖x − (2, −1)‖² s.t. x1 + x2 ≤ 0.5 with noisy oracles (σ = 0.1). Closed form: the projection
     # x* = (1.75, −1.25) with multiplier 0.5 (2(x* − c) + y (1, 1) = 0). Spec §5.6: mean violation < 1e-2.

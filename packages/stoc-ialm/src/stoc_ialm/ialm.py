@@ -19,7 +19,8 @@ constraint is never penalised (``s_i`` absorbs it). Inner solver (Algorithm 2): 
     (y^k + \\beta_k \\tilde c(z; B_c))_{\\text{ineq}} \\end{pmatrix}
 
 (independent ``B_J`` and ``B_c``, so ``G`` is unbiased; the same ``B`` at ``z_t`` and ``z_{t−1}``), step
-``η_k = lr_scale / L_k``, ``L_k = L (1 + ‖y^k‖ + β_k)``, ``T_k = min(⌈T_0 σ^{k/2}⌉, T_max)`` iterations, output the
+``η_k = lr_scale / L_k``, ``L_k = L (1 + ‖y^k‖ + β_k)``, on the slacks ``min(η_k, 1/β_k)`` (see below),
+``T_k = min(⌈T_0 σ^{k/2}⌉, T_max)`` iterations, output the
 last or a uniformly random iterate, then one proximal-gradient step with a large batch (postprocessing).
 The KKT residual is measured at the effective multiplier ``ȳ = y^k + β_k c̃(z^{k+1})``.
 
@@ -28,6 +29,12 @@ Note:
     dual-step rule follows the docstring of a third-party port that cites Algorithm 1, the γ_k schedule and
     the inner-effort growth are the iALM line of work's, and ``L_k`` is a scaled proxy for the paper's
     ``L_f + ‖y‖L_J + β(L_J B_c + B_J²)``. Each is a field of :class:`StocIALMConfig`.
+
+    φ_k is exactly quadratic in the slacks, with curvature ``β_k`` (``∂c̃/∂s = I``), so a step longer than
+    ``2/β_k`` makes them oscillate whatever ``L`` says; with ``L < 1`` (estimated Lipschitz constants often
+    are) or ``lr_scale > 1`` the uniform step ``η_k`` exceeded that and inactive inequalities never settled.
+    The slack block therefore steps ``min(η_t, 1/β_k)``: ``1/β_k`` is its exact block minimiser, and the
+    ``x`` block keeps ``η_t``.
 """
 
 from __future__ import annotations
@@ -228,6 +235,13 @@ class StocIALM:
         x, s = self._split(z)
         return torch.cat([self.problem.regularizer.prox(x, t), s.clamp_min(0.0)])
 
+    def _prox_step(self, z: Tensor, g: Tensor, t: float, beta: float) -> Tensor:
+        """``prox(z − step·g)`` with step ``t`` on x and ``min(t, 1/β)`` on the slacks (curvature β there)."""
+        dim = self.problem.dim
+        x = z[:dim] - t * g[:dim]
+        s = z[dim:] - min(t, 1.0 / beta) * g[dim:]
+        return self._prox(torch.cat([x, s]), t)
+
     def _draw(self, n: int, size: int | None, gen: torch.Generator) -> Tensor:
         if size is None:
             return torch.arange(n)
@@ -336,7 +350,7 @@ class StocIALM:
                     eta_t *= cfg.lr_scale
                 else:
                     eta_t, theta = eta, float(cfg.momentum)
-                z_next = self._prox(z - eta_t * d, eta_t)
+                z_next = self._prox_step(z, d, eta_t, beta)
                 z_prev, z = z, z_next
                 t_done += 1
                 if cfg.output == "random":
@@ -350,7 +364,7 @@ class StocIALM:
                 z = iterates[int(torch.randint(0, len(iterates), (1,), generator=gen))]
             if cfg.post_batch != 0:
                 g = self._grad(z, y, beta, self._batch(cfg.post_batch, gen))
-                z = self._prox(z - eta * g, eta)
+                z = self._prox_step(z, g, eta, beta)
             # Dual step with a fresh constraint estimate at z^{k+1}.
             if p.m:
                 x, s = self._split(z)
