@@ -81,10 +81,11 @@ def newton_schulz(
         raise ValueError(f"steps must be >= 1, got {steps}")
     a, b, c = coefficients
     tall = X.size(0) > X.size(1)
-    Y = X.to(dtype)
+    # normalise in X's own dtype, then cast: a float16 cast first overflows for ||X|| > 65504 (the
+    # norm is inf and the result 0) and flushes small residuals into subnormals
+    Y = (X / (X.norm() + eps)).to(dtype)
     if tall:
         Y = Y.T
-    Y = Y / (Y.norm() + eps)
     for _ in range(steps):
         A = Y @ Y.T
         B = torch.addmm(A, A, A, beta=b, alpha=c)
@@ -261,14 +262,22 @@ def cosmos_direction(
         Residual guard (ours): when ``r = n`` or ``||R_t||_F <= tau ||\hat M_t||_F`` the
         residual is zero up to rounding and ``NS(R_t)/||NS(R_t)||`` would be unit-RMS *noise*
         (the paper's formula divides 0 by 0; the authors' code injects that noise). Here
-        ``B_t = 0`` then. Set ``residual_tol=0`` to get the authors' behaviour.
+        ``B_t = 0`` then. Likewise a column ``j`` of ``U_t`` whose second moment is numerically zero,
+        ``sum_i V_ij <= tau^2 max_j sum_i V_ij`` (the gradients so far have rank below ``r``), holds
+        rounding noise only (about 1e-7 ||G|| in float32), which Adam's division would blow up to
+        unit size; its column of ``A_t`` is set to zero, as exact arithmetic gives. Set
+        ``residual_tol=0`` to get the authors' behaviour for both.
     """
     m, n = m_hat.shape
     scale = math.sqrt(m * n)
     P = m_hat @ U  # (m, r)
     denom = ((V + eps) / bias_correction2).sqrt() if eps_inside_sqrt else (V / bias_correction2).sqrt().add_(eps)
-    A = (P / denom) @ U.T
     tol = default_residual_tol(m_hat.dtype) if residual_tol is None else residual_tol
+    ratio = P / denom
+    if tol > 0 and V.size(1) > 0:  # eigen-directions the gradients never reached hold rounding noise only
+        col = V.sum(dim=0)
+        ratio = ratio * (col > (tol * tol) * col.max()).to(ratio.dtype)
+    A = ratio @ U.T
     direction = A
     if gamma != 0.0 and U.size(1) < n:
         R = torch.addmm(m_hat, P, U.T, alpha=-1.0)

@@ -58,7 +58,7 @@ def _validate_group(group: dict[str, Any], index: int) -> None:
 
     real("lr")
     real("lr_ratio", strict=True)
-    real("eps")
+    real("eps", strict=True)  # eps also guards the two Frobenius normalisations (0/0 with eps = 0)
     real("weight_decay")
     if group["gamma"] is not None:
         real("gamma")
@@ -102,7 +102,7 @@ def _validate_group(group: dict[str, Any], index: int) -> None:
                 f"{label} has shape {tuple(p.shape)}; COSMOS needs 2-D weights (set use_cosmos=False for this "
                 "group, or reshape_conv=True to treat a conv weight as (out_channels, in_channels * kernel))"
             )
-        if group["transposed"] and p.ndim != 2:
+        if group["transposed"] and p.ndim != 2 and COSMOS._takes_cosmos(group, p):  # 1-D params go to AdamW
             raise ValueError(f"{label} has shape {tuple(p.shape)}; transposed=True needs 2-D weights")
 
 
@@ -150,8 +150,9 @@ class COSMOS(Optimizer):
         ns_steps, ns_coefficients, ns_dtype: the Newton-Schulz iteration (5, Muon's quintic, bfloat16).
         eps_inside_sqrt: ``sqrt((V + eps)/(1 - beta2^t))`` as the paper writes it instead of
             ``sqrt(V/(1 - beta2^t)) + eps`` (authors' code).
-        residual_tol: the residual guard ``tau`` (see :func:`~cosmos_optim.functional.cosmos_direction`);
-            ``None`` = 1e-4 in float32, 1e-10 in float64; ``0`` = off (authors' behaviour).
+        residual_tol: the residual guard ``tau`` (see :func:`~cosmos_optim.functional.cosmos_direction`;
+            it also zeroes the columns of the SOAP part that the gradients never reached); ``None`` = 1e-4
+            in float32, 1e-10 in float64; ``0`` = off (authors' behaviour).
         use_cosmos: ``True`` COSMOS path, ``False`` AdamW, ``None`` by shape (2-D -> COSMOS).
         maximize: ascend instead of descend.
         check_finite: raise ``FloatingPointError`` naming the parameter before any update when a
@@ -297,7 +298,7 @@ class COSMOS(Optimizer):
             if not bool(ok):
                 step = 1
                 for (gi, pi, p), flag in zip(checked, flags, strict=True):
-                    step = self.state[p].get("step", 0) + 1
+                    step = self.state.get(p, {}).get("step", 0) + 1  # no entry is created for p
                     if not bool(flag):
                         group = self.param_groups[gi]
                         raise FloatingPointError(
