@@ -394,7 +394,8 @@ def test_transposed_group_may_hold_a_bias_that_goes_to_adamw() -> None:
     opt = COSMOS([w, bias], transposed=True, rank=2)
     w.grad, bias.grad = torch.randn(6, 4), torch.randn(4)
     opt.step()
-    assert "U" in opt.state[w] and "exp_avg_sq" in opt.state[bias]
+    assert "U" in opt.state[w]
+    assert "exp_avg_sq" in opt.state[bias]
     with pytest.raises(ValueError, match="transposed=True needs 2-D weights"):
         COSMOS([nn.Parameter(torch.zeros(2, 3, 3))], transposed=True, use_cosmos=True, reshape_conv=True)
 
