@@ -83,7 +83,7 @@ def newton_schulz(
     tall = X.size(0) > X.size(1)
     # normalise in X's own dtype, then cast: a float16 cast first overflows for ||X|| > 65504 (the
     # norm is inf and the result 0) and flushes small residuals into subnormals
-    Y = (X / (X.norm() + eps)).to(dtype)
+    Y: Tensor = (X / (X.norm() + eps)).to(dtype)
     if tall:
         Y = Y.T
     for _ in range(steps):
