@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import pickle
 import platform
 import re
 import shutil
@@ -161,6 +162,46 @@ def test_mismatches_and_bad_devices_are_one_line_errors(tmp_path: Path, capsys: 
     bad.write_text(json.dumps({"times": ["a", "b"], "types": [0, 1]}))
     assert main(["predict", "--ckpt", ckpt, "--history", str(bad)]) == EXIT_USAGE
     assert "times must be numbers" in capsys.readouterr().err
+
+
+def test_corrupt_pickles_and_checkpoints_are_one_line_errors(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data, run = tmp_path / "d", tmp_path / "r"
+    assert main(["simulate", "--t-end", "6", "--n-seqs", "12,4,4", "--out", str(data)]) == 0
+    assert main(["train", "--data", str(data), "--out", str(run), *SMALL]) == 0
+    capsys.readouterr()
+    garbage = tmp_path / "bad.pt"
+    garbage.write_bytes(b"garbage")
+    assert main(["evaluate", "--ckpt", str(garbage), "--data", str(data), *SAMPLING]) == EXIT_USAGE
+    err = capsys.readouterr().err
+    assert err.startswith("smurf-thp evaluate: error (--ckpt")
+    assert len(err.strip().splitlines()) == 1
+    (data / "train.pkl").write_bytes(b"garbage")
+    assert main(["train", "--data", str(data), "--out", str(tmp_path / "r2"), *SMALL]) == EXIT_USAGE
+    err = capsys.readouterr().err
+    assert "train.pkl: not a readable pickle" in err
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_trust_gaps_reaches_the_reader(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # EasyTPP rows whose time_since_last_event was rounded apart from the absolute times: refused by default,
+    # read with --trust-gaps (the absolute times stay the truth).
+    def seq(shift: float) -> list[dict[str, float]]:
+        times = [0.0, 1.0 + shift, 3.0 + shift, 4.5 + shift]
+        gaps = [0.0, 1.0 + shift, 2.0001, 1.5]
+        return [{"time_since_start": t, "time_since_last_event": g, "type_event": i % 2}
+                for i, (t, g) in enumerate(zip(times, gaps, strict=True))]  # fmt: skip
+
+    data = tmp_path / "d"
+    data.mkdir()
+    for split in ("train", "dev", "test"):
+        rows = {"dim_process": 2, split: [seq(0.1 * i) for i in range(8)]}
+        (data / f"{split}.pkl").write_bytes(pickle.dumps(rows))
+    assert main(["train", "--data", str(data), "--out", str(tmp_path / "r"), "--epochs", "1", *SMALL]) == EXIT_USAGE
+    assert "trust_gaps" in capsys.readouterr().err
+    assert main(["train", "--data", str(data), "--out", str(tmp_path / "r"), "--epochs", "1", "--trust-gaps",
+                 *SMALL]) == 0  # fmt: skip
 
 
 @pytest.mark.parametrize("space", ["mean", "none"])

@@ -62,6 +62,20 @@ def test_resume_refuses_another_model(tmp_path: Path) -> None:
         Trainer(other, TrainConfig(epochs=2)).fit(TRAIN, DEV, checkpoint=tmp_path / "m.pt", resume=True, progress=False)
 
 
+def test_resume_refuses_other_optimiser_settings_but_may_extend_the_run(tmp_path: Path) -> None:
+    # The restored optimiser and schedule keep the saved lr: a resume with another lr would train at the old
+    # one while the new config says otherwise, so it is refused; more epochs (or patience) are allowed.
+    Trainer(_model(), TrainConfig(epochs=1, batch_size=8, lr=5e-3)).fit(TRAIN, DEV, checkpoint=tmp_path / "m.pt",
+                                                                        progress=False)  # fmt: skip
+    with pytest.raises(ValueError, match=r"other settings \(lr 0.005 -> 0.001\); not resuming"):
+        Trainer(_model(), TrainConfig(epochs=2, batch_size=8, lr=1e-3)).fit(
+            TRAIN, DEV, checkpoint=tmp_path / "m.pt", resume=True, progress=False
+        )
+    longer = Trainer(_model(), TrainConfig(epochs=2, batch_size=8, lr=5e-3, patience=9))
+    longer.fit(TRAIN, DEV, checkpoint=tmp_path / "m.pt", resume=True, progress=False)
+    assert len(longer.history.records) == 2
+
+
 def test_predict_and_evaluate_in_original_units() -> None:
     trainer = Trainer(_model(), TrainConfig(epochs=2, batch_size=8, lr=5e-3))
     trainer.fit(TRAIN, DEV, progress=False)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import pickle
 import sys
 
 from smurf_thp._version import __version__
@@ -29,6 +30,12 @@ def _sampling(p: argparse.ArgumentParser) -> None:
     p.add_argument("--boundary", choices=("auto", "none", "reflect", "truncate"), default="auto",
                    help="Langevin boundary at 0 (default auto: none in log space, reflect in the bounded mean/none "
                         "spaces of a model trained with --set normalize=mean|none)")  # fmt: skip
+
+
+def _trust_gaps(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--trust-gaps", action="store_true",
+                   help="use time_since_last_event as given (EasyTPP files that round it apart from the "
+                   "absolute times), without checking it against diff(time_since_start)")  # fmt: skip
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -57,6 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
     tr = sub.add_parser("train", allow_abbrev=False, help="train SMURF-THP or a baseline; checkpoints, --resume")
     tr.add_argument("--data", required=True, help="a data directory or file with train (and dev) splits")
     tr.add_argument("--format", choices=FORMATS, default="auto")
+    _trust_gaps(tr)
     tr.add_argument("--model", default="smurf",
                     help="smurf, smurf-semi, flexible-mle, thp-mle, or an EasyTPP anchor (extra [easytpp]): "
                     "easytpp-thp, easytpp-sahp, easytpp-nhp, easytpp-intensityfree (default smurf)")  # fmt: skip
@@ -76,6 +84,7 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--ckpt", required=True, help="a model.pt written by train")
         p.add_argument("--data", required=True)
         p.add_argument("--format", choices=FORMATS, default="auto")
+        _trust_gaps(p)
         p.add_argument("--split", default="test")
         _sampling(p)
         _common(p)
@@ -156,7 +165,8 @@ def main(argv: list[str] | None = None) -> int:
     except (ValueError, OSError, ImportError) as exc:
         print(f"smurf-thp {args.command}: error: {' '.join(str(exc).split())}", file=sys.stderr)
         return EXIT_USAGE
-    except (RuntimeError, TypeError, IndexError, KeyError, EOFError) as exc:  # torch.load / torch.device refusals
+    except (RuntimeError, TypeError, IndexError, KeyError, EOFError, pickle.UnpicklingError) as exc:
+        # torch.load / torch.device refusals, a corrupt pickle
         where = f" (--ckpt {args.ckpt})" if getattr(args, "ckpt", None) else ""
         print(f"smurf-thp {args.command}: error{where}: {type(exc).__name__}: {' '.join(str(exc).split())[:300]}",
               file=sys.stderr)  # fmt: skip

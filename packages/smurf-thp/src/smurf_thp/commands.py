@@ -77,13 +77,13 @@ def simulate(args: argparse.Namespace) -> int:
 
 
 # -- train -----------------------------------------------------------------------------------------
-def _load_data(path: str | Path, fmt: str) -> dict[str, Any]:
+def _load_data(path: str | Path, fmt: str, trust_gaps: bool = False) -> dict[str, Any]:
     from smurf_thp.formats import load_splits
 
     p = Path(path)
     if not p.exists():
         raise ValueError(f"--data: no such file or directory {p}")
-    splits = load_splits(p, format=fmt)
+    splits = load_splits(p, format=fmt, trust_gaps=trust_gaps)
     if "train" not in splits:
         raise ValueError(f"--data: {p} has no train split (found {', '.join(splits)})")
     return splits
@@ -150,7 +150,7 @@ def train(args: argparse.Namespace) -> int:
 
     from smurf_thp.train import TrainConfig, Trainer
 
-    splits = _load_data(args.data, args.format)
+    splits = _load_data(args.data, args.format, args.trust_gaps)
     out = Path(args.out)
     torch.manual_seed(args.seed)
     model = build_model(args.model, splits["train"].num_types, args.preset, _overrides(args.set))
@@ -194,7 +194,7 @@ def evaluate(args: argparse.Namespace) -> int:
     from smurf_thp.train import choose_steps, evaluate, load_checkpoint
 
     model, norm, _ = load_checkpoint(args.ckpt, device=args.device)
-    splits = _load_data(args.data, args.format)
+    splits = _load_data(args.data, args.format, args.trust_gaps)
     if args.split not in splits:
         raise ValueError(f"--split: {args.data} has no {args.split!r} split (found {', '.join(splits)})")
     _check_types(model, splits[args.split], "--data")
@@ -232,7 +232,7 @@ def sample(args: argparse.Namespace) -> int:
     from smurf_thp.train import load_checkpoint, predict
 
     model, norm, _ = load_checkpoint(args.ckpt, device=args.device)
-    splits = _load_data(args.data, args.format)
+    splits = _load_data(args.data, args.format, args.trust_gaps)
     if args.split not in splits:
         raise ValueError(f"--split: {args.data} has no {args.split!r} split")
     _check_types(model, splits[args.split], "--data")

@@ -156,7 +156,10 @@ def _open(file: Path, fmt: str) -> Any:
     """The parsed content of ``file``: a pickled/JSON/torch object, or CSV rows."""
     if fmt == "easytpp-pkl":
         with file.open("rb") as f:
-            return pickle.load(f, encoding="latin1")  # the Gatech pickles were written by Python 2
+            try:
+                return pickle.load(f, encoding="latin1")  # the Gatech pickles were written by Python 2
+            except (pickle.UnpicklingError, EOFError, AttributeError, ImportError, IndexError) as err:
+                raise ValueError(f"{file}: not a readable pickle ({type(err).__name__}: {err})") from None
     if fmt == "easytpp-json":
         with file.open(encoding="utf-8") as f:
             try:

@@ -70,6 +70,11 @@ class TrainConfig:
             raise ValueError(f"grad_clip must be None or > 0, got {self.grad_clip!r}")
 
 
+_RESUME_FIXED = ("batch_size", "lr", "weight_decay", "cosine_t_max")
+"""TrainConfig fields a resume must not change: the restored optimiser and schedule carry them (epochs,
+patience and grad_clip may change, e.g. to extend a run)."""
+
+
 @dataclasses.dataclass
 class History:
     """One record per epoch: ``epoch``, ``train_loss``, ``train_time``, ``train_type``, ``dev_loss``, ``seconds``."""
@@ -147,12 +152,18 @@ class Trainer:
         start, stale = 0, 0
         path = Path(checkpoint) if checkpoint is not None else None
         if resume and path is not None and path.is_file():
-            state = torch.load(path, weights_only=False, map_location=self.device)
+            # on the CPU: the generator states must stay CPU byte tensors (load_state_dict moves the rest)
+            state = torch.load(path, weights_only=False, map_location="cpu")
             if state.get("model_class") != type(self.model).__name__ or state["model_config"] != dataclasses.asdict(
                 self.model.config
             ):
                 raise ValueError(f"checkpoint {path} was written for another model ({state.get('model_class')}) or "
                                  "configuration; not resuming")  # fmt: skip
+            saved = state.get("train_config", {})
+            changed = [k for k in _RESUME_FIXED if k in saved and saved[k] != getattr(cfg, k)]
+            if changed:  # the optimiser and schedule would keep the saved values while config.json says otherwise
+                shown = ", ".join(f"{k} {saved[k]!r} -> {getattr(cfg, k)!r}" for k in changed)
+                raise ValueError(f"checkpoint {path} was trained with other settings ({shown}); not resuming")
             self.model.load_state_dict(state["model"])
             opt.load_state_dict(state["optimizer"])
             sched.load_state_dict(state["scheduler"])
