@@ -46,6 +46,23 @@ def test_n_samples_under_every_persona(persona: str, requests_first: int, reques
         assert client.native_n is (persona in ("openai", "vllm"))
 
 
+def test_a_400_that_is_not_about_n_keeps_native_n() -> None:
+    # In auto mode a 400 on an n > 1 request makes the client try one request per sample; when those are
+    # refused too (this prompt is over the context), the 400 was not about n: the error is raised and the
+    # next prompt is sampled with n again, not billed n times for the rest of the run (review finding).
+    with FakeServer(persona="openai") as server:
+        client = _client(server)
+        _complete(client)
+        assert client.native_n is True
+        server.script("400", "400", "400", "400")
+        with pytest.raises(EndpointRejected, match="maximum context length"):
+            _complete(client, seed=7)
+        assert client.native_n is True
+        server.reset()
+        _complete(client, seed=8)
+        assert server.stats()["completions"] == 1
+
+
 def test_looped_samples_get_distinct_seeds() -> None:
     with FakeServer(persona="llamacpp") as server:
         _complete(_client(server, n_mode="loop"), n=4)

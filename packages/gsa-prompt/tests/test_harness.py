@@ -55,6 +55,22 @@ def test_summarize_counts_and_pairs() -> None:
     assert s["mcnemar_gsa_vs"]["sc"] == {"b10": 2, "b01": 0, "p_value": 0.5}
 
 
+def test_interval_counts_items_not_item_seed_pairs() -> None:
+    # 100 items, 78 right, over 3 seeds with identical outcomes (a greedy method): the interval is Wilson's
+    # for 78 of 100, not the narrower 234 of 300 (review finding); one seed gives the same numbers.
+    def records(seeds: int) -> list[dict[str, object]]:
+        return [{"item": str(i), "seed": s, "method": "greedy", "correct": i < 78, "calls": 1, "flags": [],
+                 "usage": {}} for s in range(seeds) for i in range(100)]  # fmt: skip
+
+    three, one = summarize(records(3), ["greedy"]), summarize(records(1), ["greedy"])
+    assert three["methods"]["greedy"]["ci95"] == pytest.approx(list(wilson_interval(78, 100)))
+    assert one["methods"]["greedy"]["ci95"] == three["methods"]["greedy"]["ci95"]
+    assert (three["methods"]["greedy"]["n"], three["methods"]["greedy"]["items"]) == (300, 100)
+    # an item right in 1 of 2 seeds counts half a success: item 99, wrong in seed 0, is right in seed 1
+    mixed = records(1) + [dict(r, seed=1, correct=bool(r["correct"]) or r["item"] == "99") for r in records(1)]
+    assert summarize(mixed, ["greedy"])["methods"]["greedy"]["ci95"] == pytest.approx(list(wilson_interval(78.5, 100)))
+
+
 def test_evaluate_scores_writes_and_resumes(tmp_path: Path) -> None:
     items = _arith(30)
     with FakeServer() as server:

@@ -358,6 +358,7 @@ class Client:
                     self._account(used, method, role, cached=True)
         missing = [i for i in range(n) if i not in results]
         fresh: dict[int, _Got] = {}
+        before = self.native_n  # restored when a 400 on n > 1 turns out not to be about n (see below)
         if len(missing) > 1 and self.native_n is not False:
             top_up = dict(body)
             if missing[0] > 0 and "seed" in top_up:  # cached samples 0..k-1 came from `seed`: start elsewhere
@@ -383,7 +384,14 @@ class Client:
                     b["seed"] = int(b["seed"]) + i
                 return i, (await self._one(b, 1, method, role))[0]
 
-            fresh.update(await asyncio.gather(*(single(i) for i in todo)))
+            try:
+                fresh.update(await asyncio.gather(*(single(i) for i in todo)))
+            except EndpointRejected:
+                # one sample per request is refused too (e.g. a prompt over the context): the 400 was not
+                # about n, so the client keeps asking for n samples at once on the next prompt
+                if before is not False and self.native_n is False:
+                    self.native_n = before
+                raise
         for i, got_i in fresh.items():
             results[i] = Choice(got_i.text, got_i.finish_reason, i)
             if self.cache is not None and got_i.text is not None:

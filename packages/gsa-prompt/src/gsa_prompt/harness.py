@@ -18,11 +18,13 @@ and seed), in both orders (:func:`gsa_prompt.judge.judge_pairwise`), and the met
 win rate (a tie counts one half). For those tasks "accuracy" below is that win rate, its interval the
 normal-approximation interval of the mean score, and McNemar pairs wins (score > 1/2).
 
-The summary per method: accuracy with a Wilson 95 % interval, calls, prompt and completion tokens and
+The summary per method: accuracy with a Wilson 95 % interval over items (with several seeds an item counts
+once, scored by its mean over the seeds: seeds of one item are not independent trials), calls, prompt and completion tokens and
 dollars per question (a sample served from the cache counts its share of the request that made it, so a
 resumed run reports about the same; methods that send the same sample prompt, such as SC and GSA, share
 samples through the cache, which moves the split between them a little), the flags, and an exact McNemar test (two-sided binomial test on the discordant
-pairs, paired by item and seed) of GSA against each other method.
+pairs, paired by item and seed) of GSA against each other method (with several seeds it treats the seeds of
+an item as independent pairs, which overstates significance: use one seed for a strict test).
 """
 
 from __future__ import annotations
@@ -49,8 +51,9 @@ log = logging.getLogger(__name__)
 __all__ = ["EvalReport", "evaluate", "mcnemar_exact", "summarize", "wilson_interval"]
 
 
-def wilson_interval(successes: int, n: int, z: float = 1.959963984540054) -> tuple[float, float]:
-    """The Wilson score interval of a binomial proportion (95 % by default).
+def wilson_interval(successes: float, n: int, z: float = 1.959963984540054) -> tuple[float, float]:
+    """The Wilson score interval of a binomial proportion (95 % by default); ``successes`` may be a
+    sum of per-item mean scores (items scored over several seeds).
 
     .. math::
         \\frac{\\hat p + z^2/2n \\pm z\\sqrt{\\hat p(1-\\hat p)/n + z^2/4n^2}}{1 + z^2/n}
@@ -323,12 +326,19 @@ def summarize(records: Sequence[dict[str, Any]], methods: Sequence[str]) -> dict
         right = sum(bool(r["correct"]) for r in rs)
         scores = [float(r.get("score", float(r["correct"]))) for r in rs]
         total = sum(scores)
-        if any(r.get("judged") for r in rs) and n > 1:  # win rates with ties: a normal interval of the mean
-            mu = total / n
-            half = 1.959963984540054 * math.sqrt(sum((x - mu) ** 2 for x in scores) / (n - 1) / n)
+        # the units of the interval: items, each scored by the mean over its seeds (the seeds of one item are
+        # not independent trials: a greedy method gives every seed the same outcome)
+        per_item: dict[str, list[float]] = {}
+        for r, x in zip(rs, scores, strict=True):
+            per_item.setdefault(str(r["item"]), []).append(x)
+        units = [sum(v) / len(v) for v in per_item.values()]
+        k = len(units)
+        if any(r.get("judged") for r in rs) and k > 1:  # win rates with ties: a normal interval of the mean
+            mu = sum(units) / k
+            half = 1.959963984540054 * math.sqrt(sum((x - mu) ** 2 for x in units) / (k - 1) / k)
             lo, hi = max(0.0, mu - half), min(1.0, mu + half)
         else:
-            lo, hi = wilson_interval(right, n)
+            lo, hi = wilson_interval(sum(units), k)
         flags: dict[str, int] = {}
         for r in rs:
             for f in r["flags"]:
@@ -340,7 +350,7 @@ def summarize(records: Sequence[dict[str, Any]], methods: Sequence[str]) -> dict
             )
 
         rows[method] = {
-            "n": n, "correct": right, "accuracy": total / n if n else 0.0, "ci95": [lo, hi],
+            "n": n, "items": k, "correct": right, "accuracy": total / n if n else 0.0, "ci95": [lo, hi],
             "calls_per_q": sum(r["calls"] for r in rs) / max(1, n), "prompt_tokens_per_q": mean("prompt_tokens"),
             "completion_tokens_per_q": mean("completion_tokens"), "cost_usd_per_q": sum(float(r["usage"].get("cost_usd_uncached", 0)) for r in rs) / max(1, n),
             "cached_calls": int(sum(r["usage"].get("cached_calls", 0) for r in rs)), "flags": flags,

@@ -57,8 +57,9 @@ __all__ = ["FAULTS", "FOREIGN", "PERSONAS", "FakeServer", "Fault", "approx_token
 PERSONAS: tuple[str, ...] = ("openai", "vllm", "ollama", "llamacpp", "flaky")
 """``openai`` and ``vllm``: honour ``n`` and ``seed``; ``ollama``: returns 1 choice whatever ``n``; ``llamacpp``:
 400 "Only one completion choice is allowed" for ``n > 1``; ``flaky``: ``openai`` meant to run with a fault script."""
-FAULTS: tuple[str, ...] = ("ok", "429", "500", "503", "timeout", "length", "null", "malformed", "disconnect")
-"""Scripted faults: ``429``/``503`` with a Retry-After header, ``500``, ``timeout`` (answer after ``delay_s``),
+FAULTS: tuple[str, ...] = ("ok", "400", "429", "500", "503", "timeout", "length", "null", "malformed", "disconnect")
+"""Scripted faults: ``400`` (the prompt is over the context length, whatever ``n``), ``429``/``503`` with a
+Retry-After header, ``500``, ``timeout`` (answer after ``delay_s``),
 ``length`` (content cut in half, finish_reason "length"), ``null`` (content None), ``malformed`` (200 with a body
 that is not JSON), ``disconnect`` (close the connection without answering), ``ok`` (no fault)."""
 FOREIGN: tuple[str, ...] = ("fresh", "read")
@@ -341,6 +342,8 @@ class FakeServer:
             raise _HTTPError(404, f"The model `{req['model']}` does not exist.", "model_not_found")
         if self.persona == "llamacpp" and req["n"] > 1:
             raise _HTTPError(400, "Only one completion choice is allowed")
+        if fault.kind == "400":
+            raise _HTTPError(400, "This model's maximum context length is 4096 tokens.", "context_length_exceeded")
         if fault.kind in ("429", "503", "500"):
             headers = {} if fault.kind == "500" else {"Retry-After": f"{fault.retry_after:g}"}
             message = "Rate limit reached." if fault.kind == "429" else "The server had an error."
