@@ -149,7 +149,7 @@ def test_run_one_is_the_solver_run_directly() -> None:
                                               **config)).solve()  # fmt: skip
     assert record["objective"] == direct.history[-1]["objective"]
     assert record["kkt"] == direct.history[-1]["kkt"]
-    assert record["oracle_calls"] == direct.history[-1]["oracle_calls"] >= QUICK.budget
+    assert record["oracle_calls"] == direct.history[-1]["oracle_calls"] <= QUICK.budget  # the budget is a cap
     assert record["first_reach"] == first_reach(direct.history, KKT_TARGET)
     assert len(record["history"]) == len(direct.history)
 

@@ -198,6 +198,21 @@ def test_resume_with_other_settings_exits_2(tmp_path: Path, capsys: pytest.Captu
     assert "differs in --alpha, --sigma" in capsys.readouterr().err
 
 
+def test_resume_from_a_corrupt_checkpoint_is_a_one_line_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = ["run", "np", "--dataset", "wine", *TINY, "--max-outer", "1", "--out", str(tmp_path / "a")]
+    assert main(argv) == 0
+    (tmp_path / "a" / "checkpoint.pt").write_bytes(b"garbage")
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as exc:
+        main([*argv, "--resume"])
+    err = capsys.readouterr().err
+    assert exc.value.code == 2
+    assert "checkpoint.pt is unreadable" in err
+    assert "Traceback" not in err
+
+
 def test_resume_without_a_run_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exc:
         main(["run", "np", "--dataset", "wine", "--out", str(tmp_path / "none"), "--resume"])

@@ -121,7 +121,12 @@ def test_budget_stops_the_solve() -> None:
     prob = QuadraticProblem(center=[0.0], a=[[1.0]], b=[1.0], kinds=["eq"], n=50)
     res = StocIALM(prob, StocIALMConfig(batch=4, inner_iters0=50, max_outer=100, budget=5000)).solve()
     assert res.status == "budget"
-    assert 5000 <= prob.counter.total < 5000 + 10 * (4 + 4 + 4) + 1024 + 1024 + 1024
+    # never over the budget (the last outer step's postprocessing and dual estimate included; review finding:
+    # they used to come on top, +2.7 % and +7.6 % in the Adult benchmarks), and short of it by less than one
+    # inner gradient pair plus the closing cost: 2·(4 + 2·4) + (50 + 2·50) + 50 = 224 calls (full post and
+    # dual batches on n = 50)
+    assert 5000 - 224 < prob.counter.total <= 5000
+    assert res.history[-1]["oracle_calls"] == prob.counter.total
 
 
 def test_same_seed_same_history_and_resume_is_bit_identical(tmp_path: Path) -> None:

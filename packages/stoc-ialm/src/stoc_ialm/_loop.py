@@ -28,7 +28,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from stoc_ialm.ialm import _RESUME_FREE, DivergenceError, SolveResult, save_checkpoint
+from stoc_ialm.ialm import _RESUME_FREE, DivergenceError, SolveResult, load_checkpoint, save_checkpoint
 from stoc_ialm.kkt import kkt_residual
 from stoc_ialm.problem import Problem
 
@@ -172,7 +172,7 @@ class _Baseline(abc.ABC):
         config = {k: v for k, v in dataclasses.asdict(cfg).items() if k not in _RESUME_FREE}
         method = type(self).__name__
         if resume and path is not None and path.is_file():
-            saved = torch.load(path, weights_only=True)
+            saved = load_checkpoint(path)
             if (saved["method"], saved["config"], saved["dim"], saved["m"]) != (method, config, p.dim, p.m):
                 raise ValueError(f"checkpoint {path} was written for another method, problem or config; not resuming")
             state, k0, history, wall0 = saved["state"], saved["k"], saved["history"], saved["wall"]

@@ -270,9 +270,8 @@ def _resolve_data_path(settings: dict[str, Any]) -> None:
 # -- run -------------------------------------------------------------------------------------------
 def run_command(args: argparse.Namespace) -> int:
     """``stoc-ialm run np|fairness``: solve with Stoc-iALM; write config.json, checkpoint.pt, result.json in --out."""
-    import torch
 
-    from stoc_ialm.ialm import _RESUME_FREE, DivergenceError, StocIALM
+    from stoc_ialm.ialm import _RESUME_FREE, DivergenceError, StocIALM, load_checkpoint
 
     kind: str = args.problem
     chosen: dict[str, Any] = {**args.file_settings, **args.flag_settings}
@@ -323,7 +322,7 @@ def run_command(args: argparse.Namespace) -> int:
         print(f"Stoc-iALM: {_describe_solver(config)}; run folder {out}\n")
         print(format_table(TABLE_HEADER, []))
         if args.resume:
-            previous = torch.load(ckpt, weights_only=True).get("history", [])
+            previous = load_checkpoint(ckpt).get("history", [])
             for rec in previous:
                 print(format_table(TABLE_HEADER, [history_row(rec)]).splitlines()[-1])
             print(f"(resumed after outer step {len(previous) - 1})")

@@ -43,6 +43,7 @@ import dataclasses
 import json
 import math
 import os
+import pickle
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -103,7 +104,9 @@ class StocIALMConfig:
     max_outer: int = 20
     """outer iterations at most."""
     budget: int | None = None
-    """oracle-call budget (None: unlimited); the solve stops at the first outer step that reaches it."""
+    """oracle-call budget (None: unlimited), never exceeded: an inner step runs only when its gradient pair and
+    the outer step's postprocessing and dual estimate still fit, and an outer step starts only when its first
+    gradient and those fit."""
     tol: float = 0.0
     """stop when the full-data KKT residual (at ``ȳ``) is at most ``tol``."""
     seed: int = 0
@@ -174,6 +177,19 @@ def save_checkpoint(state: dict[str, Any], path: Path) -> None:
     os.replace(tmp, path)
 
 
+def load_checkpoint(path: Path) -> dict[str, Any]:
+    """``torch.load(path, weights_only=True)``; an unreadable or foreign file is a ``ValueError`` naming it."""
+    try:
+        state = torch.load(path, weights_only=True)
+    except (OSError, RuntimeError, EOFError, pickle.UnpicklingError, ValueError) as err:
+        raise ValueError(
+            f"checkpoint {path} is unreadable ({type(err).__name__}: {err}); delete it to start over"
+        ) from None
+    if not isinstance(state, dict):
+        raise ValueError(f"checkpoint {path} is not a stoc-ialm checkpoint")
+    return state
+
+
 def _atomic_write(path: Path, text: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
@@ -234,6 +250,17 @@ class StocIALM:
     def _prox(self, z: Tensor, t: float) -> Tensor:
         x, s = self._split(z)
         return torch.cat([self.problem.regularizer.prox(x, t), s.clamp_min(0.0)])
+
+    def _grad_cost(self, batch: int | None) -> int:
+        """Oracle calls of one :meth:`_grad` with mini-batch ``batch`` (None: full), counted per sample."""
+        p = self.problem
+        return (p.n_f if batch is None else batch) + 2 * sum(n if batch is None else batch for n in p.n_c)
+
+    def _closing_cost(self) -> int:
+        """Oracle calls of an outer step's postprocessing gradient and dual estimate."""
+        p, cfg = self.problem, self.config
+        post = 0 if cfg.post_batch == 0 else self._grad_cost(cfg.post_batch)
+        return post + sum(n if cfg.dual_batch is None else cfg.dual_batch for n in p.n_c)
 
     def _prox_step(self, z: Tensor, g: Tensor, t: float, beta: float) -> Tensor:
         """``prox(z − step·g)`` with step ``t`` on x and ``min(t, 1/β)`` on the slacks (curvature β there)."""
@@ -315,7 +342,7 @@ class StocIALM:
         wall0 = 0.0
         path = Path(checkpoint) if checkpoint is not None else None
         if resume and path is not None and path.is_file():
-            state = torch.load(path, weights_only=True)
+            state = load_checkpoint(path)
             saved = {k: v for k, v in state["config"].items() if k not in _RESUME_FREE}
             now = {k: v for k, v in dataclasses.asdict(cfg).items() if k not in _RESUME_FREE}
             if saved != now or state["dim"] != p.dim or state["m"] != p.m:
@@ -332,8 +359,11 @@ class StocIALM:
             from tqdm.auto import tqdm
 
             bar = tqdm(total=cfg.max_outer, initial=k0, desc="stoc-ialm outer", disable=None)
+        # the budget is never exceeded: an outer step starts only with room for its first gradient, its
+        # postprocessing and its dual estimate, and an inner step only with room for its gradient pair
+        reserve, step_cost = self._closing_cost(), self._grad_cost(cfg.batch)
         for k in range(k0, cfg.max_outer):
-            if cfg.budget is not None and p.counter.total >= cfg.budget:
+            if cfg.budget is not None and p.counter.total + step_cost + reserve > cfg.budget:
                 status = "budget"
                 break
             L_k = cfg.lipschitz * (1.0 + float(torch.linalg.vector_norm(y)) + beta)
@@ -355,7 +385,7 @@ class StocIALM:
                 t_done += 1
                 if cfg.output == "random":
                     iterates.append(z)
-                if cfg.budget is not None and p.counter.total >= cfg.budget:
+                if cfg.budget is not None and p.counter.total + 2 * step_cost + reserve > cfg.budget:
                     break
                 if t + 1 < T_k:
                     batch = self._batch(cfg.batch, gen)
@@ -406,7 +436,7 @@ class StocIALM:
             status = "max_outer"
         if bar is not None:
             bar.close()
-        if status == "max_outer" and cfg.budget is not None and p.counter.total >= cfg.budget:
+        if status == "max_outer" and cfg.budget is not None and p.counter.total + step_cost + reserve > cfg.budget:
             status = "budget"
         x, _ = self._split(z)
         return SolveResult(x=x.clone(), multipliers=y_bar.clone(), history=history, status=status)
