@@ -105,7 +105,8 @@ class LearnerVecEnv:
             raise ValueError(f"actions must be a tensor of shape (num_envs={e * t}, 5), got {shape}")
         red = act_team(self.opponent, self.env.state, self.cfg, 1, self._obs)
         full = torch.cat((actions.to(self.device, torch.float32).reshape(e, t, 5), red), dim=1)
-        present = self.env.state.active[:, :t].clone()  # the players of this step (a reset may redraw them)
+        # the players of this step (a reset may redraw them), as a 0/1 weight: no boolean gather (a GPU sync)
+        present = self.env.state.active[:, :t].to(self.env.state.pos.dtype)
         self._obs, reward, term, trunc, info = self.env.step(full)
         done = term | trunc
         self.opponent.reset(done)
@@ -114,7 +115,7 @@ class LearnerVecEnv:
         extras = {
             "time_outs": trunc[:, None].expand(e, t).reshape(e * t),
             "active": active,
-            "log": {f"Episode_Reward/{k}": v[:, :t][present].sum() / n for k, v in info["terms"].items()},
+            "log": {f"Episode_Reward/{k}": (v[:, :t] * present).sum() / n for k, v in info["terms"].items()},
             "episode": {"goal": info["goal"][done]},
         }
         rows = reward[:, :t].reshape(e * t)
