@@ -188,11 +188,14 @@ async def evaluate(
         folder.mkdir(parents=True, exist_ok=True)
         _check_config(folder / "config.json", run_config)
     fingerprints = {it.id: item_fingerprint(it) for it in items}
-    loaded = _load_done(log_path) if log_path is not None else []
-    done = {_key(r): r for r in loaded if r.get("fingerprint") == fingerprints.get(str(r["item"]))}
-    stale = sum(
-        1 for r in loaded if str(r["item"]) in fingerprints and r.get("fingerprint") != fingerprints[str(r["item"])]
-    )
+    done: dict[tuple[str, str, int], dict[str, Any]] = {}
+    stale = 0  # records of a current item id whose item differs (another data file in the same folder)
+    for r in _load_done(log_path) if log_path is not None else []:
+        expected = fingerprints.get(str(r["item"]))
+        if r.get("fingerprint") == expected:
+            done[_key(r)] = r
+        elif expected is not None:
+            stale += 1
     if stale:
         log.warning("%s: %d record(s) belong to a different item with the same id (another data file?); "
                     "those items are run again", log_path, stale)  # fmt: skip
@@ -222,7 +225,8 @@ async def evaluate(
         return verdict.score, ["judge_unparsable"] * verdict.unparsable
 
     async def one(item: EvalItem, method: str, seed: int) -> dict[str, Any]:
-        kw = {**budget_split(method, budget), "seed": seed * SEED_STRIDE, **settings.get(method, {})}
+        request_seed = seed * SEED_STRIDE
+        kw = {**budget_split(method, budget), "seed": request_seed, **settings.get(method, {})}
         t0 = time.perf_counter()
         try:
             result: MethodResult | None = await METHODS[method](client, item.question, item.kind, **kw)
@@ -236,7 +240,7 @@ async def evaluate(
         graded, value = None, 0.0
         judge_flags: list[str] = []
         if result is not None and result.text and item.kind == "open":
-            value, judge_flags = await _judge(item, result.text, seed * SEED_STRIDE)
+            value, judge_flags = await _judge(item, result.text, request_seed)
         elif result is not None and result.text:
             if item.kind == "code":  # a subprocess: keep the event loop (and every other request) running
                 async with cpu:
