@@ -264,10 +264,8 @@ class StocIALM:
 
     def _prox_step(self, z: Tensor, g: Tensor, t: float, beta: float) -> Tensor:
         """``prox(z − step·g)`` with step ``t`` on x and ``min(t, 1/β)`` on the slacks (curvature β there)."""
-        dim = self.problem.dim
-        x = z[:dim] - t * g[:dim]
-        s = z[dim:] - min(t, 1.0 / beta) * g[dim:]
-        return self._prox(torch.cat([x, s]), t)
+        (x, s), (g_x, g_s) = self._split(z), self._split(g)
+        return self._prox(torch.cat([x - t * g_x, s - min(t, 1.0 / beta) * g_s]), t)
 
     def _draw(self, n: int, size: int | None, gen: torch.Generator) -> Tensor:
         if size is None:
@@ -362,8 +360,13 @@ class StocIALM:
         # the budget is never exceeded: an outer step starts only with room for its first gradient, its
         # postprocessing and its dual estimate, and an inner step only with room for its gradient pair
         reserve, step_cost = self._closing_cost(), self._grad_cost(cfg.batch)
+
+        def over_budget(gradients: int) -> bool:
+            """Would ``gradients`` more mini-batch gradients plus the closing cost exceed the budget?"""
+            return cfg.budget is not None and p.counter.total + gradients * step_cost + reserve > cfg.budget
+
         for k in range(k0, cfg.max_outer):
-            if cfg.budget is not None and p.counter.total + step_cost + reserve > cfg.budget:
+            if over_budget(1):
                 status = "budget"
                 break
             L_k = cfg.lipschitz * (1.0 + float(torch.linalg.vector_norm(y)) + beta)
@@ -385,7 +388,7 @@ class StocIALM:
                 t_done += 1
                 if cfg.output == "random":
                     iterates.append(z)
-                if cfg.budget is not None and p.counter.total + 2 * step_cost + reserve > cfg.budget:
+                if over_budget(2):
                     break
                 if t + 1 < T_k:
                     batch = self._batch(cfg.batch, gen)
@@ -436,7 +439,7 @@ class StocIALM:
             status = "max_outer"
         if bar is not None:
             bar.close()
-        if status == "max_outer" and cfg.budget is not None and p.counter.total + step_cost + reserve > cfg.budget:
+        if status == "max_outer" and over_budget(1):
             status = "budget"
         x, _ = self._split(z)
         return SolveResult(x=x.clone(), multipliers=y_bar.clone(), history=history, status=status)
