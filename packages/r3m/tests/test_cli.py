@@ -219,3 +219,15 @@ def test_make_data_from_a_control_environment(tmp_path: Path, capsys: pytest.Cap
     assert len(rows) == 40
     assert len(first["chosen"]) == 5  # 5 steps of [obs (3); action (1)]
     assert len(first["chosen"][0]) == 4
+
+
+def test_make_data_reward_choices_are_the_true_reward_kinds() -> None:
+    # the CLI spells the kinds out (it does not import torch at start-up); they must stay TrueReward's
+    import argparse
+
+    from r3m.cli import build_parser
+    from r3m.synthetic import REWARD_KINDS
+
+    sub = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    reward = next(a for a in sub.choices["make-data"]._actions if a.dest == "reward")
+    assert tuple(reward.choices) == REWARD_KINDS
