@@ -14,7 +14,10 @@ import pytest
 from marladona import bench
 from marladona.bench import (
     SIM_TARGET,
+    _OursSim,
     _summarize_sim,
+    _VmasSim,
+    _warm_up,
     agent_steps,
     agent_steps_per_s,
     bench_sim,
@@ -140,6 +143,46 @@ def test_torch_threads_restores_the_count() -> None:
 
 
 @pytest.mark.parametrize(
+    "kind", ["ours", pytest.param("vmas", marks=pytest.mark.skipif(not HAS_VMAS, reason="needs vmas"))]
+)
+def test_warm_up_kicks_every_game_off_once_in_the_first_half_with_its_clock(kind: str) -> None:
+    import torch
+
+    n, steps, max_steps = 48, 12, 375
+    base: Any = _OursSim if kind == "ours" else _VmasSim
+
+    class Recorded(base):  # type: ignore[misc, valid-type]
+        """The real simulator; ``restart`` also records when, which games and the clocks they got."""
+
+        def __init__(self) -> None:
+            if kind == "ours":
+                super().__init__(1, n, "heuristic", 0)
+            else:
+                super().__init__(1, n, 0, max_steps)
+            self.stepped, self.calls = 0, []
+
+        def step(self) -> None:
+            super().step()
+            self.stepped += 1
+
+        def restart(self, ids: list[int], clocks: Any) -> None:
+            super().restart(ids, clocks)
+            clock = self.env.state.step if kind == "ours" else self.env.steps
+            assert clock[ids].long().tolist() == clocks.tolist()  # the clock each game was given
+            self.calls.append((self.stepped, list(ids), clocks.clone()))
+
+    sim = Recorded()
+    _warm_up(sim, steps, n, max_steps, seed=3)
+    assert sim.stepped == steps
+    ids = sorted(i for _, got, _ in sim.calls for i in got)
+    assert ids == list(range(n))  # every game once
+    assert all(1 <= at <= steps // 2 for at, _, _ in sim.calls)  # after a step of the first half
+    clocks = torch.cat([c for _, _, c in sim.calls])
+    assert 0 <= int(clocks.min()) <= int(clocks.max()) < max_steps
+    assert len(set(clocks.tolist())) > n // 2  # drawn, not one shared value
+
+
+@pytest.mark.parametrize(
     "vmas",
     [pytest.param("installed", marks=pytest.mark.skipif(not HAS_VMAS, reason="needs vmas")), "absent", "left out"],
 )
@@ -153,6 +196,8 @@ def test_quick_sim_writes_json_and_markdown(tmp_path: Path, monkeypatch: pytest.
     assert saved["rows"] == json.loads(json.dumps(report["rows"]))
     for key in ("command", "date", "machine", "git_commit", "load_start", "load_end", "targets", "vmas"):
         assert key in saved
+    assert set(saved["phase_s"]) == {"build", "warm_up", "warm_windows", "windows"}
+    assert 0 < sum(saved["phase_s"].values()) <= saved["wall_s"]
     assert saved["vmas_skipped"] == {"installed": None, "absent": "not installed", "left out": "left out"}[vmas]
     assert [(r["setting"], r["num_envs"], r["threads"]) for r in saved["rows"]] == [("1v1", 32, 1), ("3v3", 32, 1)]
     for row in saved["rows"]:

@@ -259,6 +259,29 @@ class TestTeamSizes:
         with pytest.raises(ValueError, match="env_ids"):
             env.set_field_level(0, env_ids=ids)
 
+    @pytest.mark.parametrize("as_mask", [False, True])
+    def test_reset_games_resets_only_those_games(self, as_mask: bool) -> None:
+        env = _env(e=4, t=2, team_size_range=(1, 2))
+        g = torch.Generator().manual_seed(0)
+        for _ in range(5):
+            env.step(torch.rand(4, 4, 5, generator=g) * 2 - 1)
+        env.set_field_level(torch.tensor([0, 1, 2, 3]))
+        for _ in range(3):
+            env.step(torch.rand(4, 4, 5, generator=g) * 2 - 1)
+        before = env.state.clone()
+        ids = torch.tensor([False, True, False, True]) if as_mask else torch.tensor([3, 1])
+        obs = env.reset_games(ids)
+        st = env.state
+        assert st.step.tolist() == [3, 0, 3, 0]
+        assert env.episode_return[[1, 3]].abs().sum() == 0
+        assert st.level.tolist() == [0, 1, 2, 3]  # each game keeps its field level
+        for name, value in st.tensors().items():  # the other games are untouched
+            torch.testing.assert_close(value[[0, 2]], getattr(before, name)[[0, 2]], msg=name)
+        assert not torch.equal(st.pos[[1, 3]], before.pos[[1, 3]])
+        torch.testing.assert_close(obs.ego, env.obs.ego)
+        with pytest.raises(ValueError, match="env_ids"):
+            env.reset_games(torch.tensor([4]))
+
     def test_set_field_level_sets_the_geometry(self) -> None:
         env = _env(e=2)
         env.set_field_level(torch.tensor([0, 2]))

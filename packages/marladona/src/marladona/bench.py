@@ -8,7 +8,7 @@ machine, date, git commit, load average, the table and a "targets" section):
   random red and against the heuristic red (:class:`marladona.heuristic.RoleBot`); VMAS football
   (``vmas==1.5.2``) with its red AI and random blue in the same process, interleaved window by window
   (ours random, ours heuristic, VMAS, ours random, ...) after a steady-state warm-up (one episode
-  length of play for the matched pair); the median of the windows and
+  length of play for the matched pair, kick-offs staggered: :func:`_warm_up`); the median of the windows and
   the median of the per-window ratios. Without ``vmas`` installed the VMAS columns say so.
 - ``train`` (:func:`marladona.bench_train.bench_train`, in its own module): training at fixed CPU
   budgets, evaluated with Wilson intervals.
@@ -148,6 +148,18 @@ class _OursSim:
         self.red.reset(done)
         self.goals += int(term.sum())
 
+    def restart(self, ids: list[int], clocks: Any) -> None:
+        """Kick games ``ids`` off afresh with episode clocks ``clocks`` (a long tensor, one per game)."""
+        import torch
+
+        idx = torch.tensor(ids, dtype=torch.long)
+        self.obs = self.env.reset_games(idx)
+        self.env.state.step[idx] = clocks.to(self.env.state.step.dtype)
+        mask = torch.zeros(self.env.num_envs, dtype=torch.bool)
+        mask[idx] = True
+        self.blue.reset(mask)
+        self.red.reset(mask)
+
 
 class _VmasSim:
     """VMAS football, its red AI on, random blue; finished games reset one by one with ``reset_at``."""
@@ -180,6 +192,34 @@ class _VmasSim:
         for i in (term | trunc).nonzero().reshape(-1).tolist():
             self.env.reset_at(i, return_observations=False)
         self.reset_s += time.perf_counter() - t0
+
+    def restart(self, ids: list[int], clocks: Any) -> None:
+        """Kick games ``ids`` off afresh (``reset_at``) with episode clocks ``clocks`` (one per game)."""
+        for i in ids:
+            self.env.reset_at(i, return_observations=False)
+        self.env.steps[ids] = clocks.to(self.env.steps.dtype)
+
+
+def _warm_up(sim: Any, steps: int, num_envs: int, max_steps: int, seed: int) -> None:
+    """Play ``steps`` env steps into the steady mix of goals and resets, kick-offs staggered.
+
+    Every game starts at kick-off, so without staggering the first goals of all games fall within a few
+    dozen steps of each other and the goal resets come in waves (VMAS: its rate at 4096 3v3 swung between
+    270k and 640k agent-steps/s over 25-step blocks even after a plain 375-step warm-up, and a window's rate
+    depended on the phase it fell on). So each game is kicked off again at a uniform step of the first half of
+    the warm-up, with a uniform episode clock in ``[0, max_steps)`` (time-outs keep their steady rate); the
+    second half lets the goal rate settle (measured: about 150 steps after the last kick-off).
+    """
+    import torch
+
+    g = torch.Generator().manual_seed(seed)
+    at = torch.randint(0, max(steps // 2, 1), (num_envs,), generator=g)
+    clocks = torch.randint(0, max_steps, (num_envs,), generator=g)
+    for k in range(steps):
+        sim.step()
+        ids = (at == k).nonzero().reshape(-1)
+        if ids.numel():
+            sim.restart(ids.tolist(), clocks[ids])
 
 
 def _window(sim: Any, seconds: float, min_steps: int) -> dict[str, Any]:
@@ -235,15 +275,16 @@ def bench_sim(
         threads: torch thread counts, each set around its cells and restored after.
         team_sizes: players a side (1..3).
         num_envs: games per batch (default 1024, 4096, 16384; quick: 64).
-        window_s: seconds per timed window (default 1.5; quick 0.15); each window takes at least 2 steps; the
+        window_s: seconds per timed window (default 1.0; quick 0.15); each window takes at least 2 steps; the
             warm-up before a cell runs each simulator for half a window, at most 1 s.
         repeats: interleaved windows per simulator and cell (default 3; quick 2).
         warmup_steps: env steps the matched pair (ours with the heuristic red, VMAS) plays before any
-            window (default one episode, ``max_episode_steps`` = 375; quick 2): every game has then been
-            through a reset and goals come at their steady rate (from a fresh start VMAS's AI scores its
-            first goals only after about 100 steps, so early windows see it without goal resets and
-            overstate its rate). The compiled sim starts from the warmed heuristic state; ours with the
-            random red (no target) warms for half a window.
+            window (default one episode, ``max_episode_steps`` = 375; quick 2), each game kicked off again at a
+            uniform step of its first half (:func:`_warm_up`): goals then come at their steady rate instead of
+            in waves (from a fresh start VMAS's AI scores its first goals only after about 100 steps, all
+            games together, so early windows see it without goal resets and overstate its rate). The
+            compiled sim starts from the warmed heuristic state; ours with the random red (no target) warms
+            for half a window.
         use_vmas: run VMAS when it is installed (False: leave it out).
         compile: also time our env with ``SoccerEnv(compile=True)`` (heuristic red): torch.compile'd physics.
         seed: seed of every simulator and action draw.
@@ -256,7 +297,7 @@ def bench_sim(
         the windows) and ``targets``.
     """
     num_envs = tuple(num_envs or ((64,) if quick else (1024, 4096, 16384)))
-    window_s = window_s if window_s is not None else (0.15 if quick else 1.5)
+    window_s = window_s if window_s is not None else (0.15 if quick else 1.0)
     repeats = repeats if repeats is not None else (2 if quick else 3)
     if not threads or any(k < 1 for k in threads):
         raise ValueError(f"threads must be a non-empty list of integers >= 1, got {list(threads)}")
@@ -284,17 +325,21 @@ def bench_sim(
     bar = progress_bar(len(combos) + len(cells) * len(names) * (repeats + 1), "bench sim", progress)
     by_cell: dict[tuple[int, int, int], dict[str, Any]] = {}
     started = time.time()
+    phases = dict.fromkeys(("build", "warm_up", "warm_windows", "windows"), 0.0)
     for t, n in combos:
         # one set of simulators per size, timed under every thread count after one steady-state warm-up
         with torch_threads(max(threads)):
+            t0 = time.perf_counter()
             sims: dict[str, Any] = {"ours_random": _OursSim(t, n, "random", seed),
                                     "ours_heuristic": _OursSim(t, n, "heuristic", seed)}  # fmt: skip
             if vmas:
                 sims["vmas"] = _VmasSim(t, n, seed, max_steps)
+            phases["build"] += time.perf_counter() - t0
+            t0 = time.perf_counter()
             for name in ("ours_heuristic", "vmas"):  # the matched pair: play into the steady mix of goals and resets
                 if name in sims:
-                    for _ in range(warmup_steps):
-                        sims[name].step()
+                    _warm_up(sims[name], warmup_steps, n, max_steps, seed)
+            phases["warm_up"] += time.perf_counter() - t0
             if compile:  # the same play as the warmed heuristic sim, through the compiled physics
                 compiled = _OursSim(t, n, "heuristic", seed, compile=True)
                 compiled.obs = compiled.env.set_state(sims["ours_heuristic"].env.state.clone())
@@ -303,14 +348,18 @@ def bench_sim(
             bar.update(1)
         for k in threads:
             with torch_threads(k):
-                for sim in sims.values():  # allocator, thread pool and first-call paths at this thread count
+                t0 = time.perf_counter()
+                for sim in sims.values():  # allocator, thread pool and first-call paths (and compiling) at k threads
                     _window(sim, min(window_s / 2, 1.0), 2)
                     bar.update(1)
+                phases["warm_windows"] += time.perf_counter() - t0
+                t0 = time.perf_counter()
                 windows: dict[str, list[dict[str, Any]]] = {name: [] for name in sims}
                 for _ in range(repeats):
                     for name, sim in sims.items():
                         windows[name].append(_window(sim, window_s, 2))
                         bar.update(1)
+                phases["windows"] += time.perf_counter() - t0
             row: dict[str, Any] = {"setting": f"{t}v{t}", "team_size": t, "num_envs": n, "threads": k,
                                    "sims": {name: _summarize_sim(w, n, t) for name, w in windows.items()}}  # fmt: skip
             for ours in ("random", "heuristic", "compiled"):
@@ -327,7 +376,7 @@ def bench_sim(
     rows = [by_cell[c] for c in cells]
     bar.close()
     report.update({"rows": rows, "targets": sim_targets(rows, vmas), "load_end": load_average(),
-                   "wall_s": time.time() - started})  # fmt: skip
+                   "wall_s": time.time() - started, "phase_s": phases})  # fmt: skip
     write_json(out_dir / "sim.json", report)
     (out_dir / "sim.md").write_text(markdown_sim(report), encoding="utf-8")
     return report
@@ -436,8 +485,10 @@ def markdown_sim(report: dict[str, Any]) -> str:
     lines += [
         "Agent-steps per second (env-steps x all 2T players), median of "
         f"{report['repeats']} interleaved windows of {report['window_s']:g} s; before them the matched pair (ours "
-        f"with the heuristic red, VMAS) played {report.get('warmup_steps', 0)} env steps (one episode length: every "
-        "game has been through a reset and goals come at their steady rate), and the compiled sim starts from the "
+        f"with the heuristic red, VMAS) played {report.get('warmup_steps', 0)} env steps (one episode length), each "
+        "game kicked off again at a uniform step of the first half with a uniform episode clock, so that goals "
+        "come at their steady rate rather than in waves of games that kicked off together (without it VMAS's "
+        "rate swung by 2x over 25-step blocks), and the compiled sim starts from the "
         "warmed heuristic state; each thread count starts with a short warm-up window; ratios are the "
         "median of the per-window ratios (same process, back to back). Blue plays random actions everywhere; "
         "'ours, heuristic red' against VMAS's red AI is the matched pair. VMAS "

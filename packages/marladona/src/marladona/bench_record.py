@@ -153,5 +153,8 @@ def record_markdown(report: dict[str, Any]) -> list[str]:
         f"Command: `{report['command']}`  ", f"Date: {report['date']}  ",
         f"Machine: {m['platform']}, {m['cpu_count']} CPUs, python {m['python']}, torch {m['torch']}  ",
         f"marladona {m['version']}, commit {commit}; load average (1 min) {report['load_start']} at the start, "
-        f"{report['load_end']} at the end; {report['wall_s']:.0f} s", "",
+        f"{report['load_end']} at the end; {report['wall_s']:.0f} s"
+        + ("" if not report.get("phase_s") else " (" + ", ".join(f"{k.replace('_', ' ')} {v:.0f} s"
+                                                                  for k, v in report["phase_s"].items()) + ")"),
+        "",
     ]  # fmt: skip

@@ -194,6 +194,12 @@ class SoccerEnv:
         self.state.level[ids] = lv.to(self.device).long()
         return self._reset_ids(ids)
 
+    def reset_games(self, env_ids: torch.Tensor) -> Obs:
+        """Reset games ``env_ids`` (integer indices or a boolean mask of shape ``(num_envs,)``) to a fresh start
+        on their field level, with episode clock 0 and episode return 0; the other games are left as they are
+        (rsl_rl's ``reset_idx``). Returns the observation of every game."""
+        return self._reset_ids(self._ids(env_ids))
+
     def stagger_episode_clocks(self, generator: torch.Generator | None = None) -> None:
         """Set every game's step counter to a uniform draw in ``[0, max_episode_steps)`` so that time-outs
         spread over the run instead of all falling on one step (rsl_rl's ``init_at_random_ep_len``)."""
