@@ -80,6 +80,20 @@ def _work(rank: int, port: int, mode: str, out: str) -> None:
             (Path(out) / f"{mode}-{rank}.txt").write_text(outcome)
             torch.distributed.barrier()
             return
+        if mode == "fsdp1":  # FSDP1 flattens into 1-D shards, with or without use_orig_params: refused
+            from torch.distributed.fsdp import FullyShardedDataParallel
+
+            outcomes = []
+            for orig in (False, True):
+                wrapped = FullyShardedDataParallel(_model(), use_orig_params=orig, device_id=torch.device("cpu"))
+                try:
+                    COSMOS(wrapped.parameters(), lr=1e-2)
+                    outcomes.append("accepted")
+                except ValueError as exc:
+                    outcomes.append(str(exc))
+            (Path(out) / f"{mode}-{rank}.txt").write_text("\n".join(outcomes))
+            torch.distributed.barrier()
+            return
         if mode == "ddp":
             ddp = nn.parallel.DistributedDataParallel(model)
             _train(ddp, _optimizer(model), rank, WORLD)
@@ -142,3 +156,16 @@ def test_fsdp2_non_finite_shard_stops_every_rank(tmp_path: Path) -> None:
     outcomes = [(tmp_path / f"fsdp2-nan-{r}.txt").read_text() for r in range(WORLD)]
     assert "non-finite gradient in param group 0 param 0 (0.weight)" in outcomes[0]
     assert "non-finite gradient on another rank" in outcomes[1]
+
+
+@pytest.mark.slow
+def test_fsdp1_parameters_are_refused_with_a_pointer_to_fsdp2(tmp_path: Path) -> None:
+    # review finding: FSDP1's flattened 1-D shards went to AdamW without a word
+    mp.start_processes(_worker, args=(_free_port(), "fsdp1", str(tmp_path)), nprocs=WORLD, start_method="spawn")
+    for r in range(WORLD):
+        outcomes = (tmp_path / f"fsdp1-{r}.txt").read_text().splitlines()
+        assert len(outcomes) == 2  # use_orig_params False, True
+        for outcome in outcomes:
+            assert "param group 0 param 0" in outcome
+            assert "belongs to an FSDP1 (FullyShardedDataParallel) module" in outcome
+            assert "fully_shard" in outcome

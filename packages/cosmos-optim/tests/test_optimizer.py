@@ -369,6 +369,8 @@ def test_load_state_dict_with_another_rank_names_the_param() -> None:
         ({"betas": (1.0, 0.9)}, r"betas\[0\] must be in \[0, 1\)"),
         ({"betas": (0.9, -0.1)}, r"betas\[1\] must be in \[0, 1\)"),
         ({"betas": 0.9}, "betas must be a pair"),
+        ({"betas": ("0.9", 0.99)}, r"betas\[0\] must be a number in \[0, 1\), got '0.9'"),
+        ({"betas": (0.9, None)}, r"betas\[1\] must be a number in \[0, 1\), got None"),
         ({"adam_betas": (0.9, 1.5)}, r"adam_betas\[1\]"),
         ({"rank": -1}, "rank must be an integer >= 0"),
         ({"rank": 2.5}, "rank must be an integer >= 0"),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any, cast
 
@@ -38,7 +39,10 @@ def _is_dtensor(t: Tensor) -> bool:
 def _check_beta(name: str, value: object) -> tuple[float, float]:
     if not isinstance(value, (tuple, list)) or len(value) != 2:
         raise ValueError(f"{name} must be a pair (beta1, beta2), got {value!r}")
-    b1, b2 = (float(v) for v in value)
+    for i, v in enumerate(value):
+        if isinstance(v, bool) or not isinstance(v, numbers.Real):
+            raise ValueError(f"{name}[{i}] must be a number in [0, 1), got {v!r}")
+    b1, b2 = float(value[0]), float(value[1])
     for i, b in enumerate((b1, b2)):
         if not 0.0 <= b < 1.0:
             raise ValueError(f"{name}[{i}] must be in [0, 1), got {b}")
@@ -97,6 +101,11 @@ def _validate_group(group: dict[str, Any], index: int) -> None:
         label = f"param group {index} param {j}" + (f" ({names[j]})" if names else "")
         if not p.is_floating_point():
             raise ValueError(f"{label} has dtype {p.dtype}; COSMOS needs floating-point parameters")
+        if getattr(p, "_fsdp_flattened", False):  # FSDP1 marks its FlatParameter and, with use_orig_params, the views
+            raise ValueError(
+                f"{label} belongs to an FSDP1 (FullyShardedDataParallel) module, whose parameters are flattened "
+                "1-D shards: COSMOS would see no matrices. Shard with FSDP2 (torch.distributed.fsdp.fully_shard) instead"
+            )
         if group["use_cosmos"] is True and (p.ndim < 2 or (p.ndim > 2 and not group["reshape_conv"])):
             raise ValueError(
                 f"{label} has shape {tuple(p.shape)}; COSMOS needs 2-D weights (set use_cosmos=False for this "
