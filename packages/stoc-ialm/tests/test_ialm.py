@@ -117,6 +117,40 @@ def test_oracle_calls_are_counted_exactly() -> None:
     assert prob.counter.c_value == [4 * 13 + 16 + 32] * 2
 
 
+@pytest.mark.parametrize("lr_scale", [1.0, 0.5])
+def test_paper_momentum_uses_the_schedule_of_pstorm(monkeypatch: pytest.MonkeyPatch, lr_scale: float) -> None:
+    # Review finding: the inner loop mixed d_{t+1} with θ_t (PStorm, the optimizer, uses θ_{t+1}) and computed θ
+    # from unscaled steps while scaling η. Now both follow paper_schedule(L_k, ·, scale=lr_scale), as PStorm does.
+    import stoc_ialm.ialm as ialm_module
+
+    thetas: list[float] = []
+    real_direction = ialm_module.pstorm_direction
+
+    def direction(g_new: torch.Tensor, g_old: torch.Tensor, d: torch.Tensor, theta: float) -> torch.Tensor:
+        thetas.append(theta)
+        return real_direction(g_new, g_old, d, theta)
+
+    monkeypatch.setattr(ialm_module, "pstorm_direction", direction)
+    prob = QuadraticProblem(center=[0.0, 0.0], a=[[1.0, 1.0]], b=[1.0], kinds=["eq"], n=50, noise=0.3)
+    cfg = StocIALMConfig(batch=4, inner_iters0=6, max_outer=1, momentum="paper", lipschitz=3.0, beta0=2.0,
+                         lr_scale=lr_scale)  # fmt: skip
+    solver = StocIALM(prob, cfg)
+    steps: list[float] = []
+    real_step = solver._prox_step
+
+    def prox_step(z: torch.Tensor, g: torch.Tensor, t: float, beta: float) -> torch.Tensor:
+        steps.append(t)
+        return real_step(z, g, t, beta)
+
+    monkeypatch.setattr(solver, "_prox_step", prox_step)
+    solver.solve()
+    L0 = 3.0 * (1.0 + 0.0 + 2.0)  # L_k = L (1 + ‖y^0‖ + β_0) with y^0 = 0
+    eta = [lr_scale * 4 ** (1 / 3) / (8 * L0 * (t + 4) ** (1 / 3)) for t in range(7)]  # η_t, closed form
+    theta = [(1 + 24 * (e * L0) ** 2 - eta[t + 1] / e) / (1 + 4 * (e * L0) ** 2) for t, e in enumerate(eta[:-1])]
+    assert steps[:6] == pytest.approx(eta[:6], rel=1e-12)
+    assert thetas == pytest.approx(theta[1:6], rel=1e-12)  # d_1 … d_5 mix with θ_1 … θ_5
+
+
 def test_budget_stops_the_solve() -> None:
     prob = QuadraticProblem(center=[0.0], a=[[1.0]], b=[1.0], kinds=["eq"], n=50)
     res = StocIALM(prob, StocIALMConfig(batch=4, inner_iters0=50, max_outer=100, budget=5000)).solve()
@@ -145,6 +179,27 @@ def test_same_seed_same_history_and_resume_is_bit_identical(tmp_path: Path) -> N
     resumed = StocIALM(prob, cfg).solve(checkpoint=ckpt, resume=True)
     assert torch.equal(resumed.x, a.x)
     assert [r["oracle_calls"] for r in resumed.history] == [r["oracle_calls"] for r in a.history]
+
+
+def test_resume_after_a_budget_stop_equals_a_solve_with_the_larger_budget(tmp_path: Path) -> None:
+    # Review finding: a budget that cut an inner loop short used to checkpoint the cut step, and a resume with
+    # a larger budget went on from it, so its iterates differed from a solve that had the larger budget.
+    def make() -> QuadraticProblem:
+        return QuadraticProblem(center=[2.0, -1.0], a=[[1.0, 1.0]], b=[0.5], kinds=["ineq"], n=64, noise=0.3)
+
+    cfg = StocIALMConfig(batch=8, post_batch=32, dual_batch=32, lipschitz=2.0, inner_iters0=20, max_outer=4)
+    whole = StocIALM(make(), cfg).solve()
+    calls = [r["oracle_calls"] for r in whole.history]
+    ckpt = tmp_path / "ckpt.pt"
+    cut = StocIALM(make(), StocIALMConfig(**{**cfg.__dict__, "budget": (calls[1] + calls[2]) // 2})).solve(
+        checkpoint=ckpt
+    )
+    assert cut.status == "budget"
+    assert [r["inner_iters"] for r in cut.history][:2] == [r["inner_iters"] for r in whole.history][:2]
+    assert cut.history[-1]["inner_iters"] < whole.history[len(cut.history) - 1]["inner_iters"]  # step 2 was cut
+    resumed = StocIALM(make(), cfg).solve(checkpoint=ckpt, resume=True)
+    assert torch.equal(resumed.x, whole.x)
+    assert [r["oracle_calls"] for r in resumed.history] == calls
 
 
 def test_resume_refuses_another_config(tmp_path: Path) -> None:
@@ -178,6 +233,24 @@ def test_divergence_is_reported_with_a_hint() -> None:
 def test_bad_config_names_the_argument(kwargs: dict[str, object], message: str) -> None:
     with pytest.raises(ValueError, match=message):
         StocIALMConfig(**kwargs)  # type: ignore[arg-type]
+
+
+def test_a_regularizer_that_does_not_fit_is_refused_when_the_problem_is_built() -> None:
+    # review finding: it used to surface at the first prox step of a solve, after the first gradient
+    from stoc_ialm.prox import Box, GroupL1
+
+    with pytest.raises(ValueError, match=r"regularizer does not fit dim = 2: groups index coordinate 2"):
+        QuadraticProblem(center=[0.0, 0.0], a=[[1.0, 1.0]], b=[1.0], kinds=["eq"], regularizer=GroupL1(0.1, [[0, 2]]))
+    with pytest.raises(ValueError, match=r"regularizer does not fit dim = 2: lower has length 3"):
+        QuadraticProblem(
+            center=[0.0, 0.0], a=[[1.0, 1.0]], b=[1.0], kinds=["eq"], regularizer=Box(torch.zeros(3, dtype=F64), 1.0)
+        )
+    with pytest.raises(ValueError, match=r"regularizer must be a stoc_ialm\.prox\.Regularizer or None, got float"):
+        QuadraticProblem(center=[0.0], a=[[1.0]], b=[1.0], kinds=["eq"], regularizer=0.1)  # type: ignore[arg-type]
+    fits = QuadraticProblem(
+        center=[0.0, 0.0], a=[[1.0, 1.0]], b=[1.0], kinds=["eq"], regularizer=GroupL1(0.1, [[0, 1]])
+    )
+    assert isinstance(fits.regularizer, GroupL1)
 
 
 def test_batch_larger_than_the_data_is_rejected() -> None:

@@ -57,7 +57,8 @@ from stoc_ialm.problem import Problem
 from stoc_ialm.pstorm import paper_schedule, pstorm_direction
 
 _RESUME_FREE = ("max_outer", "budget", "tol")
-"""Config fields a resumed solve may change (when to stop), without changing the iterates."""
+"""Config fields a resumed solve may change (when to stop), without changing the iterates (an outer step the
+budget cut short is not checkpointed, so a larger budget redoes it in full)."""
 
 
 class DivergenceError(FloatingPointError):
@@ -147,7 +148,11 @@ class SolveResult:
     """the effective multiplier ``ȳ`` of the last outer step."""
     history: list[dict[str, Any]]
     """one record per outer step: k, oracle_calls, data_passes, objective, violation, stationarity,
-    complementarity, kkt, beta, inner_iters, wall_s."""
+    complementarity, kkt, beta, inner_iters, wall_s. ``data_passes`` is ``oracle_calls / (n_f + Σ_i n_c[i])``:
+    oracle calls in units of one call per sample of every component, the same unit for every method; one
+    full-batch gradient of the augmented Lagrangian costs ``(n_f + 2 Σ_i n_c[i]) / (n_f + Σ_i n_c[i])`` of them
+    (a gradient and a value of each ``c_i``), e.g. 5/3 for :class:`~stoc_ialm.problems.FairnessDP`, whose two
+    constraints read the same ``n`` samples as the objective."""
     status: str
     """``"tol"`` (KKT ≤ tol), ``"budget"`` or ``"max_outer"``."""
 
@@ -376,11 +381,13 @@ class StocIALM:
             z_prev = z
             d = self._grad(z, y, beta, self._batch(cfg.batch, gen))
             iterates = [z]
-            t_done = 0
+            t_done, truncated = 0, False
             for t in range(T_k):
-                if cfg.momentum == "paper":
-                    eta_t, theta = paper_schedule(L_k, t)
-                    eta_t *= cfg.lr_scale
+                if (
+                    cfg.momentum == "paper"
+                ):  # η_t steps z_t; θ_{t+1} mixes d_{t+1}, both from the scaled steps (as PStorm)
+                    eta_t = paper_schedule(L_k, t, scale=cfg.lr_scale)[0]
+                    theta = paper_schedule(L_k, t + 1, scale=cfg.lr_scale)[1]
                 else:
                     eta_t, theta = eta, float(cfg.momentum)
                 z_next = self._prox_step(z, d, eta_t, beta)
@@ -388,7 +395,8 @@ class StocIALM:
                 t_done += 1
                 if cfg.output == "random":
                     iterates.append(z)
-                if over_budget(2):
+                if t + 1 < T_k and over_budget(2):
+                    truncated = True
                     break
                 if t + 1 < T_k:
                     batch = self._batch(cfg.batch, gen)
@@ -425,7 +433,9 @@ class StocIALM:
             if bar is not None:
                 bar.update(1)
                 bar.set_postfix(kkt=f"{res.kkt:.2e}", calls=p.counter.total)
-            if path is not None:
+            # A step the budget cut short is not saved: the checkpoint stays at the last whole step, so a resume
+            # with a larger budget redoes this one in full and equals a solve that had that budget from the start.
+            if path is not None and not truncated:
                 state = {
                     "z": z, "y": y, "y_bar": y_bar, "beta": beta, "k": k + 1, "c1_norm": c1_norm,
                     "history": history, "wall": record["wall_s"], "rng": gen.get_state(),

@@ -97,7 +97,15 @@ class Problem(abc.ABC):
         self.kinds: tuple[Kind, ...] = kinds
         self.n_f = n_f
         self.n_c = tuple(int(v) for v in n_c)
+        if regularizer is not None and not isinstance(regularizer, Regularizer):
+            raise ValueError(
+                f"regularizer must be a stoc_ialm.prox.Regularizer or None, got {type(regularizer).__name__}"
+            )
         self.regularizer: Regularizer = regularizer if regularizer is not None else Zero()
+        try:  # now, not at the first prox step of a solve
+            self.regularizer._check_size(torch.zeros(dim, dtype=torch.float64))
+        except ValueError as err:
+            raise ValueError(f"regularizer does not fit dim = {dim}: {err}") from None
         self.names = tuple(names) if names is not None else tuple(f"c{i}" for i in range(len(kinds)))
         if len(self.names) != len(kinds):
             raise ValueError(f"names must have one entry per constraint ({len(kinds)}), got {len(self.names)}")
