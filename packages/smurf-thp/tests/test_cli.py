@@ -235,6 +235,30 @@ def test_train_refuses_a_gap_space_for_the_mle_heads(tmp_path: Path, capsys: pyt
     assert "--set normalize: only SMURF-THP takes a gap space" in capsys.readouterr().err
 
 
+def test_choose_steps_is_refused_where_there_are_no_langevin_steps(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # review finding: --choose-steps used to be ignored without a word for an exact sampler or without a dev split
+    data, run = tmp_path / "data", tmp_path / "run"
+    assert main(["simulate", "--process", "hawkes3", "--t-end", "6", "--n-seqs", "12,4,4", "--out", str(data)]) == 0
+    assert main(["train", "--data", str(data), "--out", str(run), *SMALL, "--model", "flexible-mle"]) == 0
+    capsys.readouterr()
+    code = main(["evaluate", "--ckpt", str(run / "model.pt"), "--data", str(data), *SAMPLING, "--choose-steps"])
+    assert code == EXIT_USAGE
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1
+    assert "--choose-steps: the checkpoint holds a FlexibleIntensityMLE, which draws arrival times exactly" in err[0]
+    smurf, no_dev = tmp_path / "smurf", tmp_path / "no_dev"
+    assert main(["train", "--data", str(data), "--out", str(smurf), *SMALL]) == 0
+    no_dev.mkdir()
+    for split in ("train", "test"):
+        (no_dev / f"{split}.pkl").write_bytes((data / f"{split}.pkl").read_bytes())
+    capsys.readouterr()
+    code = main(["evaluate", "--ckpt", str(smurf / "model.pt"), "--data", str(no_dev), *SAMPLING, "--choose-steps"])
+    assert code == EXIT_USAGE
+    assert "--choose-steps: " + str(no_dev) + " has no 'dev' split" in capsys.readouterr().err
+
+
 def test_train_rejects_an_unknown_setting(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["simulate", "--t-end", "5", "--n-seqs", "6,3,3", "--out", str(tmp_path / "d")]) == 0
     capsys.readouterr()

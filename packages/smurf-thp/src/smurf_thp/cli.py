@@ -90,7 +90,9 @@ def build_parser() -> argparse.ArgumentParser:
         _common(p)
         if name == "evaluate":
             p.add_argument("--ground-truth", default=None, help="ground_truth.json (default: the one in --data)")
-            p.add_argument("--choose-steps", action="store_true", help="pick the Langevin steps on the dev split")
+            p.add_argument(
+                "--choose-steps", action="store_true", help="pick the Langevin steps on the dev split (SMURF-THP only)"
+            )
             p.add_argument("--out", default=None, help="write the metrics as JSON")
         else:
             p.add_argument("--out", required=True, help="the .npz file")

@@ -204,7 +204,15 @@ def evaluate(args: argparse.Namespace) -> int:
         raise ValueError(f"--ground-truth: {truth} has {process.num_types} types, the model {model.config.num_types}")
     sampler = _sampler(args, model)
     chosen = None
-    if args.choose_steps and hasattr(model, "time_head") and "dev" in splits:
+    if args.choose_steps:
+        from smurf_thp.smurf import SMURFTHP
+
+        if not isinstance(model, SMURFTHP):
+            raise ValueError(f"--choose-steps: the checkpoint holds a {type(model).__name__}, which draws arrival "
+                             "times exactly: it has no Langevin steps to choose")  # fmt: skip
+        if "dev" not in splits:
+            raise ValueError(f"--choose-steps: {args.data} has no 'dev' split to choose the steps on "
+                             f"(found {', '.join(splits)})")  # fmt: skip
         chosen, _ = choose_steps(model, norm, splits["dev"], sampler, record_every=max(1, args.steps // 5),
                                  device=args.device)  # fmt: skip
         sampler = dataclasses.replace(sampler, n_steps=chosen)

@@ -338,7 +338,11 @@ def choose_steps(model: Any, normalizer: TimeNormalizer, dev: EventDataset, samp
     calibration score (the empirical one by default; the oracle's when ``process`` is given — only for studies,
     since it tunes on the truth); returns ``(steps, {steps: CS})``."""
     from smurf_thp.sampling import draw, langevin
+    from smurf_thp.smurf import SMURFTHP
 
+    if not isinstance(model, SMURFTHP):
+        raise ValueError(f"model must be a SMURFTHP (a Langevin sampler), got {type(model).__name__}, which samples "
+                         "arrival times exactly")  # fmt: skip
     q = quantile_levels(0.05)
     q05, q95 = normalizer.quantiles
     gen = torch.Generator().manual_seed(seed)
