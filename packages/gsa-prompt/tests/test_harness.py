@@ -133,6 +133,25 @@ def test_open_tasks_are_judged_against_the_greedy_reference() -> None:
         run_sync(evaluate(client, "chat", items, ["gsa"], progress=False))
 
 
+def test_the_judges_requests_are_accounted_apart_from_the_methods() -> None:
+    # review finding: the judge's tokens were in no ledger of the report
+    world = ChatWorld()
+    items = [EvalItem(q.id, q.question, "", "open") for q in world.questions(6, seed=5)]
+    with FakeServer("chat", aggregator="oracle") as server:
+        client = Client(Endpoint(server.base_url, "fake-model"))
+        judge_client = Client(Endpoint(server.base_url, "fake-model"))  # its own ledger
+        report = run_sync(evaluate(client, "chat", items, ["greedy", "gsa"], progress=False, judge=judge_client))
+        pairwise = server.stats()["by_role"]["pairwise"]
+    judged = report.summary["judge_ledger"]
+    assert judged["calls"] == pairwise > 0  # every pairwise request the server saw, and only those
+    assert sum(r["judge_usage"].get("calls", 0) for r in report.records) == pairwise
+    assert sum(r["judge_usage"].get("prompt_tokens", 0) for r in report.records) == judged["prompt_tokens"] > 0
+    assert report.summary["ledger"]["calls"] == server.stats()["completions"] - pairwise  # the methods' own
+    for r in report.records:  # both orders, or none when the texts are the same
+        assert r["judge_usage"]["calls"] in (0, 2)
+    assert "Judge (pairwise, both orders): " + str(pairwise) + " calls" in harness.markdown(report.summary)
+
+
 def test_evaluate_rejects_bad_arguments() -> None:
     client = Client(Endpoint("http://127.0.0.1:1/v1", "m"))
     with pytest.raises(ValueError, match="methods must be"):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import doctest
 import math
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -68,6 +69,16 @@ def test_gsa_with_a_copy_majority_aggregator_is_self_consistency_item_by_item() 
         s = _run(server, "sc", ITEMS[:150], n=3)
     assert [r.candidates for r in g] == [r.candidates for r in s]  # the same 3 samples (same request)
     assert [r.answer for r in g] == [r.answer for r in s]
+
+
+def test_gsa_with_one_sample_warns_that_it_is_a_rewrite() -> None:
+    with FakeServer(aggregator="copy-first") as server:
+        with pytest.warns(UserWarning, match="gsa with n = 1 aggregates a single sample"):
+            one = _run(server, "gsa", ITEMS[:2], n=1)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            _run(server, "gsa", ITEMS[:2], n=2)
+    assert [len(r.candidates) for r in one] == [1, 1]
 
 
 def test_gsa_copy_first_returns_the_first_candidates_answer() -> None:

@@ -215,14 +215,15 @@ async def evaluate(
             if f.read(1) != b"\n":  # a line cut by a kill: end it, so the next record starts a line of its own
                 handle.write("\n")
 
-    async def _judge(item: EvalItem, text: str, seed: int) -> tuple[float, list[str]]:
+    async def _judge(item: EvalItem, text: str, seed: int) -> tuple[float, list[str], dict[str, Any]]:
         assert judge is not None
         reference = item.reference_text
         if reference is None:
             baseline = await METHODS["greedy"](client, item.question, item.kind, seed=seed)
             reference = baseline.text or ""
-        verdict = await judge_pairwise(judge, item.question, text, reference, seed=seed)
-        return verdict.score, ["judge_unparsable"] * verdict.unparsable
+        with judge.track() as led:  # this task's judge requests only (the ledger scope is per asyncio task)
+            verdict = await judge_pairwise(judge, item.question, text, reference, seed=seed)
+        return verdict.score, ["judge_unparsable"] * verdict.unparsable, led.totals()
 
     async def one(item: EvalItem, method: str, seed: int) -> dict[str, Any]:
         request_seed = seed * SEED_STRIDE
@@ -239,8 +240,9 @@ async def evaluate(
             result, error = None, str(exc)  # this item's request is refused (e.g. over the context): flag it
         graded, value = None, 0.0
         judge_flags: list[str] = []
+        judge_usage: dict[str, Any] = {}
         if result is not None and result.text and item.kind == "open":
-            value, judge_flags = await _judge(item, result.text, request_seed)
+            value, judge_flags, judge_usage = await _judge(item, result.text, request_seed)
         elif result is not None and result.text:
             if item.kind == "code":  # a subprocess: keep the event loop (and every other request) running
                 async with cpu:
@@ -254,7 +256,7 @@ async def evaluate(
             "judged": item.kind == "open", "extracted": graded.extracted if graded else None,
             "reference": item.answer, "text": result.text if result else None,
             "candidates": result.candidates if result else [], "calls": result.calls if result else 0,
-            "usage": result.usage if result else {},
+            "usage": result.usage if result else {}, "judge_usage": judge_usage,
             "flags": (result.flags if result else []) + (["error"] if error else []) + judge_flags,
             "error": error, "detail": graded.detail if graded else None, "wall_s": time.perf_counter() - t0,
         }  # fmt: skip
@@ -295,7 +297,8 @@ async def evaluate(
     records = sorted((r for k, r in done.items() if k in order), key=lambda r: order[_key(r)])
     summary = summarize(records, list(methods))
     summary.update(task=task, items=len(items), seeds=list(seeds), budget=budget, model=client.endpoint.model,
-                   base_url=client.endpoint.base_url, ledger=client.ledger.totals())  # fmt: skip
+                   base_url=client.endpoint.base_url, ledger=client.ledger.totals(),
+                   judge_ledger=judge.ledger.totals() if judge is not None else None)  # fmt: skip
     report = EvalReport(task=task, methods=list(methods), records=records, summary=summary, resumed=resumed)
     if folder is not None:
         (folder / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
@@ -388,4 +391,9 @@ def markdown(summary: dict[str, Any]) -> str:
             f"| {row['prompt_tokens_per_q']:.0f} | {row['completion_tokens_per_q']:.0f} | {row['cost_usd_per_q']:.2e} "
             f"| {'-' if p is None else f'{p:.3g}'} | {flags} |"
         )
+    judged = summary.get("judge_ledger")
+    if judged:  # the judge's requests are not in the methods' columns: they cost the evaluation, not the method
+        lines += ["", f"Judge (pairwise, both orders): {judged['calls']} calls ({judged['cached_calls']} from the cache), "
+                  f"{judged['prompt_tokens']} prompt and {judged['completion_tokens']} completion tokens, "
+                  f"${judged['cost_usd']:.2e}; per record in `judge_usage` of items.jsonl."]  # fmt: skip
     return "\n".join(lines)

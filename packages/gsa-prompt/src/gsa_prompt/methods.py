@@ -33,6 +33,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import re
+import warnings
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -348,7 +349,7 @@ async def gsa(
         client: the endpoint's client.
         question: ``x``.
         task: the task kind (answer format and extractor).
-        n: samples (>= 1; n = 1 degenerates to a single-draft rewrite).
+        n: samples (>= 1; n = 1 degenerates to a single-draft rewrite and warns).
         sample_temperature: ``T_s``.
         aggregate_temperature: ``T_a``.
         max_tokens: completion tokens of each call.
@@ -367,6 +368,9 @@ async def gsa(
         ValueError: bad ``n``, ``diversity`` or template.
     """
     _check_n(n)
+    if n == 1:
+        warnings.warn("gsa with n = 1 aggregates a single sample: a rewrite of one draft, not self-aggregation "
+                      "(give it a budget of at least 3 calls, n >= 2)", UserWarning, stacklevel=2)  # fmt: skip
     kind = task_kind(task)
     flags: list[str] = []
     with client.track() as led:
