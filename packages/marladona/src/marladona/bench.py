@@ -62,6 +62,11 @@ VMAS_RATIO_ISSUE = 1.5
 """Our matched throughput over VMAS football's that issue #8 asks for."""
 VMAS_RATIO_SPEC = 1.0
 """The same ratio as the spec (6.4) states it."""
+WARMUP_STEPS = 300
+"""Env steps the matched pair plays before the sim part's windows: kick-offs staggered over the first half, then
+150 steps for the goal rate to settle (:func:`_warm_up`)."""
+KICKOFF_SLOT = 10
+"""The warm-up's kick-offs fall on multiples of this many steps."""
 VMAS_VERSION = "1.5.2"
 """The VMAS release the bench was written against (``pip install vmas==1.5.2``)."""
 
@@ -208,12 +213,14 @@ def _warm_up(sim: Any, steps: int, num_envs: int, max_steps: int, seed: int) -> 
     270k and 640k agent-steps/s over 25-step blocks even after a plain 375-step warm-up, and a window's rate
     depended on the phase it fell on). So each game is kicked off again at a uniform step of the first half of
     the warm-up, with a uniform episode clock in ``[0, max_steps)`` (time-outs keep their steady rate); the
-    second half lets the goal rate settle (measured: about 150 steps after the last kick-off).
+    second half lets the goal rate settle (measured: about 150 steps after the last kick-off). The kick-offs
+    fall on every :data:`KICKOFF_SLOT`-th step (ours recomputes every game's observation on a reset call).
     """
     import torch
 
     g = torch.Generator().manual_seed(seed)
-    at = torch.randint(0, max(steps // 2, 1), (num_envs,), generator=g)
+    half = max(steps // 2, 1)
+    at = torch.randint(0, half, (num_envs,), generator=g) // KICKOFF_SLOT * KICKOFF_SLOT
     clocks = torch.randint(0, max_steps, (num_envs,), generator=g)
     for k in range(steps):
         sim.step()
@@ -279,7 +286,7 @@ def bench_sim(
             warm-up before a cell runs each simulator for half a window, at most 1 s.
         repeats: interleaved windows per simulator and cell (default 3; quick 2).
         warmup_steps: env steps the matched pair (ours with the heuristic red, VMAS) plays before any
-            window (default one episode, ``max_episode_steps`` = 375; quick 2), each game kicked off again at a
+            window (default :data:`WARMUP_STEPS` = 300; quick 2), each game kicked off again at a
             uniform step of its first half (:func:`_warm_up`): goals then come at their steady rate instead of
             in waves (from a fresh start VMAS's AI scores its first goals only after about 100 steps, all
             games together, so early windows see it without goal resets and overstate its rate). The
@@ -317,7 +324,7 @@ def bench_sim(
     from marladona.config import SoccerConfig
 
     max_steps = SoccerConfig().max_episode_steps
-    warmup_steps = warmup_steps if warmup_steps is not None else (2 if quick else max_steps)
+    warmup_steps = warmup_steps if warmup_steps is not None else (2 if quick else WARMUP_STEPS)
     report["warmup_steps"] = warmup_steps
     names = ["ours_random", "ours_heuristic"] + (["ours_compiled"] if compile else []) + (["vmas"] if vmas else [])
     cells = [(k, t, n) for k in threads for t in team_sizes for n in num_envs]
@@ -485,8 +492,8 @@ def markdown_sim(report: dict[str, Any]) -> str:
     lines += [
         "Agent-steps per second (env-steps x all 2T players), median of "
         f"{report['repeats']} interleaved windows of {report['window_s']:g} s; before them the matched pair (ours "
-        f"with the heuristic red, VMAS) played {report.get('warmup_steps', 0)} env steps (one episode length), each "
-        "game kicked off again at a uniform step of the first half with a uniform episode clock, so that goals "
+        f"with the heuristic red, VMAS) played {report.get('warmup_steps', 0)} env steps, each game kicked off again "
+        "at a uniform step of the first half (10-step slots) with a uniform episode clock, so that goals "
         "come at their steady rate rather than in waves of games that kicked off together (without it VMAS's "
         "rate swung by 2x over 25-step blocks), and the compiled sim starts from the "
         "warmed heuristic state; each thread count starts with a short warm-up window; ratios are the "
