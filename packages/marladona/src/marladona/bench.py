@@ -30,6 +30,7 @@ Note:
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from collections.abc import Sequence
@@ -333,53 +334,61 @@ def bench_sim(
     by_cell: dict[tuple[int, int, int], dict[str, Any]] = {}
     started = time.time()
     phases = dict.fromkeys(("build", "warm_up", "warm_windows", "windows"), 0.0)
-    for t, n in combos:
-        # one set of simulators per size, timed under every thread count after one steady-state warm-up
-        with torch_threads(max(threads)):
-            t0 = time.perf_counter()
-            sims: dict[str, Any] = {"ours_random": _OursSim(t, n, "random", seed),
-                                    "ours_heuristic": _OursSim(t, n, "heuristic", seed)}  # fmt: skip
-            if vmas:
-                sims["vmas"] = _VmasSim(t, n, seed, max_steps)
-            phases["build"] += time.perf_counter() - t0
-            t0 = time.perf_counter()
-            for name in ("ours_heuristic", "vmas"):  # the matched pair: play into the steady mix of goals and resets
-                if name in sims:
-                    _warm_up(sims[name], warmup_steps, n, max_steps, seed)
-            phases["warm_up"] += time.perf_counter() - t0
-            if compile:  # the same play as the warmed heuristic sim, through the compiled physics
-                compiled = _OursSim(t, n, "heuristic", seed, compile=True)
-                compiled.obs = compiled.env.set_state(sims["ours_heuristic"].env.state.clone())
-                sims = {"ours_random": sims["ours_random"], "ours_heuristic": sims["ours_heuristic"],
-                        "ours_compiled": compiled, **({"vmas": sims["vmas"]} if vmas else {})}  # fmt: skip
-            bar.update(1)
-        for k in threads:
-            with torch_threads(k):
+    # torch.compile with symbolic sizes from the first call: one compile per team size instead of a static one
+    # and a recompile at the second batch size (cold inductor cache: 158 s of compiling -> about half)
+    import torch._dynamo
+
+    dynamic = torch._dynamo.config.patch(assume_static_by_default=False) if compile else contextlib.nullcontext()
+    with dynamic:
+        for t, n in combos:
+            # one set of simulators per size, timed under every thread count after one steady-state warm-up
+            with torch_threads(max(threads)):
                 t0 = time.perf_counter()
-                for sim in sims.values():  # allocator, thread pool and first-call paths (and compiling) at k threads
-                    _window(sim, min(window_s / 2, 1.0), 2)
-                    bar.update(1)
-                phases["warm_windows"] += time.perf_counter() - t0
+                sims: dict[str, Any] = {"ours_random": _OursSim(t, n, "random", seed),
+                                        "ours_heuristic": _OursSim(t, n, "heuristic", seed)}  # fmt: skip
+                if vmas:
+                    sims["vmas"] = _VmasSim(t, n, seed, max_steps)
+                phases["build"] += time.perf_counter() - t0
                 t0 = time.perf_counter()
-                windows: dict[str, list[dict[str, Any]]] = {name: [] for name in sims}
-                for _ in range(repeats):
-                    for name, sim in sims.items():
-                        windows[name].append(_window(sim, window_s, 2))
+                # the matched pair: play into the steady mix of goals and resets
+                for name in ("ours_heuristic", "vmas"):
+                    if name in sims:
+                        _warm_up(sims[name], warmup_steps, n, max_steps, seed)
+                phases["warm_up"] += time.perf_counter() - t0
+                if compile:  # the same play as the warmed heuristic sim, through the compiled physics
+                    compiled = _OursSim(t, n, "heuristic", seed, compile=True)
+                    compiled.obs = compiled.env.set_state(sims["ours_heuristic"].env.state.clone())
+                    sims = {"ours_random": sims["ours_random"], "ours_heuristic": sims["ours_heuristic"],
+                            "ours_compiled": compiled, **({"vmas": sims["vmas"]} if vmas else {})}  # fmt: skip
+                bar.update(1)
+            for k in threads:
+                with torch_threads(k):
+                    t0 = time.perf_counter()
+                    # allocator, thread pool and first-call paths (and compiling) at k threads
+                    for sim in sims.values():
+                        _window(sim, min(window_s / 2, 1.0), 2)
                         bar.update(1)
-                phases["windows"] += time.perf_counter() - t0
-            row: dict[str, Any] = {"setting": f"{t}v{t}", "team_size": t, "num_envs": n, "threads": k,
-                                   "sims": {name: _summarize_sim(w, n, t) for name, w in windows.items()}}  # fmt: skip
-            for ours in ("random", "heuristic", "compiled"):
-                if f"ours_{ours}" not in windows:
-                    row[f"ratio_{ours}_vs_vmas"] = None
-                    continue
-                ratios = [a["agent_steps_per_s"] / b["agent_steps_per_s"]
-                          for a, b in zip(windows[f"ours_{ours}"], windows["vmas"], strict=True)] if vmas else []  # fmt: skip
-                row[f"ratio_{ours}_vs_vmas"] = median_or_none(ratios)
-            loads = [w["load"] for ws in windows.values() for w in ws if w["load"] is not None]
-            row["load"] = [min(loads), max(loads)] if loads else None
-            by_cell[(k, t, n)] = row
-        del sims
+                    phases["warm_windows"] += time.perf_counter() - t0
+                    t0 = time.perf_counter()
+                    windows: dict[str, list[dict[str, Any]]] = {name: [] for name in sims}
+                    for _ in range(repeats):
+                        for name, sim in sims.items():
+                            windows[name].append(_window(sim, window_s, 2))
+                            bar.update(1)
+                    phases["windows"] += time.perf_counter() - t0
+                row: dict[str, Any] = {"setting": f"{t}v{t}", "team_size": t, "num_envs": n, "threads": k,
+                                       "sims": {name: _summarize_sim(w, n, t) for name, w in windows.items()}}  # fmt: skip
+                for ours in ("random", "heuristic", "compiled"):
+                    if f"ours_{ours}" not in windows:
+                        row[f"ratio_{ours}_vs_vmas"] = None
+                        continue
+                    ratios = [a["agent_steps_per_s"] / b["agent_steps_per_s"]
+                              for a, b in zip(windows[f"ours_{ours}"], windows["vmas"], strict=True)] if vmas else []  # fmt: skip
+                    row[f"ratio_{ours}_vs_vmas"] = median_or_none(ratios)
+                loads = [w["load"] for ws in windows.values() for w in ws if w["load"] is not None]
+                row["load"] = [min(loads), max(loads)] if loads else None
+                by_cell[(k, t, n)] = row
+            del sims
     rows = [by_cell[c] for c in cells]
     bar.close()
     report.update({"rows": rows, "targets": sim_targets(rows, vmas), "load_end": load_average(),
