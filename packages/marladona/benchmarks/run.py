@@ -1,11 +1,13 @@
 #!/usr/bin/env python3
 """Benchmarks of marladona against the baselines of its spec (``make bench PKG=marladona``).
 
-Spec §6 / issue #8, two parts (the work is :func:`marladona.bench.run_bench`):
+Spec §6 / issue #8, three parts (the work is :func:`marladona.bench.run_bench`):
 
 - ``sim``: simulator throughput in agent-steps/s for 1v1 and 3v3 at 1024/4096/16384 games, 1 and 2
   torch threads, our env (random red, heuristic red) interleaved with VMAS football (its red AI on;
   ``pip install vmas==1.5.2``, left out with a note when absent), ratios in the same run;
+- ``sim-compiled``: the same at 4096 games with ``SoccerEnv(compile=True)`` beside (a cold compile takes
+  about 3 minutes; a ``--quick`` run leaves this part out);
 - ``train``: 1v1 vs idle (5 min), 1v1 with the opponent curriculum (15 min), 3v3 vs idle (15 min) of
   training time, then W/D/L with Wilson 95 % intervals and the training curves. Runs are kept in
   ``results/runs/<name>`` (not committed), so an interrupted bench resumes them; a finished run is
@@ -14,7 +16,7 @@ Spec §6 / issue #8, two parts (the work is :func:`marladona.bench.run_bench`):
 Each part writes ``results/<part>.json`` and ``results/<part>.md`` (command, machine, date, git commit,
 load average, the table, the targets) and prints the Markdown table.
 
-Usage: python benchmarks/run.py [--quick] [--parts sim,train] [--out DIR] [--threads 1,2] [--fresh]
+Usage: python benchmarks/run.py [--quick] [--parts sim,sim-compiled,train] [--out DIR] [--threads 1,2] [--fresh]
 """
 
 from __future__ import annotations

@@ -214,6 +214,7 @@ def test_quick_sim_writes_json_and_markdown(tmp_path: Path, monkeypatch: pytest.
     assert "| 3v3 | 32 | 1 |" in md
     assert "## Targets" in md
     assert "Command: `pytest`" in md
+    assert "compiled / VMAS" not in md  # the compiled physics has a part of its own (sim-compiled)
     if not use_vmas:
         assert f"VMAS columns: {saved['vmas_skipped']}" in md
 
@@ -293,6 +294,7 @@ def test_benchmarks_run_py_quick(tmp_path: Path) -> None:
     result = subprocess.run([sys.executable, str(RUN), "--quick", "--threads", "1", "--out", str(tmp_path)],
                             capture_output=True, text=True, check=False, timeout=300)  # fmt: skip
     assert result.returncode == 0, result.stderr[-2000:]
+    assert not (tmp_path / "sim-compiled.json").exists()  # a quick run leaves the minutes of compiling out
     for part in ("sim", "train"):
         report = _strict_json(tmp_path / f"{part}.json")
         assert report["command"].startswith("python benchmarks/run.py --quick")
