@@ -263,6 +263,21 @@ def test_same_seed_same_history_and_resume_is_bit_identical(method: str, tmp_pat
     assert [r["oracle_calls"] for r in resumed.history] == [r["oracle_calls"] for r in a.history]
 
 
+@pytest.mark.parametrize("method", METHODS)
+def test_resume_after_a_budget_stop_equals_a_solve_with_the_larger_budget(method: str, tmp_path: Path) -> None:
+    # the twin of StocIALM's: the step the budget ended is not checkpointed, so a resume redoes it in full
+    make = FACTORIES[method]
+    whole = make(noisy_toy(), max_outer=4).solve()
+    calls = [r["oracle_calls"] for r in whole.history]
+    ckpt = tmp_path / "ckpt.pt"
+    cut = make(noisy_toy(), max_outer=4, budget=(calls[1] + calls[2]) // 2).solve(checkpoint=ckpt)
+    assert cut.status == "budget"
+    assert cut.history[-1]["oracle_calls"] < calls[2]  # step 2 was cut short
+    resumed = make(noisy_toy(), max_outer=4).solve(checkpoint=ckpt, resume=True)
+    assert torch.equal(resumed.x, whole.x)
+    assert [r["oracle_calls"] for r in resumed.history] == calls
+
+
 def test_resume_refuses_another_method(tmp_path: Path) -> None:
     ckpt = tmp_path / "ckpt.pt"
     FACTORIES["gda"](noisy_toy(), max_outer=1).solve(checkpoint=ckpt)

@@ -210,7 +210,9 @@ class _Baseline(abc.ABC):
             if bar is not None:
                 bar.update(1)
                 bar.set_postfix(kkt=f"{res.kkt:.2e}", calls=p.counter.total)
-            if path is not None:
+            # As in StocIALM.solve: a step the budget ended is not saved, so a resume with a larger budget redoes
+            # it in full (a step that ended just at the budget is redone identically with the same budget).
+            if path is not None and not self._spent():
                 saved = {"method": method, "state": state, "k": k + 1, "history": history, "wall": record["wall_s"],
                          "rng": gen.get_state(), "counter": p.counter.state(), "config": config, "dim": p.dim,
                          "m": p.m}  # fmt: skip

@@ -383,9 +383,8 @@ class StocIALM:
             iterates = [z]
             t_done, truncated = 0, False
             for t in range(T_k):
-                if (
-                    cfg.momentum == "paper"
-                ):  # η_t steps z_t; θ_{t+1} mixes d_{t+1}, both from the scaled steps (as PStorm)
+                # paper: η_t steps z_t and θ_{t+1} mixes d_{t+1}, both from the scaled steps (as PStorm)
+                if cfg.momentum == "paper":
                     eta_t = paper_schedule(L_k, t, scale=cfg.lr_scale)[0]
                     theta = paper_schedule(L_k, t + 1, scale=cfg.lr_scale)[1]
                 else:
@@ -395,10 +394,10 @@ class StocIALM:
                 t_done += 1
                 if cfg.output == "random":
                     iterates.append(z)
-                if t + 1 < T_k and over_budget(2):
-                    truncated = True
-                    break
                 if t + 1 < T_k:
+                    if over_budget(2):
+                        truncated = True
+                        break
                     batch = self._batch(cfg.batch, gen)
                     d = pstorm_direction(self._grad(z, y, beta, batch), self._grad(z_prev, y, beta, batch), d, theta)
             if cfg.output == "random":
