@@ -7,8 +7,8 @@ machine, date, git commit, load average, the table and a "targets" section):
   simulator for 1v1 and 3v3 at 1024/4096/16384 games, with 1 and 2 torch threads, random blue against a
   random red and against the heuristic red (:class:`marladona.heuristic.RoleBot`); VMAS football
   (``vmas==1.5.2``) with its red AI and random blue in the same process, interleaved window by window
-  (ours random, ours heuristic, VMAS, ours random, ...) after a steady-state warm-up (one episode
-  length of play for the matched pair, kick-offs staggered: :func:`_warm_up`); the median of the windows and
+  (ours random, ours heuristic, VMAS, ours random, ...) after a steady-state warm-up (:data:`WARMUP_STEPS`
+  of play for the matched pair, kick-offs staggered: :func:`_warm_up`); the median of the windows and
   the median of the per-window ratios. Without ``vmas`` installed the VMAS columns say so.
 - ``sim-compiled`` (:func:`bench_sim` with ``compile=True``): the same at 4096 games (the targets' cells) with
   ``SoccerEnv(compile=True)`` beside; a part of its own because a cold compile takes about 3 minutes.
@@ -506,12 +506,12 @@ def markdown_sim(report: dict[str, Any]) -> str:
         "Agent-steps per second (env-steps x all 2T players), median of "
         f"{report['repeats']} interleaved windows of {report['window_s']:g} s; before them the matched pair (ours "
         f"with the heuristic red, VMAS) played {report.get('warmup_steps', 0)} env steps, each game kicked off again "
-        "at a uniform step of the first half (10-step slots) with a uniform episode clock, so that goals "
+        f"at a uniform step of the first half ({KICKOFF_SLOT}-step slots) with a uniform episode clock, so that goals "
         "come at their steady rate rather than in waves of games that kicked off together (without it VMAS's "
         "rate swung by 2x over 25-step blocks)"
-        + (", and the compiled sim starts from the warmed heuristic state"
-           if compiled else "")
-        + "; each thread count starts with a short warm-up window (it compiles, where there is compiling); ratios are the "
+        + (", and the compiled sim starts from the warmed heuristic state" if compiled else "")
+        + "; each thread count starts with a short warm-up window" + (" (the first one compiles)" if compiled else "")
+        + "; ratios are the "
         "median of the per-window ratios (same process, back to back). Blue plays random actions everywhere; "
         "'ours, heuristic red' against VMAS's red AI is the matched pair. VMAS "
         + (f"{vmas}: finished games reset one by one (`reset_at`), time included; 'reset share' is the part of "
