@@ -22,11 +22,12 @@ from marladona.bench import (
     agent_steps,
     agent_steps_per_s,
     bench_sim,
+    expand_parts,
     run_bench,
     sim_targets,
 )
 from marladona.bench_record import read_log, torch_threads
-from marladona.bench_train import TRAIN_RUNS, bench_train, train_config, train_targets
+from marladona.bench_train import TRAIN_PARTS, TRAIN_RUNS, bench_train, train_config, train_targets
 
 RUN = Path(__file__).resolve().parents[1] / "benchmarks" / "run.py"
 HAS_VMAS = importlib.util.find_spec("vmas") is not None
@@ -130,6 +131,26 @@ class TestTargets:
         assert [t["met"] for t in train_targets(runs)] == [True, True, False, True]  # 41 % losses > 40 %
         runs[2]["baseline"] = {"idle": res(6, 0)}  # a random team scoring 6 %: 10 % is not clearly better
         assert train_targets(runs)[-1]["met"] is False
+        # a run still in training has no target yet; the 10-minute cap counts bench parts, not a whole run
+        runs[2].update(status="training", part_wall_s={"train-3v3-idle-1of2": 590.0})
+        runs[0]["part_wall_s"] = {"all": 2000.0}
+        targets = train_targets(runs)
+        assert targets[-1]["target"] == "each training part under 10 minutes (issue #8)"
+        assert len(targets) == 4  # 1v1-idle, the two curriculum rows, the cap
+        assert targets[-1]["met"] is True
+        assert "1 parts, the longest train-3v3-idle-1of2 590 s" in targets[-1]["measured"]
+        runs[1]["part_wall_s"] = {"train-1v1-curriculum-2of2": 600.5}
+        assert train_targets(runs)[-1]["met"] is False
+
+    def test_training_parts_split_each_budget_into_pieces_under_the_cap(self) -> None:
+        assert list(TRAIN_PARTS) == ["train-1v1-idle", "train-1v1-curriculum-1of2", "train-1v1-curriculum-2of2",
+                                     "train-3v3-idle-1of2", "train-3v3-idle-2of2"]  # fmt: skip
+        assert ("sim", "sim-compiled", *TRAIN_PARTS) == bench.PARTS
+        assert expand_parts(["sim", "train"]) == ["sim", *TRAIN_PARTS]
+        for run in TRAIN_RUNS.values():  # at most 7.5 min of training per part leaves room for evaluating
+            assert run.minutes / run.parts <= 7.5
+        with pytest.raises(ValueError, match="parts must be a non-empty list from sim, sim-compiled, train-1v1-idle"):
+            expand_parts(["train-3v3"])
 
 
 def test_torch_threads_restores_the_count() -> None:
@@ -275,6 +296,51 @@ def test_quick_3v3_run_plays_zero_shot_at_larger_sizes(tmp_path: Path) -> None:
     again = bench_train(tmp_path, quick=True, runs=["3v3-idle"], episodes=8, threads=1, progress=False)
     assert again["runs"][0]["zero_shot"]["cached"] is True
     assert again["runs"][0]["zero_shot"]["policy"] == z["policy"]
+
+
+def test_quick_training_parts_continue_one_run_and_merge_into_one_record(tmp_path: Path) -> None:
+    from marladona.train import resume_or_start
+
+    kw: dict[str, Any] = {"quick": True, "episodes": 8, "threads": 1, "progress": False, "command": "pytest"}
+    run_dir = tmp_path / "runs" / "3v3-idle"
+    # the second half cannot start before the first: no checkpoint, or one short of the first half
+    with pytest.raises(ValueError, match="holds no checkpoint: run train-3v3-idle-1of2 first"):
+        bench_train(tmp_path, runs=["3v3-idle"], stages={"3v3-idle": 2}, **kw)
+    with torch_threads(1):
+        resume_or_start(train_config(TRAIN_RUNS["3v3-idle"], quick=True, seed=0), run_dir, resume=False,
+                        progress=False).learn(iterations=0)  # fmt: skip
+    with pytest.raises(ValueError, match=r"has trained 0\.00 min: run train-3v3-idle-1of2 first"):
+        bench_train(tmp_path, runs=["3v3-idle"], stages={"3v3-idle": 2}, **kw)
+    with pytest.raises(ValueError, match="stages must map"):
+        bench_train(tmp_path, runs=["3v3-idle"], stages={"3v3-idle": 3}, **kw)
+    bench_train(tmp_path, runs=["1v1-idle"], **kw)  # a run trained whole, in no part
+    first = bench_train(tmp_path, runs=["3v3-idle"], stages={"3v3-idle": 1}, **kw)
+    entry = first["runs"][1]
+    assert [r["name"] for r in first["runs"]] == ["1v1-idle", "3v3-idle"]  # merged in TRAIN_RUNS order
+    assert (entry["status"], entry["stage"], entry["iterations"]) == ("training", [1, 2], 1)  # half of 2
+    assert "eval" not in entry
+    assert "zero_shot" not in entry
+    assert list(entry["part_wall_s"]) == ["train-3v3-idle-1of2"]
+    assert [t["target"] for t in first["targets"]] == [
+        "1v1, 5 min vs idle: >= 90 % wins vs idle", "each training part under 10 minutes (issue #8)"]  # fmt: skip
+    assert "| 3v3-idle | cpu-3v3 | 0.5 min | 1 |" in (tmp_path / "train.md").read_text(encoding="utf-8")
+    assert "in training:" in (tmp_path / "train.md").read_text(encoding="utf-8")
+    second = bench_train(tmp_path, runs=["3v3-idle"], stages={"3v3-idle": 2}, **kw)
+    entry = second["runs"][1]
+    assert (entry["status"], entry["resumed"], entry["iterations"]) == ("finished", True, 2)
+    assert [r["iteration"] for r in read_log(run_dir / "log.jsonl")] == [1, 2]
+    assert len((run_dir / "log.jsonl").read_text().splitlines()) == 2  # the second part trained iteration 2 only
+    assert list(entry["part_wall_s"]) == ["train-3v3-idle-1of2", "train-3v3-idle-2of2"]
+    assert entry["eval"]["idle"]["episodes"] == 8
+    assert "zero_shot" in entry
+    assert entry["record"]["command"] == "pytest"
+    saved = _strict_json(tmp_path / "train.json")
+    assert [r["name"] for r in saved["runs"]] == ["1v1-idle", "3v3-idle"]
+    assert saved["runs"][0]["eval"] == first["runs"][0]["eval"]  # the earlier run's entry kept as it was
+    # a record of other settings is replaced, not merged
+    other = bench_train(tmp_path, runs=["1v1-idle"], **{**kw, "episodes": 4})
+    assert [r["name"] for r in other["runs"]] == ["1v1-idle"]
+    assert [r["name"] for r in _strict_json(tmp_path / "train.json")["runs"]] == ["1v1-idle"]
 
 
 def test_bench_rejects_bad_arguments(tmp_path: Path) -> None:

@@ -12,8 +12,12 @@ machine, date, git commit, load average, the table and a "targets" section):
   the median of the per-window ratios. Without ``vmas`` installed the VMAS columns say so.
 - ``sim-compiled`` (:func:`bench_sim` with ``compile=True``): the same at 4096 games (the targets' cells) with
   ``SoccerEnv(compile=True)`` beside; a part of its own because a cold compile takes about 3 minutes.
-- ``train`` (:func:`marladona.bench_train.bench_train`, in its own module): training at fixed CPU
-  budgets, evaluated with Wilson intervals.
+- ``train-1v1-idle``, ``train-1v1-curriculum-1of2``, ``train-1v1-curriculum-2of2``, ``train-3v3-idle-1of2``,
+  ``train-3v3-idle-2of2`` (:data:`marladona.bench_train.TRAIN_PARTS`, run by
+  :func:`marladona.bench_train.bench_train` in its own module): training at fixed CPU budgets, evaluated
+  with Wilson intervals; a 15-minute budget is split over two parts (the issue caps a part at 10
+  minutes), and every training part merges its run into the one record ``train.json`` / ``train.md``.
+  ``train`` names them all.
 
 :func:`run_bench` runs the parts in order; the records and Markdown pieces they share are in
 :mod:`marladona.bench_record`.
@@ -51,12 +55,27 @@ from marladona.bench_record import (
     torch_threads,
     write_json,
 )
-from marladona.bench_train import bench_train
+from marladona.bench_train import TRAIN_PARTS, bench_train
 
 logger = logging.getLogger(__name__)
 
-PARTS = ("sim", "sim-compiled", "train")
+PARTS = ("sim", "sim-compiled", *TRAIN_PARTS)
 """The parts of the bench, in the order they run (a quick run leaves ``sim-compiled`` out: compiling takes minutes)."""
+ALIASES = {"train": tuple(TRAIN_PARTS)}
+"""Names that stand for several parts."""
+
+
+def expand_parts(names: Sequence[str]) -> list[str]:
+    """``names`` with the aliases (:data:`ALIASES`) replaced by their parts.
+
+    Raises:
+        ValueError: an empty list or a name that is neither a part nor an alias.
+    """
+    unknown = [p for p in names if p not in PARTS and p not in ALIASES]
+    if unknown or not names:
+        raise ValueError(f"parts must be a non-empty list from {', '.join((*PARTS, *ALIASES))}, got {list(names)}")
+    return [q for p in names for q in ALIASES.get(p, (p,))]
+
 
 SIM_TARGET = 3e5
 """Agent-steps/s our simulator should reach in 3v3 at 4096 games on 2 CPU cores (issue #8, spec 6.4)."""
@@ -471,9 +490,7 @@ def run_bench(
     Raises:
         ValueError: an unknown part (and the parts' own argument checks).
     """
-    unknown = [p for p in parts if p not in PARTS]
-    if unknown or not parts:
-        raise ValueError(f"parts must be a non-empty list from {', '.join(PARTS)}, got {list(parts)}")
+    parts = expand_parts(parts)
     reports: dict[str, dict[str, Any]] = {}
     for part in PARTS:
         if part not in parts:
@@ -485,8 +502,9 @@ def run_bench(
             reports[part] = bench_sim(out_dir, quick=quick, threads=threads, use_vmas=use_vmas,
                                       compile=part == "sim-compiled", seed=seed, progress=progress, command=command)  # fmt: skip
         else:
-            reports[part] = bench_train(out_dir, quick=quick, minutes=minutes, episodes=episodes,
-                                        threads=train_threads or (1 if quick else 2),
+            run, k = TRAIN_PARTS[part]
+            reports[part] = bench_train(out_dir, quick=quick, runs=[run], stages={run: k}, minutes=minutes,
+                                        episodes=episodes, threads=train_threads or (1 if quick else 2),
                                         seed=seed, fresh=fresh, progress=progress, command=command)  # fmt: skip
     return reports
 
