@@ -314,6 +314,9 @@ def test_quick_training_parts_continue_one_run_and_merge_into_one_record(tmp_pat
     with pytest.raises(ValueError, match="stages must map"):
         bench_train(tmp_path, runs=["3v3-idle"], stages={"3v3-idle": 3}, **kw)
     bench_train(tmp_path, runs=["1v1-idle"], **kw)  # a run trained whole, in no part
+    legacy = _strict_json(tmp_path / "train.json")  # an entry written before entries had their own record
+    del legacy["runs"][0]["record"], legacy["runs"][0]["part_wall_s"]
+    (tmp_path / "train.json").write_text(json.dumps(legacy), encoding="utf-8")
     first = bench_train(tmp_path, runs=["3v3-idle"], stages={"3v3-idle": 1}, **kw)
     entry = first["runs"][1]
     assert [r["name"] for r in first["runs"]] == ["1v1-idle", "3v3-idle"]  # merged in TRAIN_RUNS order

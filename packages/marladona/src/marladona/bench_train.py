@@ -472,7 +472,7 @@ def markdown_train(report: dict[str, Any]) -> str:
                                                                           r.get("cached"))) if on)  # fmt: skip
         walls = ", ".join(f"{p} {w:.0f} s" for p, w in (r.get("part_wall_s") or {}).items())
         rec = r.get("record") or {}
-        commit = f"commit {rec['git_commit']}" + (" (with uncommitted changes)" if rec.get("git_dirty") else "")
+        commit = f"commit {rec.get('git_commit')}" + (" (with uncommitted changes)" if rec.get("git_dirty") else "")
         written = ", ".join(x for x in (commit if rec.get("git_commit") else "", rec.get("date") or "") if x)
         lines.append(f"- **{r['name']}** ({r['spec']}): {r['train_s']:.0f} s of training"
                      + (f", {flags}" if flags else "") + (f"; wall time per part: {walls}" if walls else "")
