@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import platform
 import re
@@ -107,6 +108,43 @@ def test_train_then_resume_then_eval_end_to_end(tmp_path: Path, capsys: pytest.C
     assert r["wins"] + r["draws"] + r["losses"] == 4
 
 
+def test_eval_and_replay_against_an_earlier_checkpoint(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import torch
+
+    from marladona.checkpoint import load_policy
+    from marladona.config import SoccerConfig
+    from marladona.env import SoccerEnv
+    from marladona.players import PolicyPlayer, make_player
+
+    out = tmp_path / "run"
+    args = ["train", "--preset", "cpu-idle", "--num-envs", "8", "--iterations", "1", "--out", str(out)]
+    assert main(args) == 0
+    early = tmp_path / "early.pt"
+    shutil.copy(out / "checkpoint.pt", early)
+    assert main([*args[:-4], "--iterations", "3", "--out", str(out), "--resume"]) == 0
+    latest = out / "checkpoint.pt"
+    # the earlier checkpoint plays red with its own weights, not the latest ones and not idle
+    env = SoccerEnv(SoccerConfig(num_envs=4, max_team_size=1, team_size_range=(1, 1), obs_noise=False))
+    env.reset(seed=0)
+    red = make_player(str(early)).act(env.state, env.cfg, 1)
+    assert torch.equal(red, PolicyPlayer(load_policy(early), deterministic=True).act(env.state, env.cfg, 1))
+    assert not torch.equal(red, PolicyPlayer(load_policy(latest), deterministic=True).act(env.state, env.cfg, 1))
+    assert red.abs().sum() > 0
+    capsys.readouterr()
+    report = tmp_path / "eval.json"
+    code = main(["eval", str(latest), "--opponent", str(early), "--episodes", "4", "--json", str(report)])
+    assert code == 0
+    r = json.loads(report.read_text())["per_size"]["1v1"]
+    assert r["wins"] + r["draws"] + r["losses"] == 4
+    if importlib.util.find_spec("PIL") is not None:  # the GIF needs Pillow ([render] extra)
+        gif = tmp_path / "game.gif"
+        assert main(["replay", str(latest), str(early), "--out", str(gif), "--steps", "4"]) == 0
+        from PIL import Image
+
+        with Image.open(gif) as im:
+            assert im.n_frames == 5  # the start and 4 steps
+
+
 def test_bad_input_is_one_line_and_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["eval", str(tmp_path / "missing.pt")]) == EXIT_USAGE
     err = capsys.readouterr().err.strip()
@@ -145,6 +183,17 @@ def test_demo_plays_the_shipped_policy(tmp_path: Path, capsys: pytest.CaptureFix
     assert "marladona train" in text  # the command that trained the shipped policy
     assert "against idle" in text
     assert "against heuristic" in text
+    assert out.is_file()
+
+
+def test_demo_train_retrains_briefly(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    pytest.importorskip("PIL", reason="GIF writing needs Pillow ([render] extra)")
+    out = tmp_path / "demo.gif"
+    assert main(["demo", "--train", "--minutes", "0.005", "--episodes", "4", "--out", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "training a 1v1 policy against an idle team for 0.005 min" in text
+    assert "shipped 1v1 policy" not in text
+    assert text.count("| 1v1 |") == 2  # W/D/L against idle and against the heuristic
     assert out.is_file()
 
 

@@ -126,6 +126,25 @@ class TestAnimation:
         with pytest.raises(ValueError, match="fps"):
             save_animation([frame], tmp_path / "a.gif", fps=0)
 
+    @pytest.mark.parametrize("size", [(48, 64), (21, 31)])  # (H, W); odd sides are padded to even
+    def test_mp4_round_trip(self, tmp_path: Path, size: tuple[int, int]) -> None:
+        pytest.importorskip("imageio_ffmpeg", reason="MP4 writing needs imageio-ffmpeg ([mp4] extra)")
+        imageio = pytest.importorskip("imageio.v2")
+        h, w = size
+        colours = [(200, 30, 30), (30, 200, 30), (30, 30, 200), (220, 220, 40), (128, 128, 128)]
+        frames = [np.full((h, w, 3), c, np.uint8) for c in colours]
+        path = save_animation(frames, tmp_path / "game.mp4", fps=12.5)
+        reader = imageio.get_reader(path)
+        try:
+            assert reader.get_meta_data()["fps"] == pytest.approx(12.5)
+            back = [np.asarray(f) for f in reader]
+        finally:
+            reader.close()
+        assert len(back) == len(frames)
+        assert {f.shape for f in back} == {(h + h % 2, w + w % 2, 3)}
+        for f, c in zip(back, colours, strict=True):  # lossy, but a flat colour stays within a few levels
+            assert np.abs(f.reshape(-1, 3).mean(0) - np.array(c)).max() < 8
+
     @pytest.mark.skipif(importlib.util.find_spec("imageio_ffmpeg") is not None, reason="imageio-ffmpeg is installed")
     def test_mp4_without_ffmpeg_suggests_gif(self, tmp_path: Path) -> None:
         with pytest.raises(ImportError, match=r"\.gif"):

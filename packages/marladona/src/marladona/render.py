@@ -244,7 +244,9 @@ def save_animation(frames: Sequence[np.ndarray], path: str | Path, fps: float = 
 
     Note:
         GIF stores frame durations in hundredths of a second (80 ms at 12.5 fps is exact), and
-        Pillow merges consecutive identical frames into one longer frame.
+        Pillow merges consecutive identical frames into one longer frame. An MP4 is H.264 in yuv420p
+        (lossy, chroma at half resolution), whose sides must be even: a frame of an odd side gets its
+        last row or column repeated.
     """
     path = Path(path)
     if not frames:
@@ -275,10 +277,13 @@ def save_animation(frames: Sequence[np.ndarray], path: str | Path, fps: float = 
 
     if importlib.util.find_spec("imageio") is None or importlib.util.find_spec("imageio_ffmpeg") is None:
         raise ImportError(
-            "writing an MP4 needs imageio and imageio-ffmpeg: pip install imageio imageio-ffmpeg "
+            "writing an MP4 needs imageio and imageio-ffmpeg: pip install marladona[mp4] "
             "(or save a .gif, which needs only Pillow: pip install marladona[render])"
         )
     imageio: Any = importlib.import_module("imageio.v2")
+    h, w = shape[0], shape[1]
+    if h % 2 or w % 2:  # H.264 in yuv420p needs even sides: repeat the last row / column
+        arrs = [np.pad(a, ((0, h % 2), (0, w % 2), (0, 0)), mode="edge") for a in arrs]
     imageio.mimwrite(path, arrs, fps=fps, codec="libx264", macro_block_size=1)
     return path
 
