@@ -93,6 +93,25 @@ class TestShaping:
         st.pos[0, 2] = torch.tensor([0.2, 0.0])  # an opponent contests it: nobody owns it, the term returns
         assert _terms(st)["vel_to_ball"][0, 0].item() == pytest.approx(0.3)
 
+    def test_paper_compat_leaves_the_code_s_red_player_unpaid_when_nobody_owns_the_ball(self) -> None:
+        # The code's until_close mask: with nobody owning the ball it indexes team -1 (red) and the in-team
+        # index of the agent closest to the ball. All four move (0.3, 0); ball at the origin.
+        vel = [(0.3, 0.0)] * 4
+        red0 = 0.3 * 1.0 / math.hypot(1.0, 1.5)  # red 0 at (-1, -1.5): u = (1, 1.5)/|.|
+        for blue0, blue1, unpaid in (
+            ((-0.2, 0.0), FAR[1], None),  # blue 0 owns the ball: only it is unpaid, in both modes
+            ((-0.6, 0.0), FAR[1], 2),  # nobody owns; blue 0 (index 0) is closest: red 0 goes unpaid
+            ((-0.6, 0.0), (0.4, 0.0), 3),  # nobody owns; blue 1 (index 1) is closest: red 1 goes unpaid
+        ):
+            st = _state([blue0, blue1, FAR[2], FAR[3]], vel=vel)
+            fixed = _terms(st)["vel_to_ball"][0].tolist()
+            compat = _terms(st, _cfg(paper_compat=True))["vel_to_ball"][0].tolist()
+            want = [0.0 if unpaid is None else 0.3, 0.3 * (-blue1[0]) / math.hypot(*blue1), red0, -red0]
+            assert fixed == pytest.approx(want, abs=1e-6)
+            if unpaid is not None:
+                want[unpaid] = 0.0
+            assert compat == pytest.approx(want, abs=1e-6)
+
     @pytest.mark.parametrize(
         ("ball", "ball_vel", "blue", "red"),
         [
@@ -109,6 +128,9 @@ class TestShaping:
         st = _state(FAR, ball=ball, ball_vel=ball_vel)
         r = _terms(st)["ball_to_goal"][0]
         assert r.tolist() == pytest.approx([blue, blue, red, red], abs=1e-6)
+        # the code multiplies red's direction to the goal it attacks by the negated ball velocity
+        compat = _terms(st, _cfg(paper_compat=True))["ball_to_goal"][0]
+        assert compat.tolist() == pytest.approx([blue, blue, -red, -red], abs=1e-6)
 
     def test_ball_to_goal_is_zero_on_a_goal_step(self) -> None:
         # Blue scores: the ball is 1 cm behind the line x = -2.7, moving (-0.5, 0) into the goal. The direction
@@ -118,7 +140,7 @@ class TestShaping:
         assert _terms(st, blue=YES)["ball_to_goal"][0].tolist() == [0.0] * 4
         assert _terms(st, red=YES)["ball_to_goal"][0].tolist() == [0.0] * 4
         compat = _terms(st, _cfg(paper_compat=True), blue=YES)["ball_to_goal"][0]
-        assert compat.tolist() == pytest.approx([-0.5] * 4)
+        assert compat.tolist() == pytest.approx([-0.5, -0.5, 0.5, 0.5])  # red's sign as the code's, too
         assert _terms(st)["ball_to_goal"][0].tolist() == pytest.approx([-0.5] * 4)  # no goal flagged: unchanged
 
     @pytest.mark.parametrize(

@@ -173,8 +173,10 @@ class SoccerConfig:
     ball_spawn: Literal["blue_half", "center", "random_half"] = "blue_half"
     """Ball spawn box: the code's level 0 puts it in blue's half; "random_half" picks a half per game."""
     paper_compat: bool = False
-    """Reproduce the released code's defects: D1 (red's yaw rate negated in its observation) and D6
-    (the off-field penalty's y-bound at 3.3 m, outside the walls, so it never fires)."""
+    """Reproduce the released code's defects: D1 (red's yaw rate negated in its observation), D6 (the
+    off-field penalty's y-bound at 3.3 m, outside the walls, so it never fires), and three of its reward
+    terms as they are: ``ball_to_goal`` on a goal step, red's ``ball_to_goal`` sign and the red player the
+    ``vel_to_ball`` mask leaves unpaid when nobody owns the ball (:func:`marladona.rewards.reward_terms`)."""
     device: str = "cpu"
     """Torch device of every tensor."""
     seed: int = 0

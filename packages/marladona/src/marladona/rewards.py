@@ -69,9 +69,12 @@ def reward_terms(
         ``W/2 + 0.3`` (the code's 3.3 m lies outside the walls and never fires, D6; ``paper_compat``
         restores it). The code's ``vel_ball_2_goal`` multiplies red's direction to its goal by the
         negated ball velocity, so red is rewarded for the ball moving away from the goal it attacks
-        (harmless there: red is never trained); we give red the mirror of blue's term. Its
-        ``until_close`` ownership indexes team ``-1`` (red) when nobody owns the ball; we zero the term
-        only for the owner. On the step a goal is scored the terms are computed after the physics (as
+        (harmless there: red is never trained); we give red the mirror of blue's term, and
+        ``paper_compat`` negates it as the code does. Its ``until_close`` mask indexes team ``-1`` (red)
+        when nobody owns the ball, with the in-team index of the agent closest to the ball, so one red
+        player (the counterpart of the closest agent) goes unpaid; we zero the term only for the owner,
+        and ``paper_compat`` also zeroes that red player (among present agents: the code also counts
+        parked absent ones, which are never closest in practice). On the step a goal is scored the terms are computed after the physics (as
         Isaac Lab's reward manager does), with the ball already behind the goal line, where the
         direction to the goal centre points back into the field: the code then charges the scoring
         team for the ball entering the goal (about 1 % of the goal reward). We set ``ball_to_goal`` to
@@ -106,11 +109,19 @@ def reward_terms(
     to_ball = state.ball_pos[:, None, :] - state.pos
     u = to_ball / norm2(to_ball, keepdim=True).clamp_min(1e-6)
     owner = ball_owner(state, cfg)
-    vel_to_ball = (state.vel * u).sum(-1) * (~owner).to(act.dtype) * act
+    unpaid = owner
+    if cfg.paper_compat:  # the code's mask when nobody owns the ball: team -1 (red), the closest agent's index
+        dist = norm2(to_ball)
+        closest = torch.where(state.active, dist, torch.full_like(dist, math.inf)).argmin(dim=1, keepdim=True)
+        red_slot = torch.zeros_like(owner).scatter_(1, t + closest % t, True)
+        unpaid = owner | (red_slot & ~owner.any(dim=1, keepdim=True))
+    vel_to_ball = (state.vel * u).sum(-1) * (~unpaid).to(act.dtype) * act
     goal_x = -sign * hl  # blue attacks -x
     to_goal = stack2(goal_x - state.ball_pos[:, 0:1], -state.ball_pos[:, 1:2].expand(e, a))
     ug = to_goal / norm2(to_goal, keepdim=True).clamp_min(1e-6)
     ball_to_goal = (state.ball_vel[:, None, :] * ug).sum(-1) * act
+    if cfg.paper_compat:  # the code multiplies red's direction by the negated ball velocity
+        ball_to_goal = ball_to_goal * sign
     if not cfg.paper_compat:  # on a goal step the ball is behind the line: the direction to G_i points back
         ball_to_goal = ball_to_goal * (~(blue_goal | red_goal)).to(act.dtype)[:, None]
     b = ball_in_body(state)
