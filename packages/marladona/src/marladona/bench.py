@@ -293,7 +293,7 @@ def bench_sim(
     compile: bool = False,
     seed: int = 0,
     progress: bool | None = None,
-    command: str = "marladona bench --parts sim",
+    command: str = "python benchmarks/run.py --parts sim",
 ) -> dict[str, Any]:
     """Simulator throughput beside VMAS football; writes ``out_dir/sim.json`` and ``sim.md`` (``sim-compiled.*``).
 
@@ -479,11 +479,11 @@ def run_bench(
     seed: int = 0,
     fresh: bool = False,
     progress: bool | None = None,
-    command: str = "marladona bench",
+    command: str = "python benchmarks/run.py",
 ) -> dict[str, dict[str, Any]]:
     """Run the ``parts`` (:data:`PARTS`) of the bench into ``out_dir``; ``{part: its report}``.
 
-    ``threads`` are the sim part's thread counts, ``train_threads`` the train part's (default 2, quick 1:
+    ``threads`` are the sim part's thread counts, ``train_threads`` the training parts' (default 2, quick 1:
     tiny batches on two threads of a loaded machine crawl); the other arguments are those of
     :func:`bench_sim` and :func:`bench_train`.
 

@@ -244,7 +244,7 @@ def bench_train(
     seed: int = 0,
     fresh: bool = False,
     progress: bool | None = None,
-    command: str = "marladona bench --parts train",
+    command: str = "python benchmarks/run.py --parts train",
 ) -> dict[str, Any]:
     """Train the runs of :data:`TRAIN_RUNS` at fixed CPU budgets and evaluate them; writes ``train.json``/``.md``.
 
@@ -435,7 +435,7 @@ def train_targets(results: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def markdown_train(report: dict[str, Any]) -> str:
-    """The Markdown report of the train part: W/D/L per run and opponent, the targets, the curves, the record."""
+    """The Markdown report of the training parts: W/D/L per run and opponent, the targets, the curves, the record."""
     lines = ["# marladona bench: training at fixed CPU budgets", ""]
     if report["quick"]:
         lines += ["**Quick smoke run: a few iterations on tiny batches; these numbers are not a measurement.**", ""]
