@@ -29,7 +29,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from marladona.bench import ALIASES, PARTS, run_bench
+from marladona.bench import ALIASES, PARTS, expand_parts, run_bench
 from marladona.bench_train import TRAIN_RUNS
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -65,7 +65,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     parts = [args.only] if args.only else [p.strip() for p in args.parts.split(",") if p.strip()]
-    if not parts or any(p not in names for p in parts):
+    try:
+        expand_parts(parts)
+    except ValueError:
         parser.error(f"--parts must be comma-separated names from {', '.join(names)}, got {args.parts!r}")
     if args.train_threads is not None and args.train_threads < 1:
         parser.error(f"--train-threads must be >= 1, got {args.train_threads}")

@@ -144,11 +144,14 @@ def targets_markdown(targets: Sequence[dict[str, Any]]) -> list[str]:
     return [*lines, ""]
 
 
+def commit_text(record: dict[str, Any]) -> str:
+    """``record``'s git commit, marked when the tree had uncommitted changes ("-" outside git)."""
+    return (record.get("git_commit") or "-") + (" (with uncommitted changes)" if record.get("git_dirty") else "")
+
+
 def record_markdown(report: dict[str, Any]) -> list[str]:
     m = report["machine"]
-    commit = report.get("git_commit") or "-"
-    if report.get("git_dirty"):
-        commit += " (with uncommitted changes)"
+    commit = commit_text(report)
     return [
         f"Command: `{report['command']}`  ", f"Date: {report['date']}  ",
         f"Machine: {m['platform']}, {m['cpu_count']} CPUs, python {m['python']}, torch {m['torch']}  ",

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from marladona.bench_record import (
+    commit_text,
     load_average,
     md_cell,
     progress_bar,
@@ -126,9 +127,7 @@ def _train_one(run: TrainRun, out_dir: Path, *, minutes: float, quick: bool, epi
     from marladona.train import resume_or_start
 
     n = run.parts
-    k = n if stage is None else stage
-    if not 1 <= k <= n:
-        raise ValueError(f"stage of {run.name!r} must be in 1..{n}, got {stage}")
+    k = n if stage is None else stage  # in 1..n, checked by bench_train
     run_dir = out_dir / "runs" / run.name
     cfg = train_config(run, quick, seed)
     iterations = 2 if quick else None
@@ -310,7 +309,7 @@ def bench_train(
             res = _train_one(run, out_dir, minutes=budgets[n], quick=quick, episodes=episodes, seed=seed, fresh=fresh,
                              progress=progress, stage=stages.get(n), record=record)  # fmt: skip
             res["curve"] = plot_curve(read_log(run_dir / "log.jsonl"), out_dir / f"train_{n}.png", n)
-            if n in ZERO_SHOT and res.get("status", "finished") == "finished":
+            if n in ZERO_SHOT and _finished(res):
                 res["zero_shot"] = zero_shot(run, out_dir, ZERO_SHOT[n], quick=quick, episodes=episodes, seed=seed,
                                              progress=progress)  # fmt: skip
             res["part_wall_s"] = _part_walls(run_dir, part_name(run, stages[n]) if n in stages else "all",
@@ -325,6 +324,11 @@ def bench_train(
     write_json(out_dir / "train.json", report)
     (out_dir / "train.md").write_text(markdown_train(report), encoding="utf-8")
     return report
+
+
+def _finished(entry: dict[str, Any]) -> bool:
+    """The run of a training-record entry is trained and evaluated (entries older than ``status`` are)."""
+    return bool(entry.get("status", "finished") == "finished")
 
 
 def _part_walls(run_dir: Path, label: str, seconds: float | None) -> dict[str, float]:
@@ -400,7 +404,7 @@ def _rate(r: dict[str, Any], key: str) -> str:
 def train_targets(results: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     """The issue's (and spec 6.4's) training targets, measured on the finished runs present, and the issue's
     10 minutes per bench part over the parts the runs took (a run trained whole in one call is no part)."""
-    by = {r["name"]: r for r in results if r.get("status", "finished") == "finished"}
+    by = {r["name"]: r for r in results if _finished(r)}
     out: list[dict[str, Any]] = []
     r = by.get("1v1-idle")
     if r:
@@ -451,7 +455,7 @@ def markdown_train(report: dict[str, Any]) -> str:
               "random team: win / loss"]  # fmt: skip
     lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for r in report["runs"]:
-        if r.get("status", "finished") != "finished":
+        if not _finished(r):
             k, n = r["stage"]
             cells = [r["name"], r["preset"], f"{r['minutes']:g} min", str(r["iterations"]), f"{r['env_steps']:.3g}",
                      r["final_opponent"], "-", f"in training: {r['train_s']:.0f} s of {r['minutes'] * 60:.0f} s "
@@ -472,8 +476,8 @@ def markdown_train(report: dict[str, Any]) -> str:
                                                                           r.get("cached"))) if on)  # fmt: skip
         walls = ", ".join(f"{p} {w:.0f} s" for p, w in (r.get("part_wall_s") or {}).items())
         rec = r.get("record") or {}
-        commit = f"commit {rec.get('git_commit')}" + (" (with uncommitted changes)" if rec.get("git_dirty") else "")
-        written = ", ".join(x for x in (commit if rec.get("git_commit") else "", rec.get("date") or "") if x)
+        commit = f"commit {commit_text(rec)}" if rec.get("git_commit") else ""
+        written = ", ".join(x for x in (commit, rec.get("date") or "") if x)
         lines.append(f"- **{r['name']}** ({r['spec']}): {r['train_s']:.0f} s of training"
                      + (f", {flags}" if flags else "") + (f"; wall time per part: {walls}" if walls else "")
                      + (f"; {written}" if written else "") + ".")  # fmt: skip

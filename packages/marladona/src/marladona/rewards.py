@@ -22,16 +22,23 @@ TERMS = ("score", "ball_out", "collision", "vel_to_ball", "ball_to_goal", "ball_
 """Names of the reward terms, in logging order."""
 
 
+def _ball_distances(state: SoccerState) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(E, A)`` distance of each agent to the ball (inf for absent players) and ``(E, 1)`` the index of
+    the closest present agent."""
+    dist = norm2(state.ball_pos[:, None, :] - state.pos)
+    dist = torch.where(state.active, dist, torch.full_like(dist, math.inf))
+    return dist, dist.argmin(dim=1, keepdim=True)
+
+
 def ball_owner(state: SoccerState, cfg: SoccerConfig) -> torch.Tensor:
     """``(E, A)`` bool: the agent owns the ball — the closest present agent within the ownership radius
     (0.25 m) while no opponent of it is within that radius."""
     a = state.pos.shape[1]
     t = a // 2
-    dist = norm2(state.ball_pos[:, None, :] - state.pos)
-    dist = torch.where(state.active, dist, torch.full_like(dist, math.inf))
+    dist, nearest = _ball_distances(state)
     near = dist < cfg.ball.ownership_radius
     closest = torch.zeros_like(near)
-    closest.scatter_(1, dist.argmin(dim=1, keepdim=True), True)
+    closest.scatter_(1, nearest, True)
     blue_near = near[:, :t].any(dim=1, keepdim=True)
     red_near = near[:, t:].any(dim=1, keepdim=True)
     opp_near = torch.cat((red_near.expand(-1, t), blue_near.expand(-1, t)), dim=1)
@@ -74,8 +81,9 @@ def reward_terms(
         when nobody owns the ball, with the in-team index of the agent closest to the ball, so one red
         player (the counterpart of the closest agent) goes unpaid; we zero the term only for the owner,
         and ``paper_compat`` also zeroes that red player (among present agents: the code also counts
-        parked absent ones, which are never closest in practice). On the step a goal is scored the terms are computed after the physics (as
-        Isaac Lab's reward manager does), with the ball already behind the goal line, where the
+        parked absent ones, which are never closest in practice). On the step a goal is scored the terms
+        are computed after the physics (as Isaac Lab's reward manager does), with the ball already behind
+        the goal line, where the
         direction to the goal centre points back into the field: the code then charges the scoring
         team for the ball entering the goal (about 1 % of the goal reward). We set ``ball_to_goal`` to
         0 on goal steps; ``paper_compat`` keeps the code's value.
@@ -111,8 +119,7 @@ def reward_terms(
     owner = ball_owner(state, cfg)
     unpaid = owner
     if cfg.paper_compat:  # the code's mask when nobody owns the ball: team -1 (red), the closest agent's index
-        dist = norm2(to_ball)
-        closest = torch.where(state.active, dist, torch.full_like(dist, math.inf)).argmin(dim=1, keepdim=True)
+        closest = _ball_distances(state)[1]
         red_slot = torch.zeros_like(owner).scatter_(1, t + closest % t, True)
         unpaid = owner | (red_slot & ~owner.any(dim=1, keepdim=True))
     vel_to_ball = (state.vel * u).sum(-1) * (~unpaid).to(act.dtype) * act
@@ -122,7 +129,7 @@ def reward_terms(
     ball_to_goal = (state.ball_vel[:, None, :] * ug).sum(-1) * act
     if cfg.paper_compat:  # the code multiplies red's direction by the negated ball velocity
         ball_to_goal = ball_to_goal * sign
-    if not cfg.paper_compat:  # on a goal step the ball is behind the line: the direction to G_i points back
+    else:  # on a goal step the ball is behind the line: the direction to G_i points back
         ball_to_goal = ball_to_goal * (~(blue_goal | red_goal)).to(act.dtype)[:, None]
     b = ball_in_body(state)
     ball_direction = 0.05 * torch.exp(-((torch.atan2(b[..., 1], b[..., 0]) / 0.4) ** 2)) * act
