@@ -90,6 +90,24 @@ class TestLoss:
         (g,) = torch.autograd.grad((-F.logsigmoid(d + delta) + 0.6 * delta).sum(), d)
         assert torch.allclose(g, -torch.minimum(1 - torch.sigmoid(d.detach()), torch.tensor(0.6, dtype=torch.float64)))
 
+    @pytest.mark.parametrize("lam", [0.1, 0.5, 0.85])
+    def test_float32_extremes_and_the_threshold_itself(self, lam: float) -> None:
+        # Margins of 1e6 .. 1e30 and d = float32(t_λ): δ is r3m_delta bit for bit, the loss is finite and
+        # the gradient is −min(1 − σ(d), λ) (λ exactly below t_λ), with no rounding of d + (t_λ − d).
+        t32 = torch.tensor(math.log(1 / lam - 1), dtype=torch.float32)
+        d = torch.tensor([-1e30, -1e6, -37.5, 0.0, 1e6, 1e30], dtype=torch.float32)
+        d = torch.cat([d, t32.reshape(1)]).requires_grad_()
+        out = r3m_loss(d, torch.zeros_like(d), lam=lam, reduction="sum")
+        (grad,) = torch.autograd.grad(out.loss, d)
+        assert torch.equal(out.delta, r3m_delta(d, lam))
+        assert bool(torch.isfinite(out.per_pair_loss).all())
+        d64 = d.detach().double()
+        expected = -torch.minimum(torch.sigmoid(-d64), torch.tensor(lam, dtype=torch.float64))
+        torch.testing.assert_close(grad.double(), expected, atol=1e-7, rtol=1e-6)
+        assert out.per_pair_loss[1].item() == pytest.approx(
+            math.log1p(math.exp(-float(t32))) + lam * (float(t32) + 1e6)
+        )
+
     def test_lambda_near_one_is_bradley_terry(self) -> None:
         out = r3m_loss(D_GRID, torch.zeros_like(D_GRID), lam=1 - 1e-9, reduction="none")
         assert torch.allclose(out.per_pair_loss, -F.logsigmoid(D_GRID), atol=1e-6)

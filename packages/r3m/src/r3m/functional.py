@@ -26,9 +26,12 @@ Eliminating δ gives (derived here, not stated in the paper)
     \\operatorname{softplus}(-t_\\lambda) + \\lambda\\,(t_\\lambda - d_i) & d_i < t_\\lambda \\end{cases},
     \\qquad \\frac{\\partial \\ell_i}{\\partial d_i} = -\\min(1 - \\sigma(d_i), \\lambda),
 
-i.e. Bradley-Terry with each pair's gradient weight capped at λ. The functions below evaluate that
-form with one ``torch.where``, so a step costs the same kernels as Bradley-Terry; δ is returned
-(detached) for the outlier report, and ``δ_i > 0`` exactly when ``d_i < t_λ``.
+i.e. Bradley-Terry with each pair's gradient weight capped at λ. The functions below evaluate it as
+eq. 3.5 at the δ of eq. 3.4, ``m_i = max(d_i, t_λ) = d_i + δ_i`` and ``ℓ_i = softplus(−m_i) + λ(m_i − d_i)``:
+three elementwise kernels beyond Bradley-Terry's (a clamp, a subtraction, a fused add), and the
+gradient through ``m_i`` and ``δ_i = m_i − d_i`` is the one above exactly, with no rounding of
+``d_i + (t_λ − d_i)``. δ is returned (detached) for the outlier report, and ``δ_i > 0`` exactly when
+``d_i < t_λ``.
 
 References:
     Bukharin, Hong, Jiang, Li, Zhang, Zhang, Zhao, "Robust Reinforcement Learning from Corrupted
@@ -152,13 +155,13 @@ def _wants_check(x: torch.Tensor, check_finite: bool | None) -> bool:
 
 
 def _eliminated(d: torch.Tensor, lam: float, check_finite: bool | None) -> tuple[torch.Tensor, torch.Tensor]:
-    # min_δ≥0 −logσ(d+δ) + λδ in one where.
+    # min_δ≥0 −logσ(d+δ) + λδ at δ = max(t − d, 0): m = d + δ = max(d, t) exactly (no d + (t − d) rounding);
+    # the gradient is −σ(−d) where d ≥ t (clamp passes it) and −λ where d < t (through δ = m − d).
     if _wants_check(d, check_finite) and not bool(torch.isfinite(d.detach()).all()):
         raise ValueError("margins must be finite; got NaN or inf (check the rewards / log-probabilities)")
-    t = r3m_threshold(lam)
-    inside = d.detach() >= t
-    per_pair = torch.where(inside, F.softplus(-d), F.softplus(torch.full_like(d, -t)) + lam * (t - d))
-    return per_pair, r3m_delta(d, lam)
+    m = d.clamp_min(r3m_threshold(lam))
+    delta = m - d
+    return torch.add(F.softplus(-m), delta, alpha=lam), delta.detach()
 
 
 def r3m_loss(
