@@ -52,6 +52,8 @@ def bt_loss(chosen_rewards: torch.Tensor, rejected_rewards: torch.Tensor, *, tem
     """
     _check_positive("temperature", temperature)
     d = _margins(chosen_rewards, rejected_rewards)
+    if temperature == 1.0:  # the plain BT loss, without the two no-op kernels (the same values)
+        return -F.logsigmoid(d)
     return -temperature * F.logsigmoid(d / temperature)
 
 

@@ -136,8 +136,10 @@ def adaptive_preference_loss(
         clamp_tau_max=clamp_tau_max,
         check_finite=check_finite,
     )
-    penalty = rho0 * tau.square() - LOG2 * tau if quadratic else (rho0 - LOG2) * tau
-    per_pair = -tau * F.logsigmoid(margins / tau) + penalty
+    # τ·(c − logσ(d/τ)) with c = ρ0 − log 2 (eq. 6) or ρ0τ − log 2 (eq. 12): the penalty folded into one
+    # product, so the step costs two elementwise kernels more than Bradley-Terry's (the division and the product)
+    coef = rho0 * tau - LOG2 if quadratic else rho0 - LOG2
+    per_pair = tau * (coef - F.logsigmoid(margins / tau))
     return AdaOutput(_reduce(per_pair, reduction), per_pair, tau, margins)
 
 
