@@ -27,11 +27,11 @@ Eliminating δ gives (derived here, not stated in the paper)
     \\qquad \\frac{\\partial \\ell_i}{\\partial d_i} = -\\min(1 - \\sigma(d_i), \\lambda),
 
 i.e. Bradley-Terry with each pair's gradient weight capped at λ. The functions below evaluate it as
-eq. 3.5 at the δ of eq. 3.4, ``m_i = max(d_i, t_λ) = d_i + δ_i`` and ``ℓ_i = softplus(−m_i) + λ(m_i − d_i)``:
-three elementwise kernels beyond Bradley-Terry's (a clamp, a subtraction, a fused add), and the
-gradient through ``m_i`` and ``δ_i = m_i − d_i`` is the one above exactly, with no rounding of
-``d_i + (t_λ − d_i)``. δ is returned (detached) for the outlier report, and ``δ_i > 0`` exactly when
-``d_i < t_λ``.
+eq. 3.5 at the δ of eq. 3.4 held fixed (the paper's alternating step), ``ℓ_i = softplus(−(d_i + δ_i)) + λδ_i``
+with ``d_i + δ_i`` evaluated exactly as ``max(d_i, t_λ)`` (no rounding of ``d_i + (t_λ − d_i)``): its
+gradient ``−σ(−max(d_i, t_λ))`` is the one above, since ``σ(−t_λ) = λ``, and its backward pass is
+Bradley-Terry's (the δ-step adds five elementwise kernels to the forward pass and none to the
+backward). δ is returned (detached) for the outlier report, and ``δ_i > 0`` exactly when ``d_i < t_λ``.
 
 References:
     Bukharin, Hong, Jiang, Li, Zhang, Zhang, Zhao, "Robust Reinforcement Learning from Corrupted
@@ -155,13 +155,16 @@ def _wants_check(x: torch.Tensor, check_finite: bool | None) -> bool:
 
 
 def _eliminated(d: torch.Tensor, lam: float, check_finite: bool | None) -> tuple[torch.Tensor, torch.Tensor]:
-    # min_δ≥0 −logσ(d+δ) + λδ at δ = max(t − d, 0): m = d + δ = max(d, t) exactly (no d + (t − d) rounding);
-    # the gradient is −σ(−d) where d ≥ t (clamp passes it) and −λ where d < t (through δ = m − d).
+    # min_δ≥0 −logσ(d+δ) + λδ at δ = max(t − d, 0), δ held fixed: m = d + δ = max(d, t) exactly (no
+    # d + (t − d) rounding), and the gradient −σ(−m) is −σ(−d) where d ≥ t and σ(−t) = λ where d < t.
     if _wants_check(d, check_finite) and not bool(torch.isfinite(d.detach()).all()):
         raise ValueError("margins must be finite; got NaN or inf (check the rewards / log-probabilities)")
-    m = d.clamp_min(r3m_threshold(lam))
-    delta = m - d
-    return torch.add(F.softplus(-m), delta, alpha=lam), delta.detach()
+    d_fixed = d.detach()
+    m_fixed = d_fixed.clamp_min(r3m_threshold(lam))
+    delta = m_fixed - d_fixed
+    # d + δ with δ fixed (the alternating step), evaluated exactly as max(d, t): d − d_fixed is 0 with gradient 1
+    m = (d - d_fixed) + m_fixed
+    return torch.add(F.softplus(-m), delta, alpha=lam), delta
 
 
 def r3m_loss(
