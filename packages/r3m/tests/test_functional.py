@@ -108,6 +108,17 @@ class TestLoss:
             math.log1p(math.exp(-float(t32))) + lam * (float(t32) + 1e6)
         )
 
+    def test_second_derivative_is_that_of_the_fixed_delta_step(self) -> None:
+        # As documented: d²ℓ/dd² = σ(m)σ(−m) at m = max(d, t_λ), flagged pairs included (δ held fixed).
+        lam = 0.7
+        d = torch.tensor([-3.0, -1.0, 0.2, 2.0], dtype=torch.float64, requires_grad=True)
+        (g,) = torch.autograd.grad(
+            r3m_loss(d, torch.zeros_like(d), lam=lam, reduction="sum").loss, d, create_graph=True
+        )
+        (h,) = torch.autograd.grad(g.sum(), d)
+        m = d.detach().clamp_min(math.log(1 / lam - 1))
+        assert torch.allclose(h, torch.sigmoid(m) * torch.sigmoid(-m), atol=1e-12)
+
     def test_lambda_near_one_is_bradley_terry(self) -> None:
         out = r3m_loss(D_GRID, torch.zeros_like(D_GRID), lam=1 - 1e-9, reduction="none")
         assert torch.allclose(out.per_pair_loss, -F.logsigmoid(D_GRID), atol=1e-6)

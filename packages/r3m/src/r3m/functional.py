@@ -210,7 +210,10 @@ def r3m_loss(
 
     Note:
         The gradient w.r.t. d is ``−min(1 − σ(d), λ)``; it equals the gradient with δ detached
-        and, by the envelope theorem, the gradient through the exact δ(d).
+        and, by the envelope theorem, the gradient through the exact δ(d). Second derivatives
+        (``create_graph=True``) are those of the objective at δ held fixed, as in the alternating
+        algorithm: ``σ(m)σ(−m)`` at ``m = max(d, t_λ)``, also below t_λ, where the eliminated loss
+        itself is linear in d.
     """
     check_pair("chosen_rewards", chosen_rewards, "rejected_rewards", rejected_rewards)
     if reduction not in _REDUCTIONS:
