@@ -194,39 +194,42 @@ def _safeguarded_newton(
     marks that end as excluded. A projected Newton step onto a bound not yet excluded is always
     accepted: evaluating there either ends the solve (the derivative points out of the box, the
     bracket closes on the bound) or excludes that bound, so this happens at most twice. A step
-    strictly inside the bracket is accepted when, as in Numerical Recipes' ``rtsafe``, it is at
-    most half as long as the step before last; otherwise the midpoint is taken. So the iteration
-    cannot cycle, and its bracket at least halves every two steps where Newton stalls. (Without
-    the bound rule, a pair whose minimiser is τ0, e.g. d = 0, met the half-step test with equality
-    after a bisection, lost it to rounding and only halved its way down: 0.2125 after 3 steps
-    from τ = 1 instead of τ0 = 0.1.)
-    An element stays put once its derivative is exactly zero or its Newton step falls below a few
-    ulps of τ (converged).
+    strictly inside the bracket is accepted when Newton is making progress: the step is at most half
+    as long as the step before last (Numerical Recipes' ``rtsafe``), or the last step at least halved
+    |derivative|. Otherwise the midpoint is taken, so the iteration cannot cycle (the official one
+    does, between the bounds) and converges for any start. (Without the bound rule, a pair whose
+    minimiser is τ0, e.g. d = 0, met the half-step test with equality after a bisection, lost it to
+    rounding and only halved its way down: 0.2125 after 3 steps from τ = 1 instead of τ0 = 0.1.
+    Without the derivative rule, the step rule alone threw good Newton steps away: 66 % off at K = 5
+    in the authors' quadratic DPO setting, where the official iteration is within 0.1 %.)
+    An element stays put once its derivative is exactly zero or its Newton step |g/h| is below a
+    few ulps of τ (converged). That test comes before the bracket's: a converged step lands on the
+    bracket end just moved to τ, and was once taken for a step out of the bracket and bisected away.
     """
     lo_excl = torch.zeros_like(tau, dtype=torch.bool)
     hi_excl = torch.zeros_like(tau, dtype=torch.bool)
     step_old = hi - lo  # length of the step before last (rtsafe's dxold)
     step = step_old.clone()
+    g_old = torch.full_like(tau, math.inf)  # |derivative| at the previous iterate
     done = torch.zeros_like(tau, dtype=torch.bool)
     tol = 8.0 * torch.finfo(tau.dtype).eps
     for _ in range(n_iter):
         g = grad(tau)
-        h = hess(tau).clamp_min(hessian_floor)
+        newton = g / hess(tau).clamp_min(hessian_floor)
+        done = done | (g == 0) | (newton.abs() <= tol * tau)
         pos, neg = g > 0, g < 0
         hi = torch.where(pos, tau, hi)
         hi_excl = hi_excl | pos
         lo = torch.where(neg, tau, lo)
         lo_excl = lo_excl | neg
-        cand = torch.minimum(torch.maximum(tau - g / h, lo), hi)
+        cand = torch.minimum(torch.maximum(tau - newton, lo), hi)
         on_bound = ((cand == lo) & ~lo_excl) | ((cand == hi) & ~hi_excl)
         inside = ((cand > lo) & (cand < hi)) | on_bound
-        newton_step = (cand - tau).abs()
-        converged = inside & (newton_step <= tol * tau)
-        ok = inside & ((2.0 * newton_step <= step_old) | converged | on_bound)
-        new = torch.where(ok, cand, 0.5 * (lo + hi))
+        progress = (2.0 * (cand - tau).abs() <= step_old) | (2.0 * g.abs() <= g_old)
+        new = torch.where(inside & (on_bound | progress), cand, 0.5 * (lo + hi))
         step_old, step = step, (new - tau).abs()
-        tau = torch.where(done | (g == 0), tau, new)
-        done = done | converged | (g == 0)
+        g_old = g.abs()
+        tau = torch.where(done, tau, new)
     return tau
 
 
