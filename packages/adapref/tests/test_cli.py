@@ -297,3 +297,22 @@ def test_make_data_reward_choices_are_the_true_reward_kinds() -> None:
     sub = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
     reward = next(a for a in sub.choices["make-data"]._actions if a.dest == "reward")
     assert tuple(reward.choices) == REWARD_KINDS
+
+
+def test_json_output_is_strict_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # One training pair: the Spearman of τ with strength is undefined (NaN). --json printed a bare NaN, which
+    # is not JSON (review finding); it is null now, and so in the run's files.
+    data = tmp_path / "two.jsonl"
+    data.write_text('{"id":"a","chosen":[1,2],"rejected":[1,2]}\n{"id":"b","chosen":[1,3],"rejected":[1,2]}\n')
+    run = tmp_path / "run"
+    argv = ["train-reward", "--data", str(data), "--out", str(run), "--epochs", "1", "--val-fraction", "0.5", "--json"]
+    assert main(argv) == 0
+
+    def strict(text: str) -> object:
+        return json.loads(text, parse_constant=lambda c: pytest.fail(f"non-JSON constant {c}"))
+
+    last = strict(capsys.readouterr().out.strip().splitlines()[-1])
+    assert isinstance(last, dict)
+    assert last["tau_spearman_strength"] is None
+    for path in run.glob("*.json"):
+        strict(path.read_text())

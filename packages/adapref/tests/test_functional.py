@@ -194,3 +194,36 @@ class TestBadInput:
         z = torch.zeros(2)
         with pytest.raises(ValueError, match="ref_chosen_logps"):
             ada_dpo_loss(z, z, torch.zeros(3), torch.zeros(3))
+
+
+def test_mixed_precision_inputs_compute_in_the_widest_dtype() -> None:
+    # A float64 rejected (or reference) tensor beside a float32 chosen one is not cast down to float32: the
+    # result equals the all-float64 computation (review finding: the dtype came from the first tensor only).
+    from adapref.baselines import bt_loss, sigmoid_dpo_loss
+
+    gen = torch.Generator().manual_seed(0)
+    c32 = torch.randn(64, generator=gen)
+    r64 = torch.randn(64, generator=gen, dtype=torch.float64) + 1e-9  # below float32 resolution near 1
+    c64 = c32.double()
+    ada = adaptive_preference_loss(c32, r64, reduction="none")
+    assert ada.per_pair_loss.dtype == torch.float64
+    assert torch.equal(ada.per_pair_loss, adaptive_preference_loss(c64, r64, reduction="none").per_pair_loss)
+    assert torch.equal(bt_loss(c32, r64), bt_loss(c64, r64))
+    z32 = torch.zeros(64)
+    dpo = ada_dpo_loss(c32, z32, r64, r64.clone())
+    assert dpo.losses.dtype == torch.float64
+    assert torch.equal(dpo.losses, ada_dpo_loss(c64, z32.double(), r64, r64.clone()).losses)
+    assert torch.equal(sigmoid_dpo_loss(c32, z32, r64, r64)[0], sigmoid_dpo_loss(c64, z32.double(), r64, r64)[0])
+
+
+@pytest.mark.parametrize("bad", ["0.1", None, True])
+def test_non_numeric_beta_and_temperature_are_named(bad: object) -> None:
+    from adapref.baselines import bt_loss, sigmoid_dpo_loss
+
+    x = torch.zeros(2)
+    with pytest.raises(ValueError, match="beta"):
+        ada_dpo_loss(x, x, x, x, beta=bad)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="beta"):
+        sigmoid_dpo_loss(x, x, x, x, beta=bad)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="temperature"):
+        bt_loss(x, x, temperature=bad)  # type: ignore[arg-type]

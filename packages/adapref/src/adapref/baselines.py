@@ -9,21 +9,22 @@ hinge, ipo), so benchmarks compare every loss in one call.
 from __future__ import annotations
 
 import math
+import numbers
 
 import torch
 import torch.nn.functional as F
 
-from adapref.functional import _check_pair
+from adapref.functional import _check_pair, _work_dtype
 
 
 def _check_positive(name: str, value: float) -> None:
-    if not math.isfinite(value) or value <= 0:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value) or value <= 0:
         raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
 
 
 def _margins(chosen: torch.Tensor, rejected: torch.Tensor) -> torch.Tensor:
     _check_pair("chosen_rewards", chosen, "rejected_rewards", rejected)
-    dtype = torch.promote_types(chosen.dtype, torch.float32)
+    dtype = _work_dtype(chosen, rejected)
     return chosen.to(dtype) - rejected.to(dtype)
 
 
@@ -76,7 +77,7 @@ def _dpo_logits(
     _check_pair("ref_chosen_logps", rc, "ref_rejected_logps", rr)
     if rc.shape != pc.shape:
         raise ValueError(f"reference log-probs must have shape {tuple(pc.shape)}, got {tuple(rc.shape)}")
-    dtype = torch.promote_types(pc.dtype, torch.float32)
+    dtype = _work_dtype(pc, pr, rc, rr)
     chosen = pc.to(dtype) - rc.to(dtype)
     rejected = pr.to(dtype) - rr.to(dtype)
     return chosen - rejected, chosen, rejected

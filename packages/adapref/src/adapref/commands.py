@@ -20,11 +20,17 @@ from adapref.synthetic import Flip, Oracle, Stochastic, TrueReward, make_prefere
 from adapref.trainer import RewardTrainer
 
 
+def json_text(obj: Any, indent: int | None = None) -> str:
+    """Strict JSON of ``obj``: scalars (numpy, torch) as floats, NaN and ±inf as ``null`` (bare NaN is not JSON)."""
+    plain = json.loads(json.dumps(obj, default=float), parse_constant=lambda _: None)
+    return json.dumps(plain, indent=indent, allow_nan=False)
+
+
 def write_json(path: Path, obj: Any) -> None:
-    """Write ``obj`` as indented JSON, atomically."""
+    """Write ``obj`` as indented strict JSON (see :func:`json_text`), atomically."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(obj, indent=2, default=float) + "\n", encoding="utf-8")
+    tmp.write_text(json_text(obj, indent=2) + "\n", encoding="utf-8")
     tmp.replace(path)
 
 
@@ -92,7 +98,7 @@ def demo(args: argparse.Namespace) -> int:
         table += "\n\nMean τ per quintile of true preference strength (ada, ρ0 .1, τmax 1; paper Fig. 5b):\n"
         table += format_table(["strength from", "to", "pairs", "mean τ"],
                               [[q["lo"], q["hi"], q["n"], q["mean_tau"]] for q in quintiles])  # fmt: skip
-    print(json.dumps(result, indent=2) if args.json else table)
+    print(json_text(result, indent=2) if args.json else table)
     return 0
 
 
@@ -121,7 +127,7 @@ def make_data(args: argparse.Namespace) -> int:
     tmp.replace(meta_path)
     corrupted = float(data.corrupted.float().mean()) if data.corrupted is not None else math.nan
     result = {"out": str(out), "pairs": len(data), "shape": list(data.chosen.shape[1:]), "corrupted_share": corrupted}
-    print(json.dumps(result) if args.json else f"wrote {len(data)} pairs {tuple(data.chosen.shape[1:])} to {out} "
+    print(json_text(result) if args.json else f"wrote {len(data)} pairs {tuple(data.chosen.shape[1:])} to {out} "
           f"(labels disagreeing with the true reward: {corrupted:.1%})")  # fmt: skip
     return 0
 
@@ -147,7 +153,7 @@ def train_reward(args: argparse.Namespace) -> int:
         _write_taus(out / "taus.csv", data, rep.tau, rep.margins)
         last = {**last, "tau_spearman_strength": rep.spearman if rep.spearman is not None else math.nan}
     rows = [[k, v] for k, v in last.items()]
-    print(json.dumps(last, default=float) if args.json else format_table(["metric", "value"], rows) + f"\n\nrun: {out}")
+    print(json_text(last) if args.json else format_table(["metric", "value"], rows) + f"\n\nrun: {out}")
     return 0
 
 
@@ -183,7 +189,7 @@ def tau_report(args: argparse.Namespace) -> int:
     if args.plot is not None:
         _plot_histogram(rep.tau, trainer.config, args.plot)
         text += f"\n\nplot: {args.plot}"
-    print(json.dumps(rep.to_dict(), indent=2, default=float) if args.json else text)
+    print(json_text(rep.to_dict(), indent=2) if args.json else text)
     return 0
 
 
@@ -248,7 +254,7 @@ def dpo(args: argparse.Namespace) -> int:
         write_json(args.out / "config.json", {**record, "losses": names, "beta": args.beta, "rho0": args.rho0,
                                               "tau_max": args.tau_max, "seed": seed, "version": __version__})  # fmt: skip
         write_json(args.out / "results.json", result)
-    print(json.dumps(result, indent=2, default=float) if args.json else table)
+    print(json_text(result, indent=2) if args.json else table)
     return 0
 
 

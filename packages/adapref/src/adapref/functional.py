@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import numbers
 
 import torch
 import torch.nn.functional as F
@@ -57,6 +58,14 @@ def _check_pair(name_a: str, a: torch.Tensor, name_b: str, b: torch.Tensor) -> N
         raise ValueError(f"{name_a} and {name_b} must have the same shape, got {tuple(a.shape)} and {tuple(b.shape)}")
     if a.shape[0] == 0:
         raise ValueError(f"{name_a} is empty: a batch needs at least one pair")
+
+
+def _work_dtype(*tensors: torch.Tensor) -> torch.dtype:
+    """The dtype the losses compute in: that of all inputs promoted together, at least float32."""
+    dtype = torch.float32
+    for t in tensors:
+        dtype = torch.promote_types(dtype, t.dtype)
+    return dtype
 
 
 def _reduce(per_pair: torch.Tensor, reduction: str) -> torch.Tensor:
@@ -122,7 +131,7 @@ def adaptive_preference_loss(
     _check_pair("chosen_rewards", chosen_rewards, "rejected_rewards", rejected_rewards)
     if reduction not in _REDUCTIONS:
         raise ValueError(f"reduction must be one of {_REDUCTIONS}, got {reduction!r}")
-    dtype = torch.promote_types(chosen_rewards.dtype, torch.float32)
+    dtype = _work_dtype(chosen_rewards, rejected_rewards)
     margins = chosen_rewards.to(dtype) - rejected_rewards.to(dtype)
     tau = solve_tau(
         margins,
@@ -208,9 +217,11 @@ def ada_dpo_loss(
                 f"ref_chosen_logps must have the shape of policy_chosen_logps {tuple(policy_chosen_logps.shape)}, "
                 f"got {tuple(ref_chosen_logps.shape)}"
             )
-    if not math.isfinite(beta) or beta <= 0:
+    if isinstance(beta, bool) or not isinstance(beta, numbers.Real) or not math.isfinite(beta) or beta <= 0:
         raise ValueError(f"beta must be a finite number > 0, got {beta!r}")
-    dtype = torch.promote_types(policy_chosen_logps.dtype, torch.float32)
+    dtype = _work_dtype(
+        policy_chosen_logps, policy_rejected_logps, *(() if reference_free else (ref_chosen_logps, ref_rejected_logps))
+    )
     chosen_logratios = policy_chosen_logps.to(dtype)
     rejected_logratios = policy_rejected_logps.to(dtype)
     if not reference_free:
