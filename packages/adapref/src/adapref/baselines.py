@@ -8,17 +8,14 @@ hinge, ipo), so benchmarks compare every loss in one call.
 
 from __future__ import annotations
 
-import math
-import numbers
-
 import torch
 import torch.nn.functional as F
 
-from adapref.functional import _check_pair, _work_dtype
+from adapref.functional import _check_pair, _positive_number, _work_dtype
 
 
-def _check_positive(name: str, value: float) -> None:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value) or value <= 0:
+def _check_positive(name: str, value: object) -> None:
+    if not _positive_number(value):
         raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
 
 

@@ -60,6 +60,11 @@ def _check_pair(name_a: str, a: torch.Tensor, name_b: str, b: torch.Tensor) -> N
         raise ValueError(f"{name_a} is empty: a batch needs at least one pair")
 
 
+def _positive_number(value: object) -> bool:
+    """A real number (not a bool), finite and > 0."""
+    return not isinstance(value, bool) and isinstance(value, numbers.Real) and math.isfinite(value) and float(value) > 0
+
+
 def _work_dtype(*tensors: torch.Tensor) -> torch.dtype:
     """The dtype the losses compute in: that of all inputs promoted together, at least float32."""
     dtype = torch.float32
@@ -217,7 +222,7 @@ def ada_dpo_loss(
                 f"ref_chosen_logps must have the shape of policy_chosen_logps {tuple(policy_chosen_logps.shape)}, "
                 f"got {tuple(ref_chosen_logps.shape)}"
             )
-    if isinstance(beta, bool) or not isinstance(beta, numbers.Real) or not math.isfinite(beta) or beta <= 0:
+    if not _positive_number(beta):
         raise ValueError(f"beta must be a finite number > 0, got {beta!r}")
     dtype = _work_dtype(
         policy_chosen_logps, policy_rejected_logps, *(() if reference_free else (ref_chosen_logps, ref_rejected_logps))
