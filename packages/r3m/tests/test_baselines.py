@@ -67,3 +67,17 @@ def test_openrlhf_dpo_signature() -> None:
     assert torch.equal(rejected, ref.rejected_rewards)
     with pytest.raises(ValueError, match="lam"):
         R3MDPOLoss(lam=1.0)
+
+
+def test_openrlhf_loss_flags_bf16_rewards_as_r3m_loss_does() -> None:
+    # bf16 rewards whose gap lies near t_λ = −1.0986 (λ = .75): the module takes the gap in float32 like r3m_loss,
+    # so the flags agree; a bf16 subtraction rounded −1.0980 to −1.1016 and flagged other pairs (review finding).
+    gen = torch.Generator().manual_seed(0)
+    chosen = (torch.rand(20_000, generator=gen) * 8 - 4).bfloat16()
+    reject = (chosen.float() + 1.0986 + (torch.rand(20_000, generator=gen) - 0.5) * 0.05).bfloat16()
+    module = R3MLoss(lam=0.75)
+    module(chosen, reject)
+    assert module.last_delta is not None
+    expected = r3m_loss(chosen, reject, lam=0.75).delta
+    assert torch.equal(module.last_delta > 0, expected > 0)
+    assert torch.equal(module.last_delta, expected)

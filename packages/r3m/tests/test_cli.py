@@ -231,3 +231,22 @@ def test_make_data_reward_choices_are_the_true_reward_kinds() -> None:
     sub = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
     reward = next(a for a in sub.choices["make-data"]._actions if a.dest == "reward")
     assert tuple(reward.choices) == REWARD_KINDS
+
+
+def test_json_output_is_strict_json_without_corrupted_pairs(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # Oracle labels: no pair is corrupted, so recall and AUROC are undefined (NaN). --json printed a bare NaN,
+    # which is not JSON (review finding); it is null now, and so in the run's files.
+    def strict(text: str) -> object:
+        return json.loads(text, parse_constant=lambda c: pytest.fail(f"non-JSON constant {c}"))
+
+    data = tmp_path / "pairs.jsonl"
+    assert main(["make-data", "--n", "200", "--T", "2", "--D", "3", "--teacher", "oracle", "--out", str(data)]) == 0
+    run = tmp_path / "run"
+    assert main(["train-reward", "--data", str(data), "--out", str(run), "--epochs", "1", "--json"]) == 0
+    capsys.readouterr()
+    assert main(["audit", "--run", str(run), "--data", str(data), "--json"]) == 0
+    report = strict(capsys.readouterr().out)
+    assert isinstance(report, dict)
+    assert report["auroc"] is None
+    for path in run.glob("*.json"):
+        strict(path.read_text())

@@ -23,11 +23,17 @@ from r3m.trainer import RewardTrainer
 TEACHERS = ("oracle", "flip", "stochastic", "myopic", "irrational", "mistake")
 
 
+def json_text(obj: Any, indent: int | None = None) -> str:
+    """Strict JSON of ``obj``: scalars (numpy, torch) as floats, NaN and ±inf as ``null`` (bare NaN is not JSON)."""
+    plain = json.loads(json.dumps(obj, default=float), parse_constant=lambda _: None)
+    return json.dumps(plain, indent=indent, allow_nan=False)
+
+
 def write_json(path: Path, obj: Any) -> None:
     """Write ``obj`` as indented JSON, atomically."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(obj, indent=2, default=float) + "\n", encoding="utf-8")
+    tmp.write_text(json_text(obj, indent=2) + "\n", encoding="utf-8")
     tmp.replace(path)
 
 
@@ -98,7 +104,7 @@ def demo(args: argparse.Namespace) -> int:
         "2000 clean held-out pairs; outliers flagged where δ > 0 at λ = 0.5 (for BT: the same rule on its margins).\n\n"
         + format_table(["loss", "clean test acc", "flag precision", "flag recall", "AUROC", "seconds"], rows)
     )
-    print(json.dumps(result, indent=2) if args.json else table)
+    print(json_text(result, indent=2) if args.json else table)
     return 0
 
 
@@ -140,7 +146,7 @@ def make_data(args: argparse.Namespace) -> int:
     torch.save(meta, tmp)
     tmp.replace(meta_path)
     result = {"out": str(out), "pairs": meta["n"], "corrupted_share": share}
-    print(json.dumps(result) if args.json else f"wrote {meta['n']} pairs to {out} (corrupted labels: {share:.1%})")
+    print(json_text(result) if args.json else f"wrote {meta['n']} pairs to {out} (corrupted labels: {share:.1%})")
     return 0
 
 
@@ -164,7 +170,7 @@ def train_reward(args: argparse.Namespace) -> int:
     last = {**history.epochs[-1], "best_epoch": history.best_epoch, "flagged_share": float(rep.flagged.float().mean()),
             "flag_precision": rep.precision, "flag_recall": rep.recall, "auroc": rep.auroc}  # fmt: skip
     rows = [[k, v] for k, v in last.items()]
-    print(json.dumps(last, default=float) if args.json else format_table(["metric", "value"], rows) + f"\n\nrun: {out}")
+    print(json_text(last) if args.json else format_table(["metric", "value"], rows) + f"\n\nrun: {out}")
     return 0
 
 
@@ -199,7 +205,7 @@ def audit(args: argparse.Namespace) -> int:
         + "\n"
         + format_table(["id", "margin", "δ"], [[r["id"], r["margin"], r["delta"]] for r in summary["top"]])
     )
-    print(json.dumps(summary, indent=2, default=float) if args.json else text)
+    print(json_text(summary, indent=2) if args.json else text)
     return 0
 
 
@@ -250,7 +256,7 @@ def dpo(args: argparse.Namespace) -> int:
         write_json(args.out / "config.json", {**config_record, "losses": losses, "lam": lam, "beta": args.beta,
                                               "seed": seed, "version": __version__})  # fmt: skip
         write_json(args.out / "results.json", result)
-    print(json.dumps(result, indent=2, default=float) if args.json else table)
+    print(json_text(result, indent=2) if args.json else table)
     return 0
 
 

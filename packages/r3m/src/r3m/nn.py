@@ -45,11 +45,14 @@ class R3MLoss(nn.Module):
     ) -> torch.Tensor:
         """Mean loss; ``margin`` (as in OpenRLHF) is subtracted from the reward gap: d = (r_w − r_l) − m.
 
-        A float32 ``margin`` with bf16 rewards (OpenRLHF's ``--margin_loss`` without
-        ``--compute_fp32_loss``) promotes d to float32, as ``PairWiseLoss`` does.
+        The gap is taken in float32 at least (bf16 rewards are promoted before the subtraction, so the
+        flags are those of :func:`r3m.functional.r3m_loss` on the same rewards).
         """
         check_pair("chosen_reward", chosen_reward, "reject_reward", reject_reward)
-        d = chosen_reward - reject_reward
+        # the gap in float32 at least, as r3m_loss takes it: a bf16 gap would round t_λ's neighbours and flag
+        # other pairs than r3m_loss on the same rewards
+        dtype = torch.promote_types(chosen_reward.dtype, torch.float32)
+        d = chosen_reward.to(dtype) - reject_reward.to(dtype)
         if margin is not None:
             if margin.shape != d.shape:
                 raise ValueError(f"margin must have shape {tuple(d.shape)}, got {tuple(margin.shape)}")

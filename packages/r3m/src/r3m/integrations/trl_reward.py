@@ -163,7 +163,8 @@ class R3MRewardTrainer(RewardTrainer):
         model_kwargs["use_cache"] = False
         outputs = model(**model_kwargs)
         rewards_chosen, rewards_rejected = torch.chunk(outputs.logits.squeeze(-1), chunks=2)  # (B,) each
-        d = rewards_chosen - rewards_rejected
+        dtype = torch.promote_types(rewards_chosen.dtype, torch.float32)  # the gap in float32, as r3m_loss takes it
+        d = rewards_chosen.to(dtype) - rewards_rejected.to(dtype)
         if "margin" in inputs:
             d = d - inputs["margin"]  # TRL's order: (r_w − r_l) − m
         out = r3m_loss(d, torch.zeros_like(d), lam=self.r3m.lam, check_finite=True)  # documented above
