@@ -230,7 +230,10 @@ class TestJsonl:
         [
             (_rec(strength=_DROP, corrupted=False), r"'strength' is present on line 1"),
             (_rec(strength="big", corrupted=False), r"'strength' must be a number"),
-            (_rec(strength=-1.0, corrupted=False), r"'strength' must be finite and >= 0, got -1.0"),
+            (
+                _rec(strength=-1.0, corrupted=False),
+                r"'strength' must be finite, >= 0 and within float32's range, got -1.0",
+            ),
             (_rec(strength=1.0, corrupted="no"), r"'corrupted' must be true or false"),
         ],
     )
@@ -321,3 +324,23 @@ def test_a_huge_json_integer_is_reported_with_its_line(tmp_path: Path) -> None:
     path.write_text('{"id": "a", "chosen": [[' + "9" * 400 + ', 1]], "rejected": [[0, 0]]}\n')
     with pytest.raises(ValueError, match=rf"{path}:1: 'chosen' holds a non-finite value"):
         PreferenceData.from_jsonl(path)
+
+
+def test_values_beyond_float32_and_non_utf8_lines_are_named(tmp_path: Path) -> None:
+    # 1e39 is a finite Python float but inf in the float32 tensors; bytes that are not UTF-8 stopped the
+    # reader with a bare codec error. Both now name the file and the line (review finding).
+    good = '{"id": "a", "chosen": [[1.0, 2.0]], "rejected": [[0.0, 1.0]]}'
+    big = tmp_path / "big.jsonl"
+    big.write_text(good + '\n{"id": "b", "chosen": [[1e39, 2.0]], "rejected": [[0.0, 1.0]]}\n')
+    with pytest.raises(ValueError, match=r"big\.jsonl:2: 'chosen' holds 1e\+39 at step 0, beyond float32's range"):
+        PreferenceData.from_jsonl(big)
+    latin = tmp_path / "latin.jsonl"
+    latin.write_bytes(good.encode() + b'\n{"id": "caf\xe9", "chosen": [[1.0, 2.0]], "rejected": [[0.0, 1.0]]}\n')
+    with pytest.raises(ValueError, match=r"latin\.jsonl:2: not UTF-8 text"):
+        PreferenceData.from_jsonl(latin)
+    text = tmp_path / "text.jsonl"
+    text.write_bytes(
+        b'{"prompt": "p", "chosen": "a", "rejected": "b"}\n{"prompt": "\xff", "chosen": "a", "rejected": "b"}\n'
+    )
+    with pytest.raises(ValueError, match=r"text\.jsonl:2: not UTF-8 text"):
+        read_trl_jsonl(text)

@@ -247,48 +247,47 @@ class PreferenceData:
         shape: tuple[int, int] = (0, 0)
         has_strength = has_corrupted = False
         id_lines: dict[str, int] = {}
-        with path.open(encoding="utf-8") as handle:
-            for lineno, line in enumerate(handle, start=1):
-                if not line.strip():
-                    continue
-                where = f"{path}:{lineno}"
-                record = _load_object(line, where)
-                for key in ("id", "chosen", "rejected"):
-                    if key not in record:
-                        raise ValueError(f"{where}: missing key {key!r}")
-                pair_id = record["id"]
-                if not isinstance(pair_id, str):
-                    raise ValueError(f"{where}: 'id' must be a string, got {type(pair_id).__name__}")
-                if pair_id in id_lines:
-                    raise ValueError(f"{where}: duplicate id {pair_id!r} (first on line {id_lines[pair_id]})")
-                id_lines[pair_id] = lineno
-                seg_c = _parse_segment(record["chosen"], "chosen", where)
-                seg_r = _parse_segment(record["rejected"], "rejected", where)
-                shape_c = (len(seg_c), len(seg_c[0]))
-                shape_r = (len(seg_r), len(seg_r[0]))
-                if shape_r != shape_c:
-                    raise ValueError(f"{where}: 'rejected' has shape (T, D)={shape_r} but 'chosen' has {shape_c}")
-                if not first_line:
-                    first_line, shape = lineno, shape_c
-                    has_strength, has_corrupted = "strength" in record, "corrupted" in record
-                elif shape_c != shape:
-                    raise ValueError(f"{where}: segments have shape (T, D)={shape_c} but line {first_line} has {shape}")
-                for key, expected in (("strength", has_strength), ("corrupted", has_corrupted)):
-                    if (key in record) != expected:
-                        state = "present" if expected else "absent"
-                        raise ValueError(
-                            f"{where}: {key!r} is {state} on line {first_line} and must be on every line or none"
-                        )
-                if has_strength:
-                    strength.append(_parse_strength(record["strength"], where))
-                if has_corrupted:
-                    flag = record["corrupted"]
-                    if not isinstance(flag, bool):
-                        raise ValueError(f"{where}: 'corrupted' must be true or false, got {flag!r}")
-                    corrupted.append(flag)
-                ids.append(pair_id)
-                chosen.append(seg_c)
-                rejected.append(seg_r)
+        for lineno, line in _lines(path):
+            if not line.strip():
+                continue
+            where = f"{path}:{lineno}"
+            record = _load_object(line, where)
+            for key in ("id", "chosen", "rejected"):
+                if key not in record:
+                    raise ValueError(f"{where}: missing key {key!r}")
+            pair_id = record["id"]
+            if not isinstance(pair_id, str):
+                raise ValueError(f"{where}: 'id' must be a string, got {type(pair_id).__name__}")
+            if pair_id in id_lines:
+                raise ValueError(f"{where}: duplicate id {pair_id!r} (first on line {id_lines[pair_id]})")
+            id_lines[pair_id] = lineno
+            seg_c = _parse_segment(record["chosen"], "chosen", where)
+            seg_r = _parse_segment(record["rejected"], "rejected", where)
+            shape_c = (len(seg_c), len(seg_c[0]))
+            shape_r = (len(seg_r), len(seg_r[0]))
+            if shape_r != shape_c:
+                raise ValueError(f"{where}: 'rejected' has shape (T, D)={shape_r} but 'chosen' has {shape_c}")
+            if not first_line:
+                first_line, shape = lineno, shape_c
+                has_strength, has_corrupted = "strength" in record, "corrupted" in record
+            elif shape_c != shape:
+                raise ValueError(f"{where}: segments have shape (T, D)={shape_c} but line {first_line} has {shape}")
+            for key, expected in (("strength", has_strength), ("corrupted", has_corrupted)):
+                if (key in record) != expected:
+                    state = "present" if expected else "absent"
+                    raise ValueError(
+                        f"{where}: {key!r} is {state} on line {first_line} and must be on every line or none"
+                    )
+            if has_strength:
+                strength.append(_parse_strength(record["strength"], where))
+            if has_corrupted:
+                flag = record["corrupted"]
+                if not isinstance(flag, bool):
+                    raise ValueError(f"{where}: 'corrupted' must be true or false, got {flag!r}")
+                corrupted.append(flag)
+            ids.append(pair_id)
+            chosen.append(seg_c)
+            rejected.append(seg_r)
         if not ids:
             raise ValueError(f"{path}: no records (the file is empty or blank)")
         logger.debug("read %d pairs of shape (T, D)=%s from %s", len(ids), shape, path)
@@ -329,6 +328,19 @@ def _load_object(line: str, where: str) -> dict[str, Any]:
     return record
 
 
+_FLOAT32_MAX = 3.4028234663852886e38  # torch.finfo(torch.float32).max: larger values become inf in the tensors
+
+
+def _lines(path: Path) -> Iterator[tuple[int, str]]:
+    """``(1-based line number, text)`` of a UTF-8 file; a line that is not UTF-8 is a ``ValueError`` naming it."""
+    with path.open("rb") as handle:
+        for lineno, raw in enumerate(handle, start=1):
+            try:
+                yield lineno, raw.decode("utf-8")
+            except UnicodeDecodeError as err:
+                raise ValueError(f"{path}:{lineno}: not UTF-8 text ({err.reason} at byte {err.start})") from None
+
+
 def _is_number(value: object) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
@@ -351,6 +363,8 @@ def _parse_segment(value: object, key: str, where: str) -> list[list[float]]:
                 raise ValueError(f"{where}: {key!r} holds a non-numeric value {v!r} at step {t}")
             if not _finite(v):
                 raise ValueError(f"{where}: {key!r} holds a non-finite value {v!r} at step {t}")
+            if abs(v) > _FLOAT32_MAX:
+                raise ValueError(f"{where}: {key!r} holds {v!r} at step {t}, beyond float32's range (|x| <= 3.4e38)")
     return rows
 
 
@@ -368,8 +382,8 @@ def _parse_strength(value: object, where: str) -> float:
     if not _finite(value):
         raise ValueError(f"{where}: 'strength' must be finite and >= 0, got {value!r}")
     number = float(value)  # type: ignore[arg-type]
-    if not math.isfinite(number) or number < 0:
-        raise ValueError(f"{where}: 'strength' must be finite and >= 0, got {number}")
+    if not math.isfinite(number) or number < 0 or number > _FLOAT32_MAX:
+        raise ValueError(f"{where}: 'strength' must be finite, >= 0 and within float32's range, got {number}")
     return number
 
 
@@ -474,12 +488,11 @@ def read_trl_jsonl(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
         '4'
     """
     path = Path(path)
-    with path.open(encoding="utf-8") as handle:
-        located = [
-            (f"{path}:{lineno}", f"line {lineno}", _load_object(line, f"{path}:{lineno}"))
-            for lineno, line in enumerate(handle, start=1)
-            if line.strip()
-        ]
+    located = [
+        (f"{path}:{lineno}", f"line {lineno}", _load_object(line, f"{path}:{lineno}"))
+        for lineno, line in _lines(path)
+        if line.strip()
+    ]
     if not located:
         raise ValueError(f"{path}: no records (the file is empty or blank)")
     return _check_trl_records(located)
