@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import warnings
 
 import pytest
 import torch
@@ -311,3 +312,22 @@ def test_proposition_3_2_population_optimum_of_the_quadratic_variant() -> None:
         i = int(torch.argmin(expected))
         closed = max(tau0, (p * math.log(p) + (1 - p) * math.log(1 - p) + LOG2) / (2 * rho0))
         assert T.flatten()[i].item() == pytest.approx(closed, abs=2e-3)
+
+
+def test_quadratic_penalty_warns_that_a_binding_tau_max_is_ignored() -> None:
+    # Spec §4: quadratic=True with tau_max → a warning that it is ignored (as in the paper), naming clamp_tau_max.
+    from adapref.integrations.trl import AdaDPOConfig
+    from adapref.nn import AdaDPOLoss, AdaptivePreferenceLoss
+
+    for make in (
+        lambda **kw: AdaptivePreferenceLoss(**kw),
+        lambda **kw: AdaDPOLoss(**kw),
+        lambda **kw: AdaDPOConfig(**kw),
+    ):
+        with pytest.warns(UserWarning, match=r"tau_max = 1\.0 is ignored by the quadratic penalty.*clamp_tau_max"):
+            make(rho0=0.1, tau_max=1.0, quadratic=True)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            make(rho0=0.1, tau_max=1.0, quadratic=True, clamp_tau_max=True)  # clamped: it binds, no warning
+            make(rho0=0.1, tau_max=4.0, quadratic=True)  # above log 2 / (2ρ0) = 3.47: it could not bind
+            make(rho0=0.1, tau_max=1.0)  # linear penalty

@@ -14,13 +14,11 @@ Both keep the τ of the last call in ``last_tau`` for logging.
 
 from __future__ import annotations
 
-import math
-
 import torch
 from torch import nn
 
-from adapref.functional import ada_dpo_loss, adaptive_preference_loss
-from adapref.scaling import Solver, check_finite_arg, check_scaling_args
+from adapref.functional import _positive_number, ada_dpo_loss, adaptive_preference_loss
+from adapref.scaling import Solver, check_finite_arg, check_scaling_args, warn_if_tau_max_ignored
 
 
 class AdaptivePreferenceLoss(nn.Module):
@@ -50,6 +48,7 @@ class AdaptivePreferenceLoss(nn.Module):
     ) -> None:
         super().__init__()
         check_scaling_args(rho0, tau0, tau_max, solver, n_iter, tau_init, quadratic)
+        warn_if_tau_max_ignored(tau_max, rho0, quadratic, clamp_tau_max)
         self.check_finite = check_finite_arg(check_finite)
         self.rho0, self.tau0, self.tau_max = rho0, tau0, tau_max
         self.solver: Solver = solver
@@ -115,9 +114,10 @@ class AdaDPOLoss(nn.Module):
     ) -> None:
         super().__init__()
         self.check_finite = check_finite_arg(check_finite)
-        if not math.isfinite(beta) or beta <= 0:
+        if not _positive_number(beta):
             raise ValueError(f"beta must be a finite number > 0, got {beta!r}")
         check_scaling_args(rho0, tau0, tau_max, solver, n_iter, tau_init, quadratic)
+        warn_if_tau_max_ignored(tau_max, rho0, quadratic, clamp_tau_max)
         self.beta, self.rho0, self.tau0, self.tau_max = beta, rho0, tau0, tau_max
         self.solver: Solver = solver
         self.n_iter, self.tau_init = n_iter, tau_init

@@ -164,6 +164,23 @@ def check_scaling_args(
         )
 
 
+def warn_if_tau_max_ignored(tau_max: float, rho0: float, quadratic: bool, clamp_tau_max: bool) -> None:
+    """Warn (``UserWarning``) that the quadratic penalty ignores ``tau_max`` (spec §4).
+
+    Raised where a loss is configured once (the loss modules, ``AdaDPOConfig``, the CLI), not per
+    call: with the quadratic penalty and ``clamp_tau_max`` off, τ has no upper bound, as in the paper
+    (§3.6), and a ``tau_max`` below the penalty's own bound log 2 / (2ρ0) would have bound.
+    """
+    if quadratic and not clamp_tau_max and tau_max < LOG2 / (2.0 * rho0):
+        warnings.warn(
+            f"tau_max = {tau_max} is ignored by the quadratic penalty, which has no upper bound (paper §3.6): "
+            f"tau can reach log 2 / (2 rho0) = {LOG2 / (2.0 * rho0):.4g}. Pass clamp_tau_max=True to clamp at "
+            "tau_max as the authors' DPO trainer does",
+            UserWarning,
+            stacklevel=3,
+        )
+
+
 def tau_gradient(margins: torch.Tensor, tau: torch.Tensor, rho0: float, quadratic: bool = False) -> torch.Tensor:
     """``∂τ ℓ``: ``f(d/τ) + ρ0`` (linear penalty) or ``f(d/τ) + 2ρ0τ`` (quadratic penalty)."""
     base = dual_f(margins / tau)

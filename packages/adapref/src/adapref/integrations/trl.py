@@ -28,7 +28,7 @@ from typing import Any
 import torch
 
 from adapref.functional import AdaDPOOutput, ada_dpo_loss
-from adapref.scaling import Solver, check_scaling_args
+from adapref.scaling import Solver, check_scaling_args, warn_if_tau_max_ignored
 
 __all__ = ["TRL_SUPPORTED", "AdaDPOConfig", "AdaDPOTrainer", "check_trl_version"]
 
@@ -113,6 +113,7 @@ class AdaDPOConfig:
             if not isinstance(value, bool):
                 raise ValueError(f"{name} must be a bool, got {value!r}")
         check_scaling_args(self.rho0, self.tau0, self.tau_max, self.solver, self.n_iter, self.tau_init, self.quadratic)
+        warn_if_tau_max_ignored(self.tau_max, self.rho0, self.quadratic, self.clamp_tau_max)
 
 
 def _check_dpo_config(args: Any) -> None:
