@@ -236,7 +236,7 @@ class TestTrainLmDpo:
         taus_csv = tmp_path / "run" / "taus.csv"
         if loss != "ada":
             assert not taus_csv.exists()
-            assert not {"tau_mean", "frac_tau0", "frac_tau_max"} & set(metrics)
+            assert not {"tau_mean", "frac_tau0", "frac_taumax"} & set(metrics)
             return
         rows = np.genfromtxt(taus_csv, delimiter=",", names=True)
         assert rows.dtype.names == ("index", "z", "tau")
@@ -247,7 +247,7 @@ class TestTrainLmDpo:
         np.testing.assert_allclose(rows["tau"], _tau_by_grid(z_train), atol=1e-4)
         assert metrics["tau_mean"] == pytest.approx(tau.mean())
         assert metrics["frac_tau0"] == pytest.approx(np.mean(np.isclose(tau, TAU0, rtol=1e-6, atol=0)))
-        assert metrics["frac_tau_max"] == pytest.approx(np.mean(np.isclose(tau, TAU_MAX, rtol=1e-6, atol=0)))
+        assert metrics["frac_taumax"] == pytest.approx(np.mean(np.isclose(tau, TAU_MAX, rtol=1e-6, atol=0)))
 
     def test_resume_continues_from_checkpoint(self, tmp_path: Path) -> None:
         train, _ = make_text_preferences(16, seed=0)
@@ -282,7 +282,7 @@ class TestTrainLmDpo:
             rows = np.genfromtxt(tmp_path / "taus.csv", delimiter=",", names=True)
             assert rows["tau"].min() >= TAU0
             assert rows["tau"].max() <= LOG2 / (2 * RHO0)
-            assert metrics["frac_tau_max"] == 0.0
+            assert metrics["frac_taumax"] == 0.0
 
     @pytest.mark.slow
     def test_cli_sized_run_learns_the_task(self, tmp_path: Path) -> None:

@@ -280,7 +280,7 @@ def test_train_two_steps_logs_tau_within_bounds(tmp_path: Path, weights: dict[st
         assert math.isfinite(entry["loss"])
         assert ada.tau0 <= entry["ada/tau_mean"] <= ada.tau_max
         assert 0.0 <= entry["ada/frac_tau0"] <= 1.0
-        assert 0.0 <= entry["ada/frac_tau_max"] <= 1.0
+        assert 0.0 <= entry["ada/frac_taumax"] <= 1.0
         assert "rewards/margins" in entry
     trainer.evaluate()  # prediction_step -> compute_loss(return_outputs=True)
     metrics = trainer.state.log_history[-1]  # TRL 1.0 returns them without its own metrics

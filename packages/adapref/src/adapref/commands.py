@@ -88,7 +88,7 @@ def demo(args: argparse.Namespace) -> int:
             quintiles = quintiles or rep.quantile_table
         rows.append([name, acc, spearman, tau_mean, frac_max, seconds])
         result[name] = {"test_accuracy": acc, "spearman_tau_strength": spearman, "tau_mean": tau_mean,
-                        "frac_tau_max": frac_max, "seconds": seconds}  # fmt: skip
+                        "frac_taumax": frac_max, "seconds": seconds}  # fmt: skip
     table = (
         "adapref demo: 4000 pairs from a random tanh-MLP reward (T=10, D=8), Bradley-Terry teacher at\n"
         "temperature 1, 2×64 MLP reward model, 5 epochs; accuracy on 2000 clean held-out pairs.\n\n"

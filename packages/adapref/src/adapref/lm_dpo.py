@@ -211,8 +211,8 @@ def train_lm_dpo(
     ``eval_records``, ``eval_accuracy`` and ``eval_margin_mean`` (mean z_i) on them; a tie z_i = 0
     counts one half in both accuracies. For the Ada losses τ_i is solved at the final train z_i
     with :func:`adapref.scaling.solve_tau` (the trainer's hyperparameters): ``tau_mean``,
-    ``frac_tau0`` and ``frac_tau_max`` (share within a relative 1e-6 of τ0, of τ_max; ``"ada-quad"``
-    has no upper bound, so its ``frac_tau_max`` is 0 unless a τ_i happens to equal τ_max), and
+    ``frac_tau0`` and ``frac_taumax`` (share within a relative 1e-6 of τ0, of τ_max; ``"ada-quad"``
+    has no upper bound, so its ``frac_taumax`` is 0 unless a τ_i happens to equal τ_max), and
     ``out_dir/taus.csv`` (``index,z,tau`` per train pair, written atomically).
 
     Args:
@@ -246,7 +246,7 @@ def train_lm_dpo(
     Returns:
         Metrics: ``train_loss`` (mean training loss), ``train_runtime_s``, ``global_step``,
         ``train_accuracy``; with ``eval_records`` ``eval_accuracy`` and ``eval_margin_mean``; for the
-        Ada losses ``tau_mean``, ``frac_tau0`` and ``frac_tau_max``.
+        Ada losses ``tau_mean``, ``frac_tau0`` and ``frac_taumax``.
 
     Raises:
         ValueError: a bad argument, named; records that ``max_length`` would drop; a CUDA device
@@ -421,7 +421,7 @@ def train_lm_dpo(
             _write_taus(run_dir / "taus.csv", z_train, tau)
             metrics["tau_mean"] = float(np.mean(tau))
             metrics["frac_tau0"] = float(np.mean(np.abs(tau - tau0) <= _AT_BOUND_RTOL * tau0))
-            metrics["frac_tau_max"] = float(np.mean(np.abs(tau - tau_max) <= _AT_BOUND_RTOL * tau_max))
+            metrics["frac_taumax"] = float(np.mean(np.abs(tau - tau_max) <= _AT_BOUND_RTOL * tau_max))
     return metrics
 
 

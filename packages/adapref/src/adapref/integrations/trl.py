@@ -170,7 +170,7 @@ class AdaDPOTrainer(DPOTrainer):
     ``rewards/chosen``, ``rewards/rejected``, ``rewards/accuracies``, ``rewards/margins``,
     ``logps/chosen``, ``logps/rejected``, ``num_tokens``, on TRL >= 1.15 also ``entropy``,
     ``logits/chosen``, ``logits/rejected`` and ``mean_token_accuracy``; and ``ada/tau_mean``,
-    ``ada/frac_tau0``, ``ada/frac_tau_max`` (share of pairs whose τ is within a relative 1e-6 of
+    ``ada/frac_tau0``, ``ada/frac_taumax`` (share of pairs whose τ is within a relative 1e-6 of
     τ0, of τ_max).
 
     Args:
@@ -377,4 +377,4 @@ class AdaDPOTrainer(DPOTrainer):
         tau0, tau_max = self.ada.tau0, self.ada.tau_max
         metrics["ada/tau_mean"].append(tau.mean().item())
         metrics["ada/frac_tau0"].append(((tau - tau0).abs() <= _AT_BOUND_RTOL * tau0).float().mean().item())
-        metrics["ada/frac_tau_max"].append(((tau - tau_max).abs() <= _AT_BOUND_RTOL * tau_max).float().mean().item())
+        metrics["ada/frac_taumax"].append(((tau - tau_max).abs() <= _AT_BOUND_RTOL * tau_max).float().mean().item())
