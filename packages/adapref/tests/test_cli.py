@@ -162,7 +162,10 @@ def test_dpo_command_reports_exact_metrics(capsys: pytest.CaptureFixture[str]) -
     ("argv", "message"),
     [
         (["train-reward", "--data", "MISSING.jsonl"], "MISSING.jsonl"),
-        (["dpo", "--toy", "--losses", "focal"], "unknown DPO loss 'focal'"),
+        (
+            ["dpo", "--toy", "--losses", "focal"],
+            "--losses must be a comma list of sigmoid, ada, ipo, hinge, got 'focal'",
+        ),
         (["dpo"], "give --data"),
         (["bench", "--only", "nope"], "--only must be one of"),
     ],
@@ -316,3 +319,33 @@ def test_json_output_is_strict_json(tmp_path: Path, capsys: pytest.CaptureFixtur
     assert last["tau_spearman_strength"] is None
     for path in run.glob("*.json"):
         strict(path.read_text())
+
+
+def test_refused_resume_without_a_checkpoint_writes_nothing(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # --resume into a folder with no checkpoint is refused before config.json is written (review finding: it was
+    # left behind, a record of a run that never started).
+    data = tmp_path / "pairs.jsonl"
+    assert main(["make-data", "--n", "50", "--T", "2", "--D", "3", "--out", str(data)]) == 0
+    run = tmp_path / "run"
+    with pytest.raises(SystemExit):
+        main(["train-reward", "--data", str(data), "--out", str(run), "--epochs", "1", "--resume"])
+    assert "needs a checkpoint" in capsys.readouterr().err
+    assert not (run / "config.json").exists()
+
+
+@pytest.mark.parametrize("losses", ["sigmoid,foo", " , "])
+def test_dpo_unknown_or_empty_losses_are_refused_before_training(
+    losses: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # review finding: `sigmoid,foo` trained sigmoid first and only then rejected foo; "" printed an empty table
+    with pytest.raises(SystemExit):
+        main(["dpo", "--toy", "--losses", losses, "--out", str(tmp_path / "out")])
+    assert "--losses must be a comma list of sigmoid, ada, ipo, hinge" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
+
+
+def test_dpo_takes_a_device_for_the_language_model_run(capsys: pytest.CaptureFixture[str]) -> None:
+    # The README says the training commands take --device; `dpo` refused it. The toy runs on the CPU only.
+    with pytest.raises(SystemExit):
+        main(["dpo", "--toy", "--device", "cuda"])
+    assert "--device cuda applies to the language-model run" in capsys.readouterr().err

@@ -260,6 +260,12 @@ class TestTrainLmDpo:
         assert resumed["global_step"] == 4
         assert steps[:2] == [3, 4]  # only the second epoch ran: steps 1-2 came from checkpoint-2
         assert (tmp_path / "checkpoint-4").is_dir()
+        # other arguments or records than the run's are refused, naming them (review finding: they were taken)
+        with pytest.raises(ValueError, match=r"beta=0\.2 \(the run has 0\.1\)"):
+            train_lm_dpo(train, out_dir=tmp_path, epochs=3, batch_size=8, beta=0.2, resume=True)
+        other, _ = make_text_preferences(16, seed=1)
+        with pytest.raises(ValueError, match="train_records="):
+            train_lm_dpo(other, out_dir=tmp_path, epochs=3, batch_size=8, resume=True)
 
     def test_resume_without_checkpoint_is_a_clear_error(self, tmp_path: Path) -> None:
         train, _ = make_text_preferences(4, seed=0)

@@ -52,6 +52,10 @@ logger = logging.getLogger(__name__)
 Table = dict[str, Any]
 
 
+TOY_DPO_LOSSES = ("sigmoid", "ada", "ipo", "hinge")
+"""The losses :func:`dpo_loss_fn` builds (the toy bandit's ``--losses``)."""
+
+
 def dpo_loss_fn(
     name: str, *, beta: float = 0.1, rho0: float = 0.1, tau_max: float = 5.0
 ) -> Callable[[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]:
@@ -64,7 +68,7 @@ def dpo_loss_fn(
         return lambda pc, pr, rc, rr: (((pc - rc) - (pr - rr)) - 1 / (2 * beta)).square()
     if name == "hinge":
         return lambda pc, pr, rc, rr: torch.relu(1 - beta * ((pc - rc) - (pr - rr)))
-    raise ValueError(f"unknown DPO loss {name!r}; choose from sigmoid, ada, ipo, hinge")
+    raise ValueError(f"unknown DPO loss {name!r}; choose from {', '.join(TOY_DPO_LOSSES)}")
 
 
 def _mean_se(values: list[float]) -> tuple[float, float]:

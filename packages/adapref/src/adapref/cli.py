@@ -111,7 +111,7 @@ def build_parser() -> argparse.ArgumentParser:
     dpo.add_argument("--epochs", type=int, default=3)
     dpo.add_argument("--pairs", type=int, default=6000, help="number of labelled pairs (toy)")
     dpo.add_argument("--resume", action="store_true", help="resume each loss's LM run in --out from its checkpoint")
-    _add_common(dpo, device=False)
+    _add_common(dpo)
 
     bench = sub.add_parser("bench", help="the paper's claims side by side (see benchmarks/)")
     bench.add_argument("--quick", action="store_true", help="smallest settings (seconds)")

@@ -17,7 +17,7 @@ from adapref._version import __version__
 from adapref.config import TrainConfig
 from adapref.data import PreferenceData
 from adapref.synthetic import Flip, Oracle, Stochastic, TrueReward, make_preference_data, pair_segments, sample_segments
-from adapref.trainer import RewardTrainer
+from adapref.trainer import CHECKPOINT, RewardTrainer
 
 
 def json_text(obj: Any, indent: int | None = None) -> str:
@@ -141,6 +141,8 @@ def train_reward(args: argparse.Namespace) -> int:
         raise ValueError(f"--val-fraction must be in [0, 1), got {args.val_fraction}")
     split_gen = torch.Generator().manual_seed(config.seed)
     train, val = data.split(args.val_fraction, split_gen) if args.val_fraction > 0 else (data, None)
+    if args.resume and not (out / CHECKPOINT).exists():  # refused before anything is written to --out
+        raise ValueError(f"--resume needs a checkpoint at {out / CHECKPOINT}; none was found")
     out.mkdir(parents=True, exist_ok=True)
     if not (args.resume and (out / "config.json").exists()):  # a refused resume must not rewrite the run's config
         write_json(out / "config.json", {"train": config.to_dict(), "data": str(args.data),
@@ -217,6 +219,18 @@ def dpo(args: argparse.Namespace) -> int:
     names = [s.strip() for s in args.losses.split(",") if s.strip()]
     if args.data is None and not args.toy:
         raise ValueError("give --data FILE.jsonl (TRL prompt/chosen/rejected) or --toy (the exact bandit)")
+    if args.toy and args.device not in (None, "cpu"):
+        raise ValueError(f"--device {args.device} applies to the language-model run (--data); the toy runs on the CPU")
+    if args.toy:
+        from adapref.bench import TOY_DPO_LOSSES
+
+        known: tuple[str, ...] = TOY_DPO_LOSSES
+    else:
+        from adapref.lm_dpo import LM_LOSSES
+
+        known = LM_LOSSES
+    if not names or any(n not in known for n in names):  # before any training, not after the losses before it
+        raise ValueError(f"--losses must be a comma list of {', '.join(known)}, got {args.losses!r}")
     rows, result = [], {}
     if args.toy:
         from adapref.bandit import BanditConfig, make_bandit, train_dpo
@@ -245,7 +259,7 @@ def dpo(args: argparse.Namespace) -> int:
             out_dir = (args.out or Path("runs") / "dpo") / name
             metrics = train_lm_dpo(records, eval_records=eval_records, model=args.model, loss=name, rho0=args.rho0,
                                    tau_max=args.tau_max, beta=args.beta, epochs=args.epochs, seed=seed,
-                                   out_dir=out_dir, resume=args.resume)  # fmt: skip
+                                   device=args.device or "cpu", out_dir=out_dir, resume=args.resume)  # fmt: skip
             result[name] = metrics
             rows.append([name, metrics.get("eval_accuracy"), metrics.get("train_accuracy"), metrics.get("tau_mean")])
         table = format_table(["loss", "held-out implicit acc", "train acc", "mean τ"], rows)

@@ -21,7 +21,9 @@ from __future__ import annotations
 import contextlib
 import copy
 import dataclasses
+import hashlib
 import importlib
+import json
 import logging
 import math
 import os
@@ -161,6 +163,41 @@ def _write_taus(path: Path, z: FloatArray, tau: FloatArray) -> None:
     os.replace(tmp, path)
 
 
+RUN_ARGS = "run_args.json"
+"""File in ``out_dir`` with the arguments of a run (and a fingerprint of its records), checked on resume."""
+
+
+def _run_arguments(
+    train_rows: Sequence[Mapping[str, Any]], eval_rows: Sequence[Mapping[str, Any]] | None, **arguments: Any
+) -> dict[str, Any]:
+    """The run's arguments that a resume must repeat, with SHA-256 fingerprints of the train and eval records.
+
+    ``epochs`` is not among them: a resume may train on to more epochs (the documented use).
+    """
+
+    def fingerprint(rows: Sequence[Mapping[str, Any]] | None) -> str | None:
+        if rows is None:
+            return None
+        text = json.dumps([dict(r) for r in rows], sort_keys=True, ensure_ascii=False, default=str)
+        return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+    return {**arguments, "train_records": fingerprint(train_rows), "eval_records": fingerprint(eval_rows)}
+
+
+def _check_resume_arguments(path: Path, run_args: dict[str, Any]) -> None:
+    """``ValueError`` naming every argument that differs from the run's ``run_args.json`` (none: nothing to check)."""
+    if not path.is_file():  # a run from a version without the file: nothing to compare with
+        return
+    saved = json.loads(path.read_text(encoding="utf-8"))
+    differ = [k for k in sorted(set(saved) | set(run_args)) if saved.get(k) != run_args.get(k)]
+    if differ:
+        shown = ", ".join(f"{k}={run_args.get(k)!r} (the run has {saved.get(k)!r})" for k in differ)
+        raise ValueError(
+            f"resume=True with other arguments than the run in {path.parent}: {shown}; "
+            "resume with the run's arguments, or start a new run in another out_dir"
+        )
+
+
 def train_lm_dpo(
     train_records: Sequence[Mapping[str, Any]],
     *,
@@ -240,7 +277,9 @@ def train_lm_dpo(
         num_threads: torch intra-op threads during the run (restored afterwards); ``None`` means 1 for the
             tiny model (its kernels are too small to split; on a loaded 2-core machine two OpenMP
             threads ran far slower) and the current setting for a user's ``model``.
-        resume: continue from the last ``checkpoint-*`` in ``out_dir`` (same arguments required).
+        resume: continue from the last ``checkpoint-*`` in ``out_dir``, to ``epochs`` in all. The other arguments
+            and the records must be the run's: they are kept in ``out_dir/run_args.json`` and a difference is
+            a ``ValueError`` naming it.
         progress: called as ``progress(global_step, max_steps, logs)`` after each optimizer step.
 
     Returns:
@@ -250,7 +289,7 @@ def train_lm_dpo(
 
     Raises:
         ValueError: a bad argument, named; records that ``max_length`` would drop; a CUDA device
-            asked for but absent.
+            asked for but absent; ``resume`` with other arguments or records than the run's.
         FileNotFoundError: ``model`` is not a directory, or ``resume`` with no checkpoint in ``out_dir``.
         ImportError: the ``[trl]`` extra is missing or TRL is outside ``>=1.0,<2``.
 
@@ -321,10 +360,18 @@ def train_lm_dpo(
         run_dir = Path(out_dir)
         run_dir.mkdir(parents=True, exist_ok=True)
         checkpoint: str | None = None
+        run_args = _run_arguments(
+            train_rows, eval_rows, model=None if model is None else str(model), loss=loss, rho0=rho0, tau0=tau0,
+            tau_max=tau_max, solver=solver, n_iter=n_iter, beta=beta, batch_size=batch_size, lr=lr,
+            max_length=max_length, n_layer=n_layer, n_embd=n_embd, seed=seed,
+        )  # fmt: skip
         if resume:
             checkpoint = get_last_checkpoint(str(run_dir))
             if checkpoint is None:
                 raise FileNotFoundError(f"resume=True but out_dir {str(run_dir)!r} holds no checkpoint-* directory")
+            _check_resume_arguments(run_dir / RUN_ARGS, run_args)
+        else:
+            (run_dir / RUN_ARGS).write_text(json.dumps(run_args, indent=2) + "\n", encoding="utf-8")
 
         if model is None:
             policy, tokenizer = build_tiny_model(
