@@ -69,6 +69,14 @@ def test_info_json_reports_this_interpreter(capsys: pytest.CaptureFixture[str]) 
 
     assert report["torch"] == torch.__version__
     assert report["numpy"] == numpy.__version__
+    import importlib.metadata
+
+    for name in ("tqdm", "trl", "transformers", "gymnasium", "matplotlib"):  # from the metadata, or None when absent
+        try:
+            expected: str | None = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            expected = None
+        assert report[name] == expected
     assert report["torch_threads"] == torch.get_num_threads()
     assert report["cuda_available"] is torch.cuda.is_available()
     assert report["cuda_version"] == torch.version.cuda

@@ -71,6 +71,14 @@ def test_info_json_reports_this_interpreter(capsys: pytest.CaptureFixture[str]) 
     assert report["torch_threads"] == torch.get_num_threads()
     assert report["cuda_available"] is torch.cuda.is_available()
     assert report["cuda_version"] == torch.version.cuda
+    import importlib.metadata
+
+    for name in ("tqdm", "trl", "transformers", "gymnasium"):  # from the metadata, or None when not installed
+        try:
+            expected: str | None = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            expected = None
+        assert report[name] == expected
 
 
 def test_info_table_has_one_row_per_key(capsys: pytest.CaptureFixture[str]) -> None:
@@ -155,7 +163,7 @@ def test_dpo_toy_reports_exact_metrics(tmp_path: Path, capsys: pytest.CaptureFix
     ("argv", "message"),
     [
         (["train-reward", "--data", "MISSING.jsonl"], "MISSING.jsonl"),
-        (["dpo", "--toy", "--losses", "kto"], "unknown DPO loss 'kto'"),
+        (["dpo", "--toy", "--losses", "kto"], "--losses must be a comma list of r3m, sigmoid"),
         (["dpo"], "give --data"),
         (["bench", "--only", "nope"], "--only must be one of"),
         (["train-reward", "--data", "x.jsonl", "--lam", "1.0"], "per-sample"),
@@ -250,3 +258,15 @@ def test_json_output_is_strict_json_without_corrupted_pairs(tmp_path: Path, caps
     assert report["auroc"] is None
     for path in run.glob("*.json"):
         strict(path.read_text())
+
+
+@pytest.mark.parametrize("losses", ["sigmoid,kto", " , "])
+def test_dpo_unknown_or_empty_losses_are_refused_before_training(
+    losses: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # review finding: an empty list exited 0 with an empty table; an unknown name was found only after the known
+    # names before it had trained
+    with pytest.raises(SystemExit):
+        main(["dpo", "--toy", "--losses", losses, "--out", str(tmp_path / "out")])
+    assert "--losses must be a comma list of r3m, sigmoid, conservative, robust, ipo, hinge" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()

@@ -362,3 +362,10 @@ def test_values_beyond_float32_and_non_utf8_lines_are_named(tmp_path: Path) -> N
     )
     with pytest.raises(ValueError, match=r"text\.jsonl:2: not UTF-8 text"):
         read_trl_jsonl(text)
+
+
+def test_writers_create_missing_folders(tmp_path: Path) -> None:
+    # review finding: make-data --out missing/x.jsonl failed naming the hidden temporary file
+    out = tmp_path / "missing" / "deeper" / "pairs.jsonl"
+    write_trl_jsonl([{"prompt": "p", "chosen": "a", "rejected": "b"}], out)
+    assert read_trl_jsonl(out)[0]["chosen"] == "a"

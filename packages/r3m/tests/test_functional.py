@@ -145,6 +145,8 @@ class TestLoss:
         w = torch.tensor([1.0, 0.0, 3.0])
         per = r3m_loss(c, r, reduction="none").per_pair_loss
         assert r3m_loss(c, r, sample_weight=w).loss.item() == pytest.approx(((per * w).sum() / 4).item())
+        assert r3m_loss(c, r, sample_weight=w, reduction="sum").loss.item() == pytest.approx((per * w).sum().item())
+        assert torch.allclose(r3m_loss(c, r, sample_weight=w, reduction="none").loss, per * w)
 
 
 class TestDPO:

@@ -301,7 +301,11 @@ class PreferenceData:
 
 
 def _atomic_write_lines(path: Path, lines: Iterable[str]) -> None:
-    """Write ``lines`` (newline-terminated) to a temporary file beside ``path``, then ``os.replace`` it."""
+    """Write ``lines`` (newline-terminated) to a temporary file beside ``path``, then ``os.replace`` it.
+
+    Missing parent folders are created (as the JSON records' writer does).
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:

@@ -54,6 +54,10 @@ logger = logging.getLogger(__name__)
 Table = dict[str, Any]
 
 
+TOY_DPO_LOSSES = ("r3m", "sigmoid", "conservative", "robust", "ipo", "hinge")
+"""The losses :func:`dpo_loss_fn` builds (the toy bandit's ``--losses``)."""
+
+
 def dpo_loss_fn(
     name: str, *, beta: float = 0.1, lam: float = 0.5, eps: float = 0.1
 ) -> Callable[[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]:
@@ -62,7 +66,7 @@ def dpo_loss_fn(
         return lambda pc, pr, rc, rr: r3m_dpo_loss(pc, pr, rc, rr, beta=beta, lam=lam).losses
     if name in ("sigmoid", "conservative", "robust", "ipo", "hinge"):
         return lambda pc, pr, rc, rr: dpo_baseline(name, pc, pr, rc, rr, beta=beta, eps=eps)[0]
-    raise ValueError(f"unknown DPO loss {name!r}; choose from r3m, sigmoid, conservative, robust, ipo, hinge")
+    raise ValueError(f"unknown DPO loss {name!r}; choose from {', '.join(TOY_DPO_LOSSES)}")
 
 
 def _mean_se(values: list[float]) -> tuple[float, float]:

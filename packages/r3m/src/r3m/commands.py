@@ -215,6 +215,16 @@ def dpo(args: argparse.Namespace) -> int:
     losses = [s.strip() for s in args.losses.split(",") if s.strip()]
     if args.data is None and not args.toy:
         raise ValueError("give --data FILE.jsonl (TRL prompt/chosen/rejected) or --toy (the exact bandit)")
+    if args.toy:
+        from r3m.bench import TOY_DPO_LOSSES
+
+        known: tuple[str, ...] = TOY_DPO_LOSSES
+    else:
+        from r3m.lm_dpo import LM_LOSSES
+
+        known = LM_LOSSES
+    if not losses or any(n not in known for n in losses):  # before any training, not after the losses before it
+        raise ValueError(f"--losses must be a comma list of {', '.join(known)}, got {args.losses!r}")
     lam = args.lam if args.lam is not None else (0.5 if args.toy else 0.75)
     epochs = args.epochs if args.epochs is not None else 3
     if args.toy:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.metadata
 import os
 import platform
 import sys
@@ -15,7 +16,8 @@ def collect() -> dict[str, Any]:
 
     Returns:
         A flat, JSON-serialisable dict: ``package``, ``version``, ``python``, ``platform``, the
-        version of each runtime dependency, ``cpu_count`` (CPUs this process may use),
+        version of each runtime dependency and of the optional extras' packages (``trl``,
+        ``transformers``, ``tokenizers``, ``datasets``, ``gymnasium``, ``mujoco``; None when absent), ``cpu_count`` (CPUs this process may use),
         ``torch_threads`` and ``torch_interop_threads``, ``cuda_available``, ``cuda_version``
         (None for a CPU build) and ``cuda_devices`` (names, empty without CUDA).
     """
@@ -31,6 +33,7 @@ def collect() -> dict[str, Any]:
         "platform": platform.platform(),
         "torch": torch.__version__,
         "numpy": numpy.__version__,
+        **{name: _installed(name) for name in _OTHER_DISTRIBUTIONS},
         "cpu_count": _usable_cpus(),
         "torch_threads": torch.get_num_threads(),
         "torch_interop_threads": torch.get_num_interop_threads(),
@@ -38,6 +41,18 @@ def collect() -> dict[str, Any]:
         "cuda_version": torch.version.cuda,
         "cuda_devices": [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())] if cuda else [],
     }
+
+
+_OTHER_DISTRIBUTIONS = ("tqdm", "trl", "transformers", "tokenizers", "datasets", "gymnasium", "mujoco")
+"""The other runtime dependency (tqdm) and the optional extras' packages, whose versions decide what runs."""
+
+
+def _installed(name: str) -> str | None:
+    """The installed version of distribution ``name`` from its metadata (not imported), or None."""
+    try:
+        return importlib.metadata.version(name)
+    except importlib.metadata.PackageNotFoundError:
+        return None
 
 
 def _usable_cpus() -> int:
