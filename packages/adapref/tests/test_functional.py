@@ -85,9 +85,17 @@ class TestPopulationOptimum:
         rho0, tau0, tau_max = 0.3, 0.1, 3.0
         taus = torch.linspace(tau0, tau_max, 59, dtype=torch.float64)
         deltas = torch.linspace(-15, 15, 3001, dtype=torch.float64)
+        T, D = torch.meshgrid(taus, deltas, indexing="ij")
+        zero = torch.zeros_like(deltas)
+        # the package's per-pair loss at τ held at T (τ0 = τ_max = T), for the preferred and the other label
+        win, lose = (
+            torch.stack([adaptive_preference_loss(sign * deltas, zero, rho0=rho0, tau0=t, tau_max=t,
+                                                  reduction="none").per_pair_loss for t in taus.tolist()])
+            for sign in (1.0, -1.0)
+        )  # fmt: skip
+        assert torch.allclose(win, -T * F.logsigmoid(D / T) + (rho0 - LOG2) * T, atol=1e-12)
         for p in (0.55, 0.7, 0.9, 0.97):
-            T, D = torch.meshgrid(taus, deltas, indexing="ij")
-            expected = -T * (p * F.logsigmoid(D / T) + (1 - p) * F.logsigmoid(-D / T)) + (rho0 - LOG2) * T
+            expected = p * win + (1 - p) * lose
             i = int(torch.argmin(expected))
             tau_star, delta_star = T.flatten()[i].item(), D.flatten()[i].item()
             entropy = -(p * math.log(p) + (1 - p) * math.log(1 - p))

@@ -9,6 +9,7 @@ import pytest
 import torch
 from scipy.optimize import brentq, minimize_scalar
 
+from adapref.functional import adaptive_preference_loss
 from adapref.scaling import LOG2, dual_f, optimal_u, solve_tau, tau_gradient, tau_hessian
 
 RHO0S = (0.05, 0.1, 0.3, 0.5)
@@ -303,6 +304,13 @@ def test_proposition_3_2_population_optimum_of_the_quadratic_variant() -> None:
     # Prop. 3.2: at the optimal Δr the expected loss is τ(H(p) − log 2) + ρ0τ², minimised at
     # τ* = max(τ0, (p log p + (1 − p) log(1 − p) + log 2)/(2ρ0)). Checked by a joint grid search.
     rho0, tau0 = 0.2, 0.1
+    # the grid's per-pair loss is the package's quadratic loss at τ held at T (τ0 = τ_max = T, clamped)
+    d = torch.linspace(-12, 12, 97, dtype=torch.float64)
+    for t in (0.1, 0.7, 1.9, 3.0):
+        got = adaptive_preference_loss(d, torch.zeros_like(d), rho0=rho0, tau0=t, tau_max=t, quadratic=True,
+                                       clamp_tau_max=True, reduction="none").per_pair_loss  # fmt: skip
+        want = -t * torch.nn.functional.logsigmoid(d / t) + rho0 * t * t - LOG2 * t
+        assert torch.allclose(got, want, atol=1e-12)
     taus = torch.linspace(tau0, 3.0, 2901, dtype=torch.float64)
     deltas = torch.linspace(-12, 12, 2401, dtype=torch.float64)
     for p in (0.6, 0.8, 0.95):
