@@ -7,7 +7,17 @@ import math
 import pytest
 import torch
 
-from adapref.baselines import bt_loss, hinge_dpo_loss, hinge_loss, ipo_dpo_loss, ipo_loss, sigmoid_dpo_loss
+from adapref.baselines import (
+    bt_loss,
+    conservative_dpo_loss,
+    hinge_dpo_loss,
+    hinge_loss,
+    ipo_dpo_loss,
+    ipo_loss,
+    margin_bt_loss,
+    robust_dpo_loss,
+    sigmoid_dpo_loss,
+)
 from adapref.functional import adaptive_preference_loss
 from adapref.scaling import LOG2
 
@@ -46,3 +56,29 @@ def test_bad_scale_is_named(fn: object) -> None:
     name = "temperature" if fn is bt_loss else "beta"
     with pytest.raises(ValueError, match=name):
         fn(C, R, **{name: -1.0})  # type: ignore[operator]
+
+
+def test_margin_bt_hand_values() -> None:
+    # d = (1, 0, −3), m = (1, −1, 0.5): −logσ(d − m) = log(1 + e^{m − d}).
+    m = torch.tensor([1.0, -1.0, 0.5], dtype=torch.float64)
+    want = [LOG2, math.log1p(math.exp(-1.0)), math.log1p(math.exp(3.5))]
+    assert margin_bt_loss(C, R, m).tolist() == pytest.approx(want)
+    with pytest.raises(ValueError, match="margin must be a tensor of shape"):
+        margin_bt_loss(C, R, torch.zeros(2))
+
+
+def test_cdpo_and_rdpo_hand_values() -> None:
+    # h = 3, β = 0.5: z = 1.5; s⁺ = −logσ(1.5) = log(1 + e^{−1.5}), s⁻ = −logσ(−1.5) = log(1 + e^{1.5}).
+    pc, pr = torch.tensor([-1.0]), torch.tensor([-4.0])
+    rc, rr = torch.tensor([-2.0]), torch.tensor([-2.0])
+    sp, sm = math.log1p(math.exp(-1.5)), math.log1p(math.exp(1.5))
+    eps = 0.2
+    cdpo = conservative_dpo_loss(pc, pr, rc, rr, beta=0.5, label_smoothing=eps)[0].item()
+    assert cdpo == pytest.approx((1 - eps) * sp + eps * sm, abs=1e-6)
+    rdpo = robust_dpo_loss(pc, pr, rc, rr, beta=0.5, label_smoothing=eps)[0].item()
+    assert rdpo == pytest.approx(((1 - eps) * sp - eps * sm) / (1 - 2 * eps), abs=1e-6)
+    dpo = sigmoid_dpo_loss(pc, pr, rc, rr, beta=0.5)[0]
+    for fn in (conservative_dpo_loss, robust_dpo_loss):  # ε = 0 is DPO
+        assert torch.equal(fn(pc, pr, rc, rr, beta=0.5, label_smoothing=0.0)[0], dpo)
+    with pytest.raises(ValueError, match=r"label_smoothing must be a number in \[0, 0\.5\)"):
+        robust_dpo_loss(pc, pr, rc, rr, label_smoothing=0.5)

@@ -172,7 +172,7 @@ def test_dpo_command_reports_exact_metrics(capsys: pytest.CaptureFixture[str]) -
         (["train-reward", "--data", "MISSING.jsonl"], "MISSING.jsonl"),
         (
             ["dpo", "--toy", "--losses", "focal"],
-            "--losses must be a comma list of sigmoid, ada, ipo, hinge, got 'focal'",
+            "--losses must be a comma list of sigmoid, ada, ipo, hinge, cdpo, rdpo, got 'focal'",
         ),
         (["dpo"], "give --data"),
         (["bench", "--only", "nope"], "--only must be one of"),
@@ -357,3 +357,11 @@ def test_dpo_takes_a_device_for_the_language_model_run(capsys: pytest.CaptureFix
     with pytest.raises(SystemExit):
         main(["dpo", "--toy", "--device", "cuda"])
     assert "--device cuda applies to the language-model run" in capsys.readouterr().err
+
+
+def test_dpo_toy_runs_the_cdpo_and_rdpo_baselines(capsys: pytest.CaptureFixture[str]) -> None:
+    argv = ["dpo", "--toy", "--losses", "sigmoid,cdpo,rdpo", "--pairs", "300", "--epochs", "1", "--json"]
+    assert main(argv) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert list(result) == ["sigmoid", "cdpo", "rdpo"]
+    assert all(0.0 <= r["win_rate_vs_ref"] <= 1.0 for r in result.values())

@@ -15,7 +15,17 @@ from typing import TYPE_CHECKING, Any
 from adapref._version import __version__
 
 if TYPE_CHECKING:
-    from adapref.baselines import bt_loss, hinge_dpo_loss, hinge_loss, ipo_dpo_loss, ipo_loss, sigmoid_dpo_loss
+    from adapref.baselines import (
+        bt_loss,
+        conservative_dpo_loss,
+        hinge_dpo_loss,
+        hinge_loss,
+        ipo_dpo_loss,
+        ipo_loss,
+        margin_bt_loss,
+        robust_dpo_loss,
+        sigmoid_dpo_loss,
+    )
     from adapref.config import TrainConfig
     from adapref.data import PreferenceData, read_trl_jsonl, write_trl_jsonl
     from adapref.envs import SegmentPool, collect_segments
@@ -41,6 +51,9 @@ _LAZY: dict[str, str] = {
     "sigmoid_dpo_loss": "adapref.baselines",
     "hinge_dpo_loss": "adapref.baselines",
     "ipo_dpo_loss": "adapref.baselines",
+    "margin_bt_loss": "adapref.baselines",
+    "conservative_dpo_loss": "adapref.baselines",
+    "robust_dpo_loss": "adapref.baselines",
     "PreferenceData": "adapref.data",
     "read_trl_jsonl": "adapref.data",
     "write_trl_jsonl": "adapref.data",
@@ -79,14 +92,17 @@ __all__ = [
     "adaptive_preference_loss",
     "bt_loss",
     "collect_segments",
+    "conservative_dpo_loss",
     "hinge_dpo_loss",
     "hinge_loss",
     "ipo_dpo_loss",
     "ipo_loss",
     "make_preference_data",
+    "margin_bt_loss",
     "optimal_u",
     "pair_segments",
     "read_trl_jsonl",
+    "robust_dpo_loss",
     "sigmoid_dpo_loss",
     "solve_tau",
     "write_trl_jsonl",

@@ -1,4 +1,5 @@
-"""Baseline preference losses for side-by-side runs: Bradley-Terry (any fixed temperature), hinge, IPO.
+"""Baseline preference losses for side-by-side runs: Bradley-Terry (any fixed temperature), margin-BT, hinge,
+IPO, and for DPO also conservative DPO (cDPO) and robust DPO (rDPO), the related losses the spec names.
 
 Each comes in the reward-model form ``(chosen_rewards, rejected_rewards) -> per-pair losses`` and
 the DPO form ``(policy_chosen_logps, policy_rejected_logps, ref_chosen_logps, ref_rejected_logps)
@@ -53,6 +54,23 @@ def bt_loss(chosen_rewards: torch.Tensor, rejected_rewards: torch.Tensor, *, tem
     if temperature == 1.0:  # the plain BT loss, without the two no-op kernels (the same values)
         return -F.logsigmoid(d)
     return -temperature * F.logsigmoid(d / temperature)
+
+
+def margin_bt_loss(chosen_rewards: torch.Tensor, rejected_rewards: torch.Tensor, margin: torch.Tensor) -> torch.Tensor:
+    """Margin Bradley-Terry of TRL's ``RewardTrainer`` (its ``margin`` column): ``−logσ(d − m)`` per pair.
+
+    With the known preference strength as ``margin`` m this is the fixed, hand-set counterpart of what
+    the adaptive loss learns per pair.
+
+    Example:
+        >>> round(margin_bt_loss(torch.tensor([2.0]), torch.tensor([0.0]), torch.tensor([2.0])).item(), 6)
+        0.693147
+    """
+    d = _margins(chosen_rewards, rejected_rewards)
+    if not isinstance(margin, torch.Tensor) or margin.shape != d.shape:
+        shown = tuple(margin.shape) if isinstance(margin, torch.Tensor) else type(margin).__name__
+        raise ValueError(f"margin must be a tensor of shape {tuple(d.shape)}, got {shown}")
+    return -F.logsigmoid(d - margin.to(d.dtype))
 
 
 def hinge_loss(chosen_rewards: torch.Tensor, rejected_rewards: torch.Tensor, *, beta: float = 1.0) -> torch.Tensor:
@@ -130,3 +148,53 @@ def ipo_dpo_loss(
     _check_positive("beta", beta)
     h, chosen, rejected = _dpo_logits(policy_chosen_logps, policy_rejected_logps, ref_chosen_logps, ref_rejected_logps)
     return (h - 1.0 / (2.0 * beta)).square(), (beta * chosen).detach(), (beta * rejected).detach()
+
+
+def _check_smoothing(label_smoothing: object, upper: float) -> float:
+    if (
+        isinstance(label_smoothing, bool)
+        or not isinstance(label_smoothing, (int, float))
+        or not 0.0 <= label_smoothing < upper
+    ):
+        raise ValueError(f"label_smoothing must be a number in [0, {upper}), got {label_smoothing!r}")
+    return float(label_smoothing)
+
+
+def conservative_dpo_loss(
+    policy_chosen_logps: torch.Tensor,
+    policy_rejected_logps: torch.Tensor,
+    ref_chosen_logps: torch.Tensor,
+    ref_rejected_logps: torch.Tensor,
+    *,
+    beta: float = 0.1,
+    label_smoothing: float = 0.1,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Conservative DPO (cDPO; Mitchell, 2023): ``−(1 − ε)logσ(βh) − ε logσ(−βh)``, ε = ``label_smoothing``.
+
+    TRL's ``sigmoid`` loss with ``label_smoothing`` before TRL removed it; ε = 0 is DPO.
+    """
+    _check_positive("beta", beta)
+    eps = _check_smoothing(label_smoothing, 1.0)
+    h, chosen, rejected = _dpo_logits(policy_chosen_logps, policy_rejected_logps, ref_chosen_logps, ref_rejected_logps)
+    losses = -(1.0 - eps) * F.logsigmoid(beta * h) - eps * F.logsigmoid(-beta * h)
+    return losses, (beta * chosen).detach(), (beta * rejected).detach()
+
+
+def robust_dpo_loss(
+    policy_chosen_logps: torch.Tensor,
+    policy_rejected_logps: torch.Tensor,
+    ref_chosen_logps: torch.Tensor,
+    ref_rejected_logps: torch.Tensor,
+    *,
+    beta: float = 0.1,
+    label_smoothing: float = 0.1,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Robust DPO (rDPO; Chowdhury et al., 2024), TRL's ``"robust"``: the unbiased loss under flip rate ε.
+
+    ``(−(1 − ε)logσ(βh) + ε logσ(−βh)) / (1 − 2ε)``, ε = ``label_smoothing`` ∈ [0, 0.5); ε = 0 is DPO.
+    """
+    _check_positive("beta", beta)
+    eps = _check_smoothing(label_smoothing, 0.5)
+    h, chosen, rejected = _dpo_logits(policy_chosen_logps, policy_rejected_logps, ref_chosen_logps, ref_rejected_logps)
+    losses = (-(1.0 - eps) * F.logsigmoid(beta * h) + eps * F.logsigmoid(-beta * h)) / (1.0 - 2.0 * eps)
+    return losses, (beta * chosen).detach(), (beta * rejected).detach()

@@ -37,7 +37,7 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from adapref._version import __version__
-from adapref.baselines import bt_loss
+from adapref.baselines import bt_loss, conservative_dpo_loss, robust_dpo_loss
 from adapref.commands import clean_test_pairs, format_table, write_json
 from adapref.config import TrainConfig
 from adapref.data import PreferenceData
@@ -52,14 +52,14 @@ logger = logging.getLogger(__name__)
 Table = dict[str, Any]
 
 
-TOY_DPO_LOSSES = ("sigmoid", "ada", "ipo", "hinge")
+TOY_DPO_LOSSES = ("sigmoid", "ada", "ipo", "hinge", "cdpo", "rdpo")
 """The losses :func:`dpo_loss_fn` builds (the toy bandit's ``--losses``)."""
 
 
 def dpo_loss_fn(
     name: str, *, beta: float = 0.1, rho0: float = 0.1, tau_max: float = 5.0
 ) -> Callable[[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]:
-    """Per-pair DPO-family loss by name: ``sigmoid``, ``ada``, ``ipo``, ``hinge`` (TRL conventions)."""
+    """Per-pair DPO-family loss by name: ``sigmoid``, ``ada``, ``ipo``, ``hinge``, ``cdpo`` and ``rdpo`` (ε = 0.1)."""
     if name == "ada":
         return lambda pc, pr, rc, rr: ada_dpo_loss(pc, pr, rc, rr, beta=beta, rho0=rho0, tau_max=tau_max).losses
     if name == "sigmoid":
@@ -68,6 +68,10 @@ def dpo_loss_fn(
         return lambda pc, pr, rc, rr: (((pc - rc) - (pr - rr)) - 1 / (2 * beta)).square()
     if name == "hinge":
         return lambda pc, pr, rc, rr: torch.relu(1 - beta * ((pc - rc) - (pr - rr)))
+    if name == "cdpo":
+        return lambda pc, pr, rc, rr: conservative_dpo_loss(pc, pr, rc, rr, beta=beta)[0]
+    if name == "rdpo":
+        return lambda pc, pr, rc, rr: robust_dpo_loss(pc, pr, rc, rr, beta=beta)[0]
     raise ValueError(f"unknown DPO loss {name!r}; choose from {', '.join(TOY_DPO_LOSSES)}")
 
 

@@ -102,7 +102,9 @@ def build_parser() -> argparse.ArgumentParser:
     dpo.add_argument("--model", default=None, help="local model folder (default: a tiny GPT-2 built from scratch)")
     dpo.add_argument("--toy", action="store_true", help="the exact toy DPO bandit instead of a language model")
     dpo.add_argument(
-        "--losses", default="sigmoid,ada", help="comma list of sigmoid, ada, ipo, hinge (LM: also ada-quad)"
+        "--losses",
+        default="sigmoid,ada",
+        help="comma list of sigmoid, ada, ipo, hinge, cdpo, rdpo (toy) or ada, ada-quad, sigmoid, ipo, hinge (LM)",
     )
     dpo.add_argument("--beta", type=float, default=0.1, help="DPO β")
     dpo.add_argument("--rho0", type=float, default=0.1, help="Ada-DPO ρ0")
