@@ -94,7 +94,7 @@ from trl.trainer.utils import selective_log_softmax  # noqa: E402
 _FUSED_LM_HEAD: bool = hasattr(_dpo_module, "add_fused_lm_head")
 """TRL >= 1.15 patches the model with a fused LM head that returns per-token log-probs."""
 _REF_LOGPS_TAKE_MODEL: bool = "model" in inspect.signature(DPOTrainer.compute_ref_log_probs).parameters
-"""TRL >= 1.10: ``compute_ref_log_probs(model, inputs)``; before: ``compute_ref_log_probs(inputs)``."""
+"""TRL >= 1.9: ``compute_ref_log_probs(model, inputs)``; before: ``compute_ref_log_probs(inputs)``."""
 _NON_MODEL_KEYS = frozenset({"completion_mask", "ref_chosen_logps", "ref_rejected_logps"})
 
 
@@ -347,7 +347,7 @@ class R3MDPOTrainer(DPOTrainer):
         """``(B,)`` reference log-probs of the chosen and rejected completions, as the stock trainer gets them."""
         if self.precompute_ref_logps:
             return inputs["ref_chosen_logps"], inputs["ref_rejected_logps"]
-        compute_ref_log_probs: Any = self.compute_ref_log_probs  # untyped, and its signature changed in TRL 1.10
+        compute_ref_log_probs: Any = self.compute_ref_log_probs  # untyped, and its signature changed in TRL 1.9
         if _REF_LOGPS_TAKE_MODEL:
             ref_model = self.ref_model if self.ref_model is not None else self.model
             ref_chosen, ref_rejected = compute_ref_log_probs(ref_model, inputs)
