@@ -141,7 +141,7 @@ def train_reward(args: argparse.Namespace) -> int:
         raise ValueError(f"--val-fraction must be in [0, 1), got {args.val_fraction}")
     split_gen = torch.Generator().manual_seed(config.seed)
     train, val = data.split(args.val_fraction, split_gen) if args.val_fraction > 0 else (data, None)
-    if args.resume and not (out / CHECKPOINT).exists():  # refused before anything is written to --out
+    if args.resume and not (out / CHECKPOINT).is_file():  # the trainer's test, made before anything is written to --out
         raise ValueError(f"--resume needs a checkpoint at {out / CHECKPOINT}; none was found")
     out.mkdir(parents=True, exist_ok=True)
     if not (args.resume and (out / "config.json").exists()):  # a refused resume must not rewrite the run's config
@@ -219,9 +219,11 @@ def dpo(args: argparse.Namespace) -> int:
     names = [s.strip() for s in args.losses.split(",") if s.strip()]
     if args.data is None and not args.toy:
         raise ValueError("give --data FILE.jsonl (TRL prompt/chosen/rejected) or --toy (the exact bandit)")
-    if args.toy and args.device not in (None, "cpu"):
-        raise ValueError(f"--device {args.device} applies to the language-model run (--data); the toy runs on the CPU")
     if args.toy:
+        if args.device not in (None, "cpu"):
+            raise ValueError(
+                f"--device {args.device} applies to the language-model run (--data); the toy runs on the CPU"
+            )
         from adapref.bench import TOY_DPO_LOSSES
 
         known: tuple[str, ...] = TOY_DPO_LOSSES

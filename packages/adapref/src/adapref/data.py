@@ -332,7 +332,7 @@ def _load_object(line: str, where: str) -> dict[str, Any]:
     return record
 
 
-_FLOAT32_MAX = 3.4028234663852886e38  # torch.finfo(torch.float32).max: larger values become inf in the tensors
+_FLOAT32_MAX = torch.finfo(torch.float32).max  # larger values become inf in the tensors
 
 
 def _lines(path: Path) -> Iterator[tuple[int, str]]:

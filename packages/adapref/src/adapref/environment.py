@@ -16,7 +16,8 @@ def collect() -> dict[str, Any]:
 
     Returns:
         A flat, JSON-serialisable dict: ``package``, ``version``, ``python``, ``platform``, the
-        version of each runtime dependency and of the optional extras' packages (None when absent), ``cpu_count`` (CPUs this process may use),
+        version of each runtime dependency and of the optional extras' packages (None when absent),
+        ``cpu_count`` (CPUs this process may use),
         ``torch_threads`` and ``torch_interop_threads``, ``cuda_available``, ``cuda_version``
         (None for a CPU build) and ``cuda_devices`` (names, empty without CUDA).
     """

@@ -167,8 +167,8 @@ def check_scaling_args(
 def warn_if_tau_max_ignored(tau_max: float, rho0: float, quadratic: bool, clamp_tau_max: bool) -> None:
     """Warn (``UserWarning``) that the quadratic penalty ignores ``tau_max`` (spec §4).
 
-    Raised where a loss is configured once (the loss modules, ``AdaDPOConfig``, the CLI), not per
-    call: with the quadratic penalty and ``clamp_tau_max`` off, τ has no upper bound, as in the paper
+    Raised where a loss is configured once (the loss modules and ``AdaDPOConfig``, so ``adapref dpo``
+    too), not per call: with the quadratic penalty and ``clamp_tau_max`` off, τ has no upper bound, as in the paper
     (§3.6), and a ``tau_max`` below the penalty's own bound log 2 / (2ρ0) would have bound.
     """
     if quadratic and not clamp_tau_max and tau_max < LOG2 / (2.0 * rho0):
