@@ -225,9 +225,15 @@ def test_train_reward_resume_of_a_finished_run_changes_nothing(
     assert json.loads(capsys.readouterr().out.strip().splitlines()[-1]) == expected
     config = (run / "config.json").read_text()
     with pytest.raises(SystemExit):
-        main(["train-reward", "--data", str(data), "--epochs", "3", "--out", str(run), "--resume"])
-    assert "was written with config" in capsys.readouterr().err
+        main(["train-reward", "--data", str(data), "--epochs", "2", "--rho0", "0.3", "--out", str(run), "--resume"])
+    assert "rho0 (0.1 there, 0.3 here)" in capsys.readouterr().err
     assert (run / "config.json").read_text() == config  # the refused resume left the run's record alone
+    with pytest.raises(SystemExit):
+        main(["train-reward", "--data", str(data), "--epochs", "1", "--out", str(run), "--resume"])
+    assert "completed 2 epochs" in capsys.readouterr().err
+    assert main(["train-reward", "--data", str(data), "--epochs", "3", "--out", str(run), "--resume", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["epoch"] == 3
+    assert json.loads((run / "config.json").read_text())["train"]["epochs"] == 3
 
 
 def test_fixed_tau_run_writes_its_report(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

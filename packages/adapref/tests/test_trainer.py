@@ -61,10 +61,28 @@ def test_resume_after_interruption_is_bit_identical(linear_data: tuple[object, o
 def test_resume_refuses_a_different_config(linear_data: tuple[object, object], tmp_path: Path) -> None:
     train, _ = linear_data
     RewardTrainer(TrainConfig(epochs=1)).fit(train, out_dir=tmp_path, progress=False)  # type: ignore[arg-type]
-    with pytest.raises(ValueError, match="was written with config"):
+    with pytest.raises(ValueError, match=r"rho0 \(0.1 there, 0.3 here\)"):
         RewardTrainer(TrainConfig(epochs=1, rho0=0.3)).fit(train, out_dir=tmp_path, resume=True, progress=False)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="needs a checkpoint"):
         RewardTrainer().fit(train, out_dir=tmp_path / "empty", resume=True, progress=False)  # type: ignore[arg-type]
+
+
+def test_resume_may_train_on_to_more_epochs(linear_data: tuple[object, object], tmp_path: Path) -> None:
+    # Two epochs, then a resume with epochs=3, equals three epochs in one go (no schedule depends on epochs).
+    train, _ = linear_data
+    full = RewardTrainer(TrainConfig(epochs=3, batch_size=128))
+    reference = full.fit(train, out_dir=tmp_path / "full", progress=False)  # type: ignore[arg-type]
+    RewardTrainer(TrainConfig(epochs=2, batch_size=128)).fit(train, out_dir=tmp_path / "x", progress=False)  # type: ignore[arg-type]
+    longer = RewardTrainer(TrainConfig(epochs=3, batch_size=128))
+    assert longer.fit(train, out_dir=tmp_path / "x", resume=True, progress=False).epochs == reference.epochs  # type: ignore[arg-type]
+    assert full.model is not None
+    assert longer.model is not None
+    for a, b in zip(full.model.state_dict().values(), longer.model.state_dict().values(), strict=True):
+        assert torch.equal(a, b)
+    with pytest.raises(ValueError, match="completed 3 epochs, more than epochs=2"):
+        RewardTrainer(TrainConfig(epochs=2, batch_size=128)).fit(
+            train, out_dir=tmp_path / "x", resume=True, progress=False
+        )  # type: ignore[arg-type]
 
 
 def test_resume_refuses_other_data(linear_data: tuple[object, object], tmp_path: Path) -> None:

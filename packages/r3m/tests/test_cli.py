@@ -145,8 +145,13 @@ def test_make_data_train_and_audit_end_to_end(tmp_path: Path, capsys: pytest.Cap
     before = (run / "config.json").read_text()
     with pytest.raises(SystemExit):
         main(["train-reward", "--data", str(data), "--out", str(run), "--epochs", "2", "--lam", "0.7", "--resume"])
-    assert "config" in capsys.readouterr().err
+    assert "lam (0.6 there, 0.7 here)" in capsys.readouterr().err
     assert (run / "config.json").read_text() == before
+    # a resume may train on to more epochs; config.json then records them
+    assert main(["train-reward", "--data", str(data), "--out", str(run), "--epochs", "3", "--lam", "0.6", "--resume",
+                 "--json"]) == 0  # fmt: skip
+    capsys.readouterr()
+    assert json.loads((run / "config.json").read_text())["train"]["epochs"] == 3
     assert report["flagged"] == sum(1 for r in rows[1:] if r.split(",")[3] == "True")
 
 

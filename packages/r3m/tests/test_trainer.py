@@ -95,6 +95,33 @@ def test_resume_after_interruption_is_bit_identical(
         RewardTrainer(cfg).fit(val, train, out_dir=tmp_path / "cut", resume=True, progress=False)
 
 
+def test_resume_may_train_on_to_more_epochs(
+    flipped: tuple[PreferenceData, PreferenceData, PreferenceData], tmp_path: Path
+) -> None:
+    # Two epochs, then a resume with epochs=4, equals four epochs in one go (no schedule depends on epochs);
+    # patience 9 so early stopping does not end either run first.
+    train, val, _ = flipped
+    full = RewardTrainer(TrainConfig(epochs=4, batch_size=128, patience=9))
+    reference = full.fit(train, val, out_dir=tmp_path / "full", progress=False)
+    RewardTrainer(TrainConfig(epochs=2, batch_size=128, patience=9)).fit(
+        train, val, out_dir=tmp_path / "x", progress=False
+    )
+    longer = RewardTrainer(TrainConfig(epochs=4, batch_size=128, patience=9))
+    assert longer.fit(train, val, out_dir=tmp_path / "x", resume=True, progress=False).to_dict() == reference.to_dict()
+    assert full.model is not None
+    assert longer.model is not None
+    for a, b in zip(full.model.state_dict().values(), longer.model.state_dict().values(), strict=True):
+        assert torch.equal(a, b)
+    with pytest.raises(ValueError, match="completed 4 epochs, more than epochs=3"):
+        RewardTrainer(TrainConfig(epochs=3, batch_size=128, patience=9)).fit(
+            train, val, out_dir=tmp_path / "x", resume=True, progress=False
+        )
+    with pytest.raises(ValueError, match=r"lam \(0.5 there, 0.7 here\); patience \(9 there, 2 here\)"):
+        RewardTrainer(TrainConfig(epochs=4, batch_size=128, lam=0.7)).fit(
+            train, val, out_dir=tmp_path / "x", resume=True, progress=False
+        )
+
+
 @pytest.mark.parametrize("loss", ["bt", "cbt", "rbt", "ipo", "hinge"])
 def test_every_baseline_trains(flipped: tuple[PreferenceData, PreferenceData, PreferenceData], loss: str) -> None:
     train, val, test = flipped

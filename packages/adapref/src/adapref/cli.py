@@ -86,7 +86,11 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--lr", type=float, default=None, help="Adam learning rate (default 1e-3)")
     train.add_argument("--batch-size", dest="batch_size", type=int, default=None, help="default 64")
     train.add_argument("--config", type=Path, default=None, help="TOML or JSON file of TrainConfig fields")
-    train.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint")
+    train.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue the run in --out from its checkpoint (same settings and data; --epochs may grow)",
+    )
     _add_loss_flags(train)
     _add_common(train)
 

@@ -144,11 +144,14 @@ def train_reward(args: argparse.Namespace) -> int:
     if args.resume and not (out / CHECKPOINT).is_file():  # the trainer's test, made before anything is written to --out
         raise ValueError(f"--resume needs a checkpoint at {out / CHECKPOINT}; none was found")
     out.mkdir(parents=True, exist_ok=True)
-    if not (args.resume and (out / "config.json").exists()):  # a refused resume must not rewrite the run's config
-        write_json(out / "config.json", {"train": config.to_dict(), "data": str(args.data),
-                                         "val_fraction": args.val_fraction, "version": __version__})  # fmt: skip
+    record = {"train": config.to_dict(), "data": str(args.data), "val_fraction": args.val_fraction,
+              "version": __version__}  # fmt: skip
+    if not args.resume:
+        write_json(out / "config.json", record)
     trainer = RewardTrainer(config)
     history = trainer.fit(train, val, out_dir=out, resume=args.resume)
+    if args.resume:  # written only once the checkpoint accepted it (a resume may change epochs and device)
+        write_json(out / "config.json", record)
     last = history.epochs[-1]
     if config.loss.startswith("ada"):
         rep = trainer.tau_report(data)

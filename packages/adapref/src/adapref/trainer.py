@@ -155,7 +155,8 @@ class RewardTrainer:
             val: optional validation pairs: accuracy is recorded after each epoch.
             out_dir: folder for ``checkpoint.pt`` (atomic), ``history.json`` and ``model.pt``.
             resume: continue from ``out_dir/checkpoint.pt`` (model, optimiser, RNG, history);
-                the result equals an uninterrupted run bit for bit.
+                the result equals an uninterrupted run bit for bit. Only ``epochs`` (train on to
+                more) and ``device`` may differ from the checkpoint's config.
             progress: show a tqdm bar (None: only on a terminal).
             callback: called as ``callback(epoch, record)`` after each epoch (and its checkpoint);
                 it may raise to stop the run, which ``resume`` then continues.
@@ -164,8 +165,9 @@ class RewardTrainer:
             :class:`History` of per-epoch train loss, train/val accuracy and mean τ.
 
         Raises:
-            ValueError: ``resume`` without a checkpoint, or a checkpoint whose config or feature
-                dimension differs from this run's.
+            ValueError: ``resume`` without a checkpoint, or a checkpoint whose settings (``epochs`` and
+                ``device`` aside), feature dimension or data differ from this run's, or that completed
+                more epochs than ``epochs``.
         """
         obs_dim = int(train.chosen.shape[-1])
         model, opt, gen = self._build(obs_dim)
@@ -176,11 +178,7 @@ class RewardTrainer:
             if out is None or not (out / CHECKPOINT).is_file():
                 raise ValueError(f"resume=True needs a checkpoint at {out}/{CHECKPOINT}; none was found")
             state = _load(out / CHECKPOINT)
-            if state["config"] != self.config.to_dict() or state["obs_dim"] != obs_dim:
-                raise ValueError(
-                    f"checkpoint at {out / CHECKPOINT} was written with config {state['config']} and obs_dim "
-                    f"{state['obs_dim']}; this run has {self.config.to_dict()} and obs_dim {obs_dim}"
-                )
+            _check_resumable(state, self.config, obs_dim, out / CHECKPOINT)
             if state.get("data") != _fingerprint(train, val):
                 raise ValueError(
                     f"checkpoint at {out / CHECKPOINT} was written for other training/validation data; "
@@ -333,6 +331,31 @@ def _load(path: Path) -> dict[str, Any]:
     if not isinstance(state, dict) or "model" not in state or "config" not in state:
         raise ValueError(f"{path} is not an adapref checkpoint (no 'model' and 'config' entries)")
     return state
+
+
+# Settings a resume may change: the number of epochs (train on), and the device (then the continuation
+# is no longer bit-identical to an uninterrupted run on one device).
+_RESUME_MAY_CHANGE = ("epochs", "device")
+
+
+def _check_resumable(state: dict[str, Any], config: TrainConfig, obs_dim: int, path: Path) -> None:
+    """Refuse a checkpoint written with another config (``epochs``/``device`` aside) or feature dimension."""
+    saved = {k: v for k, v in state["config"].items() if k not in _RESUME_MAY_CHANGE}
+    wanted = {k: v for k, v in config.to_dict().items() if k not in _RESUME_MAY_CHANGE}
+    differ = [f"{k} ({saved.get(k)!r} there, {wanted.get(k)!r} here)" for k in sorted(saved.keys() | wanted.keys())
+              if saved.get(k) != wanted.get(k)]  # fmt: skip
+    if state["obs_dim"] != obs_dim:
+        differ.append(f"feature dimension ({state['obs_dim']} there, {obs_dim} here)")
+    if differ:
+        raise ValueError(
+            f"checkpoint at {path} was written with other settings: {'; '.join(differ)}. Only "
+            f"{' and '.join(_RESUME_MAY_CHANGE)} may change on resume; start a new run in another folder"
+        )
+    if int(state["epoch"]) > config.epochs:
+        raise ValueError(
+            f"checkpoint at {path} has completed {state['epoch']} epochs, more than epochs={config.epochs}; "
+            f"resume with epochs >= {state['epoch']}"
+        )
 
 
 def _fingerprint(train: PreferenceData, val: PreferenceData | None) -> str:

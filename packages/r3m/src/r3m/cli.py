@@ -78,7 +78,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--val-fraction", type=float, default=0.1, help="noisy validation share (early stopping)")
     train.add_argument("--config", type=Path, default=None, help="TOML or JSON file of TrainConfig fields")
     train.add_argument("--resume", action="store_true",
-                       help="continue the run in --out from its checkpoint (same config and data)")  # fmt: skip
+                       help="continue the run in --out from its checkpoint (same settings and data; --epochs may grow)")  # fmt: skip
     g = train.add_argument_group("loss and optimiser (defaults: TrainConfig)")
     g.add_argument("--loss", choices=("r3m", "bt", "cbt", "rbt", "ipo", "hinge"), default=None, help="default r3m")
     g.add_argument("--lam", type=float, default=None, help="per-sample λ ∈ (0, 1) (default 0.5)")

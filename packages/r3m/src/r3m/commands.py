@@ -18,7 +18,7 @@ from r3m.config import TrainConfig
 from r3m.data import PreferenceData
 from r3m.synthetic import TrueReward, make_preference_data, pair_segments, sample_segments
 from r3m.teachers import Flip, Irrational, Mistake, Myopic, Oracle, Stochastic, Teacher
-from r3m.trainer import RewardTrainer
+from r3m.trainer import CHECKPOINT, RewardTrainer
 
 TEACHERS = ("oracle", "flip", "stochastic", "myopic", "irrational", "mistake")
 
@@ -159,12 +159,17 @@ def train_reward(args: argparse.Namespace) -> int:
         raise ValueError(f"--val-fraction must be in [0, 1), got {args.val_fraction}")
     split_gen = torch.Generator().manual_seed(config.seed)
     train, val = data.split(args.val_fraction, split_gen) if args.val_fraction > 0 else (data, None)
+    if args.resume and not (out / CHECKPOINT).is_file():  # the trainer's test, made before anything is written to --out
+        raise ValueError(f"--resume needs a checkpoint at {out / CHECKPOINT}; none was found")
     out.mkdir(parents=True, exist_ok=True)
-    if not (args.resume and (out / "config.json").exists()):  # a refused resume must not rewrite the run's config
-        write_json(out / "config.json", {"train": config.to_dict(), "data": str(args.data),
-                                         "val_fraction": args.val_fraction, "version": __version__})  # fmt: skip
+    record = {"train": config.to_dict(), "data": str(args.data), "val_fraction": args.val_fraction,
+              "version": __version__}  # fmt: skip
+    if not args.resume:
+        write_json(out / "config.json", record)
     trainer = RewardTrainer(config)
     history = trainer.fit(train, val, out_dir=out, resume=args.resume)
+    if args.resume:  # written only once the checkpoint accepted it (a resume may change epochs and device)
+        write_json(out / "config.json", record)
     rep = trainer.outlier_report(data)
     write_deltas(out / "deltas.csv", rep, data)
     last = {**history.epochs[-1], "best_epoch": history.best_epoch, "flagged_share": float(rep.flagged.float().mean()),
