@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+import os
+import stat
 from pathlib import Path
 
 import pytest
@@ -102,6 +104,18 @@ def test_float64_data_trains_like_float32(linear_data: tuple[object, object]) ->
     assert a.epochs == b.epochs
 
 
+def test_bfloat16_data_trains_like_its_float32_copy(linear_data: tuple[object, object], tmp_path: Path) -> None:
+    # bf16 features are accepted and trained in float32 (the data fingerprint of a checkpoint raised TypeError)
+    from adapref.data import PreferenceData
+
+    train, _ = linear_data
+    bf = PreferenceData(train.chosen.bfloat16(), train.rejected.bfloat16(), train.ids, None, None)  # type: ignore[attr-defined]
+    exact = PreferenceData(bf.chosen.float(), bf.rejected.float(), train.ids, None, None)  # type: ignore[attr-defined]
+    a = RewardTrainer(TrainConfig(epochs=1)).fit(bf, out_dir=tmp_path, progress=False)
+    b = RewardTrainer(TrainConfig(epochs=1)).fit(exact, progress=False)
+    assert a.epochs == b.epochs
+
+
 def test_tau_report_agrees_with_an_independent_computation(linear_data: tuple[object, object]) -> None:
     train, _ = linear_data
     trainer = RewardTrainer(TrainConfig(epochs=1, rho0=0.3, tau_max=3.0))
@@ -190,3 +204,16 @@ class TestTrainConfig:
             pytest.skip("CUDA is available here")
         with pytest.raises(ValueError, match="CUDA is not available"):
             RewardTrainer(TrainConfig(device="cuda"))
+
+
+def test_written_files_get_the_mode_of_the_umask(linear_data: tuple[object, object], tmp_path: Path) -> None:
+    # user report: data, model, checkpoint and history came out owner-only (0o600, mkstemp's mode) under umask 022
+    train, _ = linear_data
+    old = os.umask(0o022)
+    try:
+        train.to_jsonl(tmp_path / "pairs.jsonl")  # type: ignore[attr-defined]
+        RewardTrainer(TrainConfig(epochs=1)).fit(train, out_dir=tmp_path / "run", progress=False)  # type: ignore[arg-type]
+    finally:
+        os.umask(old)
+    for name in ("pairs.jsonl", "run/checkpoint.pt", "run/model.pt", "run/history.json"):
+        assert stat.S_IMODE((tmp_path / name).stat().st_mode) == 0o644, name

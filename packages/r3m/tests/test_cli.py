@@ -140,6 +140,12 @@ def test_make_data_train_and_audit_end_to_end(tmp_path: Path, capsys: pytest.Cap
     assert main(["audit", "--run", str(run), "--data", str(data), "--top", "5", "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
     assert len(report["top"]) == 5
+    nested = tmp_path / "new" / "dir" / "all.csv"  # missing folders are created
+    assert main(["audit", "--run", str(run), "--data", str(data), "--csv", str(nested)]) == 0
+    assert nested.read_text().splitlines()[0] == "id,margin,delta,flagged,corrupted"
+    with pytest.raises(SystemExit):
+        main(["audit", "--run", str(run), "--data", str(data), "--csv", str(tmp_path)])
+    assert "is a folder; give the CSV file" in capsys.readouterr().err
     assert report["top"][0]["delta"] >= report["top"][-1]["delta"]
     # a resume with another λ is refused and must leave the run's config.json as it was
     before = (run / "config.json").read_text()
@@ -275,3 +281,128 @@ def test_dpo_unknown_or_empty_losses_are_refused_before_training(
         main(["dpo", "--toy", "--losses", losses, "--out", str(tmp_path / "out")])
     assert "--losses must be a comma list of r3m, sigmoid, conservative, robust, ipo, hinge" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
+
+
+def test_dpo_run_folders_are_checked_before_training(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # user report: a new run into a used --out picked up the earlier run's checkpoints on the next --resume,
+    # and --out naming a file failed only after every loss had trained
+    pytest.importorskip("trl")
+    train = tmp_path / "train.jsonl"
+    assert main(["make-data", "--source", "text", "--n", "16", "--out", str(train)]) == 0
+    out = tmp_path / "dpo"
+    argv = ["dpo", "--data", str(train), "--losses", "r3m", "--epochs", "1", "--out", str(out)]
+    assert main(argv) == 0
+    capsys.readouterr()
+    for extra, message in (
+        ([], "holds the checkpoints of an earlier run; pass --resume"),
+        (["--resume", "--lam", "0.6"], "lam (0.75 there, 0.6 here)"),
+    ):
+        with pytest.raises(SystemExit):
+            main([*argv, *extra])
+        assert message in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main([*argv[:-1], str(train)])
+    assert "is a file" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["dpo", "--data", str(train), "--losses", "r3m", "--out", str(tmp_path / "new"), "--resume"])
+    assert "--resume needs the checkpoints" in capsys.readouterr().err
+    assert not (tmp_path / "new").exists()
+
+
+def test_dpo_reads_every_standard_trl_form(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # implicit prompts are extracted as TRL does; message lists and non-bool corruption flags are named errors
+    from r3m.lm_text import explicit_prompt_records
+
+    got = explicit_prompt_records([{"chosen": "Q: 2+2? A: 4", "rejected": "Q: 2+2? A: 5", "id": "a"}], "f")
+    assert got == [{"prompt": "Q: 2+2? A:", "chosen": " 4", "rejected": " 5", "id": "a"}]
+    with pytest.raises(ValueError, match="share no prefix"):
+        explicit_prompt_records([{"chosen": "yes", "rejected": "no"}], "f")
+    chat = tmp_path / "chat.jsonl"
+    chat.write_text(json.dumps({"prompt": [{"role": "user", "content": "hi"}],
+                                "chosen": [{"role": "assistant", "content": "hello"}],
+                                "rejected": [{"role": "assistant", "content": "go"}]}) + "\n")  # fmt: skip
+    flags = tmp_path / "flags.jsonl"
+    flags.write_text("".join(json.dumps({"prompt": "1+1=", "chosen": "2", "rejected": "3", "corrupted": c}) + "\n"
+                             for c in (False, "yes")))  # fmt: skip
+    for path, message in ((chat, "need the model's chat template"), (flags, "record 1 has 'yes'")):
+        with pytest.raises(SystemExit):
+            main(["dpo", "--data", str(path), "--out", str(tmp_path / "o")])
+        assert message in capsys.readouterr().err
+
+
+def test_train_reward_refuses_to_overwrite_a_run(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # user report: a new run into a finished run's folder replaced its checkpoint, model and history silently
+    data = tmp_path / "pairs.jsonl"
+    assert main(["make-data", "--n", "100", "--T", "2", "--D", "2", "--out", str(data)]) == 0
+    run = tmp_path / "run"
+    assert main(["train-reward", "--data", str(data), "--out", str(run), "--epochs", "1"]) == 0
+    capsys.readouterr()
+    before = (run / "history.json").read_text()
+    with pytest.raises(SystemExit):
+        main(["train-reward", "--data", str(data), "--out", str(run), "--epochs", "1"])
+    assert "holds a run (checkpoint.pt); pass --resume" in capsys.readouterr().err
+    assert (run / "history.json").read_text() == before
+
+
+def test_train_reward_reports_the_kept_epoch(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # the summary describes the saved model (the epoch early stopping kept), not the last epoch trained
+    data = tmp_path / "pairs.jsonl"
+    assert main(["make-data", "--n", "400", "--T", "2", "--D", "3", "--teacher-param", "0.3", "--out", str(data)]) == 0
+    capsys.readouterr()
+    run = tmp_path / "run"
+    config = tmp_path / "c.json"
+    config.write_text('{"patience": 8}')  # train all 8 epochs; a high lr so the last is not the best
+    argv = [
+        "train-reward",
+        "--data",
+        str(data),
+        "--out",
+        str(run),
+        "--epochs",
+        "8",
+        "--lr",
+        "0.05",
+        "--config",
+        str(config),
+    ]
+    assert main([*argv, "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    history = json.loads((run / "history.json").read_text())
+    kept = history["epochs"][history["best_epoch"] - 1]
+    assert history["best_epoch"] < 8  # else the test could not tell the kept epoch from the last
+    assert summary["epoch"] == history["best_epoch"]
+    assert summary["val_accuracy"] == kept["val_accuracy"]
+    assert summary["val_accuracy"] == max(r["val_accuracy"] for r in history["epochs"])
+    assert summary["epochs_run"] == len(history["epochs"]) == 8
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["make-data", "--source", "text", "--teacher", "myopic"], "--source text takes --teacher flip or oracle"),
+        (["make-data", "--out", "."], "is a folder; give the file to write"),
+        (["dpo", "--toy", "--device", "cuda"], "the toy runs on the CPU"),
+        (["dpo", "--toy", "--resume"], "--resume applies to the language-model run"),
+    ],
+)
+def test_make_data_and_dpo_refuse_options_they_would_ignore(
+    argv: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit):
+        main(argv)
+    assert message in capsys.readouterr().err
+
+
+def test_interrupt_is_one_line_and_points_to_resume(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from r3m import commands
+
+    def interrupted(args: object) -> int:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(commands, "train_reward", interrupted)
+    assert main(["train-reward", "--data", "x.jsonl"]) == 130
+    assert capsys.readouterr().err.strip() == (
+        "r3m train-reward: interrupted; the last checkpoint in --out is kept: rerun with --resume"
+    )

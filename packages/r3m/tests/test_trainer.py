@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import stat
 from pathlib import Path
 
 import pytest
@@ -122,6 +124,18 @@ def test_resume_may_train_on_to_more_epochs(
         )
 
 
+def test_bfloat16_data_trains_like_its_float32_copy(
+    flipped: tuple[PreferenceData, PreferenceData, PreferenceData], tmp_path: Path
+) -> None:
+    # bf16 features are accepted and trained in float32 (the data fingerprint of a checkpoint raised TypeError)
+    train, _, _ = flipped
+    bf = PreferenceData(train.chosen.bfloat16(), train.rejected.bfloat16(), train.ids)
+    exact = PreferenceData(bf.chosen.float(), bf.rejected.float(), train.ids)
+    a = RewardTrainer(TrainConfig(epochs=1)).fit(bf, out_dir=tmp_path, progress=False)
+    b = RewardTrainer(TrainConfig(epochs=1)).fit(exact, progress=False)
+    assert a.to_dict() == b.to_dict()
+
+
 @pytest.mark.parametrize("loss", ["bt", "cbt", "rbt", "ipo", "hinge"])
 def test_every_baseline_trains(flipped: tuple[PreferenceData, PreferenceData, PreferenceData], loss: str) -> None:
     train, val, test = flipped
@@ -146,3 +160,18 @@ class TestTrainConfig:
         assert TrainConfig.from_dict(cfg.to_dict()) == cfg
         with pytest.raises(ValueError, match="unknown TrainConfig key"):
             TrainConfig.from_dict({"lambda": 0.5})
+
+
+def test_written_files_get_the_mode_of_the_umask(
+    flipped: tuple[PreferenceData, PreferenceData, PreferenceData], tmp_path: Path
+) -> None:
+    # user report: data, model, checkpoint and history came out owner-only (0o600, mkstemp's mode) under umask 022
+    train, _, _ = flipped
+    old = os.umask(0o022)
+    try:
+        train.to_jsonl(tmp_path / "pairs.jsonl")
+        RewardTrainer(TrainConfig(epochs=1)).fit(train, out_dir=tmp_path / "run", progress=False)
+    finally:
+        os.umask(old)
+    for name in ("pairs.jsonl", "run/checkpoint.pt", "run/model.pt", "run/history.json"):
+        assert stat.S_IMODE((tmp_path / name).stat().st_mode) == 0o644, name

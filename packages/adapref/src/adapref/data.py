@@ -300,6 +300,13 @@ class PreferenceData:
         )
 
 
+def default_file_mode() -> int:
+    """The mode ``open()`` gives a new file under the process umask (``mkstemp`` would give 0o600)."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
 def _atomic_write_lines(path: Path, lines: Iterable[str]) -> None:
     """Write ``lines`` (newline-terminated) to a temporary file beside ``path``, then ``os.replace`` it.
 
@@ -308,6 +315,7 @@ def _atomic_write_lines(path: Path, lines: Iterable[str]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        os.fchmod(fd, default_file_mode())  # readable as any file the user writes, not owner-only
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             for line in lines:
                 handle.write(line)

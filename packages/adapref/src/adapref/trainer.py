@@ -25,7 +25,7 @@ from tqdm.auto import tqdm
 from adapref._version import __version__
 from adapref.baselines import bt_loss, hinge_loss, ipo_loss
 from adapref.config import TrainConfig
-from adapref.data import PreferenceData
+from adapref.data import PreferenceData, default_file_mode
 from adapref.functional import adaptive_preference_loss
 from adapref.metrics import preference_accuracy, spearman, spearman_ceiling, strength_quantile_table, tau_histogram
 from adapref.reward_model import SegmentRewardModel
@@ -367,12 +367,16 @@ def _fingerprint(train: PreferenceData, val: PreferenceData | None) -> str:
             h.update("\x1f".join(part.ids).encode())
             for t in (part.chosen, part.rejected, part.corrupted):
                 if t is not None:
-                    h.update(t.detach().cpu().contiguous().numpy().tobytes())
+                    t = t.detach().cpu().contiguous()
+                    h.update(
+                        (t.view(torch.int16) if t.dtype == torch.bfloat16 else t).numpy().tobytes()
+                    )  # numpy has no bf16
     return h.hexdigest()
 
 
 def _atomic_save(obj: object, path: Path) -> None:
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    os.fchmod(fd, default_file_mode())  # the mode a plain open() gives, not mkstemp's owner-only 0o600
     os.close(fd)
     try:
         torch.save(obj, tmp)
@@ -384,6 +388,7 @@ def _atomic_save(obj: object, path: Path) -> None:
 
 def _atomic_write_text(path: Path, text: str) -> None:
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    os.fchmod(fd, default_file_mode())
     with os.fdopen(fd, "w", encoding="utf-8") as fh:
         fh.write(text)
     os.replace(tmp, path)

@@ -15,12 +15,10 @@ log-ratio margin, TRL's conventions. Losses:
 
 from __future__ import annotations
 
-import math
-
 import torch
 import torch.nn.functional as F
 
-from r3m.functional import check_pair, dpo_logratios
+from r3m.functional import check_beta, check_pair, dpo_logratios
 
 
 def _margin(chosen: torch.Tensor, rejected: torch.Tensor) -> torch.Tensor:
@@ -35,8 +33,7 @@ def _check_eps(eps: float, upper: float) -> None:
 
 
 def _check_beta(beta: float) -> None:
-    if not math.isfinite(beta) or beta <= 0:
-        raise ValueError(f"beta must be a finite number > 0, got {beta!r}")
+    check_beta(beta)
 
 
 def bt_from_margin(d: torch.Tensor) -> torch.Tensor:

@@ -496,7 +496,7 @@ def render_markdown(table: Table, record: dict[str, Any]) -> str:
     m = record["machine"]
     md += ["", f"Command: `{record['command']}`  ", f"Date: {record['date']}  ",
            f"Machine: {m['cpu']}, {m['cores']} cores, torch {m['torch']} ({m['torch_threads']} threads), "
-           f"CUDA: {m['cuda'] or 'none'}  ", f"r3m {record['version']}, commit {record['git_sha']}, "
+           f"CUDA: {m['cuda'] or 'none'}  ", f"r3m {record['version']}, commit {record['git_sha'] or 'unknown (not a git checkout)'}, "
            f"{record['seconds']:.0f} s", ""]  # fmt: skip
     return "\n".join(md)
 

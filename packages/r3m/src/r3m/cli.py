@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,7 @@ from r3m._version import __version__
 
 _TRAIN_FIELDS = ("loss", "lam", "eps", "beta", "epochs", "lr", "batch_size", "weight_decay", "discount",
                  "early_stopping", "patience", "seed", "device")  # fmt: skip
+_RESUMABLE = ("train-reward", "dpo")  # commands that checkpoint into --out
 
 
 def _positive_int(text: str) -> int:
@@ -26,12 +28,12 @@ def _positive_int(text: str) -> int:
     return value
 
 
-def _add_common(p: argparse.ArgumentParser, *, out: bool = True, device: bool = True) -> None:
+def _add_common(p: argparse.ArgumentParser, *, out: str | None = "output folder", device: bool = True) -> None:
     p.add_argument("--seed", type=int, default=None, help="random seed (default 0)")
     if device:
         p.add_argument("--device", choices=("cpu", "cuda", "auto"), default=None, help="device (default cpu)")
-    if out:
-        p.add_argument("--out", type=Path, default=None, help="output folder or file")
+    if out is not None:
+        p.add_argument("--out", type=Path, default=None, help=out)
     p.add_argument("--json", action="store_true", help="print the final metrics as one JSON object")
 
 
@@ -50,7 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
     info.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
 
     demo = sub.add_parser("demo", help="BT vs conservative BT vs R³M with 20%% flipped labels (seconds)")
-    _add_common(demo, out=False)
+    _add_common(demo, out=None)
 
     make = sub.add_parser("make-data", help="write corrupted preference pairs with known truth (JSONL)")
     make.add_argument("--source", choices=("synthetic", "gym", "text"), default="synthetic",
@@ -71,7 +73,7 @@ def build_parser() -> argparse.ArgumentParser:
     make.add_argument("--teacher-param", type=float, default=None,
                       help="flip/mistake rate (0.2), stochastic τ (1), myopic γ (0.5), irrational p (1/3); "
                       "text: flip rate")  # fmt: skip
-    _add_common(make, device=False)
+    _add_common(make, out="JSONL file to write (default pairs.jsonl)", device=False)
 
     train = sub.add_parser("train-reward", help="train a segment reward model on a JSONL file")
     train.add_argument("--data", type=Path, required=True, help="pairs from make-data (JSONL)")
@@ -89,7 +91,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--batch-size", dest="batch_size", type=int, default=None, help="default 64")
     g.add_argument("--discount", type=float, default=None, help="γ of the segment score (default 1)")
     g.add_argument("--early-stopping", dest="early_stopping", choices=("val_accuracy", "none"), default=None)
-    _add_common(train)
+    _add_common(train, out="run folder (default runs/reward)")
 
     aud = sub.add_parser("audit", help="outlier report of a trained run: which labels R³M flags")
     aud.add_argument("--run", type=Path, required=True, help="folder written by train-reward")
@@ -104,7 +106,11 @@ def build_parser() -> argparse.ArgumentParser:
     dpo.add_argument("--eval-data", type=Path, default=None, help="held-out TRL JSONL for implicit-reward accuracy")
     dpo.add_argument("--model", default=None, help="local model folder (default: a tiny GPT-2 built from scratch)")
     dpo.add_argument("--toy", action="store_true", help="the exact toy DPO bandit instead of a language model")
-    dpo.add_argument("--losses", default="r3m,sigmoid", help="comma list: r3m, sigmoid, conservative, robust, ipo")
+    dpo.add_argument(
+        "--losses",
+        default="r3m,sigmoid",
+        help="comma list: r3m, sigmoid, conservative, robust, ipo (--toy: also hinge)",
+    )
     dpo.add_argument("--lam", type=float, default=None,
                      help="R³M λ on the β-scaled logit (default 0.75 with --data, the middle of the paper's DPO grid "
                      "0.65-0.85; 0.5 with --toy, as in the spec's toy)")  # fmt: skip
@@ -113,7 +119,7 @@ def build_parser() -> argparse.ArgumentParser:
     dpo.add_argument("--pairs", type=int, default=6000, help="labelled pairs of the toy")
     dpo.add_argument("--flip-rate", type=float, default=0.0, help="flipped labels of the toy")
     dpo.add_argument("--resume", action="store_true", help="resume each loss's run in --out from its checkpoint")
-    _add_common(dpo, device=False)
+    _add_common(dpo, out="folder: one run subfolder per loss, config.json, results.json (default runs/dpo)")
 
     bench = sub.add_parser("bench", help="the paper's claims side by side (see benchmarks/)")
     bench.add_argument("--quick", action="store_true", help="smallest settings (seconds)")
@@ -133,7 +139,10 @@ def _load_config_file(path: Path) -> dict[str, Any]:
             tomllib = importlib.import_module("tomllib")
         except ModuleNotFoundError as exc:  # Python 3.10
             raise ValueError("--config: TOML needs Python >= 3.11; use a JSON file") from exc
-        data: Any = tomllib.loads(text)
+        try:
+            data: Any = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as exc:
+            raise ValueError(f"--config: {path} is not valid TOML: {exc}") from exc
     else:
         try:
             data = json.loads(text)
@@ -181,3 +190,7 @@ def main(argv: list[str] | None = None) -> int:
         return handlers[args.command](args)
     except (ValueError, ImportError, OSError) as exc:
         parser.error(f"{args.command}: {exc}")
+    except KeyboardInterrupt:  # one line, not a traceback; the checkpoints written so far stay
+        hint = "; the last checkpoint in --out is kept: rerun with --resume" if args.command in _RESUMABLE else ""
+        print(f"r3m {args.command}: interrupted{hint}", file=sys.stderr)
+        return 130

@@ -112,12 +112,21 @@ def make_data(args: argparse.Namespace) -> int:
     """Write corrupted pairs (chosen, rejected, strength, corrupted) as JSONL, or TRL text pairs."""
     seed = 0 if args.seed is None else args.seed
     out = args.out or Path("pairs.jsonl")
+    if out.is_dir():
+        raise ValueError(f"--out {out} is a folder; give the file to write, e.g. {out / 'pairs.jsonl'}")
     gen = torch.Generator().manual_seed(seed)
     if args.source == "text":
         from r3m.data import write_trl_jsonl
         from r3m.lm_dpo import make_text_preferences
 
-        flip = 0.2 if args.teacher_param is None else args.teacher_param
+        if args.teacher not in ("flip", "oracle"):
+            raise ValueError(
+                f"--source text takes --teacher flip or oracle, got {args.teacher!r}: its pairs (a correct and a "
+                "wrong answer) have no graded reward for stochastic, myopic, irrational or mistake labels"
+            )
+        if args.teacher == "oracle" and args.teacher_param not in (None, 0.0):
+            raise ValueError(f"--teacher oracle takes no --teacher-param, got {args.teacher_param}")
+        flip = 0.0 if args.teacher == "oracle" else 0.2 if args.teacher_param is None else args.teacher_param
         records, corrupted = make_text_preferences(args.n, flip_rate=flip, seed=seed)
         write_trl_jsonl([{**r, "corrupted": c} for r, c in zip(records, corrupted, strict=True)], out)
         share = sum(corrupted) / max(len(corrupted), 1)
@@ -138,7 +147,7 @@ def make_data(args: argparse.Namespace) -> int:
             data = pair_segments(pool.features, rewards, args.n, teacher, gen)
             meta = {"source": "gym", "env": args.env, "seg_len": args.seg_len}
         data.to_jsonl(out)
-        share = float(data.corrupted.float().mean()) if data.corrupted is not None else math.nan
+        share = int(data.corrupted.sum()) / len(data) if data.corrupted is not None else math.nan
         meta.update({"n": len(data), "teacher": repr(teacher), "seed": seed})
     meta["version"] = __version__
     meta_path = out.with_suffix(out.suffix + ".meta.pt")
@@ -150,6 +159,18 @@ def make_data(args: argparse.Namespace) -> int:
     return 0
 
 
+def check_run_folder(out: Path, resume: bool) -> None:
+    """``--out`` of ``train-reward``: a folder; with ``--resume`` it holds a checkpoint, without it none."""
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"--out {out} is a file; give a folder for the run")
+    if resume and not (out / CHECKPOINT).is_file():
+        raise ValueError(f"--resume needs a checkpoint at {out / CHECKPOINT}; none was found")
+    if not resume and (out / CHECKPOINT).is_file():
+        raise ValueError(
+            f"--out {out} holds a run ({CHECKPOINT}); pass --resume to continue it, or choose another --out"
+        )
+
+
 def train_reward(args: argparse.Namespace) -> int:
     """Train a reward model; write config.json, model.pt, history.json and deltas.csv under --out."""
     config: TrainConfig = args.train_config
@@ -159,28 +180,33 @@ def train_reward(args: argparse.Namespace) -> int:
         raise ValueError(f"--val-fraction must be in [0, 1), got {args.val_fraction}")
     split_gen = torch.Generator().manual_seed(config.seed)
     train, val = data.split(args.val_fraction, split_gen) if args.val_fraction > 0 else (data, None)
-    if args.resume and not (out / CHECKPOINT).is_file():  # the trainer's test, made before anything is written to --out
-        raise ValueError(f"--resume needs a checkpoint at {out / CHECKPOINT}; none was found")
+    check_run_folder(out, args.resume)  # before anything is written to --out
+    trainer = RewardTrainer(config)  # an unavailable device is refused here, also before writing
     out.mkdir(parents=True, exist_ok=True)
     record = {"train": config.to_dict(), "data": str(args.data), "val_fraction": args.val_fraction,
               "version": __version__}  # fmt: skip
     if not args.resume:
         write_json(out / "config.json", record)
-    trainer = RewardTrainer(config)
     history = trainer.fit(train, val, out_dir=out, resume=args.resume)
     if args.resume:  # written only once the checkpoint accepted it (a resume may change epochs and device)
         write_json(out / "config.json", record)
     rep = trainer.outlier_report(data)
     write_deltas(out / "deltas.csv", rep, data)
-    last = {**history.epochs[-1], "best_epoch": history.best_epoch, "flagged_share": float(rep.flagged.float().mean()),
-            "flag_precision": rep.precision, "flag_recall": rep.recall, "auroc": rep.auroc}  # fmt: skip
+    # the epoch kept by early stopping (the saved model), not the last one trained
+    kept = history.epochs[(history.best_epoch or len(history.epochs)) - 1]
+    last = {**kept, "best_epoch": history.best_epoch, "epochs_run": len(history.epochs),
+            "flagged_share": int(rep.flagged.sum()) / len(rep.flagged), "flag_precision": rep.precision,
+            "flag_recall": rep.recall, "auroc": rep.auroc, "margin_auroc": rep.margin_auroc}  # fmt: skip
     rows = [[k, v] for k, v in last.items()]
     print(json_text(last) if args.json else format_table(["metric", "value"], rows) + f"\n\nrun: {out}")
     return 0
 
 
 def write_deltas(path: Path, rep: Any, data: PreferenceData) -> None:
-    """``id, margin, delta, flagged, corrupted`` per pair, atomically."""
+    """``id, margin, delta, flagged, corrupted`` per pair, atomically (missing parent folders are created)."""
+    if path.is_dir():
+        raise ValueError(f"{path} is a folder; give the CSV file to write, e.g. {path / 'deltas.csv'}")
+    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
     corrupted = data.corrupted.tolist() if data.corrupted is not None else [""] * len(data)
     with open(tmp, "w", newline="", encoding="utf-8") as fh:
@@ -193,6 +219,8 @@ def write_deltas(path: Path, rep: Any, data: PreferenceData) -> None:
 
 def audit(args: argparse.Namespace) -> int:
     """The outlier report of a trained run: largest δ first, with precision/recall when labels are known."""
+    if args.csv is not None and args.csv.is_dir():  # before the work, not after it
+        raise ValueError(f"--csv {args.csv} is a folder; give the CSV file to write, e.g. {args.csv / 'deltas.csv'}")
     trainer = RewardTrainer.load(args.run / "model.pt")
     data = PreferenceData.from_jsonl(args.data)
     rep = trainer.outlier_report(data, lam=args.lam)
@@ -230,6 +258,12 @@ def dpo(args: argparse.Namespace) -> int:
         known = LM_LOSSES
     if not losses or any(n not in known for n in losses):  # before any training, not after the losses before it
         raise ValueError(f"--losses must be a comma list of {', '.join(known)}, got {args.losses!r}")
+    if args.toy and args.device not in (None, "cpu"):
+        raise ValueError(f"--device {args.device} applies to the language-model run (--data); the toy runs on the CPU")
+    if args.toy and args.resume:
+        raise ValueError("--resume applies to the language-model run (--data); the toy trains in seconds")
+    if args.out is not None and args.out.exists() and not args.out.is_dir():
+        raise ValueError(f"--out {args.out} is a file; give a folder (one subfolder per loss)")
     lam = args.lam if args.lam is not None else (0.5 if args.toy else 0.75)
     epochs = args.epochs if args.epochs is not None else 3
     if args.toy:
@@ -251,17 +285,37 @@ def dpo(args: argparse.Namespace) -> int:
     else:
         from r3m.data import read_trl_jsonl
         from r3m.lm_dpo import train_lm_dpo
+        from r3m.lm_text import explicit_prompt_records
 
-        records = read_trl_jsonl(args.data)
-        eval_records = read_trl_jsonl(args.eval_data) if args.eval_data else None
+        records = explicit_prompt_records(read_trl_jsonl(args.data), str(args.data))
+        eval_records = (
+            explicit_prompt_records(read_trl_jsonl(args.eval_data), str(args.eval_data)) if args.eval_data else None
+        )
         flags = [r.get("corrupted") for r in records]
-        corrupted = [bool(f) for f in flags] if all(isinstance(f, bool) for f in flags) else None
+        corrupted = None  # the outlier precision / recall need a bool flag on every record
+        if any(f is not None for f in flags):
+            bad = next((k for k, f in enumerate(flags) if not isinstance(f, bool)), None)
+            if bad is not None:
+                raise ValueError(
+                    f"{args.data}: 'corrupted' must be true or false on every record when one has it; record {bad} "
+                    f"has {flags[bad]!r}"
+                )
+            corrupted = [bool(f) for f in flags]
         result, rows = {}, []
+        base = args.out or Path("runs") / "dpo"
+        for name in losses:  # every loss's folder checked before the first trains
+            held = (base / name).is_dir() and any(c.is_dir() for c in (base / name).glob("checkpoint-*"))
+            if args.resume and not held:
+                raise ValueError(f"--resume needs the checkpoints of a run in {base / name}; none were found")
+            if not args.resume and held:
+                raise ValueError(
+                    f"{base / name} holds the checkpoints of an earlier run; pass --resume to continue it, or "
+                    "choose another --out"
+                )
         for name in losses:
-            out_dir = (args.out or Path("runs") / "dpo") / name
             metrics = train_lm_dpo(records, eval_records=eval_records, corrupted=corrupted, model=args.model,
-                                   loss=name, lam=lam, beta=args.beta, epochs=epochs, seed=seed, out_dir=out_dir,
-                                   resume=args.resume)  # fmt: skip
+                                   loss=name, lam=lam, beta=args.beta, epochs=epochs, seed=seed, out_dir=base / name,
+                                   device=args.device or "cpu", resume=args.resume)  # fmt: skip
             result[name] = metrics
             rows.append([name, *(metrics.get(k) for k in ("eval_accuracy", "train_accuracy", "outlier_precision",
                                                            "outlier_recall"))])  # fmt: skip

@@ -141,6 +141,12 @@ def check_pair(name_a: str, a: torch.Tensor, name_b: str, b: torch.Tensor) -> No
         raise ValueError(f"{name_a} is empty: a batch needs at least one pair")
 
 
+def check_beta(beta: object) -> None:
+    """``beta`` a real number (not a bool or tensor), finite and > 0; ``ValueError`` naming it otherwise."""
+    if isinstance(beta, bool) or not isinstance(beta, numbers.Real) or not math.isfinite(beta) or beta <= 0:
+        raise ValueError(f"beta must be a finite number > 0, got {beta!r}")
+
+
 def check_finite_arg(check_finite: object) -> bool | None:
     """``check_finite`` validated: ``None``, ``True`` or ``False`` (a ``ValueError`` naming it otherwise)."""
     if check_finite is not None and not isinstance(check_finite, bool):
@@ -308,8 +314,7 @@ def r3m_dpo_loss(
         >>> round(out.losses.item(), 5), out.delta.item()
         (1.69315, 2.0)
     """
-    if not math.isfinite(beta) or beta <= 0:
-        raise ValueError(f"beta must be a finite number > 0, got {beta!r}")
+    check_beta(beta)
     chosen, rejected = dpo_logratios(
         policy_chosen_logps, policy_rejected_logps, ref_chosen_logps, ref_rejected_logps, reference_free
     )

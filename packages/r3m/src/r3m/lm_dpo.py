@@ -18,7 +18,9 @@ from __future__ import annotations
 import contextlib
 import copy
 import dataclasses
+import hashlib
 import importlib
+import json
 import logging
 import math
 import os
@@ -155,6 +157,81 @@ def _accuracy(z: np.ndarray[Any, np.dtype[np.float64]]) -> float:
     return float(np.mean((z > 0) + 0.5 * (z == 0)))
 
 
+RUN_ARGS = "run_args.json"
+"""File in ``out_dir`` with the arguments of a run (and fingerprints of its records), checked on resume."""
+
+
+def _run_arguments(
+    train_rows: Sequence[Mapping[str, Any]],
+    eval_rows: Sequence[Mapping[str, Any]] | None,
+    corrupted: Sequence[bool] | None,
+    **arguments: Any,
+) -> dict[str, Any]:
+    """The arguments a resume must repeat, with SHA-256 fingerprints of the records and the corruption flags.
+
+    ``epochs`` (a resume may train on to more) and ``device`` are not among them.
+    """
+
+    def fingerprint(rows: object) -> str | None:
+        if rows is None:
+            return None
+        text = json.dumps(rows, sort_keys=True, ensure_ascii=False, default=str)
+        return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+    return {
+        **arguments,
+        "train_records": fingerprint([dict(r) for r in train_rows]),
+        "eval_records": None if eval_rows is None else fingerprint([dict(r) for r in eval_rows]),
+        "corrupted": None if corrupted is None else fingerprint([bool(c) for c in corrupted]),
+    }
+
+
+def _check_run_dir(run_dir: Path, run_args: dict[str, Any], resume: bool, get_last_checkpoint: Any) -> str | None:
+    """The checkpoint to resume from (``None`` for a new run), after checking ``run_dir`` fits the request.
+
+    A new run refuses a folder that holds an earlier run's ``checkpoint-*`` (TRL would resume or mix them);
+    a resume refuses a folder without one and arguments that differ from the run's ``run_args.json``.
+    """
+    if run_dir.exists() and not run_dir.is_dir():
+        raise ValueError(f"out_dir {str(run_dir)!r} is a file; give a folder for the run")
+    checkpoint = get_last_checkpoint(str(run_dir)) if run_dir.is_dir() else None
+    if not resume:
+        if checkpoint is not None:
+            raise ValueError(
+                f"out_dir {str(run_dir)!r} holds the checkpoints of an earlier run ({Path(checkpoint).name}); "
+                "pass resume=True (CLI: --resume) to continue it, or choose another out_dir"
+            )
+        return None
+    if checkpoint is None:
+        raise FileNotFoundError(f"resume=True but out_dir {str(run_dir)!r} holds no checkpoint-* directory")
+    path = run_dir / RUN_ARGS
+    if path.is_file():  # a run from a version without the file: nothing to compare with
+        saved = json.loads(path.read_text(encoding="utf-8"))
+        differ = [k for k in sorted(set(saved) | set(run_args)) if saved.get(k) != run_args.get(k)]
+        if differ:
+            shown = "; ".join(
+                f"{k} ({saved.get(k)!r} there, {run_args.get(k)!r} here)"
+                if k not in ("train_records", "eval_records", "corrupted")
+                else f"{k} (other content)"
+                for k in differ
+            )
+            raise ValueError(
+                f"resume=True with other arguments than the run in {str(run_dir)!r}: {shown}. Only epochs and "
+                "device may change on resume; start a new run in another out_dir"
+            )
+    return str(checkpoint)
+
+
+def _mean_logged_loss(log_history: Sequence[Mapping[str, Any]], fallback: float) -> float:
+    """Mean training loss over every optimizer step of the run, resumed parts included.
+
+    With ``logging_steps=1`` each step logs its loss and the history is restored from the checkpoint;
+    ``TrainOutput.training_loss`` counts only the steps of the current call (0 for a finished run resumed).
+    """
+    losses = [float(h["loss"]) for h in log_history if "loss" in h]
+    return float(np.mean(losses)) if losses else fallback
+
+
 def _write_deltas(
     path: Path, z: np.ndarray[Any, np.dtype[np.float64]], lam: float, corrupted: Sequence[bool] | None
 ) -> None:
@@ -261,17 +338,21 @@ def train_lm_dpo(
         num_threads: torch intra-op threads during the run (restored afterwards); ``None`` means 1 for the
             tiny model (its kernels are too small to split, and on a loaded 2-core machine two OpenMP
             threads ran ~50× slower) and the current setting for a user's ``model``.
-        resume: continue from the last ``checkpoint-*`` in ``out_dir`` (same arguments required).
+        resume: continue from the last ``checkpoint-*`` in ``out_dir``, to ``epochs`` in all. The other
+            arguments (``device`` aside) and the records must be the run's: they are kept in
+            ``out_dir/run_args.json`` and a difference is a ``ValueError`` naming it. Without ``resume``, a
+            folder holding an earlier run's ``checkpoint-*`` is refused.
         progress: called as ``progress(global_step, max_steps, logs)`` after each optimizer step.
 
     Returns:
-        Metrics: ``train_loss`` (mean training loss), ``train_runtime_s``, ``global_step``,
+        Metrics: ``train_loss`` (mean training loss over every step, resumed runs included), ``train_runtime_s``, ``global_step``,
         ``train_accuracy``, ``outlier_frac``, the ``corrupted``-dependent ones above and, with
         ``eval_records``, ``eval_accuracy`` and ``eval_margin_mean``.
 
     Raises:
         ValueError: a bad argument, named; records that ``max_length`` would drop; a CUDA device
-            asked for but absent.
+            asked for but absent; ``out_dir`` a file, or holding an earlier run without ``resume``; a resume
+            with other arguments or records than the run's.
         FileNotFoundError: ``model`` is not a directory, or ``resume`` with no checkpoint in ``out_dir``.
         ImportError: the ``[trl]`` extra is missing or TRL is outside ``>=1.0,<2``.
 
@@ -337,12 +418,15 @@ def train_lm_dpo(
         get_last_checkpoint: Any = _get_last_checkpoint  # untyped
 
         run_dir = Path(out_dir)
+        run_args = _run_arguments(
+            train_rows, eval_rows, corrupted, model=None if model is None else str(model), loss=loss, lam=lam,
+            beta=beta, eps=eps, batch_size=batch_size, lr=lr, max_length=max_length, n_layer=n_layer,
+            n_embd=n_embd, seed=seed,
+        )  # fmt: skip
+        checkpoint = _check_run_dir(run_dir, run_args, resume, get_last_checkpoint)
         run_dir.mkdir(parents=True, exist_ok=True)
-        checkpoint: str | None = None
-        if resume:
-            checkpoint = get_last_checkpoint(str(run_dir))
-            if checkpoint is None:
-                raise FileNotFoundError(f"resume=True but out_dir {str(run_dir)!r} holds no checkpoint-* directory")
+        if not resume:
+            (run_dir / RUN_ARGS).write_text(json.dumps(run_args, indent=2) + "\n", encoding="utf-8")
 
         if model is None:
             policy, tokenizer = build_tiny_model(
@@ -410,7 +494,7 @@ def train_lm_dpo(
         result = trainer.train(resume_from_checkpoint=checkpoint)
 
         metrics: dict[str, float] = {
-            "train_loss": float(result.training_loss),
+            "train_loss": _mean_logged_loss(trainer.state.log_history, float(result.training_loss)),
             "train_runtime_s": float(result.metrics.get("train_runtime", math.nan)),
             "global_step": float(trainer.state.global_step),
         }

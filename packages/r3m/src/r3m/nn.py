@@ -13,12 +13,10 @@ Both keep the δ of the last call in ``last_delta`` (for logging the outlier fra
 
 from __future__ import annotations
 
-import math
-
 import torch
 from torch import nn
 
-from r3m.functional import check_finite_arg, check_pair, r3m_dpo_loss, r3m_loss, r3m_threshold
+from r3m.functional import check_beta, check_finite_arg, check_pair, r3m_dpo_loss, r3m_loss, r3m_threshold
 
 
 class R3MLoss(nn.Module):
@@ -86,8 +84,7 @@ class R3MDPOLoss(nn.Module):
     ) -> None:
         super().__init__()
         self.check_finite = check_finite_arg(check_finite)
-        if not math.isfinite(beta) or beta <= 0:
-            raise ValueError(f"beta must be a finite number > 0, got {beta!r}")
+        check_beta(beta)
         r3m_threshold(lam)
         self.beta, self.lam, self.reference_free = beta, lam, reference_free
         self.last_delta: torch.Tensor | None = None

@@ -28,7 +28,7 @@ from tqdm.auto import tqdm
 from r3m._version import __version__
 from r3m.baselines import bt_loss, conservative_loss, hinge_loss, ipo_loss, unbiased_loss
 from r3m.config import TrainConfig
-from r3m.data import PreferenceData
+from r3m.data import PreferenceData, default_file_mode
 from r3m.functional import r3m_delta, r3m_loss
 from r3m.metrics import outlier_auroc, outlier_precision_recall, preference_accuracy
 from r3m.reward_model import SegmentRewardModel
@@ -101,7 +101,9 @@ class OutlierReport:
     """AUROC of −d (the detection baseline any model gives, e.g. Bradley-Terry's margin)."""
 
     def top(self, k: int = 20) -> list[dict[str, Any]]:
-        """The ``k`` pairs with the largest δ: id, margin, δ."""
+        """The ``k`` pairs with the largest δ: id, margin, δ (``k`` ≥ 0; all pairs when ``k`` exceeds them)."""
+        if isinstance(k, bool) or not isinstance(k, int) or k < 0:
+            raise ValueError(f"k must be an integer >= 0, got {k!r}")
         order = torch.argsort(self.delta, descending=True)[:k]
         return [
             {"id": self.ids[i], "margin": float(self.margins[i]), "delta": float(self.delta[i])} for i in order.tolist()
@@ -109,7 +111,7 @@ class OutlierReport:
 
     def to_dict(self, k: int = 20) -> dict[str, Any]:
         return {
-            "n": len(self.ids), "flagged": int(self.flagged.sum()), "flagged_share": float(self.flagged.float().mean()),
+            "n": len(self.ids), "flagged": int(self.flagged.sum()), "flagged_share": int(self.flagged.sum()) / len(self.ids),
             "precision": self.precision, "recall": self.recall, "auroc": self.auroc,
             "margin_auroc": self.margin_auroc, "top": self.top(k),
         }  # fmt: skip
@@ -359,12 +361,16 @@ def _fingerprint(train: PreferenceData, val: PreferenceData | None) -> str:
             h.update("\x1f".join(part.ids).encode())
             for t in (part.chosen, part.rejected, part.corrupted):
                 if t is not None:
-                    h.update(t.detach().cpu().contiguous().numpy().tobytes())
+                    t = t.detach().cpu().contiguous()
+                    h.update(
+                        (t.view(torch.int16) if t.dtype == torch.bfloat16 else t).numpy().tobytes()
+                    )  # numpy has no bf16
     return h.hexdigest()
 
 
 def _atomic_save(obj: object, path: Path) -> None:
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    os.fchmod(fd, default_file_mode())  # the mode a plain open() gives, not mkstemp's owner-only 0o600
     os.close(fd)
     try:
         torch.save(obj, tmp)
@@ -376,6 +382,7 @@ def _atomic_save(obj: object, path: Path) -> None:
 
 def _atomic_write_text(path: Path, text: str) -> None:
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    os.fchmod(fd, default_file_mode())
     with os.fdopen(fd, "w", encoding="utf-8") as fh:
         fh.write(text)
     os.replace(tmp, path)
