@@ -371,3 +371,58 @@ def test_dpo_toy_runs_the_cdpo_and_rdpo_baselines(capsys: pytest.CaptureFixture[
     result = json.loads(capsys.readouterr().out)
     assert list(result) == ["sigmoid", "cdpo", "rdpo"]
     assert all(0.0 <= r["win_rate_vs_ref"] <= 1.0 for r in result.values())
+
+
+def test_dpo_run_folders_are_checked_before_training(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # a new run into a used --out would let the next --resume pick up the earlier run's checkpoints; --out naming
+    # a file failed only after every loss had trained
+    pytest.importorskip("trl")
+    from adapref.data import write_trl_jsonl
+    from adapref.lm_text import make_text_preferences
+
+    records, _ = make_text_preferences(16, seed=0)
+    train = tmp_path / "train.jsonl"
+    write_trl_jsonl(records, train)
+    out = tmp_path / "dpo"
+    argv = ["dpo", "--data", str(train), "--losses", "ada", "--epochs", "1", "--out", str(out)]
+    assert main(argv) == 0
+    capsys.readouterr()
+    with pytest.raises(SystemExit):
+        main(argv)
+    assert "holds the checkpoints of an earlier run; pass --resume" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main([*argv[:-1], str(train)])
+    assert "is a file" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["dpo", "--data", str(train), "--losses", "ada", "--out", str(tmp_path / "new"), "--resume"])
+    assert "--resume needs the checkpoints" in capsys.readouterr().err
+    assert not (tmp_path / "new").exists()
+
+
+def test_train_reward_refuses_to_overwrite_a_run(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # a new run into a finished run's folder replaced its checkpoint, model and history silently
+    data = tmp_path / "pairs.jsonl"
+    assert main(["make-data", "--n", "100", "--T", "2", "--D", "2", "--out", str(data)]) == 0
+    run = tmp_path / "run"
+    assert main(["train-reward", "--data", str(data), "--out", str(run), "--epochs", "1"]) == 0
+    capsys.readouterr()
+    before = (run / "history.json").read_text()
+    with pytest.raises(SystemExit):
+        main(["train-reward", "--data", str(data), "--out", str(run), "--epochs", "1"])
+    assert "holds a run (checkpoint.pt); pass --resume" in capsys.readouterr().err
+    assert (run / "history.json").read_text() == before
+
+
+def test_interrupt_is_one_line_and_points_to_resume(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from adapref import commands
+
+    def interrupted(args: object) -> int:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(commands, "train_reward", interrupted)
+    assert main(["train-reward", "--data", "x.jsonl"]) == 130
+    assert capsys.readouterr().err.strip() == (
+        "adapref train-reward: interrupted; the last checkpoint in --out is kept: rerun with --resume"
+    )

@@ -264,8 +264,33 @@ class TestTrainLmDpo:
         with pytest.raises(ValueError, match=r"beta=0\.2 \(the run has 0\.1\)"):
             train_lm_dpo(train, out_dir=tmp_path, epochs=3, batch_size=8, beta=0.2, resume=True)
         other, _ = make_text_preferences(16, seed=1)
-        with pytest.raises(ValueError, match="train_records="):
+        with pytest.raises(ValueError, match=r"train_records \(other content\)"):
             train_lm_dpo(other, out_dir=tmp_path, epochs=3, batch_size=8, resume=True)
+        # a finished run resumed trains nothing and reports the run's mean loss (TRL's own figure was 0)
+        again = train_lm_dpo(train, out_dir=tmp_path, epochs=2, batch_size=8, resume=True)
+        assert again["train_loss"] == pytest.approx(resumed["train_loss"], rel=1e-6)
+        # a new run into the used folder is refused (the next resume would have picked up these checkpoints)
+        with pytest.raises(ValueError, match="holds the checkpoints of an earlier run"):
+            train_lm_dpo(train, out_dir=tmp_path, epochs=1, batch_size=8)
+        (tmp_path / "file").write_text("x")
+        with pytest.raises(ValueError, match="is a file"):
+            train_lm_dpo(train, out_dir=tmp_path / "file", epochs=1, batch_size=8)
+
+    def test_resumed_train_loss_covers_the_whole_run(self, tmp_path: Path) -> None:
+        # A two-epoch run interrupted in its second epoch (after checkpoint-2), then resumed, reports the
+        # mean loss of all four steps, as the uninterrupted run does (TRL's own figure counts this call's only).
+        train, _ = make_text_preferences(16, seed=0)
+        whole = train_lm_dpo(train, out_dir=tmp_path / "whole", epochs=2, batch_size=8)
+
+        def interrupt(step: int, total: int, logs: dict[str, float]) -> None:
+            if step == 3:
+                raise KeyboardInterrupt
+
+        with pytest.raises(KeyboardInterrupt):
+            train_lm_dpo(train, out_dir=tmp_path / "cut", epochs=2, batch_size=8, progress=interrupt)
+        resumed = train_lm_dpo(train, out_dir=tmp_path / "cut", epochs=2, batch_size=8, resume=True)
+        assert resumed["global_step"] == 4
+        assert resumed["train_loss"] == pytest.approx(whole["train_loss"], rel=1e-5)
 
     def test_resume_without_checkpoint_is_a_clear_error(self, tmp_path: Path) -> None:
         train, _ = make_text_preferences(4, seed=0)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,7 @@ _TRAIN_FIELDS = {
     "temperature": float, "beta": float, "epochs": int, "lr": float, "batch_size": int, "weight_decay": float,
     "seed": int, "device": str,
 }  # fmt: skip
+_RESUMABLE = ("train-reward", "dpo")  # commands that checkpoint into --out
 
 
 def _add_common(p: argparse.ArgumentParser, *, out: bool = True, device: bool = True) -> None:
@@ -185,3 +187,7 @@ def main(argv: list[str] | None = None) -> int:
         return handlers[args.command](args)
     except (ValueError, ImportError, OSError) as exc:
         parser.error(f"{args.command}: {exc}")
+    except KeyboardInterrupt:  # one line, not a traceback; the checkpoints written so far stay
+        hint = "; the last checkpoint in --out is kept: rerun with --resume" if args.command in _RESUMABLE else ""
+        print(f"adapref {args.command}: interrupted{hint}", file=sys.stderr)
+        return 130

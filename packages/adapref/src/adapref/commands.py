@@ -141,14 +141,20 @@ def train_reward(args: argparse.Namespace) -> int:
         raise ValueError(f"--val-fraction must be in [0, 1), got {args.val_fraction}")
     split_gen = torch.Generator().manual_seed(config.seed)
     train, val = data.split(args.val_fraction, split_gen) if args.val_fraction > 0 else (data, None)
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"--out {out} is a file; give a folder for the run")
     if args.resume and not (out / CHECKPOINT).is_file():  # the trainer's test, made before anything is written to --out
         raise ValueError(f"--resume needs a checkpoint at {out / CHECKPOINT}; none was found")
+    if not args.resume and (out / CHECKPOINT).is_file():
+        raise ValueError(
+            f"--out {out} holds a run ({CHECKPOINT}); pass --resume to continue it, or choose another --out"
+        )
+    trainer = RewardTrainer(config)  # an unavailable device is refused here, before anything is written
     out.mkdir(parents=True, exist_ok=True)
     record = {"train": config.to_dict(), "data": str(args.data), "val_fraction": args.val_fraction,
               "version": __version__}  # fmt: skip
     if not args.resume:
         write_json(out / "config.json", record)
-    trainer = RewardTrainer(config)
     history = trainer.fit(train, val, out_dir=out, resume=args.resume)
     if args.resume:  # written only once the checkpoint accepted it (a resume may change epochs and device)
         write_json(out / "config.json", record)
@@ -222,11 +228,15 @@ def dpo(args: argparse.Namespace) -> int:
     names = [s.strip() for s in args.losses.split(",") if s.strip()]
     if args.data is None and not args.toy:
         raise ValueError("give --data FILE.jsonl (TRL prompt/chosen/rejected) or --toy (the exact bandit)")
+    if args.out is not None and args.out.exists() and not args.out.is_dir():
+        raise ValueError(f"--out {args.out} is a file; give a folder (one subfolder per loss)")
     if args.toy:
         if args.device not in (None, "cpu"):
             raise ValueError(
                 f"--device {args.device} applies to the language-model run (--data); the toy runs on the CPU"
             )
+        if args.resume:
+            raise ValueError("--resume applies to the language-model run (--data); the toy trains in seconds")
         from adapref.bench import TOY_DPO_LOSSES
 
         known: tuple[str, ...] = TOY_DPO_LOSSES
@@ -260,11 +270,20 @@ def dpo(args: argparse.Namespace) -> int:
 
         records = read_trl_jsonl(args.data)
         eval_records = read_trl_jsonl(args.eval_data) if args.eval_data else None
+        base = args.out or Path("runs") / "dpo"
+        for name in names:  # every loss's folder checked before the first trains
+            held = (base / name).is_dir() and any(c.is_dir() for c in (base / name).glob("checkpoint-*"))
+            if args.resume and not held:
+                raise ValueError(f"--resume needs the checkpoints of a run in {base / name}; none were found")
+            if not args.resume and held:
+                raise ValueError(
+                    f"{base / name} holds the checkpoints of an earlier run; pass --resume to continue it, or "
+                    "choose another --out"
+                )
         for name in names:
-            out_dir = (args.out or Path("runs") / "dpo") / name
             metrics = train_lm_dpo(records, eval_records=eval_records, model=args.model, loss=name, rho0=args.rho0,
                                    tau_max=args.tau_max, beta=args.beta, epochs=args.epochs, seed=seed,
-                                   device=args.device or "cpu", out_dir=out_dir, resume=args.resume)  # fmt: skip
+                                   device=args.device or "cpu", out_dir=base / name, resume=args.resume)  # fmt: skip
             result[name] = metrics
             rows.append([name, metrics.get("eval_accuracy"), metrics.get("train_accuracy"), metrics.get("tau_mean")])
         table = format_table(["loss", "held-out implicit acc", "train acc", "mean τ"], rows)

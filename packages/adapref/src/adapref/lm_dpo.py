@@ -184,6 +184,16 @@ def _run_arguments(
     return {**arguments, "train_records": fingerprint(train_rows), "eval_records": fingerprint(eval_rows)}
 
 
+def _mean_logged_loss(log_history: Sequence[Mapping[str, Any]], fallback: float) -> float:
+    """Mean training loss over every optimizer step of the run, resumed parts included.
+
+    With ``logging_steps=1`` each step logs its loss and the history is restored from the checkpoint;
+    ``TrainOutput.training_loss`` counts only the steps of the current call (0 for a finished run resumed).
+    """
+    losses = [float(h["loss"]) for h in log_history if "loss" in h]
+    return float(np.mean(losses)) if losses else fallback
+
+
 def _check_resume_arguments(path: Path, run_args: dict[str, Any]) -> None:
     """``ValueError`` naming every argument that differs from the run's ``run_args.json`` (none: nothing to check)."""
     if not path.is_file():  # a run from a version without the file: nothing to compare with
@@ -191,7 +201,12 @@ def _check_resume_arguments(path: Path, run_args: dict[str, Any]) -> None:
     saved = json.loads(path.read_text(encoding="utf-8"))
     differ = [k for k in sorted(set(saved) | set(run_args)) if saved.get(k) != run_args.get(k)]
     if differ:
-        shown = ", ".join(f"{k}={run_args.get(k)!r} (the run has {saved.get(k)!r})" for k in differ)
+        shown = ", ".join(
+            f"{k}={run_args.get(k)!r} (the run has {saved.get(k)!r})"
+            if not k.endswith("_records")
+            else f"{k} (other content)"
+            for k in differ
+        )
         raise ValueError(
             f"resume=True with other arguments than the run in {path.parent}: {shown}; "
             "resume with the run's arguments, or start a new run in another out_dir"
@@ -358,6 +373,8 @@ def train_lm_dpo(
         get_last_checkpoint: Any = _get_last_checkpoint  # untyped
 
         run_dir = Path(out_dir)
+        if run_dir.exists() and not run_dir.is_dir():
+            raise ValueError(f"out_dir {str(run_dir)!r} is a file; give a folder for the run")
         run_dir.mkdir(parents=True, exist_ok=True)
         checkpoint: str | None = None
         run_args = _run_arguments(
@@ -371,6 +388,12 @@ def train_lm_dpo(
                 raise FileNotFoundError(f"resume=True but out_dir {str(run_dir)!r} holds no checkpoint-* directory")
             _check_resume_arguments(run_dir / RUN_ARGS, run_args)
         else:
+            earlier = get_last_checkpoint(str(run_dir))
+            if earlier is not None:  # TRL would mix them: the next resume would pick up the old run's last one
+                raise ValueError(
+                    f"out_dir {str(run_dir)!r} holds the checkpoints of an earlier run ({Path(earlier).name}); "
+                    "pass resume=True (CLI: --resume) to continue it, or choose another out_dir"
+                )
             (run_dir / RUN_ARGS).write_text(json.dumps(run_args, indent=2) + "\n", encoding="utf-8")
 
         if model is None:
@@ -441,7 +464,7 @@ def train_lm_dpo(
         result = trainer.train(resume_from_checkpoint=checkpoint)
 
         metrics: dict[str, float] = {
-            "train_loss": float(result.training_loss),
+            "train_loss": _mean_logged_loss(trainer.state.log_history, float(result.training_loss)),
             "train_runtime_s": float(result.metrics.get("train_runtime", math.nan)),
             "global_step": float(trainer.state.global_step),
         }
