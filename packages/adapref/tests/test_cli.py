@@ -384,8 +384,11 @@ def test_dpo_run_folders_are_checked_before_training(tmp_path: Path, capsys: pyt
     train = tmp_path / "train.jsonl"
     write_trl_jsonl(records, train)
     out = tmp_path / "dpo"
-    argv = ["dpo", "--data", str(train), "--losses", "ada", "--epochs", "1", "--out", str(out)]
+    argv = ["dpo", "--data", str(train), "--losses", "ada", "--epochs", "1", "--batch-size", "8", "--lr", "1e-3",
+            "--out", str(out)]  # fmt: skip
     assert main(argv) == 0
+    assert json.loads((out / "results.json").read_text())["ada"]["global_step"] == 2  # 16 pairs / --batch-size 8
+    assert json.loads((out / "ada" / "run_args.json").read_text())["lr"] == 1e-3
     capsys.readouterr()
     with pytest.raises(SystemExit):
         main(argv)
@@ -426,3 +429,52 @@ def test_interrupt_is_one_line_and_points_to_resume(
     assert capsys.readouterr().err.strip() == (
         "adapref train-reward: interrupted; the last checkpoint in --out is kept: rerun with --resume"
     )
+
+
+def test_dpo_reads_every_standard_trl_form(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # implicit prompts are extracted as TRL does; message lists are a named error (both failed with an internal message)
+    from adapref.lm_text import explicit_prompt_records
+
+    got = explicit_prompt_records([{"chosen": "Q: 2+2? A: 4", "rejected": "Q: 2+2? A: 5", "id": "a"}], "f")
+    assert got == [{"prompt": "Q: 2+2? A:", "chosen": " 4", "rejected": " 5", "id": "a"}]
+    with pytest.raises(ValueError, match="share no prefix"):
+        explicit_prompt_records([{"chosen": "yes", "rejected": "no"}], "f")
+    chat = tmp_path / "chat.jsonl"
+    chat.write_text(json.dumps({"prompt": [{"role": "user", "content": "hi"}],
+                                "chosen": [{"role": "assistant", "content": "hello"}],
+                                "rejected": [{"role": "assistant", "content": "go"}]}) + "\n")  # fmt: skip
+    with pytest.raises(SystemExit):
+        main(["dpo", "--data", str(chat), "--out", str(tmp_path / "o")])
+    assert f"{chat}: conversational records" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["make-data", "--out", "."], "is a folder; give the file to write"),
+        (["dpo", "--toy", "--resume"], "--resume applies to the language-model run"),
+        (["dpo", "--toy", "--lr", "1e-5"], "--lr apply to the language-model run"),
+        (["dpo", "--data", "x.jsonl", "--flip-rate", "0.4"], "--pairs and --flip-rate set up the toy"),
+        (["train-reward", "--data", "x.jsonl", "--tau-max", "1e40"], "tau_max must be a number"),
+        (["train-reward", "--data", "x.jsonl", "--tau0", "1e-50"], "tau0 must be a number >="),
+    ],
+)
+def test_options_that_would_be_ignored_or_overflow_are_refused(
+    argv: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit):
+        main(argv)
+    err = capsys.readouterr().err
+    assert message in err
+    assert "Traceback" not in err
+
+
+def test_tau_report_of_an_interrupted_run_says_to_resume(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    data = tmp_path / "pairs.jsonl"
+    assert main(["make-data", "--n", "100", "--T", "2", "--D", "2", "--out", str(data)]) == 0
+    run = tmp_path / "run"
+    assert main(["train-reward", "--data", str(data), "--out", str(run), "--epochs", "1"]) == 0
+    (run / "model.pt").unlink()  # what an interrupted run leaves: checkpoint.pt, no model.pt
+    with pytest.raises(SystemExit):
+        main(["tau-report", "--run", str(run), "--data", str(data)])
+    assert "the run was interrupted; finish it with `adapref train-reward --resume" in capsys.readouterr().err

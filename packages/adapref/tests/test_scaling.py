@@ -63,6 +63,13 @@ class TestOptimalU:
         assert dual_f(torch.tensor(0.0, dtype=torch.float64)).item() == 0.0
         assert dual_f(torch.tensor(50.0, dtype=torch.float64)).item() == pytest.approx(-LOG2, abs=1e-12)
 
+    @pytest.mark.parametrize("rho0", [1e-300, 1e-16, 1e-12, 1e-8])
+    def test_small_rho0_is_as_exact_as_a_large_one(self, rho0: float) -> None:
+        # f(u) = −u²/8 + u⁴/64 − … so u*² = 8ρ0(1 + ρ0) + O(ρ0³): the closed form to 1e-12 here. The direct
+        # formula cancelled (2.2e-5 relative error at 1e-12, 2.7 % at 1e-16) and bisection from [0, 1] could
+        # not reach u* ≈ 3e-150 in 200 halvings (it returned 4e-16 at 1e-300).
+        assert optimal_u(rho0) == pytest.approx(math.sqrt(8 * rho0 * (1 + rho0)), rel=1e-12)
+
     def test_infinite_when_rho0_reaches_log2(self) -> None:
         assert math.isinf(optimal_u(LOG2))
         assert math.isinf(optimal_u(1.0))
@@ -285,6 +292,8 @@ class TestBadInput:
             ({"tau_init": -1.0}, "tau_init"),
             ({"tau_max": math.inf}, "tau_max"),
             ({"rho0": "0.1"}, "rho0"),
+            ({"tau0": 1e-46}, "tau0"),  # rounds to 0 in float32: the loss was 0/0 = NaN
+            ({"tau_max": 1e40}, "tau_max"),  # beyond float32: clamp raised RuntimeError
         ],
     )
     def test_bad_hyperparameter_is_named(self, kwargs: dict[str, object], name: str) -> None:

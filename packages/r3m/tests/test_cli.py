@@ -290,8 +290,11 @@ def test_dpo_run_folders_are_checked_before_training(tmp_path: Path, capsys: pyt
     train = tmp_path / "train.jsonl"
     assert main(["make-data", "--source", "text", "--n", "16", "--out", str(train)]) == 0
     out = tmp_path / "dpo"
-    argv = ["dpo", "--data", str(train), "--losses", "r3m", "--epochs", "1", "--out", str(out)]
+    argv = ["dpo", "--data", str(train), "--losses", "r3m", "--epochs", "1", "--batch-size", "8", "--lr", "1e-3",
+            "--out", str(out)]  # fmt: skip
     assert main(argv) == 0
+    assert json.loads((out / "results.json").read_text())["r3m"]["global_step"] == 2  # 16 pairs / --batch-size 8
+    assert json.loads((out / "r3m" / "run_args.json").read_text())["lr"] == 1e-3
     capsys.readouterr()
     for extra, message in (
         ([], "holds the checkpoints of an earlier run; pass --resume"),
@@ -406,3 +409,20 @@ def test_interrupt_is_one_line_and_points_to_resume(
     assert capsys.readouterr().err.strip() == (
         "r3m train-reward: interrupted; the last checkpoint in --out is kept: rerun with --resume"
     )
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["dpo", "--toy", "--lr", "1e-5"], "--lr apply to the language-model run"),
+        (["dpo", "--toy", "--data", "x.jsonl"], "--data apply to the language-model run"),
+        (["dpo", "--data", "x.jsonl", "--flip-rate", "0.4"], "--pairs and --flip-rate set up the toy"),
+    ],
+)
+def test_dpo_refuses_options_of_the_other_mode(
+    argv: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # --flip-rate with --data was ignored silently: a user asking for 40 % flips trained on the file's labels
+    with pytest.raises(SystemExit):
+        main(argv)
+    assert message in capsys.readouterr().err

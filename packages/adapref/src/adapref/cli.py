@@ -24,12 +24,12 @@ _TRAIN_FIELDS = {
 _RESUMABLE = ("train-reward", "dpo")  # commands that checkpoint into --out
 
 
-def _add_common(p: argparse.ArgumentParser, *, out: bool = True, device: bool = True) -> None:
+def _add_common(p: argparse.ArgumentParser, *, out: str | None = "output folder", device: bool = True) -> None:
     p.add_argument("--seed", type=int, default=None, help="random seed (default 0)")
     if device:
         p.add_argument("--device", choices=("cpu", "cuda", "auto"), default=None, help="device (default cpu)")
-    if out:
-        p.add_argument("--out", type=Path, default=None, help="output folder or file")
+    if out is not None:
+        p.add_argument("--out", type=Path, default=None, help=out)
     p.add_argument("--json", action="store_true", help="print the final metrics as one JSON object")
 
 
@@ -61,7 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
     info.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
 
     demo = sub.add_parser("demo", help="Bradley-Terry vs the adaptive loss on synthetic pairs (seconds)")
-    _add_common(demo, out=False)
+    _add_common(demo, out=None)
 
     make = sub.add_parser("make-data", help="write preference pairs with a known reward as JSONL")
     make.add_argument("--source", choices=("synthetic", "gym"), default="synthetic")
@@ -79,7 +79,7 @@ def build_parser() -> argparse.ArgumentParser:
     make.add_argument("--teacher", choices=("stochastic", "oracle", "flip"), default="stochastic")
     make.add_argument("--teacher-param", type=float, default=None,
                       help="temperature of stochastic (default 1) or flip rate of flip (default 0.1)")  # fmt: skip
-    _add_common(make, device=False)
+    _add_common(make, out="JSONL file to write (default pairs.jsonl)", device=False)
 
     train = sub.add_parser("train-reward", help="train a segment reward model on a JSONL file")
     train.add_argument("--data", type=Path, required=True, help="pairs from make-data (JSONL)")
@@ -94,7 +94,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="continue the run in --out from its checkpoint (same settings and data; --epochs may grow)",
     )
     _add_loss_flags(train)
-    _add_common(train)
+    _add_common(train, out="run folder (default runs/reward)")
 
     report = sub.add_parser("tau-report", help="τ histogram and τ against preference strength for a trained run")
     report.add_argument("--run", type=Path, required=True, help="folder written by train-reward")
@@ -115,11 +115,21 @@ def build_parser() -> argparse.ArgumentParser:
     dpo.add_argument("--beta", type=float, default=0.1, help="DPO β")
     dpo.add_argument("--rho0", type=float, default=0.1, help="Ada-DPO ρ0")
     dpo.add_argument("--tau-max", dest="tau_max", type=float, default=5.0, help="Ada-DPO τ_max")
-    dpo.add_argument("--flip-rate", type=float, default=0.0, help="share of flipped labels (toy)")
+    dpo.add_argument("--tau0", type=float, default=0.1, help="Ada-DPO τ0")
+    dpo.add_argument("--flip-rate", type=float, default=None, help="share of flipped labels (default 0; --toy only)")
     dpo.add_argument("--epochs", type=int, default=3)
-    dpo.add_argument("--pairs", type=int, default=6000, help="number of labelled pairs (toy)")
+    dpo.add_argument("--pairs", type=int, default=None, help="number of labelled pairs (default 6000; --toy only)")
+    dpo.add_argument(
+        "--lr",
+        type=float,
+        default=None,
+        help="AdamW learning rate of the LM run (default 5e-3 for the tiny model, 5e-6 with --model)",
+    )
+    dpo.add_argument("--batch-size", type=int, default=16, help="pairs per optimizer step of the LM run")
+    dpo.add_argument("--max-length", type=int, default=None,
+                     help="truncate prompt + completion to this many tokens (LM run; default: keep whole)")  # fmt: skip
     dpo.add_argument("--resume", action="store_true", help="resume each loss's LM run in --out from its checkpoint")
-    _add_common(dpo)
+    _add_common(dpo, out="folder: one run subfolder per loss, config.json, results.json (default runs/dpo)")
 
     bench = sub.add_parser("bench", help="the paper's claims side by side (see benchmarks/)")
     bench.add_argument("--quick", action="store_true", help="smallest settings (seconds)")
@@ -139,7 +149,10 @@ def _load_config_file(path: Path) -> dict[str, Any]:
             tomllib = importlib.import_module("tomllib")
         except ModuleNotFoundError as exc:  # Python 3.10
             raise ValueError("--config: TOML needs Python >= 3.11; use a JSON file") from exc
-        data: Any = tomllib.loads(text)
+        try:
+            data: Any = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as exc:
+            raise ValueError(f"--config: {path} is not valid TOML: {exc}") from exc
     else:
         try:
             data = json.loads(text)

@@ -106,6 +106,8 @@ def make_data(args: argparse.Namespace) -> int:
     """Write pairs (chosen, rejected, strength, corrupted) as JSONL."""
     seed = 0 if args.seed is None else args.seed
     out = args.out or Path("pairs.jsonl")
+    if out.is_dir():
+        raise ValueError(f"--out {out} is a folder; give the file to write, e.g. {out / 'pairs.jsonl'}")
     teacher = _teacher(args.teacher, args.teacher_param)
     gen = torch.Generator().manual_seed(seed)
     if args.source == "synthetic":
@@ -181,6 +183,11 @@ def _write_taus(path: Path, data: PreferenceData, tau: torch.Tensor, margins: to
 
 def tau_report(args: argparse.Namespace) -> int:
     """Histogram of τ and, when the data carry the true strength, τ per strength quintile."""
+    if not (args.run / "model.pt").is_file() and (args.run / CHECKPOINT).is_file():
+        raise ValueError(
+            f"{args.run} holds no model.pt yet: the run was interrupted; finish it with `adapref train-reward --resume "
+            f"--out {args.run}` (same data and settings)"
+        )
     trainer = RewardTrainer.load(args.run / "model.pt")
     data = PreferenceData.from_jsonl(args.data)
     rep = trainer.tau_report(data)
@@ -228,6 +235,13 @@ def dpo(args: argparse.Namespace) -> int:
     names = [s.strip() for s in args.losses.split(",") if s.strip()]
     if args.data is None and not args.toy:
         raise ValueError("give --data FILE.jsonl (TRL prompt/chosen/rejected) or --toy (the exact bandit)")
+    if args.toy:
+        ignored = [flag for flag, value in (("--data", args.data), ("--eval-data", args.eval_data), ("--model", args.model),
+                   ("--lr", args.lr), ("--max-length", args.max_length)) if value is not None]  # fmt: skip
+        if ignored:
+            raise ValueError(f"{', '.join(ignored)} apply to the language-model run (--data), not to --toy")
+    elif args.pairs is not None or args.flip_rate is not None:
+        raise ValueError("--pairs and --flip-rate set up the toy (--toy); with --data the labels are the file's")
     if args.out is not None and args.out.exists() and not args.out.is_dir():
         raise ValueError(f"--out {args.out} is a file; give a folder (one subfolder per loss)")
     if args.toy:
@@ -252,7 +266,11 @@ def dpo(args: argparse.Namespace) -> int:
         from adapref.bench import dpo_loss_fn
 
         config = BanditConfig(
-            beta=args.beta, epochs=args.epochs, n_pairs=args.pairs, flip_rate=args.flip_rate, seed=seed
+            beta=args.beta,
+            epochs=args.epochs,
+            n_pairs=6000 if args.pairs is None else args.pairs,
+            flip_rate=args.flip_rate or 0.0,
+            seed=seed,
         )
         problem = make_bandit(config, torch.Generator().manual_seed(seed))
         for name in names:
@@ -267,9 +285,12 @@ def dpo(args: argparse.Namespace) -> int:
     else:
         from adapref.data import read_trl_jsonl
         from adapref.lm_dpo import train_lm_dpo
+        from adapref.lm_text import explicit_prompt_records
 
-        records = read_trl_jsonl(args.data)
-        eval_records = read_trl_jsonl(args.eval_data) if args.eval_data else None
+        records = explicit_prompt_records(read_trl_jsonl(args.data), str(args.data))
+        eval_records = (
+            explicit_prompt_records(read_trl_jsonl(args.eval_data), str(args.eval_data)) if args.eval_data else None
+        )
         base = args.out or Path("runs") / "dpo"
         for name in names:  # every loss's folder checked before the first trains
             held = (base / name).is_dir() and any(c.is_dir() for c in (base / name).glob("checkpoint-*"))
@@ -282,8 +303,10 @@ def dpo(args: argparse.Namespace) -> int:
                 )
         for name in names:
             metrics = train_lm_dpo(records, eval_records=eval_records, model=args.model, loss=name, rho0=args.rho0,
-                                   tau_max=args.tau_max, beta=args.beta, epochs=args.epochs, seed=seed,
-                                   device=args.device or "cpu", out_dir=base / name, resume=args.resume)  # fmt: skip
+                                   tau0=args.tau0, tau_max=args.tau_max, beta=args.beta, epochs=args.epochs,
+                                   seed=seed, device=args.device or "cpu", out_dir=base / name, resume=args.resume,
+                                   batch_size=args.batch_size, max_length=args.max_length,
+                                   lr=args.lr if args.lr is not None else (5e-3 if args.model is None else 5e-6))  # fmt: skip
             result[name] = metrics
             rows.append([name, metrics.get("eval_accuracy"), metrics.get("train_accuracy"), metrics.get("tau_mean")])
         table = format_table(["loss", "held-out implicit acc", "train acc", "mean τ"], rows)

@@ -107,6 +107,58 @@ def check_records(records: object, name: str) -> list[dict[str, str]]:
     return out
 
 
+def explicit_prompt_records(records: Sequence[Mapping[str, Any]], source: str) -> list[dict[str, Any]]:
+    """TRL preference records in the explicit-prompt standard form that :func:`train_lm_dpo` trains on.
+
+    Records read by :func:`adapref.data.read_trl_jsonl` come in one of TRL's four forms. Standard records
+    with an implicit prompt get it as TRL's ``extract_prompt`` does: the longest common prefix of
+    ``chosen`` and ``rejected``, ending before a space where the first difference follows one, removed
+    from both. Conversational records (message lists) are refused: turning them into text needs the
+    model's chat template (apply it first, e.g. with TRL's ``maybe_apply_chat_template``).
+
+    Args:
+        records: the records, all of one form.
+        source: where they came from (a file name), for the error messages.
+
+    Returns:
+        New dicts with ``prompt``, ``chosen`` and ``rejected`` strings first, the other keys after.
+
+    Raises:
+        ValueError: conversational records, or an implicit-prompt record whose chosen and rejected
+            share no prefix (named by its 0-based index in ``source``).
+
+    Example:
+        >>> explicit_prompt_records([{"chosen": "2+2= 4", "rejected": "2+2= 5"}], "x.jsonl")[0]["prompt"]
+        '2+2='
+    """
+    out: list[dict[str, Any]] = []
+    for k, record in enumerate(records):
+        if not all(isinstance(record.get(key), str) for key in ("chosen", "rejected")):
+            raise ValueError(
+                f"{source}: conversational records (lists of messages) need the model's chat template; adapref dpo "
+                "trains on plain-text records: apply the template first (TRL: maybe_apply_chat_template), then "
+                "pass {'prompt', 'chosen', 'rejected'} strings"
+            )
+        if "prompt" in record:
+            out.append(dict(record))
+            continue
+        chosen, rejected = record["chosen"], record["rejected"]
+        idx = next(
+            (i for i, (a, b) in enumerate(zip(chosen, rejected, strict=False)) if a != b),
+            min(len(chosen), len(rejected)),
+        )
+        if 0 < idx < min(len(chosen), len(rejected)) and chosen[idx - 1] == " ":
+            idx -= 1
+        if idx == 0 or idx in (len(chosen), len(rejected)):
+            raise ValueError(
+                f"{source}: record {k} has no prompt key and its chosen and rejected texts share no prefix to "
+                "serve as one (or one text is the other's prefix); give an explicit 'prompt'"
+            )
+        rest = {key: v for key, v in record.items() if key not in ("chosen", "rejected")}
+        out.append({"prompt": chosen[:idx], "chosen": chosen[idx:], "rejected": rejected[idx:], **rest})
+    return out
+
+
 def build_tiny_model(
     records: Sequence[Mapping[str, Any]],
     *,

@@ -61,6 +61,7 @@ import torch.nn.functional as F
 Solver = Literal["exact", "newton", "newton-official"]
 SOLVERS: tuple[str, ...] = ("exact", "newton", "newton-official")
 LOG2 = math.log(2.0)
+_F32 = torch.finfo(torch.float32)
 
 _EXACT_QUADRATIC_ITERS = 60
 
@@ -84,8 +85,16 @@ def dual_f(u: torch.Tensor) -> torch.Tensor:
 
 
 def _f_scalar(u: float) -> float:
-    # Float64 scalar twin of dual_f: logσ(u) = −log1p(exp(−u)) for u ≥ 0.
-    return -LOG2 + math.log1p(math.exp(-u)) + u / (1.0 + math.exp(u)) if u < 700 else -LOG2
+    """Float64 scalar twin of :func:`dual_f` for u ≥ 0, accurate to a few ulps relative for every u.
+
+    ``f(u) = log1p(expm1(−u)/2) + u/(1 + e^u)`` (as −log(2σ(u)) = log1p((e^{−u} − 1)/2)); below u = 0.1, where
+    the two terms (≈ ∓u/2) cancel to ≈ −u²/8, its Taylor series −u²/8 + u⁴/64 − u⁶/576 + 17u⁸/92160
+    − 31u¹⁰/1612800 (next term below 1e-16 relative there).
+    """
+    if u < 0.1:
+        v = u * u
+        return v * (-1 / 8 + v * (1 / 64 + v * (-1 / 576 + v * (17 / 92160 - v * 31 / 1612800))))
+    return math.log1p(math.expm1(-u) / 2) + u / (1.0 + math.exp(u)) if u < 700 else -LOG2
 
 
 @lru_cache(maxsize=256)
@@ -111,7 +120,8 @@ def optimal_u(rho0: float) -> float:
         raise ValueError(f"rho0 must be a finite number > 0, got {rho0!r}")
     if rho0 >= LOG2:
         return math.inf
-    lo, hi = 0.0, 1.0
+    # f(u) ≈ −u²/8 near 0, so u* ≈ √(8ρ0): start the bracket there (a small ρ0 is then as exact as a large one)
+    lo, hi = 0.0, min(1.0, 2.0 * math.sqrt(8.0 * rho0))
     while _f_scalar(hi) > -rho0:  # f decreases from 0 to −log 2 on u > 0
         lo, hi = hi, 2.0 * hi
     for _ in range(200):
@@ -145,10 +155,12 @@ def check_scaling_args(
             raise ValueError(f"{name} must be a number, got {type(value).__name__} {value!r}")
     if not math.isfinite(rho0) or rho0 <= 0:
         raise ValueError(f"rho0 must be a finite number > 0 (the KL radius ρ0; ρ = ρ0 − log 2), got {rho0!r}")
-    if not math.isfinite(tau0) or tau0 <= 0:
-        raise ValueError(f"tau0 must be a finite number > 0, got {tau0!r}")
-    if not math.isfinite(tau_max) or tau_max < tau0:
-        raise ValueError(f"tau_max must be a finite number >= tau0 = {tau0!r}, got {tau_max!r}")
+    if not math.isfinite(tau0) or tau0 < _F32.tiny:  # τ is float32 at least: a smaller τ0 would round to 0 (0/0)
+        raise ValueError(f"tau0 must be a number >= {_F32.tiny:.4g} (float32's smallest normal), got {tau0!r}")
+    if not math.isfinite(tau_max) or tau_max < tau0 or tau_max > _F32.max:
+        raise ValueError(
+            f"tau_max must be a number >= tau0 = {tau0!r} and <= {_F32.max:.4g} (float32's largest), got {tau_max!r}"
+        )
     if solver not in SOLVERS:
         raise ValueError(f"solver must be one of {SOLVERS}, got {solver!r}")
     if solver != "exact" and (isinstance(n_iter, bool) or not isinstance(n_iter, int) or n_iter < 1):

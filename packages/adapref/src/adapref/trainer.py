@@ -153,7 +153,8 @@ class RewardTrainer:
         Args:
             train: training pairs (chosen preferred).
             val: optional validation pairs: accuracy is recorded after each epoch.
-            out_dir: folder for ``checkpoint.pt`` (atomic), ``history.json`` and ``model.pt``.
+            out_dir: folder for ``checkpoint.pt`` (atomic, after every epoch; it holds the history so far),
+                and, once training ends, ``history.json`` and ``model.pt``.
             resume: continue from ``out_dir/checkpoint.pt`` (model, optimiser, RNG, history);
                 the result equals an uninterrupted run bit for bit. Only ``epochs`` (train on to
                 more) and ``device`` may differ from the checkpoint's config.

@@ -116,8 +116,17 @@ def build_parser() -> argparse.ArgumentParser:
                      "0.65-0.85; 0.5 with --toy, as in the spec's toy)")  # fmt: skip
     dpo.add_argument("--beta", type=float, default=0.1, help="DPO β")
     dpo.add_argument("--epochs", type=int, default=None, help="epochs (default 3; the paper's 7B runs: 1)")
-    dpo.add_argument("--pairs", type=int, default=6000, help="labelled pairs of the toy")
-    dpo.add_argument("--flip-rate", type=float, default=0.0, help="flipped labels of the toy")
+    dpo.add_argument("--pairs", type=int, default=None, help="labelled pairs of the toy (default 6000; --toy only)")
+    dpo.add_argument("--flip-rate", type=float, default=None, help="flipped labels of the toy (default 0; --toy only)")
+    dpo.add_argument(
+        "--lr",
+        type=float,
+        default=None,
+        help="AdamW learning rate of the LM run (default 5e-3 for the tiny model, 5e-6 with --model)",
+    )
+    dpo.add_argument("--batch-size", type=int, default=16, help="pairs per optimizer step of the LM run")
+    dpo.add_argument("--max-length", type=int, default=None,
+                     help="truncate prompt + completion to this many tokens (LM run; default: keep whole)")  # fmt: skip
     dpo.add_argument("--resume", action="store_true", help="resume each loss's run in --out from its checkpoint")
     _add_common(dpo, out="folder: one run subfolder per loss, config.json, results.json (default runs/dpo)")
 

@@ -258,6 +258,13 @@ def dpo(args: argparse.Namespace) -> int:
         known = LM_LOSSES
     if not losses or any(n not in known for n in losses):  # before any training, not after the losses before it
         raise ValueError(f"--losses must be a comma list of {', '.join(known)}, got {args.losses!r}")
+    if args.toy:
+        ignored = [flag for flag, value in (("--data", args.data), ("--eval-data", args.eval_data), ("--model", args.model),
+                   ("--lr", args.lr), ("--max-length", args.max_length)) if value is not None]  # fmt: skip
+        if ignored:
+            raise ValueError(f"{', '.join(ignored)} apply to the language-model run (--data), not to --toy")
+    elif args.pairs is not None or args.flip_rate is not None:
+        raise ValueError("--pairs and --flip-rate set up the toy (--toy); with --data the labels are the file's")
     if args.toy and args.device not in (None, "cpu"):
         raise ValueError(f"--device {args.device} applies to the language-model run (--data); the toy runs on the CPU")
     if args.toy and args.resume:
@@ -270,7 +277,8 @@ def dpo(args: argparse.Namespace) -> int:
         from r3m.bandit import BanditConfig, make_bandit, oracle_teacher, train_dpo
         from r3m.bench import dpo_loss_fn
 
-        config = BanditConfig(beta=args.beta, epochs=epochs, n_pairs=args.pairs, flip_rate=args.flip_rate, seed=seed)
+        config = BanditConfig(beta=args.beta, epochs=epochs, n_pairs=6000 if args.pairs is None else args.pairs,
+                              flip_rate=args.flip_rate or 0.0, seed=seed)  # fmt: skip
         problem = make_bandit(config, torch.Generator().manual_seed(seed), teacher=oracle_teacher)
         rows, result = [], {}
         for name in losses:
@@ -315,7 +323,9 @@ def dpo(args: argparse.Namespace) -> int:
         for name in losses:
             metrics = train_lm_dpo(records, eval_records=eval_records, corrupted=corrupted, model=args.model,
                                    loss=name, lam=lam, beta=args.beta, epochs=epochs, seed=seed, out_dir=base / name,
-                                   device=args.device or "cpu", resume=args.resume)  # fmt: skip
+                                   device=args.device or "cpu", resume=args.resume, batch_size=args.batch_size,
+                                   lr=args.lr if args.lr is not None else (5e-3 if args.model is None else 5e-6),
+                                   max_length=args.max_length)  # fmt: skip
             result[name] = metrics
             rows.append([name, *(metrics.get(k) for k in ("eval_accuracy", "train_accuracy", "outlier_precision",
                                                            "outlier_recall"))])  # fmt: skip
