@@ -426,3 +426,17 @@ def test_dpo_refuses_options_of_the_other_mode(
     with pytest.raises(SystemExit):
         main(argv)
     assert message in capsys.readouterr().err
+
+
+def test_report_on_data_of_another_feature_dimension_names_both(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    a, b = tmp_path / "a.jsonl", tmp_path / "b.jsonl"
+    assert main(["make-data", "--n", "60", "--T", "2", "--D", "3", "--out", str(a)]) == 0
+    assert main(["make-data", "--n", "60", "--T", "2", "--D", "4", "--out", str(b)]) == 0
+    run = tmp_path / "run"
+    assert main(["train-reward", "--data", str(a), "--out", str(run), "--epochs", "1"]) == 0
+    capsys.readouterr()
+    with pytest.raises(SystemExit):
+        main(["audit", "--run", str(run), "--data", str(b)])
+    assert f"{b} has 4 features per step; the run in {run} was trained on 3" in capsys.readouterr().err

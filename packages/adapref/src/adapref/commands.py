@@ -35,9 +35,11 @@ def write_json(path: Path, obj: Any) -> None:
 
 
 def format_table(header: list[str], rows: list[list[Any]]) -> str:
-    """A Markdown table (floats to 4 significant digits)."""
+    """A Markdown table (floats to 4 significant digits; None, a metric that does not apply, as ``-``)."""
 
     def cell(v: Any) -> str:
+        if v is None:
+            return "-"
         if isinstance(v, float):
             return "nan" if math.isnan(v) else f"{v:.4g}"
         return str(v)
@@ -190,6 +192,12 @@ def tau_report(args: argparse.Namespace) -> int:
         )
     trainer = RewardTrainer.load(args.run / "model.pt")
     data = PreferenceData.from_jsonl(args.data)
+    model_dim = trainer.model.obs_dim if trainer.model is not None else None
+    if model_dim is not None and int(data.chosen.shape[-1]) != model_dim:
+        raise ValueError(
+            f"{args.data} has {int(data.chosen.shape[-1])} features per step; the run in {args.run} was trained on "
+            f"{model_dim}: audit it with data of the run's kind"
+        )
     rep = trainer.tau_report(data)
     hist = rep.histogram
     text = format_table(["τ from", "to", "pairs"], [[lo, hi, c] for lo, hi, c in

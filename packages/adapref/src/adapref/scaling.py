@@ -39,7 +39,8 @@ Solvers (argument ``solver``):
 - ``"newton-official"``: the authors' unsafeguarded iteration, formulas and clamps as in their code
   (``log(2σ(u) + eps)``, Hessian clamped below at ``eps``; eps = 1e-8 in the control code, 1e-6 in
   the DPO trainer). It can cycle between τ0 and τ_max forever (e.g. ρ0 = 0.5, τ_max = 3,
-  d ≈ 1.5); it is here for parity studies only.
+  d ≈ 1.5); and in float32 a margin |d| ≳ 1e19 overflows d² in the Hessian (inf · 0 = NaN), as the
+  authors' float32 code would. It is here for parity studies only.
 
 References:
     Hong, Li, Bukharin, Li, Jiang, Yang, Zhao, "Adaptive Preference Scaling for Reinforcement

@@ -223,6 +223,12 @@ def audit(args: argparse.Namespace) -> int:
         raise ValueError(f"--csv {args.csv} is a folder; give the CSV file to write, e.g. {args.csv / 'deltas.csv'}")
     trainer = RewardTrainer.load(args.run / "model.pt")
     data = PreferenceData.from_jsonl(args.data)
+    model_dim = trainer.model.obs_dim if trainer.model is not None else None
+    if model_dim is not None and int(data.chosen.shape[-1]) != model_dim:
+        raise ValueError(
+            f"{args.data} has {int(data.chosen.shape[-1])} features per step; the run in {args.run} was trained on "
+            f"{model_dim}: audit it with data of the run's kind"
+        )
     rep = trainer.outlier_report(data, lam=args.lam)
     if args.csv is not None:
         write_deltas(args.csv, rep, data)
