@@ -400,6 +400,12 @@ def test_dpo_run_folders_are_checked_before_training(tmp_path: Path, capsys: pyt
         main(["dpo", "--data", str(train), "--losses", "ada", "--out", str(tmp_path / "new"), "--resume"])
     assert "--resume needs the checkpoints" in capsys.readouterr().err
     assert not (tmp_path / "new").exists()
+    # a run interrupted before a later loss's first checkpoint resumes: the finished loss from its checkpoint,
+    # the other afresh (review finding: it could be neither resumed nor rerun)
+    (out / "sigmoid").mkdir()  # what an interruption in sigmoid's first epoch leaves
+    assert main([*argv[:1], *argv[1:4], "ada,sigmoid", *argv[5:], "--resume", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["ada"]["global_step"] == result["sigmoid"]["global_step"] == 2
 
 
 def test_train_reward_refuses_to_overwrite_a_run(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -427,7 +433,7 @@ def test_interrupt_is_one_line_and_points_to_resume(
     monkeypatch.setattr(commands, "train_reward", interrupted)
     assert main(["train-reward", "--data", "x.jsonl"]) == 130
     assert capsys.readouterr().err.strip() == (
-        "adapref train-reward: interrupted; the last checkpoint in --out is kept: rerun with --resume"
+        "adapref train-reward: interrupted; rerun with --resume to continue from the last checkpoint in --out (one per epoch)"
     )
 
 
@@ -454,6 +460,7 @@ def test_dpo_reads_every_standard_trl_form(tmp_path: Path, capsys: pytest.Captur
         (["make-data", "--out", "."], "is a folder; give the file to write"),
         (["dpo", "--toy", "--resume"], "--resume applies to the language-model run"),
         (["dpo", "--toy", "--lr", "1e-5"], "--lr apply to the language-model run"),
+        (["dpo", "--toy", "--batch-size", "3"], "--batch-size apply to the language-model run"),
         (["dpo", "--data", "x.jsonl", "--flip-rate", "0.4"], "--pairs and --flip-rate set up the toy"),
         (["train-reward", "--data", "x.jsonl", "--tau-max", "1e40"], "tau_max must be a number"),
         (["train-reward", "--data", "x.jsonl", "--tau0", "1e-50"], "tau0 must be a number >="),

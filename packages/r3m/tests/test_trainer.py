@@ -6,6 +6,7 @@ import os
 import stat
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -52,6 +53,10 @@ def test_flagged_set_recovers_the_flipped_pairs(flipped: tuple[PreferenceData, P
     assert torch.allclose(rep.delta, r3m_delta(margins, 0.5))
     assert rep.auroc == pytest.approx(outlier_auroc(r3m_delta(margins, 0.5), train.corrupted))
     assert [row["id"] for row in rep.top(3)] == [train.ids[i] for i in torch.argsort(rep.delta, descending=True)[:3]]
+    assert rep.top(np.int64(3)) == rep.top(3)  # numpy integers are integers
+    for bad in (-1, 2.0, True):
+        with pytest.raises(ValueError, match="k must be an integer >= 0"):
+            rep.top(bad)  # type: ignore[arg-type]
 
 
 def test_lambda_near_one_flags_nothing(flipped: tuple[PreferenceData, PreferenceData, PreferenceData]) -> None:

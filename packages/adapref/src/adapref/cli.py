@@ -115,7 +115,7 @@ def build_parser() -> argparse.ArgumentParser:
     dpo.add_argument("--beta", type=float, default=0.1, help="DPO β")
     dpo.add_argument("--rho0", type=float, default=0.1, help="Ada-DPO ρ0")
     dpo.add_argument("--tau-max", dest="tau_max", type=float, default=5.0, help="Ada-DPO τ_max")
-    dpo.add_argument("--tau0", type=float, default=0.1, help="Ada-DPO τ0")
+    dpo.add_argument("--tau0", type=float, default=None, help="Ada-DPO τ0 of the LM run (default 0.1)")
     dpo.add_argument("--flip-rate", type=float, default=None, help="share of flipped labels (default 0; --toy only)")
     dpo.add_argument("--epochs", type=int, default=3)
     dpo.add_argument("--pairs", type=int, default=None, help="number of labelled pairs (default 6000; --toy only)")
@@ -125,11 +125,13 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="AdamW learning rate of the LM run (default 5e-3 for the tiny model, 5e-6 with --model)",
     )
-    dpo.add_argument("--batch-size", type=int, default=16, help="pairs per optimizer step of the LM run")
+    dpo.add_argument("--batch-size", type=int, default=None, help="pairs per optimizer step of the LM run (default 16)")
     dpo.add_argument("--max-length", type=int, default=None,
                      help="truncate prompt + completion to this many tokens (LM run; default: keep whole)")  # fmt: skip
     dpo.add_argument("--resume", action="store_true", help="resume each loss's LM run in --out from its checkpoint")
-    _add_common(dpo, out="folder: one run subfolder per loss, config.json, results.json (default runs/dpo)")
+    _add_common(
+        dpo, out="folder: one run subfolder per loss (default runs/dpo); config.json and results.json when given"
+    )
 
     bench = sub.add_parser("bench", help="the paper's claims side by side (see benchmarks/)")
     bench.add_argument("--quick", action="store_true", help="smallest settings (seconds)")
@@ -201,6 +203,9 @@ def main(argv: list[str] | None = None) -> int:
     except (ValueError, ImportError, OSError) as exc:
         parser.error(f"{args.command}: {exc}")
     except KeyboardInterrupt:  # one line, not a traceback; the checkpoints written so far stay
-        hint = "; the last checkpoint in --out is kept: rerun with --resume" if args.command in _RESUMABLE else ""
+        resumable = args.command in _RESUMABLE and not getattr(args, "toy", False)
+        hint = (
+            "; rerun with --resume to continue from the last checkpoint in --out (one per epoch)" if resumable else ""
+        )
         print(f"adapref {args.command}: interrupted{hint}", file=sys.stderr)
         return 130

@@ -196,7 +196,7 @@ def tau_report(args: argparse.Namespace) -> int:
     if model_dim is not None and int(data.chosen.shape[-1]) != model_dim:
         raise ValueError(
             f"{args.data} has {int(data.chosen.shape[-1])} features per step; the run in {args.run} was trained on "
-            f"{model_dim}: audit it with data of the run's kind"
+            f"{model_dim}: report on data of the run's kind"
         )
     rep = trainer.tau_report(data)
     hist = rep.histogram
@@ -237,6 +237,16 @@ def _plot_histogram(tau: torch.Tensor, config: TrainConfig, path: Path) -> None:
     plt.close(fig)
 
 
+def has_checkpoint(run_dir: Path) -> bool:
+    """Whether ``run_dir`` holds a ``checkpoint-<step>`` folder (TRL's own test, ``get_last_checkpoint``)."""
+    if not run_dir.is_dir():
+        return False
+    from transformers.trainer_utils import get_last_checkpoint as _get_last_checkpoint
+
+    get_last_checkpoint: Any = _get_last_checkpoint  # untyped
+    return get_last_checkpoint(str(run_dir)) is not None
+
+
 def dpo(args: argparse.Namespace) -> int:
     """DPO-family losses: on the exact toy bandit (``--toy``) or a small causal LM on TRL data (``--data``)."""
     seed = 0 if args.seed is None else args.seed
@@ -245,7 +255,8 @@ def dpo(args: argparse.Namespace) -> int:
         raise ValueError("give --data FILE.jsonl (TRL prompt/chosen/rejected) or --toy (the exact bandit)")
     if args.toy:
         ignored = [flag for flag, value in (("--data", args.data), ("--eval-data", args.eval_data), ("--model", args.model),
-                   ("--lr", args.lr), ("--max-length", args.max_length)) if value is not None]  # fmt: skip
+                   ("--lr", args.lr), ("--max-length", args.max_length), ("--batch-size", args.batch_size), ("--tau0", args.tau0))
+                   if value is not None]  # fmt: skip
         if ignored:
             raise ValueError(f"{', '.join(ignored)} apply to the language-model run (--data), not to --toy")
     elif args.pairs is not None or args.flip_rate is not None:
@@ -300,21 +311,25 @@ def dpo(args: argparse.Namespace) -> int:
             explicit_prompt_records(read_trl_jsonl(args.eval_data), str(args.eval_data)) if args.eval_data else None
         )
         base = args.out or Path("runs") / "dpo"
-        for name in names:  # every loss's folder checked before the first trains
-            held = (base / name).is_dir() and any(c.is_dir() for c in (base / name).glob("checkpoint-*"))
-            if args.resume and not held:
-                raise ValueError(f"--resume needs the checkpoints of a run in {base / name}; none were found")
-            if not args.resume and held:
-                raise ValueError(
-                    f"{base / name} holds the checkpoints of an earlier run; pass --resume to continue it, or "
-                    "choose another --out"
-                )
+        # Every loss's folder checked before the first trains. With --resume a loss resumes from its last
+        # checkpoint, and one interrupted before its first checkpoint (or never started) starts afresh.
+        held = {name: has_checkpoint(base / name) for name in names}
+        if args.resume and not any(held.values()):
+            raise ValueError(f"--resume needs the checkpoints of a run in {base}/<loss>; none were found")
+        if not args.resume and any(held.values()):
+            first = next(name for name in names if held[name])
+            raise ValueError(
+                f"{base / first} holds the checkpoints of an earlier run; pass --resume to continue it, or "
+                "choose another --out"
+            )
+        tau0 = 0.1 if args.tau0 is None else args.tau0
+        batch_size = 16 if args.batch_size is None else args.batch_size
+        lr = args.lr if args.lr is not None else (5e-3 if args.model is None else 5e-6)  # 5e-6: the paper's grid
         for name in names:
             metrics = train_lm_dpo(records, eval_records=eval_records, model=args.model, loss=name, rho0=args.rho0,
-                                   tau0=args.tau0, tau_max=args.tau_max, beta=args.beta, epochs=args.epochs,
-                                   seed=seed, device=args.device or "cpu", out_dir=base / name, resume=args.resume,
-                                   batch_size=args.batch_size, max_length=args.max_length,
-                                   lr=args.lr if args.lr is not None else (5e-3 if args.model is None else 5e-6))  # fmt: skip
+                                   tau0=tau0, tau_max=args.tau_max, beta=args.beta, epochs=args.epochs, seed=seed,
+                                   device=args.device or "cpu", out_dir=base / name, resume=held[name],
+                                   batch_size=batch_size, max_length=args.max_length, lr=lr)  # fmt: skip
             result[name] = metrics
             rows.append([name, metrics.get("eval_accuracy"), metrics.get("train_accuracy"), metrics.get("tau_mean")])
         table = format_table(["loss", "held-out implicit acc", "train acc", "mean τ"], rows)

@@ -301,9 +301,17 @@ class PreferenceData:
 
 
 def default_file_mode() -> int:
-    """The mode ``open()`` gives a new file under the process umask (``mkstemp`` would give 0o600)."""
-    umask = os.umask(0)
-    os.umask(umask)
+    """The mode ``open()`` gives a new file under the process umask (``mkstemp`` would give 0o600).
+
+    The umask is read from ``/proc/self/status`` where Linux offers it; elsewhere it is read by setting
+    and restoring it (``os.umask``), which other threads could briefly observe.
+    """
+    try:
+        with open("/proc/self/status", encoding="ascii") as fh:
+            umask = next(int(line.split()[1], 8) for line in fh if line.startswith("Umask:"))
+    except (OSError, StopIteration, ValueError, IndexError):
+        umask = os.umask(0)
+        os.umask(umask)
     return 0o666 & ~umask
 
 

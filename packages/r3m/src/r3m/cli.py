@@ -124,11 +124,13 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="AdamW learning rate of the LM run (default 5e-3 for the tiny model, 5e-6 with --model)",
     )
-    dpo.add_argument("--batch-size", type=int, default=16, help="pairs per optimizer step of the LM run")
+    dpo.add_argument("--batch-size", type=int, default=None, help="pairs per optimizer step of the LM run (default 16)")
     dpo.add_argument("--max-length", type=int, default=None,
                      help="truncate prompt + completion to this many tokens (LM run; default: keep whole)")  # fmt: skip
     dpo.add_argument("--resume", action="store_true", help="resume each loss's run in --out from its checkpoint")
-    _add_common(dpo, out="folder: one run subfolder per loss, config.json, results.json (default runs/dpo)")
+    _add_common(
+        dpo, out="folder: one run subfolder per loss (default runs/dpo); config.json and results.json when given"
+    )
 
     bench = sub.add_parser("bench", help="the paper's claims side by side (see benchmarks/)")
     bench.add_argument("--quick", action="store_true", help="smallest settings (seconds)")
@@ -200,6 +202,9 @@ def main(argv: list[str] | None = None) -> int:
     except (ValueError, ImportError, OSError) as exc:
         parser.error(f"{args.command}: {exc}")
     except KeyboardInterrupt:  # one line, not a traceback; the checkpoints written so far stay
-        hint = "; the last checkpoint in --out is kept: rerun with --resume" if args.command in _RESUMABLE else ""
+        resumable = args.command in _RESUMABLE and not getattr(args, "toy", False)
+        hint = (
+            "; rerun with --resume to continue from the last checkpoint in --out (one per epoch)" if resumable else ""
+        )
         print(f"r3m {args.command}: interrupted{hint}", file=sys.stderr)
         return 130

@@ -248,6 +248,16 @@ def audit(args: argparse.Namespace) -> int:
     return 0
 
 
+def has_checkpoint(run_dir: Path) -> bool:
+    """Whether ``run_dir`` holds a ``checkpoint-<step>`` folder (TRL's own test, ``get_last_checkpoint``)."""
+    if not run_dir.is_dir():
+        return False
+    from transformers.trainer_utils import get_last_checkpoint as _get_last_checkpoint
+
+    get_last_checkpoint: Any = _get_last_checkpoint  # untyped
+    return get_last_checkpoint(str(run_dir)) is not None
+
+
 def dpo(args: argparse.Namespace) -> int:
     """R³M-DPO and the baselines: on the exact toy bandit (``--toy``) or a causal LM on TRL data (``--data``)."""
     seed = 0 if args.seed is None else args.seed
@@ -266,7 +276,8 @@ def dpo(args: argparse.Namespace) -> int:
         raise ValueError(f"--losses must be a comma list of {', '.join(known)}, got {args.losses!r}")
     if args.toy:
         ignored = [flag for flag, value in (("--data", args.data), ("--eval-data", args.eval_data), ("--model", args.model),
-                   ("--lr", args.lr), ("--max-length", args.max_length)) if value is not None]  # fmt: skip
+                   ("--lr", args.lr), ("--max-length", args.max_length), ("--batch-size", args.batch_size))
+                   if value is not None]  # fmt: skip
         if ignored:
             raise ValueError(f"{', '.join(ignored)} apply to the language-model run (--data), not to --toy")
     elif args.pairs is not None or args.flip_rate is not None:
@@ -317,20 +328,23 @@ def dpo(args: argparse.Namespace) -> int:
             corrupted = [bool(f) for f in flags]
         result, rows = {}, []
         base = args.out or Path("runs") / "dpo"
-        for name in losses:  # every loss's folder checked before the first trains
-            held = (base / name).is_dir() and any(c.is_dir() for c in (base / name).glob("checkpoint-*"))
-            if args.resume and not held:
-                raise ValueError(f"--resume needs the checkpoints of a run in {base / name}; none were found")
-            if not args.resume and held:
-                raise ValueError(
-                    f"{base / name} holds the checkpoints of an earlier run; pass --resume to continue it, or "
-                    "choose another --out"
-                )
+        # Every loss's folder checked before the first trains. With --resume a loss resumes from its last
+        # checkpoint, and one interrupted before its first checkpoint (or never started) starts afresh.
+        held = {name: has_checkpoint(base / name) for name in losses}
+        if args.resume and not any(held.values()):
+            raise ValueError(f"--resume needs the checkpoints of a run in {base}/<loss>; none were found")
+        if not args.resume and any(held.values()):
+            first = next(name for name in losses if held[name])
+            raise ValueError(
+                f"{base / first} holds the checkpoints of an earlier run; pass --resume to continue it, or "
+                "choose another --out"
+            )
+        batch_size = 16 if args.batch_size is None else args.batch_size
+        lr = args.lr if args.lr is not None else (5e-3 if args.model is None else 5e-6)  # 5e-6: the paper's grid
         for name in losses:
             metrics = train_lm_dpo(records, eval_records=eval_records, corrupted=corrupted, model=args.model,
                                    loss=name, lam=lam, beta=args.beta, epochs=epochs, seed=seed, out_dir=base / name,
-                                   device=args.device or "cpu", resume=args.resume, batch_size=args.batch_size,
-                                   lr=args.lr if args.lr is not None else (5e-3 if args.model is None else 5e-6),
+                                   device=args.device or "cpu", resume=held[name], batch_size=batch_size, lr=lr,
                                    max_length=args.max_length)  # fmt: skip
             result[name] = metrics
             rows.append([name, *(metrics.get(k) for k in ("eval_accuracy", "train_accuracy", "outlier_precision",

@@ -341,7 +341,9 @@ def train_lm_dpo(
         resume: continue from the last ``checkpoint-*`` in ``out_dir``, to ``epochs`` in all. The other
             arguments (``device`` aside) and the records must be the run's: they are kept in
             ``out_dir/run_args.json`` and a difference is a ``ValueError`` naming it. Without ``resume``, a
-            folder holding an earlier run's ``checkpoint-*`` is refused.
+            folder holding an earlier run's ``checkpoint-*`` is refused. With the run's ``epochs`` a resume
+            equals the uninterrupted run; with more, training goes on under TRL's restored linear decay
+            (its first step at the old schedule's final lr, 0, then a new decay), not as one longer run.
         progress: called as ``progress(global_step, max_steps, logs)`` after each optimizer step.
 
     Returns:
@@ -425,7 +427,7 @@ def train_lm_dpo(
         )  # fmt: skip
         checkpoint = _check_run_dir(run_dir, run_args, resume, get_last_checkpoint)
         run_dir.mkdir(parents=True, exist_ok=True)
-        if not resume:
+        if not resume or not (run_dir / RUN_ARGS).is_file():  # (a run from a version without it: checked from now on)
             (run_dir / RUN_ARGS).write_text(json.dumps(run_args, indent=2) + "\n", encoding="utf-8")
 
         if model is None:

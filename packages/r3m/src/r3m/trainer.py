@@ -15,6 +15,7 @@ import hashlib
 import json
 import logging
 import math
+import operator
 import os
 import pickle
 import tempfile
@@ -102,8 +103,13 @@ class OutlierReport:
 
     def top(self, k: int = 20) -> list[dict[str, Any]]:
         """The ``k`` pairs with the largest δ: id, margin, δ (``k`` ≥ 0; all pairs when ``k`` exceeds them)."""
-        if isinstance(k, bool) or not isinstance(k, int) or k < 0:
+        try:
+            n = operator.index(k)  # ints and numpy integers, not floats
+        except TypeError:
+            n = -1
+        if isinstance(k, bool) or n < 0:
             raise ValueError(f"k must be an integer >= 0, got {k!r}")
+        k = n
         order = torch.argsort(self.delta, descending=True)[:k]
         return [
             {"id": self.ids[i], "margin": float(self.margins[i]), "delta": float(self.delta[i])} for i in order.tolist()
