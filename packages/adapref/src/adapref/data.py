@@ -315,26 +315,34 @@ def default_file_mode() -> int:
     return 0o666 & ~umask
 
 
-def _atomic_write_lines(path: Path, lines: Iterable[str]) -> None:
-    """Write ``lines`` (newline-terminated) to a temporary file beside ``path``, then ``os.replace`` it.
+@contextlib.contextmanager
+def atomic_replace(path: Path) -> Iterator[Path]:
+    """A temporary file beside ``path`` to write; on success it replaces ``path``, on failure it is removed.
 
-    Missing parent folders are created (as the JSON records' writer does).
+    The file gets the mode a plain ``open()`` gives under the umask (not ``mkstemp``'s owner-only 0o600),
+    and missing parent folders are created. Every atomic writer of the package goes through here.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
-        os.fchmod(fd, default_file_mode())  # readable as any file the user writes, not owner-only
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            for line in lines:
-                handle.write(line)
-                handle.write("\n")
-            handle.flush()
-            os.fsync(handle.fileno())
+        os.fchmod(fd, default_file_mode())
+        os.close(fd)
+        yield Path(tmp)
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
+
+
+def _atomic_write_lines(path: Path, lines: Iterable[str]) -> None:
+    """Write ``lines`` (newline-terminated, synced to disk) to ``path`` atomically (:func:`atomic_replace`)."""
+    with atomic_replace(path) as tmp, tmp.open("w", encoding="utf-8") as handle:
+        for line in lines:
+            handle.write(line)
+            handle.write("\n")
+        handle.flush()
+        os.fsync(handle.fileno())
 
 
 def _load_object(line: str, where: str) -> dict[str, Any]:

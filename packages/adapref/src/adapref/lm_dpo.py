@@ -378,28 +378,24 @@ def train_lm_dpo(
         run_dir = Path(out_dir)
         if run_dir.exists() and not run_dir.is_dir():
             raise ValueError(f"out_dir {str(run_dir)!r} is a file; give a folder for the run")
-        checkpoint: str | None = None
         run_args = _run_arguments(
             train_rows, eval_rows, model=None if model is None else str(model), loss=loss, rho0=rho0, tau0=tau0,
             tau_max=tau_max, solver=solver, n_iter=n_iter, beta=beta, batch_size=batch_size, lr=lr,
             max_length=max_length, n_layer=n_layer, n_embd=n_embd, seed=seed,
         )  # fmt: skip
-        existing = get_last_checkpoint(str(run_dir)) if run_dir.is_dir() else None
+        existing: str | None = get_last_checkpoint(str(run_dir)) if run_dir.is_dir() else None
         if resume:
-            checkpoint = existing
-            if checkpoint is None:
+            if existing is None:
                 raise FileNotFoundError(f"resume=True but out_dir {str(run_dir)!r} holds no checkpoint-* directory")
             _check_resume_arguments(run_dir / RUN_ARGS, run_args)
-            if not (run_dir / RUN_ARGS).is_file():  # a run from a version without the file: checked from now on
-                (run_dir / RUN_ARGS).write_text(json.dumps(run_args, indent=2) + "\n", encoding="utf-8")
-        else:
-            earlier = existing
-            if earlier is not None:  # TRL would mix them: the next resume would pick up the old run's last one
-                raise ValueError(
-                    f"out_dir {str(run_dir)!r} holds the checkpoints of an earlier run ({Path(earlier).name}); "
-                    "pass resume=True (CLI: --resume) to continue it, or choose another out_dir"
-                )
-            run_dir.mkdir(parents=True, exist_ok=True)
+        elif existing is not None:  # TRL would mix them: the next resume would pick up the old run's last one
+            raise ValueError(
+                f"out_dir {str(run_dir)!r} holds the checkpoints of an earlier run ({Path(existing).name}); "
+                "pass resume=True (CLI: --resume) to continue it, or choose another out_dir"
+            )
+        checkpoint = existing if resume else None
+        run_dir.mkdir(parents=True, exist_ok=True)
+        if not resume or not (run_dir / RUN_ARGS).is_file():  # (a run from a version without it: checked from now on)
             (run_dir / RUN_ARGS).write_text(json.dumps(run_args, indent=2) + "\n", encoding="utf-8")
 
         if model is None:

@@ -14,7 +14,6 @@ import logging
 import math
 import os
 import pickle
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -25,7 +24,7 @@ from tqdm.auto import tqdm
 from adapref._version import __version__
 from adapref.baselines import bt_loss, hinge_loss, ipo_loss
 from adapref.config import TrainConfig
-from adapref.data import PreferenceData, default_file_mode
+from adapref.data import PreferenceData, atomic_replace
 from adapref.functional import adaptive_preference_loss
 from adapref.metrics import preference_accuracy, spearman, spearman_ceiling, strength_quantile_table, tau_histogram
 from adapref.reward_model import SegmentRewardModel
@@ -376,20 +375,10 @@ def _fingerprint(train: PreferenceData, val: PreferenceData | None) -> str:
 
 
 def _atomic_save(obj: object, path: Path) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    os.fchmod(fd, default_file_mode())  # the mode a plain open() gives, not mkstemp's owner-only 0o600
-    os.close(fd)
-    try:
+    with atomic_replace(path) as tmp:
         torch.save(obj, tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
 
 
 def _atomic_write_text(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    os.fchmod(fd, default_file_mode())
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        fh.write(text)
-    os.replace(tmp, path)
+    with atomic_replace(path) as tmp:
+        tmp.write_text(text, encoding="utf-8")

@@ -15,10 +15,9 @@ import hashlib
 import json
 import logging
 import math
-import operator
+import numbers
 import os
 import pickle
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -29,7 +28,7 @@ from tqdm.auto import tqdm
 from r3m._version import __version__
 from r3m.baselines import bt_loss, conservative_loss, hinge_loss, ipo_loss, unbiased_loss
 from r3m.config import TrainConfig
-from r3m.data import PreferenceData, default_file_mode
+from r3m.data import PreferenceData, atomic_replace
 from r3m.functional import r3m_delta, r3m_loss
 from r3m.metrics import outlier_auroc, outlier_precision_recall, preference_accuracy
 from r3m.reward_model import SegmentRewardModel
@@ -103,13 +102,10 @@ class OutlierReport:
 
     def top(self, k: int = 20) -> list[dict[str, Any]]:
         """The ``k`` pairs with the largest δ: id, margin, δ (``k`` ≥ 0; all pairs when ``k`` exceeds them)."""
-        try:
-            n = operator.index(k)  # ints and numpy integers, not floats
-        except TypeError:
-            n = -1
-        if isinstance(k, bool) or n < 0:
+        value: object = k  # checked as given: numpy integers are Integral, bools and floats are refused
+        if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 0:
             raise ValueError(f"k must be an integer >= 0, got {k!r}")
-        k = n
+        k = int(value)
         order = torch.argsort(self.delta, descending=True)[:k]
         return [
             {"id": self.ids[i], "margin": float(self.margins[i]), "delta": float(self.delta[i])} for i in order.tolist()
@@ -375,20 +371,10 @@ def _fingerprint(train: PreferenceData, val: PreferenceData | None) -> str:
 
 
 def _atomic_save(obj: object, path: Path) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    os.fchmod(fd, default_file_mode())  # the mode a plain open() gives, not mkstemp's owner-only 0o600
-    os.close(fd)
-    try:
+    with atomic_replace(path) as tmp:
         torch.save(obj, tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
 
 
 def _atomic_write_text(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    os.fchmod(fd, default_file_mode())
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        fh.write(text)
-    os.replace(tmp, path)
+    with atomic_replace(path) as tmp:
+        tmp.write_text(text, encoding="utf-8")
