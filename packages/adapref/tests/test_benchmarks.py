@@ -29,6 +29,11 @@ def test_quick_synthetic_benchmark_writes_its_record(tmp_path: Path) -> None:
         if row["spearman_tau_strength"] != "-":
             rho, ceiling = (float(row[k].split()[0]) for k in ("spearman_tau_strength", "spearman_ceiling"))
             assert rho <= ceiling + 1e-4
+            means = [float(v) for v in row["mean_tau_by_quintile"].split(" / ")]
+            assert len(means) == 5
+            assert all(0.1 - 1e-6 <= m <= 4.0 + 1e-6 for m in means)
+            shares = (float(row[k].split()[0]) for k in ("share_tau0", "share_tau_max"))
+            assert sum(shares) <= 1.0 + 1e-9
     md = (tmp_path / "synthetic-quick.md").read_text()
     assert md.startswith("# A1 + A2")
     assert "Command:" in md
@@ -41,3 +46,14 @@ def test_every_quick_benchmark_runs(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr[-2000:]
     for name in ("synthetic", "dpo", "control", "flips", "overhead"):
         assert json.loads((tmp_path / f"{name}-quick.json").read_text())["rows"]
+
+
+def test_quintile_means_average_each_quintile_over_the_seeds() -> None:
+    from adapref.bench import _quintile_means
+
+    assert (
+        _quintile_means([[0.2, 0.4, 1.0, 1.0, 1.0], [0.4, 0.6, 0.8, 1.0, 1.0]])
+        == "0.300 / 0.500 / 0.900 / 1.000 / 1.000"
+    )
+    assert _quintile_means([[0.2, float("nan")]]) == "0.200 / nan"
+    assert _quintile_means([]) == "-"

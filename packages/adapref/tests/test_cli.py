@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import json
+import math
 import platform
 import re
 import shutil
 import subprocess
 import sys
+import warnings
 from importlib import metadata, resources
 from pathlib import Path
 
 import pytest
+import torch
 
 from adapref import __version__
 from adapref.cli import main
@@ -248,6 +251,35 @@ def test_fixed_tau_run_writes_its_report(tmp_path: Path, capsys: pytest.CaptureF
     assert len((run / "taus.csv").read_text().splitlines()) == 101
 
 
+def test_quadratic_penalty_clamps_at_tau_max_only_when_asked(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # ada-quad has no upper bound (paper §3.6): τ passes tau_max = 0.5 < log 2 / (2ρ0) = 3.47, with a warning;
+    # --clamp-tau-max clamps there as the authors' DPO trainer does, and tau-report counts the share at it.
+    data = tmp_path / "pairs.jsonl"
+    assert main(["make-data", "--n", "200", "--T", "3", "--D", "4", "--out", str(data)]) == 0
+    maxima = {}
+    for clamp in (False, True):
+        run = tmp_path / f"run-{clamp}"
+        argv = ["train-reward", "--data", str(data), "--loss", "ada-quad", "--tau-max", "0.5", "--epochs", "2",
+                "--out", str(run), *(["--clamp-tau-max"] if clamp else [])]  # fmt: skip
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            assert main(argv) == 0
+        assert any("tau_max = 0.5 is ignored" in str(w.message) for w in caught) is not clamp
+        assert json.loads((run / "config.json").read_text())["train"]["clamp_tau_max"] is clamp
+        maxima[clamp] = max(float(r.split(",")[2]) for r in (run / "taus.csv").read_text().splitlines()[1:])
+        capsys.readouterr()
+        assert main(["tau-report", "--run", str(run), "--data", str(data), "--json"]) == 0
+        at_max = json.loads(capsys.readouterr().out)["histogram"]["frac_at_tau_max"]
+        assert (at_max is None or math.isnan(at_max)) if not clamp else at_max > 0
+    assert maxima[False] > 0.5 + 1e-3
+    assert maxima[True] == pytest.approx(0.5, abs=1e-6)
+    with pytest.raises(SystemExit):  # meaningless for the linear penalty, which always clamps
+        main(["train-reward", "--data", str(data), "--clamp-tau-max", "--out", str(tmp_path / "lin")])
+    assert "clamp_tau_max applies to loss 'ada-quad' only" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize(
     ("config", "message"),
     [({"rho0": "0.1"}, "rho0 must be of type float"), ({"hidden": 5}, "hidden must be a tuple")],
@@ -290,6 +322,31 @@ def test_dpo_on_text_pairs_with_a_tiny_model(tmp_path: Path, capsys: pytest.Capt
     assert json.loads((out / "config.json").read_text())["losses"] == ["ada", "sigmoid"]
 
 
+def test_dpo_quadratic_penalty_with_the_authors_clamp_and_newton(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # --clamp-tau-max bounds the quadratic penalty's τ at --tau-max (the authors' DPO trainer); --solver/--n-iter
+    # reach the run (kept in run_args.json, so a resume must repeat them)
+    pytest.importorskip("trl")
+    from adapref.data import write_trl_jsonl
+    from adapref.lm_dpo import make_text_preferences
+
+    train = tmp_path / "train.jsonl"
+    write_trl_jsonl(make_text_preferences(32, seed=0)[0], train)
+    out = tmp_path / "dpo"
+    argv = ["dpo", "--data", str(train), "--losses", "ada-quad", "--epochs", "1", "--tau0", "0.001",
+            "--tau-max", "0.002", "--clamp-tau-max", "--solver", "newton", "--n-iter", "3", "--out", str(out)]  # fmt: skip
+    assert main([*argv, "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)["ada-quad"]
+    taus = [float(r.split(",")[2]) for r in (out / "ada-quad" / "taus.csv").read_text().splitlines()[1:]]
+    assert max(taus) <= 0.002 * (1 + 1e-6)
+    assert result["frac_taumax"] == pytest.approx(sum(abs(t - 0.002) <= 2e-9 for t in taus) / len(taus))
+    run_args = json.loads((out / "ada-quad" / "run_args.json").read_text())
+    assert (run_args["solver"], run_args["n_iter"], run_args["clamp_tau_max"]) == ("newton", 3, True)
+    config = json.loads((out / "config.json").read_text())
+    assert (config["solver"], config["n_iter"], config["clamp_tau_max"]) == ("newton", 3, True)
+
+
 def test_make_data_from_a_control_environment(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     pytest.importorskip("gymnasium")
     data = tmp_path / "pendulum.jsonl"
@@ -302,6 +359,13 @@ def test_make_data_from_a_control_environment(tmp_path: Path, capsys: pytest.Cap
     assert len(rows) == 40
     assert len(first["chosen"]) == 5  # 5 steps of [obs (3); action (1)]
     assert len(first["chosen"][0]) == 4
+    random_data = tmp_path / "pendulum-random.jsonl"
+    assert main([*argv, "--policy", "random", "--out", str(random_data)]) == 0
+    capsys.readouterr()
+    meta = torch.load(random_data.with_suffix(".jsonl.meta.pt"))
+    assert meta["policy"] == "random"
+    assert torch.load(data.with_suffix(".jsonl.meta.pt"))["policy"] == "noisy-sine"
+    assert random_data.read_text() != data.read_text()  # same seed, other rollouts
 
 
 def test_make_data_reward_choices_are_the_true_reward_kinds() -> None:
@@ -462,6 +526,10 @@ def test_dpo_reads_every_standard_trl_form(tmp_path: Path, capsys: pytest.Captur
         (["dpo", "--toy", "--lr", "1e-5"], "--lr apply to the language-model run"),
         (["dpo", "--toy", "--batch-size", "3"], "--batch-size apply to the language-model run"),
         (["dpo", "--data", "x.jsonl", "--flip-rate", "0.4"], "--pairs and --flip-rate set up the toy"),
+        (["dpo", "--toy", "--solver", "newton"], "--solver apply to the language-model run"),
+        (["make-data", "--policy", "random"], "--policy applies to --source gym"),
+        (["dpo", "--data", "x.jsonl", "--clamp-tau-max"], "--clamp-tau-max applies to the ada-quad loss"),
+        (["dpo", "--data", "x.jsonl", "--losses", "sigmoid", "--n-iter", "3"], "--n-iter apply to the ada losses"),
         (["train-reward", "--data", "x.jsonl", "--tau-max", "1e40"], "tau_max must be a number"),
         (["train-reward", "--data", "x.jsonl", "--tau0", "1e-50"], "tau0 must be a number >="),
     ],

@@ -13,6 +13,7 @@ from adapref.synthetic import (
     Oracle,
     Stochastic,
     TrueReward,
+    block_pairs,
     make_preference_data,
     pair_segments,
     sample_segments,
@@ -265,6 +266,39 @@ class TestPairSegments:
     def test_bad_input_raises(self, segments: torch.Tensor, returns: torch.Tensor, n_pairs: int, pattern: str) -> None:
         with pytest.raises(ValueError, match=pattern):
             pair_segments(segments, returns, n_pairs, Oracle(), _gen())
+
+
+class TestBlockPairs:
+    def test_every_pair_of_each_block_once_oriented_by_the_oracle(self) -> None:
+        # 200 segments with distinct returns, blocks of 64: 3 blocks (8 left out), 3 · 2016 pairs; within a
+        # block each unordered pair of segments appears exactly once, chosen = the larger return.
+        m, bs = 200, 64
+        returns = torch.randperm(m).double()
+        segments = returns.view(m, 1, 1).float().expand(m, 1, 2).clone()  # a segment's features name it
+        data = block_pairs(segments, returns, Oracle(), torch.Generator().manual_seed(3), block_size=bs)
+        assert len(data) == 3 * bs * (bs - 1) // 2 == 6048
+        c = data.chosen[:, 0, 0].long()
+        r = data.rejected[:, 0, 0].long()
+        assert bool((c > r).all())  # the oracle: features equal the returns
+        assert torch.equal(data.strength, (c - r).abs().float())
+        assert not bool(data.corrupted.any())
+        for b in range(3):
+            sl = slice(b * 2016, (b + 1) * 2016)
+            members = set(c[sl].tolist()) | set(r[sl].tolist())
+            assert len(members) == bs
+            pairs = {(min(x, y), max(x, y)) for x, y in zip(c[sl].tolist(), r[sl].tolist(), strict=True)}
+            assert len(pairs) == 2016  # all C(64, 2), none twice
+        used = set(c.tolist()) | set(r.tolist())
+        assert len(used) == 3 * bs  # disjoint blocks; the remainder left out
+
+    def test_bad_arguments_are_named(self) -> None:
+        seg, ret, gen = torch.randn(10, 1, 2), torch.randn(10), torch.Generator()
+        with pytest.raises(ValueError, match="block_size must be an int >= 2"):
+            block_pairs(seg, ret, Oracle(), gen, block_size=1)
+        with pytest.raises(ValueError, match="at least block_size=64"):
+            block_pairs(seg, ret, Oracle(), gen)
+        with pytest.raises(ValueError, match="returns must be a floating tensor"):
+            block_pairs(seg, ret[:5], Oracle(), gen, block_size=4)
 
 
 class TestMakePreferenceData:

@@ -33,7 +33,15 @@ if TYPE_CHECKING:
     from adapref.nn import AdaDPOLoss, AdaptivePreferenceLoss
     from adapref.reward_model import SegmentRewardModel
     from adapref.scaling import optimal_u, solve_tau
-    from adapref.synthetic import Flip, Oracle, Stochastic, TrueReward, make_preference_data, pair_segments
+    from adapref.synthetic import (
+        Flip,
+        Oracle,
+        Stochastic,
+        TrueReward,
+        block_pairs,
+        make_preference_data,
+        pair_segments,
+    )
     from adapref.trainer import RewardTrainer, TauReport
 
 _LAZY: dict[str, str] = {
@@ -63,6 +71,7 @@ _LAZY: dict[str, str] = {
     "Flip": "adapref.synthetic",
     "make_preference_data": "adapref.synthetic",
     "pair_segments": "adapref.synthetic",
+    "block_pairs": "adapref.synthetic",
     "SegmentPool": "adapref.envs",
     "collect_segments": "adapref.envs",
     "SegmentRewardModel": "adapref.reward_model",
@@ -90,6 +99,7 @@ __all__ = [
     "__version__",
     "ada_dpo_loss",
     "adaptive_preference_loss",
+    "block_pairs",
     "bt_loss",
     "collect_segments",
     "conservative_dpo_loss",

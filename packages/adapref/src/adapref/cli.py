@@ -18,7 +18,7 @@ from adapref._version import __version__
 
 _TRAIN_FIELDS = {
     "loss": str, "rho0": float, "tau0": float, "tau_max": float, "solver": str, "n_iter": int, "tau_init": float,
-    "temperature": float, "beta": float, "epochs": int, "lr": float, "batch_size": int, "weight_decay": float,
+    "clamp_tau_max": bool, "temperature": float, "beta": float, "epochs": int, "lr": float, "batch_size": int, "weight_decay": float,
     "seed": int, "device": str,
 }  # fmt: skip
 _RESUMABLE = ("train-reward", "dpo")  # commands that checkpoint into --out
@@ -42,6 +42,8 @@ def _add_loss_flags(p: argparse.ArgumentParser) -> None:
     g.add_argument("--solver", choices=("exact", "newton", "newton-official"), default=None, help="default exact")
     g.add_argument("--n-iter", dest="n_iter", type=int, default=None, help="Newton iterations K (default 3)")
     g.add_argument("--tau-init", dest="tau_init", type=float, default=None, help="Newton start τ^(0) (default 1)")
+    g.add_argument("--clamp-tau-max", dest="clamp_tau_max", action="store_const", const=True, default=None,
+                   help="ada-quad: also clamp τ at --tau-max, as the authors' DPO trainer (paper: no upper bound)")  # fmt: skip
     g.add_argument("--temperature", type=float, default=None, help="temperature of the bt loss (default 1)")
     g.add_argument("--beta", type=float, default=None, help="scale of the hinge/ipo losses (default 1)")
 
@@ -76,6 +78,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     make.add_argument("--env", default="Pendulum-v1", help="gymnasium id (gym), e.g. HalfCheetah-v5")
     make.add_argument("--seg-len", type=int, default=25, help="segment length (gym; the official code uses 1)")
+    make.add_argument("--policy", choices=("noisy-sine", "random"), default=None,
+                      help="policy that rolls out the segments (gym; default noisy-sine, a noise-scaled scripted one)")  # fmt: skip
     make.add_argument("--teacher", choices=("stochastic", "oracle", "flip"), default="stochastic")
     make.add_argument("--teacher-param", type=float, default=None,
                       help="temperature of stochastic (default 1) or flip rate of flip (default 0.1)")  # fmt: skip
@@ -116,6 +120,12 @@ def build_parser() -> argparse.ArgumentParser:
     dpo.add_argument("--rho0", type=float, default=0.1, help="Ada-DPO ρ0")
     dpo.add_argument("--tau-max", dest="tau_max", type=float, default=5.0, help="Ada-DPO τ_max")
     dpo.add_argument("--tau0", type=float, default=None, help="Ada-DPO τ0 of the LM run (default 0.1)")
+    dpo.add_argument("--solver", choices=("exact", "newton", "newton-official"), default=None,
+                     help="τ solver of the LM run's Ada losses (default exact)")  # fmt: skip
+    dpo.add_argument("--n-iter", dest="n_iter", type=int, default=None,
+                     help="Newton iterations K of the LM run (default 5, the authors' DPO setting)")  # fmt: skip
+    dpo.add_argument("--clamp-tau-max", dest="clamp_tau_max", action="store_const", const=True, default=None,
+                     help="ada-quad LM run: clamp τ at --tau-max, as the authors' DPO trainer (paper: no bound)")  # fmt: skip
     dpo.add_argument("--flip-rate", type=float, default=None, help="share of flipped labels (default 0; --toy only)")
     dpo.add_argument("--epochs", type=int, default=3)
     dpo.add_argument("--pairs", type=int, default=None, help="number of labelled pairs (default 6000; --toy only)")

@@ -112,17 +112,20 @@ def make_data(args: argparse.Namespace) -> int:
         raise ValueError(f"--out {out} is a folder; give the file to write, e.g. {out / 'pairs.jsonl'}")
     teacher = _teacher(args.teacher, args.teacher_param)
     gen = torch.Generator().manual_seed(seed)
+    if args.source == "synthetic" and args.policy is not None:
+        raise ValueError("--policy applies to --source gym (the synthetic segments are Gaussian features)")
     if args.source == "synthetic":
         data, truth = make_preference_data(
             args.n, T=args.T, D=args.D, reward=args.reward, teacher=teacher, generator=gen
         )
         meta: dict[str, Any] = {"source": "synthetic", "reward": args.reward, "truth": truth.state_dict()}
     else:
-        from adapref.envs import collect_segments
+        from adapref.envs import Policy, collect_segments
 
-        pool = collect_segments(args.env, n_segments=2 * args.n, seg_len=args.seg_len, policy="noisy-sine", seed=seed)
+        policy: Policy = args.policy or "noisy-sine"
+        pool = collect_segments(args.env, n_segments=2 * args.n, seg_len=args.seg_len, policy=policy, seed=seed)
         data = pair_segments(pool.features, pool.returns, args.n, teacher, gen)
-        meta = {"source": "gym", "env": args.env, "seg_len": args.seg_len}
+        meta = {"source": "gym", "env": args.env, "seg_len": args.seg_len, "policy": policy}
     data.to_jsonl(out)
     meta.update({"n": len(data), "teacher": repr(teacher), "seed": seed, "version": __version__})
     meta_path = out.with_suffix(out.suffix + ".meta.pt")
@@ -255,7 +258,8 @@ def dpo(args: argparse.Namespace) -> int:
         raise ValueError("give --data FILE.jsonl (TRL prompt/chosen/rejected) or --toy (the exact bandit)")
     if args.toy:
         ignored = [flag for flag, value in (("--data", args.data), ("--eval-data", args.eval_data), ("--model", args.model),
-                   ("--lr", args.lr), ("--max-length", args.max_length), ("--batch-size", args.batch_size), ("--tau0", args.tau0))
+                   ("--lr", args.lr), ("--max-length", args.max_length), ("--batch-size", args.batch_size), ("--tau0", args.tau0),
+                   ("--solver", args.solver), ("--n-iter", args.n_iter), ("--clamp-tau-max", args.clamp_tau_max))
                    if value is not None]  # fmt: skip
         if ignored:
             raise ValueError(f"{', '.join(ignored)} apply to the language-model run (--data), not to --toy")
@@ -279,6 +283,10 @@ def dpo(args: argparse.Namespace) -> int:
         known = LM_LOSSES
     if not names or any(n not in known for n in names):  # before any training, not after the losses before it
         raise ValueError(f"--losses must be a comma list of {', '.join(known)}, got {args.losses!r}")
+    if args.clamp_tau_max and "ada-quad" not in names:
+        raise ValueError("--clamp-tau-max applies to the ada-quad loss, which --losses does not name")
+    if (args.solver is not None or args.n_iter is not None) and not {"ada", "ada-quad"} & set(names):
+        raise ValueError("--solver and --n-iter apply to the ada losses, which --losses does not name")
     rows, result = [], {}
     if args.toy:
         from adapref.bandit import BanditConfig, make_bandit, train_dpo
@@ -329,11 +337,15 @@ def dpo(args: argparse.Namespace) -> int:
             metrics = train_lm_dpo(records, eval_records=eval_records, model=args.model, loss=name, rho0=args.rho0,
                                    tau0=tau0, tau_max=args.tau_max, beta=args.beta, epochs=args.epochs, seed=seed,
                                    device=args.device or "cpu", out_dir=base / name, resume=held[name],
-                                   batch_size=batch_size, max_length=args.max_length, lr=lr)  # fmt: skip
+                                   batch_size=batch_size, max_length=args.max_length, lr=lr,
+                                   solver=args.solver or "exact", n_iter=5 if args.n_iter is None else args.n_iter,
+                                   clamp_tau_max=bool(args.clamp_tau_max) and name == "ada-quad")  # fmt: skip
             result[name] = metrics
             rows.append([name, metrics.get("eval_accuracy"), metrics.get("train_accuracy"), metrics.get("tau_mean")])
         table = format_table(["loss", "held-out implicit acc", "train acc", "mean τ"], rows)
-        record = {"data": str(args.data), "model": args.model or "tiny GPT-2 from scratch"}
+        record = {"data": str(args.data), "model": args.model or "tiny GPT-2 from scratch", "tau0": tau0,
+                  "solver": args.solver or "exact", "n_iter": 5 if args.n_iter is None else args.n_iter,
+                  "clamp_tau_max": bool(args.clamp_tau_max)}  # fmt: skip
     if args.out is not None:
         write_json(args.out / "config.json", {**record, "losses": names, "beta": args.beta, "rho0": args.rho0,
                                               "tau_max": args.tau_max, "seed": seed, "version": __version__})  # fmt: skip

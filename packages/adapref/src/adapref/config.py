@@ -6,7 +6,7 @@ import dataclasses
 import math
 from typing import Any
 
-from adapref.scaling import SOLVERS, check_scaling_args
+from adapref.scaling import SOLVERS, check_scaling_args, warn_if_tau_max_ignored
 
 LOSSES: tuple[str, ...] = ("ada", "ada-quad", "bt", "hinge", "ipo")
 
@@ -29,6 +29,10 @@ class TrainConfig:
     """Newton iterations K (paper control setting and README: 3)."""
     tau_init: float = 1.0
     """Newton starting point τ^(0) (paper and code: 1)."""
+    clamp_tau_max: bool = False
+    """``ada-quad`` only: also clamp τ at ``tau_max``, as the authors' DPO trainer does (the paper and their
+    control code have no upper bound with the quadratic penalty; unclamped, a ``tau_max`` below log 2 / (2ρ0)
+    is ignored, with a warning)."""
     temperature: float = 1.0
     """temperature T of the ``bt`` baseline (1 = standard BT; other values for the fixed-temperature sweep)."""
     beta: float = 1.0
@@ -58,9 +62,14 @@ class TrainConfig:
             raise ValueError(f"hidden must be a tuple of positive integers, got {self.hidden!r}")
         if self.loss not in LOSSES:
             raise ValueError(f"loss must be one of {LOSSES}, got {self.loss!r}")
+        if not isinstance(self.clamp_tau_max, bool):
+            raise ValueError(f"clamp_tau_max must be true or false, got {self.clamp_tau_max!r}")
+        if self.clamp_tau_max and self.loss != "ada-quad":
+            raise ValueError(f"clamp_tau_max applies to loss 'ada-quad' only, got loss {self.loss!r}")
         if self.loss.startswith("ada"):
             check_scaling_args(self.rho0, self.tau0, self.tau_max, self.solver, self.n_iter, self.tau_init,
                                self.loss == "ada-quad")  # fmt: skip
+            warn_if_tau_max_ignored(self.tau_max, self.rho0, self.loss == "ada-quad", self.clamp_tau_max)
         elif self.solver not in SOLVERS:
             raise ValueError(f"solver must be one of {SOLVERS}, got {self.solver!r}")
         for name in ("temperature", "beta", "lr"):

@@ -225,6 +225,7 @@ def train_lm_dpo(
     tau_max: float = 5.0,
     solver: Solver = "exact",
     n_iter: int = 5,
+    clamp_tau_max: bool = False,
     beta: float = 0.1,
     epochs: int = 1,
     batch_size: int = 16,
@@ -251,8 +252,8 @@ def train_lm_dpo(
         \\tau_i = \\arg\\min_{\\tau_0\\le\\tau\\le\\tau_{\\max}} -\\tau\\log\\sigma(z_i/\\tau) + (\\rho_0 - \\log 2)\\,\\tau,
 
     through :class:`~adapref.integrations.trl.AdaDPOTrainer`; ``"ada-quad"`` is the same trainer
-    with the quadratic penalty ρ0τ² − (log 2)τ of §3.6 (eq. 12; ``tau_max`` is then ignored, as in
-    :class:`~adapref.integrations.trl.AdaDPOConfig`). TRL's stock losses: ``"sigmoid"`` (DPO,
+    with the quadratic penalty ρ0τ² − (log 2)τ of §3.6 (eq. 12; ``tau_max`` is then ignored, as in the
+    paper, unless ``clamp_tau_max``, as in the authors' DPO trainer). TRL's stock losses: ``"sigmoid"`` (DPO,
     −logσ(z_i)), ``"ipo"`` (TRL's length-normalised IPO) and ``"hinge"`` (SLiC, relu(1 − z_i)).
     Training runs in float32 (``bf16=False``), ``report_to="none"``, and saves a checkpoint (policy,
     tokenizer, optimizer, RNG state) into ``out_dir/checkpoint-<step>`` at the end of every epoch
@@ -263,8 +264,8 @@ def train_lm_dpo(
     ``eval_records``, ``eval_accuracy`` and ``eval_margin_mean`` (mean z_i) on them; a tie z_i = 0
     counts one half in both accuracies. For the Ada losses τ_i is solved at the final train z_i
     with :func:`adapref.scaling.solve_tau` (the trainer's hyperparameters): ``tau_mean``,
-    ``frac_tau0`` and ``frac_taumax`` (share within a relative 1e-6 of τ0, of τ_max; ``"ada-quad"``
-    has no upper bound, so its ``frac_taumax`` is 0 unless a τ_i happens to equal τ_max), and
+    ``frac_tau0`` and ``frac_taumax`` (share within a relative 1e-6 of τ0, of τ_max; NaN for ``"ada-quad"``
+    without ``clamp_tau_max``, which has no upper bound), and
     ``out_dir/taus.csv`` (``index,z,tau`` per train pair, written atomically).
 
     Args:
@@ -279,6 +280,7 @@ def train_lm_dpo(
         tau_max: upper bound τ_max ≥ τ0 of τ (``"ada"`` only).
         solver: ``"exact"`` (closed form), ``"newton"`` (safeguarded Algorithm 1) or ``"newton-official"``.
         n_iter: Newton iterations K ≥ 1 (Newton solvers only; τ^(0) = 1).
+        clamp_tau_max: ``"ada-quad"`` only: also clamp τ at ``tau_max``, as the authors' DPO trainer does.
         beta: β > 0.
         epochs: passes over ``train_records`` ≥ 1.
         batch_size: pairs per optimizer step ≥ 1.
@@ -336,6 +338,10 @@ def train_lm_dpo(
         raise ValueError(f"loss must be one of {LM_LOSSES}, got {loss!r}")
     ada = loss in _ADA_LOSSES
     quadratic = loss == "ada-quad"
+    if not isinstance(clamp_tau_max, bool):
+        raise ValueError(f"clamp_tau_max must be a bool, got {clamp_tau_max!r}")
+    if clamp_tau_max and not quadratic:
+        raise ValueError(f"clamp_tau_max applies to loss 'ada-quad' only, got loss {loss!r}")
     with warnings.catch_warnings():  # AdaDPOConfig warns about rho0 >= log 2 below, for the Ada losses only
         warnings.simplefilter("ignore", UserWarning)
         check_scaling_args(rho0, tau0, tau_max, solver, n_iter, 1.0, quadratic)  # ValueError naming the argument
@@ -382,6 +388,7 @@ def train_lm_dpo(
             train_rows, eval_rows, model=None if model is None else str(model), loss=loss, rho0=rho0, tau0=tau0,
             tau_max=tau_max, solver=solver, n_iter=n_iter, beta=beta, batch_size=batch_size, lr=lr,
             max_length=max_length, n_layer=n_layer, n_embd=n_embd, seed=seed,
+            **({"clamp_tau_max": True} if clamp_tau_max else {}),  # absent when off: earlier runs' files match
         )  # fmt: skip
         existing: str | None = get_last_checkpoint(str(run_dir)) if run_dir.is_dir() else None
         if resume:
@@ -446,7 +453,14 @@ def train_lm_dpo(
         trainer: Any
         if ada:
             ada_config = AdaDPOConfig(
-                rho0=rho0, tau0=tau0, tau_max=tau_max, solver=solver, n_iter=n_iter, tau_init=1.0, quadratic=quadratic
+                rho0=rho0,
+                tau0=tau0,
+                tau_max=tau_max,
+                solver=solver,
+                n_iter=n_iter,
+                tau_init=1.0,
+                quadratic=quadratic,
+                clamp_tau_max=clamp_tau_max,
             )
             trainer = AdaDPOTrainer(ada=ada_config, **trainer_kwargs)
         else:
@@ -489,11 +503,15 @@ def train_lm_dpo(
                     n_iter=n_iter,
                     tau_init=1.0,
                     quadratic=quadratic,
+                    clamp_tau_max=clamp_tau_max,
                 ).numpy()
             _write_taus(run_dir / "taus.csv", z_train, tau)
             metrics["tau_mean"] = float(np.mean(tau))
             metrics["frac_tau0"] = float(np.mean(np.abs(tau - tau0) <= _AT_BOUND_RTOL * tau0))
-            metrics["frac_taumax"] = float(np.mean(np.abs(tau - tau_max) <= _AT_BOUND_RTOL * tau_max))
+            metrics["frac_taumax"] = (
+                math.nan if quadratic and not clamp_tau_max  # no upper bound (paper §3.6): no share at one
+                else float(np.mean(np.abs(tau - tau_max) <= _AT_BOUND_RTOL * tau_max))
+            )  # fmt: skip
     return metrics
 
 

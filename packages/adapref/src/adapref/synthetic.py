@@ -326,6 +326,17 @@ def pair_segments(
         ValueError: if ``segments`` is not ``(M, T, D)`` with ``M ≥ 2``, ``returns`` is not ``(M,)``
             and finite, or ``n_pairs < 1``.
     """
+    m = _check_pool(segments, returns)
+    if isinstance(n_pairs, bool) or not isinstance(n_pairs, int) or n_pairs < 1:
+        raise ValueError(f"n_pairs must be an int >= 1, got {n_pairs!r}")
+    i = torch.randint(m, (n_pairs,), generator=generator)
+    j = torch.randint(m - 1, (n_pairs,), generator=generator)
+    j = j + (j >= i).long()  # uniform over the M − 1 indices other than i
+    return _labelled_pairs(segments, returns, i, j, teacher, generator)
+
+
+def _check_pool(segments: torch.Tensor, returns: torch.Tensor) -> int:
+    """``M`` of a valid ``(M, T, D)`` pool with finite ``(M,)`` returns (``ValueError`` naming the argument)."""
     if not isinstance(segments, torch.Tensor) or segments.ndim != 3 or not segments.is_floating_point():
         shown = tuple(segments.shape) if isinstance(segments, torch.Tensor) else type(segments).__name__
         raise ValueError(f"segments must be a floating tensor of shape (M, T, D), got {shown}")
@@ -337,11 +348,18 @@ def pair_segments(
         raise ValueError(f"returns must be a floating tensor of shape (M,)=({m},), got {shown}")
     if not bool(torch.isfinite(returns).all()):
         raise ValueError("returns contains NaN or infinite values")
-    if isinstance(n_pairs, bool) or not isinstance(n_pairs, int) or n_pairs < 1:
-        raise ValueError(f"n_pairs must be an int >= 1, got {n_pairs!r}")
-    i = torch.randint(m, (n_pairs,), generator=generator)
-    j = torch.randint(m - 1, (n_pairs,), generator=generator)
-    j = j + (j >= i).long()  # uniform over the M − 1 indices other than i
+    return int(m)
+
+
+def _labelled_pairs(
+    segments: torch.Tensor,
+    returns: torch.Tensor,
+    i: torch.Tensor,
+    j: torch.Tensor,
+    teacher: Teacher,
+    generator: torch.Generator,
+) -> PreferenceData:
+    """Pairs ``(i[k], j[k])`` labelled by ``teacher`` and oriented chosen-first (ids as :func:`pair_segments`)."""
     r = returns.detach().cpu()
     r_i, r_j = r[i], r[j]
     prefer_i = teacher.label(r_i, r_j, generator).cpu()
@@ -352,7 +370,7 @@ def pair_segments(
     ]
     device = segments.device
     corrupted = r[chosen_idx] < r[rejected_idx]
-    logger.debug("paired %d segments into %d pairs, %.1f%% corrupted", m, n_pairs, 100 * corrupted.float().mean())
+    logger.debug("paired %d segments into %d pairs, %.1f%% corrupted", len(r), len(i), 100 * corrupted.float().mean())
     return PreferenceData(
         chosen=segments[chosen_idx.to(device)],
         rejected=segments[rejected_idx.to(device)],
@@ -360,6 +378,53 @@ def pair_segments(
         strength=(r_i - r_j).abs().float(),
         corrupted=corrupted,
     )
+
+
+def block_pairs(
+    segments: torch.Tensor,
+    returns: torch.Tensor,
+    teacher: Teacher,
+    generator: torch.Generator,
+    *,
+    block_size: int = 64,
+) -> PreferenceData:
+    """Every pair within blocks of ``block_size`` segments: the authors' control pairing.
+
+    The official control code draws minibatches of 64 transitions (segments of length 1) and trains
+    the reward model on all 64·63/2 = 2016 pairs of each. Here the pool is shuffled (``generator``),
+    cut into ⌊M / block_size⌋ blocks (the remainder left out) and each block contributes all its
+    ``block_size·(block_size − 1)/2`` pairs ``(i, j)``, ``i < j``, labelled by ``teacher`` as in
+    :func:`pair_segments`; the pairs of a block are consecutive in the result.
+
+    Args:
+        segments: ``(M, T, D)`` floating tensor, ``M ≥ block_size``.
+        returns: ``(M,)`` true returns, finite.
+        teacher: e.g. :class:`Oracle` (the paper's control setting: no label noise).
+        generator: the source of the shuffle and of the teacher's randomness.
+        block_size: segments per block, ``≥ 2`` (64 in the official code).
+
+    Returns:
+        :class:`PreferenceData` of ``⌊M / block_size⌋ · block_size·(block_size − 1)/2`` pairs.
+
+    Raises:
+        ValueError: for a bad pool (as :func:`pair_segments`), ``block_size < 2`` or ``M < block_size``.
+
+    Example:
+        >>> seg, ret = torch.randn(130, 1, 2), torch.arange(130.0)
+        >>> data = block_pairs(seg, ret, Oracle(), torch.Generator().manual_seed(0))
+        >>> len(data), bool((data.chosen.sum((1, 2)) != data.rejected.sum((1, 2))).all())
+        (4032, True)
+    """
+    m = _check_pool(segments, returns)
+    if isinstance(block_size, bool) or not isinstance(block_size, int) or block_size < 2:
+        raise ValueError(f"block_size must be an int >= 2, got {block_size!r}")
+    if m < block_size:
+        raise ValueError(f"segments must hold at least block_size={block_size} segments, got M={m}")
+    n_blocks = m // block_size
+    order = torch.randperm(m, generator=generator)[: n_blocks * block_size].view(n_blocks, block_size)
+    a, b = torch.triu_indices(block_size, block_size, offset=1)
+    i, j = order[:, a].reshape(-1), order[:, b].reshape(-1)
+    return _labelled_pairs(segments, returns, i, j, teacher, generator)
 
 
 def make_preference_data(

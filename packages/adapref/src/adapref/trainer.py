@@ -14,6 +14,7 @@ import logging
 import math
 import os
 import pickle
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -51,6 +52,7 @@ def make_loss(config: TrainConfig) -> LossFn:
                 n_iter=config.n_iter,
                 tau_init=config.tau_init,
                 quadratic=config.loss == "ada-quad",
+                clamp_tau_max=config.clamp_tau_max,
                 check_finite=True,  # the trainer syncs every step anyway
             )
             return out.loss, out.tau
@@ -292,16 +294,18 @@ class RewardTrainer:
             raise ValueError(f"tau_report needs loss 'ada' or 'ada-quad', this trainer uses {cfg.loss!r}")
         d = self.margins(data)
         tau = solve_tau(d, rho0=cfg.rho0, tau0=cfg.tau0, tau_max=cfg.tau_max, solver=cfg.solver,  # type: ignore[arg-type]
-                        n_iter=cfg.n_iter, tau_init=cfg.tau_init, quadratic=cfg.loss == "ada-quad")  # fmt: skip
-        upper = cfg.tau_max if cfg.loss == "ada" else max(float(tau.max()), cfg.tau0 * (1 + 1e-6))
+                        n_iter=cfg.n_iter, tau_init=cfg.tau_init, quadratic=cfg.loss == "ada-quad",
+                        clamp_tau_max=cfg.clamp_tau_max)  # fmt: skip
+        bounded = cfg.loss == "ada" or cfg.clamp_tau_max  # τ ≤ τmax; the unclamped quadratic has no upper bound
+        upper = cfg.tau_max if bounded else max(float(tau.max()), cfg.tau0 * (1 + 1e-6))
         hist = tau_histogram(tau, cfg.tau0, upper, bins=bins)
-        if cfg.loss == "ada-quad":  # no upper bound (Prop. 3.2): the top edge is the largest τ, not a τmax
+        if not bounded:  # no upper bound (Prop. 3.2): the top edge is the largest τ, not a τmax
             hist["frac_at_tau_max"] = math.nan
         table = rho = ceiling = None
         if data.strength is not None:
             table = strength_quantile_table(tau, data.strength, q=5)
             rho = spearman(tau, data.strength)
-            ceiling = spearman_ceiling(tau, data.strength, cfg.tau0, cfg.tau_max if cfg.loss == "ada" else math.inf)
+            ceiling = spearman_ceiling(tau, data.strength, cfg.tau0, cfg.tau_max if bounded else math.inf)
         return TauReport(tau, d, hist, table, rho, ceiling)
 
     def save(self, path: str | os.PathLike[str]) -> None:
@@ -314,7 +318,9 @@ class RewardTrainer:
     def load(cls, path: str | os.PathLike[str], device: str = "cpu") -> RewardTrainer:
         """A trainer holding the model saved at ``path`` (``model.pt`` of a run)."""
         state = _load(Path(path))
-        config = dataclasses.replace(TrainConfig.from_dict(state["config"]), device=device)
+        with warnings.catch_warnings():  # the run's settings were warned about when it trained
+            warnings.simplefilter("ignore", UserWarning)
+            config = dataclasses.replace(TrainConfig.from_dict(state["config"]), device=device)
         trainer = cls(config)
         model, _, _ = trainer._build(int(state["obs_dim"]))
         model.load_state_dict(state["model"])
@@ -340,7 +346,8 @@ _RESUME_MAY_CHANGE = ("epochs", "device")
 
 def _check_resumable(state: dict[str, Any], config: TrainConfig, obs_dim: int, path: Path) -> None:
     """Refuse a checkpoint written with another config (``epochs``/``device`` aside) or feature dimension."""
-    saved = {k: v for k, v in state["config"].items() if k not in _RESUME_MAY_CHANGE}
+    # a field the checkpoint's version did not have yet takes its default (the value that version used)
+    saved = {k: v for k, v in {**TrainConfig().to_dict(), **state["config"]}.items() if k not in _RESUME_MAY_CHANGE}
     wanted = {k: v for k, v in config.to_dict().items() if k not in _RESUME_MAY_CHANGE}
     differ = [f"{k} ({saved.get(k)!r} there, {wanted.get(k)!r} here)" for k in sorted(saved.keys() | wanted.keys())
               if saved.get(k) != wanted.get(k)]  # fmt: skip
