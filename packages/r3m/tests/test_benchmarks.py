@@ -24,6 +24,13 @@ def test_quick_dpo_benchmark_writes_its_record(tmp_path: Path) -> None:
     for key in ("package", "version", "git_sha", "command", "date", "machine", "setup", "targets", "rows"):
         assert key in record
     assert [row["flipped labels"] for row in record["rows"]] == ["0%", "20%", "40%"]
+    win, implicit = (section["rows"] for section in record["sections"])  # the spec's other two B2 metrics
+    for section in (win, implicit):
+        assert [row["flipped labels"] for row in section] == ["0%", "20%", "40%"]
+        for row in section:
+            for method in ("dpo (sigmoid)", "rdpo ε=.1", "r3m-dpo λ=.5"):
+                assert 0.0 <= float(row[method].split()[0]) <= 1.0
+    assert float(win[0]["dpo (sigmoid)"].split()[0]) > 0.5  # clean labels: better than π_ref
     assert (tmp_path / "dpo-quick.md").read_text().startswith("# B2")
 
 
@@ -45,3 +52,7 @@ def test_every_quick_benchmark_runs(tmp_path: Path) -> None:
     }
     assert all(row["corruption"] == "flip 20%" and "λ=.5 P bound (bt / r3m λ=.5)" in row for row in variants)
     assert "## B1 variants" in (tmp_path / "synthetic-quick.md").read_text()
+    for row in record["rows"]:  # the detection baseline (BT's own flags), rank correlation, δ-AUROC, λ choices
+        for key in ("bt's flags d < 0: P / R", "spearman r̂ vs r* (bt / r3m)", "δ AUROC (r3m λ=.5)", "λ by val (seeds)"):
+            assert key in row
+        assert sum(int(part.split("×")[1]) for part in row["λ by val (seeds)"].split(", ")) == 1  # one seed

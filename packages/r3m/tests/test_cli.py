@@ -12,6 +12,7 @@ from importlib import metadata, resources
 from pathlib import Path
 
 import pytest
+import torch
 
 from r3m.cli import main
 
@@ -178,6 +179,7 @@ def test_dpo_toy_reports_exact_metrics(tmp_path: Path, capsys: pytest.CaptureFix
         (["dpo"], "give --data"),
         (["bench", "--only", "nope"], "--only must be one of"),
         (["train-reward", "--data", "x.jsonl", "--lam", "1.0"], "per-sample"),
+        (["dpo", "--toy", "--beta", "0"], "beta must be"),
     ],
 )
 def test_bad_input_exits_2_with_one_line(argv: list[str], message: str, capsys: pytest.CaptureFixture[str]) -> None:
@@ -187,6 +189,38 @@ def test_bad_input_exits_2_with_one_line(argv: list[str], message: str, capsys: 
     err = capsys.readouterr().err
     assert message in err
     assert "Traceback" not in err
+    assert err.count("error:") == 1
+    assert err.strip().splitlines()[-1].startswith("r3m: error:")
+
+
+@pytest.mark.parametrize(
+    ("row", "message"),
+    [
+        ({"id": "a", "chosen": [[0.0, 1.0]]}, "pairs.jsonl:2: missing key 'rejected'"),
+        (
+            {"id": "a", "chosen": [[0.0, 1.0]], "rejected": [[0.0, 1.0], [1.0, 2.0]]},
+            "pairs.jsonl:2: 'rejected' has shape",
+        ),
+        (
+            {"id": "a", "chosen": [[0.0, float("nan")]], "rejected": [[0.0, 1.0]]},
+            "pairs.jsonl:2: 'chosen' holds a non-finite",
+        ),
+    ],
+)
+def test_malformed_records_name_their_line(
+    tmp_path: Path, row: dict[str, object], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # a good first line, a bad second one: train-reward exits 2 naming the line, before writing anything
+    data = tmp_path / "pairs.jsonl"
+    good = {"id": "g", "chosen": [[1.0, 0.0]], "rejected": [[0.0, 1.0]]}
+    data.write_text(json.dumps(good) + "\n" + json.dumps(row) + "\n")
+    with pytest.raises(SystemExit) as exc:
+        main(["train-reward", "--data", str(data), "--out", str(tmp_path / "run")])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert message in err
+    assert "Traceback" not in err
+    assert not (tmp_path / "run").exists()
 
 
 def test_malformed_file_names_the_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -238,6 +272,15 @@ def test_make_data_from_a_control_environment(tmp_path: Path, capsys: pytest.Cap
     assert len(rows) == 40
     assert len(first["chosen"]) == 5  # 5 steps of [obs (3); action (1)]
     assert len(first["chosen"][0]) == 4
+    random_data = tmp_path / "pendulum-random.jsonl"
+    assert main([*argv, "--policy", "random", "--out", str(random_data)]) == 0
+    capsys.readouterr()
+    assert torch.load(random_data.with_suffix(".jsonl.meta.pt"))["policy"] == "random"
+    assert torch.load(data.with_suffix(".jsonl.meta.pt"))["policy"] == "noisy-sine"
+    assert random_data.read_text() != data.read_text()  # same seed, other rollouts
+    with pytest.raises(SystemExit):
+        main(["make-data", "--policy", "random", "--out", str(tmp_path / "x.jsonl")])
+    assert "--policy applies to --source gym" in capsys.readouterr().err
 
 
 def test_make_data_reward_choices_are_the_true_reward_kinds() -> None:

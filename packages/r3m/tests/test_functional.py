@@ -169,6 +169,29 @@ class TestDPO:
         out = r3m_dpo_loss(pr, pc, z0, z0, beta=1.0, lam=0.75)  # z = −4 < t: δ = t − z
         assert out.delta.item() == pytest.approx(math.log(1 / 3) + 4.0, abs=1e-6)
 
+    @pytest.mark.parametrize("lam", [0.25, 0.5, 0.8])
+    def test_gradient_is_beta_times_the_capped_bt_weight(self, lam: float) -> None:
+        # ∂ℓ/∂log π(y_w) = −β·min(1 − σ(z), λ) = −∂ℓ/∂log π(y_l) = −∂ℓ/∂log π_ref(y_w); gradcheck in float64,
+        # z kept away from t_λ, where the eliminated loss has a kink.
+        g = torch.Generator().manual_seed(5)
+        beta = 0.3
+        t = math.log(1 / lam - 1)
+        z = torch.linspace(-6.0, 6.0, 25, dtype=torch.float64)
+        z = z[(z - t).abs() > 0.05]
+        pc = (z / beta + torch.randn(len(z), generator=g, dtype=torch.float64)).requires_grad_()
+        rc = torch.zeros_like(z, requires_grad=True)
+        pr = (pc.detach() - z / beta).requires_grad_()  # h = pc − pr = z / β
+        rr = torch.zeros_like(z, requires_grad=True)
+        out = r3m_dpo_loss(pc, pr, rc, rr, beta=beta, lam=lam)
+        out.losses.sum().backward()
+        expected = -beta * torch.minimum(1 - torch.sigmoid(z), torch.tensor(lam, dtype=torch.float64))
+        assert torch.allclose(pc.grad, expected, atol=1e-12)  # type: ignore[arg-type]
+        assert torch.allclose(pr.grad, -expected, atol=1e-12)  # type: ignore[arg-type]
+        assert torch.allclose(rc.grad, -expected, atol=1e-12)  # type: ignore[arg-type]
+        assert torch.allclose(rr.grad, expected, atol=1e-12)  # type: ignore[arg-type]
+        inputs = tuple(x.detach().clone().requires_grad_() for x in (pc, pr, rc, rr))
+        assert torch.autograd.gradcheck(lambda *a: r3m_dpo_loss(*a, beta=beta, lam=lam).losses, inputs)
+
 
 class TestBadInput:
     @pytest.mark.parametrize("lam", [0.0, 1.0, 1.5, -0.2])

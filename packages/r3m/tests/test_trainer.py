@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import stat
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -66,6 +67,50 @@ def test_lambda_near_one_flags_nothing(flipped: tuple[PreferenceData, Preference
     # λ → 1: t_λ = log(1/λ − 1) ≈ −20.7, below every margin of a trained model, so nothing is flagged.
     assert float(trainer.margins(train).min()) > -20.0
     assert int(trainer.outlier_report(train, lam=1 - 1e-9).flagged.sum()) == 0
+
+
+def test_training_at_lambda_near_one_is_bradley_terry() -> None:
+    # λ → 1 trains as BT step by step: same seed and data give the same history and weights (the losses differ
+    # only by kernels: softplus(−max(d, t)) against −logσ(d), equal while no margin falls below t ≈ −20.7).
+    gen = torch.Generator().manual_seed(4)
+    data, _ = make_preference_data(640, T=4, D=5, reward="linear", teacher=Flip(0.2), generator=gen)
+    train, val = data.split(0.1, gen)
+    runs, histories = {}, {}
+    small = {"hidden": (16,), "epochs": 2, "early_stopping": "none"}
+    for loss, lam in (("r3m", 1 - 1e-9), ("bt", 0.5)):
+        trainer = RewardTrainer(TrainConfig(loss=loss, lam=lam, **small))  # type: ignore[arg-type]
+        histories[loss] = trainer.fit(train, val, progress=False)
+        runs[loss] = trainer
+    for a, b in zip(histories["r3m"].epochs, histories["bt"].epochs, strict=True):
+        assert a["train_loss"] == pytest.approx(b["train_loss"], rel=1e-5)
+        assert a["val_accuracy"] == b["val_accuracy"]
+    weights = {k: dict(t.model.named_parameters()) for k, t in runs.items()}  # type: ignore[union-attr]
+    for name, w in weights["r3m"].items():
+        assert torch.allclose(w, weights["bt"][name], atol=1e-5), name
+    # and λ = .5 on the same data does not (the test can fail)
+    half = RewardTrainer(TrainConfig(loss="r3m", lam=0.5, **small))  # type: ignore[arg-type]
+    half.fit(train, val, progress=False)
+    assert not torch.allclose(half.predict(train.chosen), runs["bt"].predict(train.chosen), atol=1e-3)
+
+
+def test_a_linear_reward_model_recovers_the_true_weights() -> None:
+    # Spec §5: on clean pairs over a linear truth, a linear reward model (no hidden layer) finds the direction of
+    # the true weights (the scale is not identified beyond the labels): cosine ≥ 0.99.
+    gen = torch.Generator().manual_seed(2)
+    data, truth = make_preference_data(2000, T=4, D=5, reward="linear", teacher=Oracle(), generator=gen)
+    trainer = RewardTrainer(TrainConfig(hidden=(), lr=1e-2, epochs=5, early_stopping="none"))
+    trainer.fit(data, progress=False)
+    weight = next(p for name, p in trainer.model.named_parameters() if name.endswith("weight"))  # type: ignore[union-attr]
+    cos = torch.nn.functional.cosine_similarity(weight.detach().flatten(), truth.params["w"], dim=0)
+    assert float(cos) >= 0.99
+
+
+def test_a_lambda_that_looks_like_one_over_n_warns() -> None:
+    with pytest.warns(UserWarning, match=r"lam = 0\.0002 flags every pair whose margin is below t_lambda = 8\.52.*1/n"):
+        TrainConfig(lam=1 / 5000)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        TrainConfig(lam=0.1)  # the paper's range: no warning
 
 
 def test_early_stopping_keeps_the_best_epoch(flipped: tuple[PreferenceData, PreferenceData, PreferenceData]) -> None:

@@ -68,6 +68,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     make.add_argument("--env", default="Pendulum-v1", help="gymnasium id (gym), e.g. HalfCheetah-v5")
     make.add_argument("--seg-len", type=int, default=25, help="segment length (gym)")
+    make.add_argument("--policy", choices=("noisy-sine", "random"), default=None,
+                      help="policy that rolls out the segments (gym; default noisy-sine, a noise-scaled scripted one)")  # fmt: skip
     make.add_argument("--teacher", choices=("oracle", "flip", "stochastic", "myopic", "irrational", "mistake"),
                       default="flip", help="labeller / corruption model (B-Pref names)")  # fmt: skip
     make.add_argument("--teacher-param", type=float, default=None,

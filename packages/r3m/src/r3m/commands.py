@@ -115,6 +115,8 @@ def make_data(args: argparse.Namespace) -> int:
     if out.is_dir():
         raise ValueError(f"--out {out} is a folder; give the file to write, e.g. {out / 'pairs.jsonl'}")
     gen = torch.Generator().manual_seed(seed)
+    if args.source != "gym" and args.policy is not None:
+        raise ValueError(f"--policy applies to --source gym, not to --source {args.source}")
     if args.source == "text":
         from r3m.data import write_trl_jsonl
         from r3m.lm_dpo import make_text_preferences
@@ -138,14 +140,13 @@ def make_data(args: argparse.Namespace) -> int:
                                                generator=gen)  # fmt: skip
             meta = {"source": "synthetic", "reward": args.reward, "truth": truth.state_dict()}
         else:
-            from r3m.envs import collect_segments
+            from r3m.envs import Policy, collect_segments
 
-            pool = collect_segments(
-                args.env, n_segments=2 * args.n, seg_len=args.seg_len, policy="noisy-sine", seed=seed
-            )
+            policy: Policy = args.policy or "noisy-sine"
+            pool = collect_segments(args.env, n_segments=2 * args.n, seg_len=args.seg_len, policy=policy, seed=seed)
             rewards = pool.step_rewards if pool.step_rewards is not None else pool.returns
             data = pair_segments(pool.features, rewards, args.n, teacher, gen)
-            meta = {"source": "gym", "env": args.env, "seg_len": args.seg_len}
+            meta = {"source": "gym", "env": args.env, "seg_len": args.seg_len, "policy": policy}
         data.to_jsonl(out)
         share = int(data.corrupted.sum()) / len(data) if data.corrupted is not None else math.nan
         meta.update({"n": len(data), "teacher": repr(teacher), "seed": seed})

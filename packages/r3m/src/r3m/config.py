@@ -6,7 +6,7 @@ import dataclasses
 import math
 from typing import Any
 
-from r3m.functional import r3m_threshold
+from r3m.functional import check_lam
 
 LOSSES: tuple[str, ...] = ("r3m", "bt", "cbt", "rbt", "ipo", "hinge")
 
@@ -27,7 +27,7 @@ class TrainConfig:
     epochs: int = 5
     """maximum passes over the pairs (paper {1, 3, 5}; few epochs matter: an over-trained model memorises outliers)."""
     lr: float = 3e-3
-    """Adam learning rate (paper grid {1e-2, 5e-3, 1e-3})."""
+    """Adam learning rate (the spec's CPU setting, between the paper's grid points {1e-2, 5e-3, 1e-3})."""
     batch_size: int = 64
     """pairs per minibatch (paper grid {8, 16, 64})."""
     weight_decay: float = 0.0
@@ -55,7 +55,7 @@ class TrainConfig:
             raise ValueError(f"hidden must be a tuple of positive integers, got {self.hidden!r}")
         if self.loss not in LOSSES:
             raise ValueError(f"loss must be one of {LOSSES}, got {self.loss!r}")
-        r3m_threshold(self.lam)
+        check_lam(self.lam)
         if not 0.0 <= self.eps < 0.5:
             raise ValueError(f"eps must lie in [0, 0.5), got {self.eps!r}")
         for name in ("beta", "lr"):

@@ -43,6 +43,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import numbers
+import warnings
 
 import torch
 import torch.nn.functional as F
@@ -79,6 +80,36 @@ def r3m_threshold(lam: float) -> float:
             "plain Bradley-Terry; the paper's experiments use λ in 0.1..0.9"
         )
     return math.log(1.0 / lam - 1.0)
+
+
+SMALL_LAM = 0.05
+"""Below this λ, :func:`check_lam` warns: the paper's experiments use λ ∈ 0.1..0.9, and a tiny λ is
+likely eq. 3.2's λ = 1/n, which in the per-sample convention of eqs. 3.3-3.4 is λ = 1."""
+
+
+def check_lam(lam: float) -> float:
+    """Validate a configured λ (as :func:`r3m_threshold`) and warn when it looks like eq. 3.2's 1/n.
+
+    A per-sample λ below :data:`SMALL_LAM` puts t_λ above 2.9 (8.5 at λ = 1/5000), so nearly every pair
+    of a trained model is flagged: likely the theorem's λ = 1/n, which per sample is λ = 1 (Bradley-Terry).
+    Called once where a loss is configured (``TrainConfig``, the modules, the TRL configs), not per call.
+
+    Returns:
+        t_λ.
+
+    Raises:
+        ValueError: λ outside (0, 1).
+    """
+    t = r3m_threshold(lam)
+    if lam < SMALL_LAM:
+        warnings.warn(
+            f"lam = {lam:g} flags every pair whose margin is below t_lambda = {t:.3g}: R³M's lambda is per sample "
+            "(eqs. 3.3-3.4; the paper's experiments use 0.1..0.9). If this is the theorem's 1/n (eq. 3.2), that is "
+            "the per-sample lambda = 1, plain Bradley-Terry",
+            UserWarning,
+            stacklevel=3,
+        )
+    return t
 
 
 def r3m_delta(margins: torch.Tensor, lam: float) -> torch.Tensor:

@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
-from r3m.functional import r3m_threshold
+from r3m.functional import check_lam, r3m_threshold
 from r3m.lm_text import SPECIAL_TOKENS, _check_records, build_tiny_model, load_local_model, make_text_preferences
 from r3m.metrics import outlier_precision_recall
 
@@ -381,7 +381,7 @@ def train_lm_dpo(
     eval_rows = None if eval_records is None else _check_records(eval_records, "eval_records")
     if loss not in LM_LOSSES:
         raise ValueError(f"loss must be one of {LM_LOSSES}, got {loss!r}")
-    r3m_threshold(lam)  # ValueError naming lam
+    check_lam(lam)  # ValueError naming lam; warns for a λ that looks like 1/n
     beta = _check_number("beta", beta, low=0.0)
     eps = _check_number("eps", eps, low=0.0, high=0.5, low_open=False)
     lr = _check_number("lr", lr, low=0.0)

@@ -16,7 +16,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from r3m.functional import check_beta, check_finite_arg, check_pair, r3m_dpo_loss, r3m_loss, r3m_threshold
+from r3m.functional import check_beta, check_finite_arg, check_lam, check_pair, r3m_dpo_loss, r3m_loss
 
 
 class R3MLoss(nn.Module):
@@ -33,7 +33,7 @@ class R3MLoss(nn.Module):
 
     def __init__(self, lam: float = 0.5, check_finite: bool | None = None) -> None:
         super().__init__()
-        r3m_threshold(lam)  # validates
+        check_lam(lam)  # validates; warns for a λ that looks like 1/n
         self.lam = lam
         self.check_finite = check_finite_arg(check_finite)
         self.last_delta: torch.Tensor | None = None
@@ -85,7 +85,7 @@ class R3MDPOLoss(nn.Module):
         super().__init__()
         self.check_finite = check_finite_arg(check_finite)
         check_beta(beta)
-        r3m_threshold(lam)
+        check_lam(lam)
         self.beta, self.lam, self.reference_free = beta, lam, reference_free
         self.last_delta: torch.Tensor | None = None
 

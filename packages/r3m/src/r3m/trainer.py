@@ -18,6 +18,7 @@ import math
 import numbers
 import os
 import pickle
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -310,7 +311,9 @@ class RewardTrainer:
     def load(cls, path: str | os.PathLike[str], device: str = "cpu") -> RewardTrainer:
         """A trainer holding the model saved at ``path`` (``model.pt`` of a run)."""
         state = _load(Path(path))
-        config = dataclasses.replace(TrainConfig.from_dict(state["config"]), device=device)
+        with warnings.catch_warnings():  # the run's settings were warned about when it trained
+            warnings.simplefilter("ignore", UserWarning)
+            config = dataclasses.replace(TrainConfig.from_dict(state["config"]), device=device)
         trainer = cls(config)
         model, _, _ = trainer._build(int(state["obs_dim"]))
         model.load_state_dict(state["model"])

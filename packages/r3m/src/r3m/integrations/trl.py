@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import torch
 
 from r3m.baselines import dpo_baseline
-from r3m.functional import r3m_dpo_loss, r3m_threshold
+from r3m.functional import check_lam, r3m_dpo_loss
 
 if TYPE_CHECKING:
     from r3m.integrations.trl_reward import R3MRewardConfig, R3MRewardTrainer
@@ -119,7 +119,7 @@ class R3MDPOConfig:
     """label-smoothing ε ∈ [0, 0.5) of ``"conservative"`` (ignored by ``"r3m"``)."""
 
     def __post_init__(self) -> None:
-        r3m_threshold(self.lam)  # ValueError("lam must lie in the open interval (0, 1), ...")
+        check_lam(self.lam)  # ValueError("lam must lie in the open interval (0, 1), ...")
         if self.loss not in LOSSES:
             raise ValueError(f"loss must be one of {LOSSES}, got {self.loss!r}")
         eps = self.eps

@@ -20,7 +20,7 @@ from typing import Any
 
 import torch
 
-from r3m.functional import r3m_loss, r3m_threshold
+from r3m.functional import check_lam, r3m_loss
 from r3m.integrations.trl import TRL_SUPPORTED  # noqa: F401  (importing it runs the TRL version check)
 
 __all__ = ["R3MRewardConfig", "R3MRewardTrainer"]
@@ -47,7 +47,7 @@ class R3MRewardConfig:
     pair the reward model currently misranks, a larger λ fewer, λ → 1 none (Bradley-Terry)."""
 
     def __post_init__(self) -> None:
-        r3m_threshold(self.lam)  # ValueError("lam must lie in the open interval (0, 1), ...")
+        check_lam(self.lam)  # ValueError("lam must lie in the open interval (0, 1), ...")
 
 
 def _check_reward_config(args: Any) -> None:
