@@ -116,6 +116,30 @@ class TestAdaDPO:
         assert torch.allclose(out.chosen_rewards, 0.1 * (pc - rc))
         assert torch.allclose(out.rejected_rewards, 0.1 * (pr - rr))
 
+    @pytest.mark.parametrize("quadratic", [False, True])
+    @pytest.mark.parametrize("n_iter", [3, 5])
+    def test_newton_official_is_the_authors_dpo_iteration(self, quadratic: bool, n_iter: int) -> None:
+        # The authors' DPO trainer (loss types "aps" and "quadratic"), written out here from its update: z = β·h
+        # detached, τ ← 1, then K times g = −log(2σ(z/τ) + 1e-6) + (1 − σ(z/τ))·z/τ + (ρ0 | 2ρ0τ),
+        # H = max(z²/τ³·σ(1 − σ) (+ 2ρ0), 1e-6), τ ← clip(τ − g/H, τ0, τmax): the quadratic penalty clamped
+        # at τmax too, which is clamp_tau_max=True here. float64, margins across the regimes (tiny, both bounds).
+        g = torch.Generator().manual_seed(6)
+        pc, pr, rc, rr = (torch.randn(64, generator=g, dtype=torch.float64) * 15 for _ in range(4))
+        pc[:4] = rc[:4] + pr[:4] - rr[:4] + torch.tensor([0.0, 1e-3, -1e-3, 40.0], dtype=torch.float64)
+        beta, rho0, tau0 = 0.1, 0.1, 0.1
+        tau_max = 2.0 if quadratic else 5.0  # below the quadratic penalty's own bound log 2 / (2ρ0) = 3.47: it binds
+        out = ada_dpo_loss(pc, pr, rc, rr, beta=beta, rho0=rho0, tau0=tau0, tau_max=tau_max, solver="newton-official",
+                           n_iter=n_iter, quadratic=quadratic, clamp_tau_max=quadratic)  # fmt: skip
+        z = beta * ((pc - pr) - (rc - rr))  # the trainer's order: policy log-ratio minus the reference's
+        tau = torch.ones_like(z)
+        for _ in range(n_iter):
+            s = torch.sigmoid(z / tau)
+            grad = -torch.log(2 * s + 1e-6) + (1 - s) * (z / tau) + (2 * rho0 * tau if quadratic else rho0)
+            hess = (z.square() / tau.pow(3) * (1 - s) * s + (2 * rho0 if quadratic else 0.0)).clamp(min=1e-6)
+            tau = (tau - grad / hess).clamp(min=tau0, max=tau_max)
+        assert torch.allclose(out.tau, tau, rtol=1e-10, atol=1e-12)
+        assert bool(((out.tau == tau0) | (out.tau == tau_max)).any())  # the bounds are reached and kept
+
     def test_equals_sigmoid_dpo_at_unit_tau(self) -> None:
         # τ0 = τ_max = 1: Ada-DPO is TRL's "sigmoid" loss −logσ(β·h), written independently here.
         g = torch.Generator().manual_seed(2)

@@ -273,6 +273,32 @@ class TestDerivatives:
             assert torch.allclose(tau_gradient(d, tau.detach(), 0.2, quadratic), g.detach(), atol=1e-12)
             assert torch.allclose(tau_hessian(d, tau.detach(), 0.2, quadratic), h, atol=1e-12)
 
+    def test_convexity_by_second_differences_written_with_math(self) -> None:
+        # Independent of the package: ℓ(τ) = τ·softplus(−d/τ) + ρτ (ρ = ρ0 − log 2) or + ρ0τ² − (log 2)τ, in
+        # Python floats; the central second difference (ℓ(τ+h) − 2ℓ(τ) + ℓ(τ−h))/h² is > 0 for d ≠ 0, 0 at d = 0
+        # for the linear penalty (ℓ = (log 2 + ρ)τ there), > 0 everywhere for the quadratic one, and agrees
+        # with tau_hessian.
+        def softplus(x: float) -> float:
+            return max(x, 0.0) + math.log1p(math.exp(-abs(x)))
+
+        def loss(d: float, tau: float, rho0: float, quadratic: bool) -> float:
+            base = tau * softplus(-d / tau)
+            return base + (rho0 * tau * tau - LOG2 * tau if quadratic else (rho0 - LOG2) * tau)
+
+        h, rho0 = 1e-3, 0.2
+        for quadratic in (False, True):
+            for d in (-6.0, -1.0, -0.05, 0.0, 0.05, 1.0, 6.0):
+                for tau in (0.2, 0.5, 1.0, 2.0, 4.0):
+                    second = (loss(d, tau + h, rho0, quadratic) - 2 * loss(d, tau, rho0, quadratic)
+                              + loss(d, tau - h, rho0, quadratic)) / h**2  # fmt: skip
+                    exact = float(tau_hessian(torch.tensor(d, dtype=torch.float64),
+                                              torch.tensor(tau, dtype=torch.float64), rho0, quadratic))  # fmt: skip
+                    assert second == pytest.approx(exact, rel=1e-4, abs=1e-5)
+                    if quadratic or d != 0.0:
+                        assert second > 0.0
+                    else:
+                        assert abs(second) < 1e-5
+
     def test_strictly_convex_except_at_zero_margin(self) -> None:
         # The paper claims strict convexity; numerically ∂²τℓ > 0 for d ≠ 0 but it vanishes at d = 0.
         tau = torch.linspace(0.1, 5.0, 50, dtype=torch.float64)
