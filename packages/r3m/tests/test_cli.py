@@ -283,6 +283,24 @@ def test_make_data_from_a_control_environment(tmp_path: Path, capsys: pytest.Cap
     assert "--policy applies to --source gym" in capsys.readouterr().err
 
 
+def test_rate_is_an_alias_of_teacher_param(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # the spec spells it --rate: the same flips as --teacher-param
+    outs = []
+    for flag in ("--rate", "--teacher-param"):
+        out = tmp_path / f"{flag.strip('-')}.jsonl"
+        assert (
+            main(
+                ["make-data", "--n", "200", "--T", "2", "--D", "2", "--teacher", "flip", flag, "0.3", "--out", str(out)]
+            )
+            == 0
+        )
+        outs.append(out.read_text())
+    capsys.readouterr()
+    assert outs[0] == outs[1]
+    flipped = sum(json.loads(line)["corrupted"] for line in outs[0].splitlines())
+    assert 40 <= flipped <= 80  # 30 % of 200 flipped at random
+
+
 def test_make_data_reward_choices_are_the_true_reward_kinds() -> None:
     # the CLI spells the kinds out (it does not import torch at start-up); they must stay TrueReward's
     import argparse

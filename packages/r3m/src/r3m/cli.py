@@ -72,9 +72,9 @@ def build_parser() -> argparse.ArgumentParser:
                       help="policy that rolls out the segments (gym; default noisy-sine, a noise-scaled scripted one)")  # fmt: skip
     make.add_argument("--teacher", choices=("oracle", "flip", "stochastic", "myopic", "irrational", "mistake"),
                       default="flip", help="labeller / corruption model (B-Pref names)")  # fmt: skip
-    make.add_argument("--teacher-param", type=float, default=None,
+    make.add_argument("--teacher-param", "--rate", dest="teacher_param", type=float, default=None,
                       help="flip/mistake rate (0.2), stochastic τ (1), myopic γ (0.5), irrational p (1/3); "
-                      "text: flip rate")  # fmt: skip
+                      "text: flip rate (--rate: the spec's name)")  # fmt: skip
     _add_common(make, out="JSONL file to write (default pairs.jsonl)", device=False)
 
     train = sub.add_parser("train-reward", help="train a segment reward model on a JSONL file")
