@@ -57,3 +57,33 @@ def test_quintile_means_average_each_quintile_over_the_seeds() -> None:
     )
     assert _quintile_means([[0.2, float("nan")]]) == "0.200 / nan"
     assert _quintile_means([]) == "-"
+
+
+def test_record_is_dirty_only_when_the_package_code_differs(tmp_path: Path) -> None:
+    # a result file written by an earlier benchmark, or a change outside the package, keeps the commit clean
+    import shutil
+
+    from adapref.bench import _git_sha
+
+    if shutil.which("git") is None:
+        pytest.skip("needs git")
+    root = tmp_path / "packages" / "p"
+    for rel in ("src/p/a.py", "benchmarks/run.py", "benchmarks/results/x.md", "pyproject.toml"):
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_text("0\n")
+    (tmp_path / "other.txt").write_text("0\n")
+
+    def git(*args: str) -> None:
+        subprocess.run(["git", *args], cwd=tmp_path, check=True, capture_output=True)
+
+    git("init", "-q")
+    git("add", "-A")
+    git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "c")
+    sha = _git_sha(root)
+    assert sha is not None
+    assert not sha.endswith("-dirty")
+    (root / "benchmarks/results/x.md").write_text("1\n")
+    (tmp_path / "other.txt").write_text("1\n")
+    assert _git_sha(root) == sha
+    (root / "src/p/a.py").write_text("1\n")
+    assert _git_sha(root) == f"{sha}-dirty"

@@ -594,12 +594,23 @@ def machine() -> dict[str, Any]:
             "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None}  # fmt: skip
 
 
-def _git_sha() -> str | None:
-    """``git describe --always --dirty`` of the source tree (None outside a checkout)."""
+def _git_sha(package_root: Path | None = None) -> str | None:
+    """The commit of the checkout (``git describe --always``), with ``-dirty`` when the package's code differs from it.
+
+    Only the package's ``src``, ``benchmarks`` (results left out) and ``pyproject.toml`` are compared, so the result
+    files an earlier benchmark of the same run wrote, or edits elsewhere in the repository, do not mark a record
+    dirty. ``package_root`` defaults to this installed package's folder; None outside a git checkout.
+    """
+    root = package_root or Path(__file__).resolve().parents[2]
     try:
-        res = subprocess.run(["git", "describe", "--always", "--dirty"], capture_output=True, text=True, check=False,
-                             cwd=Path(__file__).parent)  # fmt: skip
-        return res.stdout.strip() or None
+        sha = subprocess.run(["git", "describe", "--always"], capture_output=True, text=True, check=False,
+                             cwd=root).stdout.strip()  # fmt: skip
+        if not sha:
+            return None
+        paths = ["src", "benchmarks", ":(exclude)benchmarks/results", "pyproject.toml"]
+        status = subprocess.run(["git", "status", "--porcelain", "--", *paths], capture_output=True, text=True,
+                                check=False, cwd=root).stdout.strip()  # fmt: skip
+        return f"{sha}-dirty" if status else sha
     except OSError:
         return None
 
