@@ -451,20 +451,10 @@ def train_lm_dpo(
             "callbacks": callbacks,
         }
         trainer: Any
-        if ada:
-            ada_config = AdaDPOConfig(
-                rho0=rho0,
-                tau0=tau0,
-                tau_max=tau_max,
-                solver=solver,
-                n_iter=n_iter,
-                tau_init=1.0,
-                quadratic=quadratic,
-                clamp_tau_max=clamp_tau_max,
-            )
-            trainer = AdaDPOTrainer(ada=ada_config, **trainer_kwargs)
-        else:
-            trainer = DPOTrainer(**trainer_kwargs)
+        # the τ solve of the trainer and of the report below (taus.csv, tau_mean, ...): one set of settings
+        scaling: dict[str, Any] = {"rho0": rho0, "tau0": tau0, "tau_max": tau_max, "solver": solver, "n_iter": n_iter,
+                                   "tau_init": 1.0, "quadratic": quadratic, "clamp_tau_max": clamp_tau_max}  # fmt: skip
+        trainer = AdaDPOTrainer(ada=AdaDPOConfig(**scaling), **trainer_kwargs) if ada else DPOTrainer(**trainer_kwargs)
         trainer.remove_callback(PrinterCallback)  # with disable_tqdm, Trainer prints every log to stdout
         for name, rows, dataset in (
             ("train_records", train_rows, trainer.train_dataset),
@@ -494,17 +484,8 @@ def train_lm_dpo(
         if ada:
             with warnings.catch_warnings():  # a rho0 >= log 2 warning was given by AdaDPOConfig already
                 warnings.simplefilter("ignore", UserWarning)
-                tau = solve_tau(
-                    torch.from_numpy(z_train),  # float64 in, float64 out
-                    rho0=rho0,
-                    tau0=tau0,
-                    tau_max=tau_max,
-                    solver=solver,
-                    n_iter=n_iter,
-                    tau_init=1.0,
-                    quadratic=quadratic,
-                    clamp_tau_max=clamp_tau_max,
-                ).numpy()
+                # float64 in, float64 out; newton-official with the DPO trainer's eps, as ada_dpo_loss
+                tau = solve_tau(torch.from_numpy(z_train), **scaling, official_eps=1e-6).numpy()
             _write_taus(run_dir / "taus.csv", z_train, tau)
             metrics["tau_mean"] = float(np.mean(tau))
             metrics["frac_tau0"] = float(np.mean(np.abs(tau - tau0) <= _AT_BOUND_RTOL * tau0))
