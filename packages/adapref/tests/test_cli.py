@@ -530,6 +530,7 @@ def test_dpo_reads_every_standard_trl_form(tmp_path: Path, capsys: pytest.Captur
         (["make-data", "--policy", "random"], "--policy applies to --source gym"),
         (["dpo", "--data", "x.jsonl", "--clamp-tau-max"], "--clamp-tau-max applies to the ada-quad loss"),
         (["dpo", "--data", "x.jsonl", "--losses", "sigmoid", "--n-iter", "3"], "--n-iter apply to the ada losses"),
+        (["dpo", "--data", "x.jsonl", "--n-iter", "3"], "--n-iter is the number of Newton iterations"),
         (["train-reward", "--data", "x.jsonl", "--tau-max", "1e40"], "tau_max must be a number"),
         (["train-reward", "--data", "x.jsonl", "--tau0", "1e-50"], "tau0 must be a number >="),
     ],

@@ -375,8 +375,11 @@ def test_quadratic_penalty_warns_that_a_binding_tau_max_is_ignored() -> None:
     except ImportError:
         pass
     for make in makers:
-        with pytest.warns(UserWarning, match=r"tau_max = 1\.0 is ignored by the quadratic penalty.*clamp_tau_max"):
+        with pytest.warns(
+            UserWarning, match=r"tau_max = 1\.0 is ignored by the quadratic penalty.*clamp_tau_max"
+        ) as rec:
             make(rho0=0.1, tau_max=1.0, quadratic=True)
+        assert rec[0].filename == __file__  # at the caller's line (the lambda above), not in a generated __init__
         with warnings.catch_warnings():
             warnings.simplefilter("error")
             make(rho0=0.1, tau_max=1.0, quadratic=True, clamp_tau_max=True)  # clamped: it binds, no warning

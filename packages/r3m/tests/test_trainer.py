@@ -106,8 +106,11 @@ def test_a_linear_reward_model_recovers_the_true_weights() -> None:
 
 
 def test_a_lambda_that_looks_like_one_over_n_warns() -> None:
-    with pytest.warns(UserWarning, match=r"lam = 0\.0002 flags every pair whose margin is below t_lambda = 8\.52.*1/n"):
+    with pytest.warns(
+        UserWarning, match=r"lam = 0\.0002 flags every pair whose margin is below t_lambda = 8\.52.*1/n"
+    ) as rec:
         TrainConfig(lam=1 / 5000)
+    assert rec[0].filename == __file__  # at the user's line, not inside the dataclass's generated __init__
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         TrainConfig(lam=0.1)  # the paper's range: no warning

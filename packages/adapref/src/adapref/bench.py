@@ -523,8 +523,10 @@ def _git_sha(package_root: Path | None = None) -> str | None:
             return None
         paths = ["src", "benchmarks", ":(exclude)benchmarks/results", "pyproject.toml"]
         status = subprocess.run(["git", "status", "--porcelain", "--", *paths], capture_output=True, text=True,
-                                check=False, cwd=root).stdout.strip()  # fmt: skip
-        return f"{sha}-dirty" if status else sha
+                                check=False, cwd=root)  # fmt: skip
+        if status.returncode != 0:  # no verdict (a locked index, permissions): say so rather than "clean"
+            return f"{sha}-status-unknown"
+        return f"{sha}-dirty" if status.stdout.strip() else sha
     except OSError:
         return None
 

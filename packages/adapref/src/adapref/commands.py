@@ -287,6 +287,8 @@ def dpo(args: argparse.Namespace) -> int:
         raise ValueError("--clamp-tau-max applies to the ada-quad loss, which --losses does not name")
     if (args.solver is not None or args.n_iter is not None) and not {"ada", "ada-quad"} & set(names):
         raise ValueError("--solver and --n-iter apply to the ada losses, which --losses does not name")
+    if args.n_iter is not None and args.solver not in ("newton", "newton-official"):
+        raise ValueError("--n-iter is the number of Newton iterations: give --solver newton or newton-official")
     rows, result = [], {}
     if args.toy:
         from adapref.bandit import BanditConfig, make_bandit, train_dpo
@@ -333,12 +335,16 @@ def dpo(args: argparse.Namespace) -> int:
         tau0 = 0.1 if args.tau0 is None else args.tau0
         batch_size = 16 if args.batch_size is None else args.batch_size
         lr = args.lr if args.lr is not None else (5e-3 if args.model is None else 5e-6)  # 5e-6: the paper's grid
+        solver_args: dict[str, Any] = {
+            "solver": args.solver or "exact",
+            "n_iter": 5 if args.n_iter is None else args.n_iter,
+        }
         for name in names:
             metrics = train_lm_dpo(records, eval_records=eval_records, model=args.model, loss=name, rho0=args.rho0,
                                    tau0=tau0, tau_max=args.tau_max, beta=args.beta, epochs=args.epochs, seed=seed,
                                    device=args.device or "cpu", out_dir=base / name, resume=held[name],
                                    batch_size=batch_size, max_length=args.max_length, lr=lr,
-                                   solver=args.solver or "exact", n_iter=5 if args.n_iter is None else args.n_iter,
+                                   **(solver_args if name in ("ada", "ada-quad") else {}),  # others: defaults
                                    clamp_tau_max=bool(args.clamp_tau_max) and name == "ada-quad")  # fmt: skip
             result[name] = metrics
             rows.append([name, metrics.get("eval_accuracy"), metrics.get("train_accuracy"), metrics.get("tau_mean")])

@@ -187,12 +187,15 @@ def check_scaling_args(
         )
 
 
-def warn_if_tau_max_ignored(tau_max: float, rho0: float, quadratic: bool, clamp_tau_max: bool) -> None:
+def warn_if_tau_max_ignored(
+    tau_max: float, rho0: float, quadratic: bool, clamp_tau_max: bool, *, stacklevel: int = 3
+) -> None:
     """Warn (``UserWarning``) that the quadratic penalty ignores ``tau_max`` (spec §4).
 
     Raised where a loss is configured once (the loss modules and ``AdaDPOConfig``, so ``adapref dpo``
     too), not per call: with the quadratic penalty and ``clamp_tau_max`` off, τ has no upper bound, as in the paper
-    (§3.6), and a ``tau_max`` below the penalty's own bound log 2 / (2ρ0) would have bound.
+    (§3.6), and a ``tau_max`` below the penalty's own bound log 2 / (2ρ0) would have bound. ``stacklevel``
+    points the warning at the caller's caller (4 from a dataclass's ``__post_init__``).
     """
     if quadratic and not clamp_tau_max and tau_max < LOG2 / (2.0 * rho0):
         warnings.warn(
@@ -200,7 +203,7 @@ def warn_if_tau_max_ignored(tau_max: float, rho0: float, quadratic: bool, clamp_
             f"tau can reach log 2 / (2 rho0) = {LOG2 / (2.0 * rho0):.4g}. Pass clamp_tau_max=True to clamp at "
             "tau_max as the authors' DPO trainer does",
             UserWarning,
-            stacklevel=3,
+            stacklevel=stacklevel,
         )
 
 

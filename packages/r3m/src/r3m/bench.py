@@ -353,8 +353,7 @@ def bench_dpo(seeds: int, quick: bool) -> Table:
 
 
 def _standardise(train: PreferenceData, *others: PreferenceData) -> list[PreferenceData]:
-    feats = torch.cat([train.chosen, train.rejected]).flatten(0, 1)
-    mu, sd = feats.mean(0), feats.std(0).clamp_min(1e-6)
+    mu, sd = _feature_scale(train)
     return [PreferenceData((d.chosen - mu) / sd, (d.rejected - mu) / sd, d.ids, d.strength, d.corrupted)
             for d in (train, *others)]  # fmt: skip
 
@@ -609,8 +608,10 @@ def _git_sha(package_root: Path | None = None) -> str | None:
             return None
         paths = ["src", "benchmarks", ":(exclude)benchmarks/results", "pyproject.toml"]
         status = subprocess.run(["git", "status", "--porcelain", "--", *paths], capture_output=True, text=True,
-                                check=False, cwd=root).stdout.strip()  # fmt: skip
-        return f"{sha}-dirty" if status else sha
+                                check=False, cwd=root)  # fmt: skip
+        if status.returncode != 0:  # no verdict (a locked index, permissions): say so rather than "clean"
+            return f"{sha}-status-unknown"
+        return f"{sha}-dirty" if status.stdout.strip() else sha
     except OSError:
         return None
 

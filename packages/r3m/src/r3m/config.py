@@ -55,7 +55,7 @@ class TrainConfig:
             raise ValueError(f"hidden must be a tuple of positive integers, got {self.hidden!r}")
         if self.loss not in LOSSES:
             raise ValueError(f"loss must be one of {LOSSES}, got {self.loss!r}")
-        check_lam(self.lam)
+        check_lam(self.lam, stacklevel=4)  # at the user's TrainConfig(...), past the dataclass __init__
         if not 0.0 <= self.eps < 0.5:
             raise ValueError(f"eps must lie in [0, 0.5), got {self.eps!r}")
         for name in ("beta", "lr"):

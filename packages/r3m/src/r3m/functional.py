@@ -87,12 +87,13 @@ SMALL_LAM = 0.05
 likely eq. 3.2's λ = 1/n, which in the per-sample convention of eqs. 3.3-3.4 is λ = 1."""
 
 
-def check_lam(lam: float) -> float:
+def check_lam(lam: float, *, stacklevel: int = 3) -> float:
     """Validate a configured λ (as :func:`r3m_threshold`) and warn when it looks like eq. 3.2's 1/n.
 
     A per-sample λ below :data:`SMALL_LAM` puts t_λ above 2.9 (8.5 at λ = 1/5000), so nearly every pair
     of a trained model is flagged: likely the theorem's λ = 1/n, which per sample is λ = 1 (Bradley-Terry).
-    Called once where a loss is configured (``TrainConfig``, the modules, the TRL configs), not per call.
+    Called once where a loss is configured (``TrainConfig``, the modules, the TRL configs), not per call;
+    ``stacklevel`` points the warning at the caller's caller (4 from a dataclass's ``__post_init__``).
 
     Returns:
         t_λ.
@@ -107,7 +108,7 @@ def check_lam(lam: float) -> float:
             "(eqs. 3.3-3.4; the paper's experiments use 0.1..0.9). If this is the theorem's 1/n (eq. 3.2), that is "
             "the per-sample lambda = 1, plain Bradley-Terry",
             UserWarning,
-            stacklevel=3,
+            stacklevel=stacklevel,
         )
     return t
 

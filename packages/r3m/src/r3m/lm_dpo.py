@@ -25,6 +25,7 @@ import logging
 import math
 import os
 import random
+import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -478,7 +479,10 @@ def train_lm_dpo(
         }
         if loss in ("r3m", "conservative"):
             own_loss: Literal["r3m", "conservative"] = "conservative" if loss == "conservative" else "r3m"
-            trainer: Any = R3MDPOTrainer(r3m=R3MDPOConfig(lam=lam, loss=own_loss, eps=eps), **trainer_kwargs)
+            with warnings.catch_warnings():  # a small λ was warned about by check_lam above, once
+                warnings.simplefilter("ignore", UserWarning)
+                config = R3MDPOConfig(lam=lam, loss=own_loss, eps=eps)
+            trainer: Any = R3MDPOTrainer(r3m=config, **trainer_kwargs)
         else:
             trainer = DPOTrainer(**trainer_kwargs)
         trainer.remove_callback(PrinterCallback)  # with disable_tqdm, Trainer prints every log to stdout

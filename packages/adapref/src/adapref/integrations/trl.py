@@ -113,7 +113,7 @@ class AdaDPOConfig:
             if not isinstance(value, bool):
                 raise ValueError(f"{name} must be a bool, got {value!r}")
         check_scaling_args(self.rho0, self.tau0, self.tau_max, self.solver, self.n_iter, self.tau_init, self.quadratic)
-        warn_if_tau_max_ignored(self.tau_max, self.rho0, self.quadratic, self.clamp_tau_max)
+        warn_if_tau_max_ignored(self.tau_max, self.rho0, self.quadratic, self.clamp_tau_max, stacklevel=4)
 
 
 def _check_dpo_config(args: Any) -> None:

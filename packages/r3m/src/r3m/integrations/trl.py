@@ -119,7 +119,7 @@ class R3MDPOConfig:
     """label-smoothing ε ∈ [0, 0.5) of ``"conservative"`` (ignored by ``"r3m"``)."""
 
     def __post_init__(self) -> None:
-        check_lam(self.lam)  # ValueError("lam must lie in the open interval (0, 1), ...")
+        check_lam(self.lam, stacklevel=4)  # ValueError("lam must lie in the open interval (0, 1), ...")
         if self.loss not in LOSSES:
             raise ValueError(f"loss must be one of {LOSSES}, got {self.loss!r}")
         eps = self.eps

@@ -47,7 +47,7 @@ class R3MRewardConfig:
     pair the reward model currently misranks, a larger λ fewer, λ → 1 none (Bradley-Terry)."""
 
     def __post_init__(self) -> None:
-        check_lam(self.lam)  # ValueError("lam must lie in the open interval (0, 1), ...")
+        check_lam(self.lam, stacklevel=4)  # ValueError("lam must lie in the open interval (0, 1), ...")
 
 
 def _check_reward_config(args: Any) -> None:
