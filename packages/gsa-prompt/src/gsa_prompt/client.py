@@ -384,14 +384,17 @@ class Client:
                     b["seed"] = int(b["seed"]) + i
                 return i, (await self._one(b, 1, method, role))[0]
 
-            try:
-                fresh.update(await asyncio.gather(*(single(i) for i in todo)))
-            except EndpointRejected:
-                # one sample per request is refused too (e.g. a prompt over the context): the 400 was not
-                # about n, so the client keeps asking for n samples at once on the next prompt
-                if before is not False and self.native_n is False:
+            # every request answered before an error is raised: none is left in flight (still billed, and seen by
+            # the endpoint after the caller has moved on)
+            outcomes = await asyncio.gather(*(single(i) for i in todo), return_exceptions=True)
+            errors = [o for o in outcomes if isinstance(o, BaseException)]
+            if errors:
+                if isinstance(errors[0], EndpointRejected) and before is not False and self.native_n is False:
+                    # one sample per request is refused too (e.g. a prompt over the context): the 400 was not
+                    # about n, so the client keeps asking for n samples at once on the next prompt
                     self.native_n = before
-                raise
+                raise errors[0]
+            fresh.update(o for o in outcomes if not isinstance(o, BaseException))
         for i, got_i in fresh.items():
             results[i] = Choice(got_i.text, got_i.finish_reason, i)
             if self.cache is not None and got_i.text is not None:
