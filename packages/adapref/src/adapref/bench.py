@@ -261,12 +261,10 @@ def bench_dpo(seeds: int, quick: bool) -> Table:
 # ---------------------------------------------------------------------------------------------- A4
 
 
-def _standardise(train: PreferenceData, *others: PreferenceData) -> list[PreferenceData]:
-    mu, sd = _feature_scale(train)
-    out = []
-    for d in (train, *others):
-        out.append(PreferenceData((d.chosen - mu) / sd, (d.rejected - mu) / sd, d.ids, d.strength, d.corrupted))
-    return out
+def _standardise(mu: torch.Tensor, sd: torch.Tensor, *datasets: PreferenceData) -> list[PreferenceData]:
+    """Each data set's features as ``(x − mu) / sd`` (the scale of :func:`_feature_scale` on the training pairs)."""
+    return [PreferenceData((d.chosen - mu) / sd, (d.rejected - mu) / sd, d.ids, d.strength, d.corrupted)
+            for d in datasets]  # fmt: skip
 
 
 def _feature_scale(train: PreferenceData) -> tuple[torch.Tensor, torch.Tensor]:
@@ -318,7 +316,7 @@ def bench_control(seeds: int, quick: bool) -> Table:
                     train = pair_segments(pool.features[:half], pool.returns[:half], n_pairs, Oracle(), gen)
                 test = pair_segments(pool.features[half:], pool.returns[half:], n_pairs // 2, Oracle(), gen)
                 mu, sd = _feature_scale(train)
-                train, test = _standardise(train, test)
+                train, test = _standardise(mu, sd, train, test)
                 held_out = (pool.features[half:] - mu) / sd
                 n_train = len(train)
                 for loss in ("bt", "ada"):

@@ -352,10 +352,10 @@ def bench_dpo(seeds: int, quick: bool) -> Table:
 # ---------------------------------------------------------------------------------------------- B3
 
 
-def _standardise(train: PreferenceData, *others: PreferenceData) -> list[PreferenceData]:
-    mu, sd = _feature_scale(train)
+def _standardise(mu: torch.Tensor, sd: torch.Tensor, *datasets: PreferenceData) -> list[PreferenceData]:
+    """Each data set's features as ``(x − mu) / sd`` (the scale of :func:`_feature_scale` on the training pairs)."""
     return [PreferenceData((d.chosen - mu) / sd, (d.rejected - mu) / sd, d.ids, d.strength, d.corrupted)
-            for d in (train, *others)]  # fmt: skip
+            for d in datasets]  # fmt: skip
 
 
 def _feature_scale(train: PreferenceData) -> tuple[torch.Tensor, torch.Tensor]:
@@ -377,7 +377,7 @@ def _control_row(pool: Any, corruption: str, make: Callable[[], Teacher], seeds:
         data = pair_segments(pool.features[:half], rewards[:half], n_pairs, make(), gen)
         test = pair_segments(pool.features[half:], rewards[half:], n_pairs // 2, Oracle(), gen)
         mu, sd = _feature_scale(data)
-        data, test = _standardise(data, test)
+        data, test = _standardise(mu, sd, data, test)
         held_out = (pool.features[half:] - mu) / sd
         train, val = data.split(0.1, gen)  # a noisy validation split, as in B1
         trainers: dict[str, RewardTrainer] = {}
