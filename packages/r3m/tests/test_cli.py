@@ -162,6 +162,43 @@ def test_make_data_train_and_audit_end_to_end(tmp_path: Path, capsys: pytest.Cap
     assert report["flagged"] == sum(1 for r in rows[1:] if r.split(",")[3] == "True")
 
 
+def test_ragged_pairs_train_and_audit_only_with_ragged(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # Segments of 1-4 steps: refused without --ragged (one line naming the flag), trained and audited with it; the
+    # audit's margins are the trained model's scores of each segment cut to its own length.
+    g = torch.Generator().manual_seed(0)
+    lines = []
+    for i in range(120):
+        t_c, t_r = (int(k) for k in torch.randint(1, 5, (2,), generator=g))
+        c, r = torch.randn(t_c, 3, generator=g), torch.randn(t_r, 3, generator=g)
+        lines.append(json.dumps({"id": f"q{i}", "chosen": c.tolist(), "rejected": r.tolist()}))
+    data = tmp_path / "ragged.jsonl"
+    data.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    run = tmp_path / "run"
+    with pytest.raises(SystemExit) as exc:
+        main(["train-reward", "--data", str(data), "--out", str(run)])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert "--ragged" in err[-1]
+    assert f"{data}:" in err[-1]
+    assert not run.exists()
+    assert main(["train-reward", "--data", str(data), "--out", str(run), "--epochs", "1", "--ragged", "--json"]) == 0
+    capsys.readouterr()
+    csv_path = tmp_path / "audit.csv"
+    argv = ["audit", "--run", str(run), "--data", str(data), "--ragged", "--device", "cpu", "--csv", str(csv_path)]
+    assert main([*argv, "--json"]) == 0
+    capsys.readouterr()
+    from r3m.trainer import RewardTrainer
+
+    model = RewardTrainer.load(run / "model.pt").model
+    assert model is not None
+    margins = [float(row.split(",")[1]) for row in csv_path.read_text().splitlines()[1:]]
+    with torch.no_grad():
+        for line, margin in zip(lines, margins, strict=True):
+            rec = json.loads(line)
+            expect = model(torch.tensor([rec["chosen"]])) - model(torch.tensor([rec["rejected"]]))
+            assert margin == pytest.approx(float(expect[0]), abs=1e-5)
+
+
 def test_dpo_toy_reports_exact_metrics(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     argv = ["dpo", "--toy", "--losses", "r3m,sigmoid", "--pairs", "800", "--flip-rate", "0.2", "--out", str(tmp_path)]
     assert main([*argv, "--json"]) == 0

@@ -80,6 +80,8 @@ def build_parser() -> argparse.ArgumentParser:
     train = sub.add_parser("train-reward", help="train a segment reward model on a JSONL file")
     train.add_argument("--data", type=Path, required=True, help="pairs from make-data (JSONL)")
     train.add_argument("--val-fraction", type=float, default=0.1, help="noisy validation share (early stopping)")
+    train.add_argument("--ragged", action="store_true",
+                       help="accept segments of different lengths (padded at the end; the reward sums the real steps)")  # fmt: skip
     train.add_argument("--config", type=Path, default=None, help="TOML or JSON file of TrainConfig fields")
     train.add_argument("--resume", action="store_true",
                        help="continue the run in --out from its checkpoint (same settings and data; --epochs may grow)")  # fmt: skip
@@ -101,6 +103,10 @@ def build_parser() -> argparse.ArgumentParser:
     aud.add_argument("--top", type=_positive_int, default=20, help="rows of the table (largest δ first)")
     aud.add_argument("--lam", type=float, default=None, help="λ of the flagging rule (default: the run's)")
     aud.add_argument("--csv", type=Path, default=None, help="also write every pair's δ as CSV")
+    aud.add_argument("--ragged", action="store_true", help="accept segments of different lengths (as train-reward)")
+    aud.add_argument(
+        "--device", choices=("cpu", "cuda", "auto"), default="cpu", help="device of the model (default cpu)"
+    )
     aud.add_argument("--json", action="store_true", help="print one JSON object")
 
     dpo = sub.add_parser("dpo", help="R³M-DPO vs DPO baselines: a small causal LM (--data) or the exact toy (--toy)")

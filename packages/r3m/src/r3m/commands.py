@@ -176,7 +176,7 @@ def train_reward(args: argparse.Namespace) -> int:
     """Train a reward model; write config.json, model.pt, history.json and deltas.csv under --out."""
     config: TrainConfig = args.train_config
     out = args.out or Path("runs") / "reward"
-    data = PreferenceData.from_jsonl(args.data)
+    data = PreferenceData.from_jsonl(args.data, ragged=args.ragged)
     if not 0.0 <= args.val_fraction < 1.0:
         raise ValueError(f"--val-fraction must be in [0, 1), got {args.val_fraction}")
     split_gen = torch.Generator().manual_seed(config.seed)
@@ -222,8 +222,8 @@ def audit(args: argparse.Namespace) -> int:
     """The outlier report of a trained run: largest δ first, with precision/recall when labels are known."""
     if args.csv is not None and args.csv.is_dir():  # before the work, not after it
         raise ValueError(f"--csv {args.csv} is a folder; give the CSV file to write, e.g. {args.csv / 'deltas.csv'}")
-    trainer = RewardTrainer.load(args.run / "model.pt")
-    data = PreferenceData.from_jsonl(args.data)
+    trainer = RewardTrainer.load(args.run / "model.pt", device=args.device)
+    data = PreferenceData.from_jsonl(args.data, ragged=args.ragged)
     model_dim = trainer.model.obs_dim if trainer.model is not None else None
     if model_dim is not None and int(data.chosen.shape[-1]) != model_dim:
         raise ValueError(
