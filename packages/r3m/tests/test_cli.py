@@ -199,6 +199,66 @@ def test_ragged_pairs_train_and_audit_only_with_ragged(tmp_path: Path, capsys: p
             assert margin == pytest.approx(float(expect[0]), abs=1e-5)
 
 
+def test_config_file_sets_any_commands_options_and_the_command_line_wins(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The file's values act as the command's defaults: the same data as the flags, byte for byte.
+    flags = ["--n", "200", "--T", "2", "--D", "3", "--teacher", "stochastic", "--teacher-param", "0.5", "--seed", "4"]
+    assert main(["make-data", *flags, "--out", str(tmp_path / "flags.jsonl")]) == 0
+    conf = tmp_path / "make.toml"
+    conf.write_text('n = 200\nT = 2\nD = 3\nteacher = "stochastic"\nteacher-param = 0.5\nseed = 9\njson = true\n')
+    assert main(["make-data", "--config", str(conf), "--seed", "4", "--out", str(tmp_path / "file.jsonl")]) == 0
+    assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["pairs"] == 200  # json = true took effect
+    assert (tmp_path / "file.jsonl").read_bytes() == (tmp_path / "flags.jsonl").read_bytes()
+    # train-reward: TrainConfig fields (also those without a flag) and the command's own options in one file
+    run = tmp_path / "run"
+    train = tmp_path / "train.json"
+    train.write_text(json.dumps({"lam": 0.7, "hidden": [8], "val_fraction": 0.25, "epochs": 1}))
+    assert main(["train-reward", "--data", str(tmp_path / "file.jsonl"), "--config", str(train), "--out", str(run),
+                 "--lam", "0.6"]) == 0  # fmt: skip
+    capsys.readouterr()
+    record = json.loads((run / "config.json").read_text())
+    assert record["val_fraction"] == 0.25
+    assert record["train"]["lam"] == 0.6
+    assert record["train"]["hidden"] == [8]
+    aud = tmp_path / "audit.json"
+    aud.write_text(json.dumps({"top": 3, "json": True, "device": "cpu"}))
+    assert main(["audit", "--run", str(run), "--data", str(tmp_path / "file.jsonl"), "--config", str(aud)]) == 0
+    assert len(json.loads(capsys.readouterr().out)["top"]) == 3
+
+
+@pytest.mark.parametrize(
+    ("command", "text", "message"),
+    [
+        ("make-data", 'teacher = "nope"', "teacher must be one of oracle, flip"),
+        ("make-data", "bogus = 1", "unknown key(s) ['bogus'] for make-data; known: ["),
+        ("make-data", 'n = "many"', "n='many' is not valid"),
+        ("make-data", "n = 2.5", "n=2.5 is not valid"),
+        ("make-data", 'json = "yes"', "json must be true or false, got 'yes'"),
+        ("make-data", "D = [3]", "D must be a string or a number, got [3]"),
+        ("audit", 'data = "x.jsonl"', "data is required on the command line (--data)"),
+        ("audit", "top = 0", "top=0 is not valid: must be >= 1"),
+        ("train-reward", "patience = 0", "patience"),
+        ("train-reward", "shuffle = true", "unknown key(s) ['shuffle'] for train-reward"),
+    ],
+)
+def test_bad_config_file_is_one_line_naming_the_key(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], command: str, text: str, message: str
+) -> None:
+    conf = tmp_path / "c.toml"
+    conf.write_text(text + "\n")
+    required = {"audit": ["--run", str(tmp_path), "--data", str(tmp_path / "d.jsonl")],
+                "train-reward": ["--data", str(tmp_path / "d.jsonl")]}.get(command, [])  # fmt: skip
+    with pytest.raises(SystemExit) as exc:
+        main([command, *required, "--config", str(conf), "--out", str(tmp_path / "o")] if command != "audit"
+             else [command, *required, "--config", str(conf)])  # fmt: skip
+    assert exc.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 2  # usage + one line
+    assert message in err[-1]
+    assert not (tmp_path / "o").exists()
+
+
 def test_dpo_toy_reports_exact_metrics(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     argv = ["dpo", "--toy", "--losses", "r3m,sigmoid", "--pairs", "800", "--flip-rate", "0.2", "--out", str(tmp_path)]
     assert main([*argv, "--json"]) == 0

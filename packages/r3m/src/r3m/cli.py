@@ -8,6 +8,7 @@ and progress to stderr; bad arguments exit 2 with one line.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import importlib
 import json
 import sys
@@ -28,7 +29,14 @@ def _positive_int(text: str) -> int:
     return value
 
 
+_CONFIG_HELP = (
+    "TOML or JSON file of this command's options (keys: the long flag names, - or _), used as defaults that the "
+    "command line overrides"
+)
+
+
 def _add_common(p: argparse.ArgumentParser, *, out: str | None = "output folder", device: bool = True) -> None:
+    p.add_argument("--config", type=Path, default=None, help=_CONFIG_HELP)
     p.add_argument("--seed", type=int, default=None, help="random seed (default 0)")
     if device:
         p.add_argument("--device", choices=("cpu", "cuda", "auto"), default=None, help="device (default cpu)")
@@ -82,7 +90,6 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--val-fraction", type=float, default=0.1, help="noisy validation share (early stopping)")
     train.add_argument("--ragged", action="store_true",
                        help="accept segments of different lengths (padded at the end; the reward sums the real steps)")  # fmt: skip
-    train.add_argument("--config", type=Path, default=None, help="TOML or JSON file of TrainConfig fields")
     train.add_argument("--resume", action="store_true",
                        help="continue the run in --out from its checkpoint (same settings and data; --epochs may grow)")  # fmt: skip
     g = train.add_argument_group("loss and optimiser (defaults: TrainConfig)")
@@ -108,6 +115,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--device", choices=("cpu", "cuda", "auto"), default="cpu", help="device of the model (default cpu)"
     )
     aud.add_argument("--json", action="store_true", help="print one JSON object")
+    aud.add_argument("--config", type=Path, default=None, help=_CONFIG_HELP)
 
     dpo = sub.add_parser("dpo", help="R³M-DPO vs DPO baselines: a small causal LM (--data) or the exact toy (--toy)")
     dpo.add_argument("--data", type=Path, default=None, help="TRL preference JSONL (prompt, chosen, rejected)")
@@ -168,14 +176,62 @@ def _load_config_file(path: Path) -> dict[str, Any]:
         except json.JSONDecodeError as exc:
             raise ValueError(f"--config: {path} is not valid JSON: {exc.msg} (line {exc.lineno})") from exc
     if not isinstance(data, dict):
-        raise ValueError(f"--config: {path} must hold one table/object of TrainConfig fields")
-    return data
+        raise ValueError(f"--config: {path} must hold one table/object of options")
+    return {str(key).replace("-", "_"): value for key, value in data.items()}
+
+
+def _config_default(action: argparse.Action, key: str, value: object, path: Path) -> object:
+    """A file value for ``action``, converted and checked as the command line would."""
+    where = f"--config: {path}: {key}"
+    if action.nargs == 0:  # a switch such as --json or --resume
+        if not isinstance(value, bool):
+            raise ValueError(f"{where} must be true or false, got {value!r}")
+        return value
+    if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+        raise ValueError(f"{where} must be a string or a number, got {value!r}")
+    try:
+        converted = action.type(str(value)) if callable(action.type) else str(value)
+    except (argparse.ArgumentTypeError, ValueError, TypeError) as exc:
+        raise ValueError(f"{where}={value!r} is not valid: {exc}") from exc
+    if action.choices is not None and converted not in action.choices:
+        raise ValueError(f"{where} must be one of {', '.join(map(str, action.choices))}, got {value!r}")
+    return converted
+
+
+def _apply_config(
+    parser: argparse.ArgumentParser, args: argparse.Namespace, argv: list[str] | None
+) -> argparse.Namespace:
+    """Parse again with the ``--config`` file's values as the command's defaults (the command line wins).
+
+    ``train-reward`` reads the TrainConfig fields of the file itself (``_train_config``: any field, also those
+    without a flag); the other keys must be options of the command. Required options stay on the command line.
+    """
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices[args.command]
+    actions = {a.dest: a for a in sub._actions if a.dest not in ("help", "config") and a.option_strings}
+    values = _load_config_file(args.config)
+    if args.command == "train-reward":
+        from r3m.config import TrainConfig
+
+        values = {k: v for k, v in values.items() if k not in {f.name for f in dataclasses.fields(TrainConfig)}}
+    for key in sorted(set(values) & {k for k, a in actions.items() if a.required}):
+        raise ValueError(
+            f"--config: {args.config}: {key} is required on the command line ({actions[key].option_strings[0]})"
+        )
+    unknown = sorted(set(values) - set(actions))
+    if unknown:
+        known = sorted(actions) + (["any TrainConfig field"] if args.command == "train-reward" else [])
+        raise ValueError(f"--config: {args.config}: unknown key(s) {unknown} for {args.command}; known: {known}")
+    sub.set_defaults(**{k: _config_default(actions[k], k, v, args.config) for k, v in values.items()})
+    return parser.parse_args(argv)
 
 
 def _train_config(args: argparse.Namespace) -> Any:
     from r3m.config import TrainConfig
 
-    values: dict[str, Any] = _load_config_file(args.config) if args.config else {}
+    fields = {f.name for f in dataclasses.fields(TrainConfig)}
+    values: dict[str, Any] = (
+        {k: v for k, v in _load_config_file(args.config).items() if k in fields} if args.config else {}
+    )
     for name in _TRAIN_FIELDS:
         flag = getattr(args, name, None)
         if flag is not None:
@@ -204,6 +260,8 @@ def main(argv: list[str] | None = None) -> int:
         "bench": commands.bench,
     }
     try:
+        if getattr(args, "config", None) is not None:
+            args = _apply_config(parser, args, argv)
         if args.command == "train-reward":
             args.train_config = _train_config(args)
         return handlers[args.command](args)
