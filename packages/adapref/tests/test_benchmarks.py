@@ -87,3 +87,39 @@ def test_record_is_dirty_only_when_the_package_code_differs(tmp_path: Path) -> N
     assert _git_sha(root) == sha
     (root / "src/p/a.py").write_text("1\n")
     assert _git_sha(root) == f"{sha}-dirty"
+
+
+def test_dpo_tau_diagnostic_is_the_clipped_margin_against_the_true_gap() -> None:
+    # A3's τ columns: on a hand-built toy, τ_i = clip(|z_i| / u*, τ0, τmax) with z_i = β·h_i (the closed form of
+    # the exact solve, u* from the spec's table), and the strength is |r*(a_w) − r*(a_l)| of each pair.
+    import types
+
+    import numpy as np
+    import torch
+
+    from adapref.bench import _dpo_tau_vs_strength
+    from adapref.metrics import spearman
+
+    g = torch.Generator().manual_seed(0)
+    n_ctx, k, n = 6, 4, 40
+    problem = types.SimpleNamespace(
+        pair_contexts=torch.randint(0, n_ctx, (n,), generator=g),
+        chosen=torch.randint(0, k, (n,), generator=g),
+        ref_logps=torch.log_softmax(torch.randn(n_ctx, k, generator=g), dim=-1),
+        true_rewards=torch.randn(n_ctx, k, generator=g),
+    )
+    problem.rejected = (problem.chosen + torch.randint(1, k, (n,), generator=g)) % k
+    log_probs = torch.log_softmax(torch.randn(n_ctx, k, generator=g) * 8, dim=-1)
+    beta, u_star = 0.1, 0.943443  # u*(ρ0 = 0.1)
+    out = _dpo_tau_vs_strength(problem, log_probs, beta, {"rho0": 0.1, "tau_max": 1.0})
+    c, w, lo = problem.pair_contexts, problem.chosen, problem.rejected
+    h = (log_probs[c, w] - problem.ref_logps[c, w]) - (log_probs[c, lo] - problem.ref_logps[c, lo])
+    tau = np.clip(np.abs(beta * h.double().numpy()) / u_star, 0.1, 1.0)
+    strength = (problem.true_rewards[c, w] - problem.true_rewards[c, lo]).abs().double().numpy()
+    assert out["rho"] == pytest.approx(spearman(tau, strength), abs=1e-9)
+    assert out["f0"] == pytest.approx(float(np.mean(tau <= 0.1 * (1 + 1e-6))))
+    assert out["fmax"] == pytest.approx(float(np.mean(tau >= 1.0 * (1 - 1e-6))))
+    assert 0.0 < out["f0"] < 1.0
+    assert 0.0 < out["fmax"] < 1.0  # both bounds and the interior are exercised
+    assert out["rho"] <= out["ceil"] + 1e-12
+    assert len(out["means"]) == 5

@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+import scipy.stats
 
 pytest.importorskip("trl")
 
@@ -92,11 +93,31 @@ class TestTextPreferences:
             ({"n": 4, "flip_rate": 1.5}, "flip_rate"),
             ({"n": 4, "flip_rate": -0.1}, "flip_rate"),
             ({"n": 4, "max_operand": 0}, "max_operand"),
+            ({"n": 4, "with_strength": 1}, "with_strength"),
         ],
     )
     def test_bad_argument_named(self, kwargs: dict[str, Any], name: str) -> None:
         with pytest.raises(ValueError, match=rf"^{name} must"):
             make_text_preferences(**kwargs)
+
+    def test_strength_is_how_wrong_the_wrong_sum_is_and_changes_nothing_else(self) -> None:
+        plain, flags = make_text_preferences(60, flip_rate=0.3, seed=2)
+        rich, flags_rich = make_text_preferences(60, flip_rate=0.3, seed=2, with_strength=True)
+        assert flags == flags_rich
+        for a, b in zip(plain, rich, strict=True):
+            assert {k: b[k] for k in a} == a
+            wrong = a["chosen"] if a["chosen"] != _true_sum(a["prompt"]) else a["rejected"]
+            assert b["strength"] == abs(int(wrong) - int(_true_sum(a["prompt"])))
+
+    def test_a_strength_on_some_records_only_is_refused(self, tmp_path: Path) -> None:
+        train, _ = make_text_preferences(4, seed=0, with_strength=True)
+        del train[2]["strength"]
+        with pytest.raises(ValueError, match=r"train_records\[0\] has a 'strength' but train_records\[2\] has none"):
+            train_lm_dpo(train, out_dir=tmp_path)
+        train[2]["strength"] = -1.0
+        with pytest.raises(ValueError, match=r"train_records\[2\]\['strength'\] must be a finite number >= 0"):
+            train_lm_dpo(train, out_dir=tmp_path)
+        assert not any(tmp_path.iterdir())
 
 
 class TestTinyModel:
@@ -207,7 +228,7 @@ class TestTrainLmDpo:
     def test_tiny_run_metrics_match_independent_pass(self, tmp_path: Path, loss: str) -> None:
         # 32 pairs (25% flipped), 1 epoch of 2 steps; the returned metrics are recomputed from the saved
         # checkpoint and the rebuilt initial model with plain forwards, τ by a grid search of eq. 6.
-        train, _ = make_text_preferences(32, flip_rate=0.25, seed=0)
+        train, _ = make_text_preferences(32, flip_rate=0.25, seed=0, with_strength=True)
         held_out, _ = make_text_preferences(16, seed=1)
         logs: list[tuple[int, int, dict[str, float]]] = []
         rng_state, py_state = torch.get_rng_state(), random.getstate()
@@ -239,8 +260,11 @@ class TestTrainLmDpo:
             assert not {"tau_mean", "frac_tau0", "frac_taumax"} & set(metrics)
             return
         rows = np.genfromtxt(taus_csv, delimiter=",", names=True)
-        assert rows.dtype.names == ("index", "z", "tau")
+        assert rows.dtype.names == ("index", "z", "tau", "strength")
         np.testing.assert_array_equal(rows["index"], np.arange(32))
+        # the strength column is how wrong the wrong sum is, read back from the text of each pair
+        gap = [abs(int(r["chosen"]) - int(r["rejected"])) for r in train]
+        np.testing.assert_array_equal(rows["strength"], gap)
         np.testing.assert_allclose(rows["z"], z_train, atol=1e-6)
         tau = solve_tau(torch.from_numpy(z_train), rho0=RHO0, tau0=TAU0, tau_max=TAU_MAX).numpy()
         np.testing.assert_allclose(rows["tau"], tau, rtol=1e-5, atol=1e-7)
@@ -248,6 +272,10 @@ class TestTrainLmDpo:
         assert metrics["tau_mean"] == pytest.approx(tau.mean())
         assert metrics["frac_tau0"] == pytest.approx(np.mean(np.isclose(tau, TAU0, rtol=1e-6, atol=0)))
         assert metrics["frac_taumax"] == pytest.approx(np.mean(np.isclose(tau, TAU_MAX, rtol=1e-6, atol=0)))
+        assert metrics["spearman_tau_strength"] == pytest.approx(scipy.stats.spearmanr(tau, gap).statistic, abs=1e-9)
+        assert metrics["spearman_abs_z_strength"] == pytest.approx(
+            scipy.stats.spearmanr(np.abs(z_train), gap).statistic, abs=1e-9
+        )
 
     def test_resume_continues_from_checkpoint(self, tmp_path: Path) -> None:
         train, _ = make_text_preferences(16, seed=0)

@@ -347,8 +347,9 @@ def dpo(args: argparse.Namespace) -> int:
                                    **(solver_args if name in ("ada", "ada-quad") else {}),  # others: defaults
                                    clamp_tau_max=bool(args.clamp_tau_max) and name == "ada-quad")  # fmt: skip
             result[name] = metrics
-            rows.append([name, metrics.get("eval_accuracy"), metrics.get("train_accuracy"), metrics.get("tau_mean")])
-        table = format_table(["loss", "held-out implicit acc", "train acc", "mean τ"], rows)
+            rows.append([name, metrics.get("eval_accuracy"), metrics.get("train_accuracy"), metrics.get("tau_mean"),
+                         metrics.get("spearman_tau_strength")])  # fmt: skip
+        table = format_table(["loss", "held-out implicit acc", "train acc", "mean τ", "Spearman(τ, strength)"], rows)
         record = {"data": str(args.data), "model": args.model or "tiny GPT-2 from scratch", "tau0": tau0,
                   "solver": args.solver or "exact", "n_iter": 5 if args.n_iter is None else args.n_iter,
                   "clamp_tau_max": bool(args.clamp_tau_max)}  # fmt: skip

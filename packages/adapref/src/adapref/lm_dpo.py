@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from adapref.lm_text import SPECIAL_TOKENS, build_tiny_model, check_records, load_local_model, make_text_preferences
+from adapref.metrics import spearman
 from adapref.scaling import Solver, check_scaling_args, solve_tau
 
 if TYPE_CHECKING:
@@ -155,9 +156,32 @@ def _pair_accuracy(z: FloatArray) -> float:
     return float(np.mean(z > 0) + 0.5 * np.mean(z == 0))
 
 
-def _write_taus(path: Path, z: FloatArray, tau: FloatArray) -> None:
-    """``index,z,tau`` per train pair, written atomically (a temporary file, then ``os.replace``)."""
-    lines = ["index,z,tau", *(f"{i},{zi:.9g},{ti:.9g}" for i, (zi, ti) in enumerate(zip(z, tau, strict=True)))]
+def _record_strength(records: Sequence[Mapping[str, Any]]) -> FloatArray | None:
+    """The optional ``strength`` key of the train records (on every record or none; finite, ≥ 0)."""
+    has = [isinstance(r, Mapping) and "strength" in r for r in records]
+    if not any(has):
+        return None
+    if not all(has):
+        first, missing = has.index(True), has.index(False)
+        raise ValueError(
+            f"train_records[{first}] has a 'strength' but train_records[{missing}] has none; give it on every record or none"
+        )
+    values = []
+    for i, record in enumerate(records):
+        v = record["strength"]
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0:
+            raise ValueError(f"train_records[{i}]['strength'] must be a finite number >= 0, got {v!r}")
+        values.append(float(v))
+    return np.asarray(values, dtype=np.float64)
+
+
+def _write_taus(path: Path, z: FloatArray, tau: FloatArray, strength: FloatArray | None = None) -> None:
+    """``index,z,tau[,strength]`` per train pair, written atomically (a temporary file, then ``os.replace``)."""
+    if strength is not None:
+        lines = ["index,z,tau,strength", *(f"{i},{zi:.9g},{ti:.9g},{si:.9g}" for i, (zi, ti, si)
+                                           in enumerate(zip(z, tau, strength, strict=True)))]  # fmt: skip
+    else:
+        lines = ["index,z,tau", *(f"{i},{zi:.9g},{ti:.9g}" for i, (zi, ti) in enumerate(zip(z, tau, strict=True)))]
     tmp = path.with_name(f".{path.name}.tmp")
     tmp.write_text("\n".join(lines) + "\n", encoding="utf-8")
     os.replace(tmp, path)
@@ -266,7 +290,10 @@ def train_lm_dpo(
     with :func:`adapref.scaling.solve_tau` (the trainer's hyperparameters): ``tau_mean``,
     ``frac_tau0`` and ``frac_taumax`` (share within a relative 1e-6 of τ0, of τ_max; NaN for ``"ada-quad"``
     without ``clamp_tau_max``, which has no upper bound), and
-    ``out_dir/taus.csv`` (``index,z,tau`` per train pair, written atomically).
+    ``out_dir/taus.csv`` (``index,z,tau`` per train pair, written atomically). When the train records carry a
+    ``strength`` (a known preference strength ≥ 0, on every record or none; the text is trained without it),
+    ``taus.csv`` gets a ``strength`` column and the metrics ``spearman_tau_strength`` and
+    ``spearman_abs_z_strength`` (Spearman of τ_i and of |z_i| with it: the paper's Fig. 5b diagnostic).
 
     Args:
         train_records: ``{"prompt","chosen","rejected"}`` string records (TRL explicit-prompt format).
@@ -305,7 +332,8 @@ def train_lm_dpo(
     Returns:
         Metrics: ``train_loss`` (mean training loss), ``train_runtime_s``, ``global_step``,
         ``train_accuracy``; with ``eval_records`` ``eval_accuracy`` and ``eval_margin_mean``; for the
-        Ada losses ``tau_mean``, ``frac_tau0`` and ``frac_taumax``.
+        Ada losses ``tau_mean``, ``frac_tau0`` and ``frac_taumax``, and with a ``strength`` on the records
+        ``spearman_tau_strength`` and ``spearman_abs_z_strength``.
 
     Raises:
         ValueError: a bad argument, named; records that ``max_length`` would drop; a CUDA device
@@ -333,6 +361,7 @@ def train_lm_dpo(
         NeurIPS 2024, arXiv:2406.02764, §3.5-3.6; Rafailov et al. (2023) for DPO; TRL ``DPOTrainer``.
     """
     train_rows = check_records(train_records, "train_records")
+    strength = _record_strength(train_records)
     eval_rows = None if eval_records is None else check_records(eval_records, "eval_records")
     if loss not in LM_LOSSES:
         raise ValueError(f"loss must be one of {LM_LOSSES}, got {loss!r}")
@@ -486,8 +515,11 @@ def train_lm_dpo(
                 warnings.simplefilter("ignore", UserWarning)
                 # float64 in, float64 out; newton-official with the DPO trainer's eps, as ada_dpo_loss
                 tau = solve_tau(torch.from_numpy(z_train), **scaling, official_eps=1e-6).numpy()
-            _write_taus(run_dir / "taus.csv", z_train, tau)
+            _write_taus(run_dir / "taus.csv", z_train, tau, strength)
             metrics["tau_mean"] = float(np.mean(tau))
+            if strength is not None:
+                metrics["spearman_tau_strength"] = spearman(tau, strength)
+                metrics["spearman_abs_z_strength"] = spearman(np.abs(z_train), strength)
             metrics["frac_tau0"] = float(np.mean(np.abs(tau - tau0) <= _AT_BOUND_RTOL * tau0))
             metrics["frac_taumax"] = (
                 math.nan if quadratic and not clamp_tau_max  # no upper bound (paper §3.6): no share at one

@@ -39,8 +39,8 @@ TEXT_KEYS = ("prompt", "chosen", "rejected")
 
 
 def make_text_preferences(
-    n: int, *, flip_rate: float = 0.0, seed: int = 0, max_operand: int = 4
-) -> tuple[list[dict[str, str]], list[bool]]:
+    n: int, *, flip_rate: float = 0.0, seed: int = 0, max_operand: int = 4, with_strength: bool = False
+) -> tuple[list[dict[str, Any]], list[bool]]:
     """A synthetic text preference task with a known correct answer: small-number addition.
 
     Each pair is the prompt ``"a+b="`` (a, b uniform in 0..``max_operand``), the chosen completion
@@ -55,6 +55,9 @@ def make_text_preferences(
         max_operand: largest operand ≥ 1. The default 4 (25 prompts, one-character answers) is
             learnable by the tiny model within one epoch of 200 pairs; 9 gives 100 prompts and
             two-character sums, a harder task.
+        with_strength: also give each record a ``"strength"``, ``|int(rejected) − int(chosen)|`` (how wrong
+            the wrong sum is; the same pairs and flips as without it), which :func:`adapref.lm_dpo.train_lm_dpo`
+            reports τ against.
 
     Returns:
         ``(records, corrupted)``: ``n`` dicts ``{"prompt", "chosen", "rejected"}`` (TRL's explicit-prompt
@@ -78,17 +81,21 @@ def make_text_preferences(
         raise ValueError(f"flip_rate must lie in [0, 1], got {flip_rate!r}")
     if isinstance(max_operand, bool) or not isinstance(max_operand, int) or max_operand < 1:
         raise ValueError(f"max_operand must be an int >= 1, got {max_operand!r}")
+    if not isinstance(with_strength, bool):
+        raise ValueError(f"with_strength must be a bool, got {with_strength!r}")
     n_sums = 2 * max_operand + 1  # sums 0..2·max_operand
     rng = np.random.default_rng(seed)
     operands = rng.integers(0, max_operand + 1, size=(n, 2))
     offsets = rng.integers(1, n_sums, size=n)  # wrong = (sum + offset) mod n_sums: uniform over the wrong sums
     flipped = np.zeros(n, dtype=bool)
     flipped[rng.choice(n, size=round(flip_rate * n), replace=False)] = True
-    records: list[dict[str, str]] = []
+    records: list[dict[str, Any]] = []
     for (a, b), offset, flip in zip(operands.tolist(), offsets.tolist(), flipped.tolist(), strict=True):
         right, wrong = str(a + b), str((a + b + offset) % n_sums)
         chosen, rejected = (wrong, right) if flip else (right, wrong)
         records.append({"prompt": f"{a}+{b}=", "chosen": chosen, "rejected": rejected})
+        if with_strength:
+            records[-1]["strength"] = float(abs(int(wrong) - int(right)))
     return records, flipped.tolist()
 
 
