@@ -152,6 +152,27 @@ B1_BOUND_NOTE = (
 )
 
 
+def _fit_methods(
+    train: PreferenceData, val: PreferenceData, config: Callable[..., TrainConfig]
+) -> tuple[dict[str, RewardTrainer], float]:
+    """B1's and B3's methods on one split, each from ``config(loss, **fields)``: BT, cBT, rBT, and R³M at every λ of
+    :data:`LAMBDA_GRID`, λ picked by accuracy on the noisy validation split (the first of equal ones).
+
+    Returns the trainers ``bt``, ``cbt``, ``rbt``, ``r3m λ=.5``, ``r3m λ by val`` and the λ picked.
+    """
+    trainers: dict[str, RewardTrainer] = {}
+    for name in ("bt", "cbt", "rbt"):
+        trainers[name] = RewardTrainer(config(name))
+        trainers[name].fit(train, val, progress=False)
+    by_lam: dict[float, RewardTrainer] = {}
+    for lam in LAMBDA_GRID:
+        by_lam[lam] = RewardTrainer(config("r3m", lam=lam))
+        by_lam[lam].fit(train, val, progress=False)
+    best_lam = max(by_lam, key=lambda lam: by_lam[lam].accuracy(val))
+    trainers["r3m λ=.5"], trainers["r3m λ by val"] = by_lam[0.5], by_lam[best_lam]
+    return trainers, best_lam
+
+
 def _synthetic_rows(setting: B1Setting, corruptions: dict[str, Callable[[], Teacher]], seeds: int, n_train: int,
                     n_test: int) -> list[dict[str, Any]]:  # fmt: skip
     """One B1 table: a row per corruption, each method trained on the same data and seeds."""
@@ -171,26 +192,15 @@ def _synthetic_rows(setting: B1Setting, corruptions: dict[str, Callable[[], Teac
             train, val = data.split(0.1, gen)  # a *noisy* validation split, as in the paper
             test = clean_test_pairs(truth, n_test, 10, 8, gen)
             probe = sample_segments(4000, 10, 8, gen)
-            trainers: dict[str, RewardTrainer] = {}
-            for name in ("bt", "cbt", "rbt"):
-                trainers[name] = RewardTrainer(setting.config(name, seed))
-                trainers[name].fit(train, val, progress=False)
-            by_lam = {}
-            for lam in LAMBDA_GRID:
-                t = RewardTrainer(setting.config("r3m", seed, lam=lam))
-                t.fit(train, val, progress=False)
-                by_lam[lam] = t
-            trainers["r3m λ=.5"] = by_lam[0.5]
-            best_lam = max(by_lam, key=lambda lam: by_lam[lam].accuracy(val))
+            trainers, best_lam = _fit_methods(train, val, functools.partial(setting.config, seed=seed))
             chosen_lam.append(best_lam)
-            trainers["r3m λ by val"] = by_lam[best_lam]
             for name, t in trainers.items():
                 acc[name].append(t.accuracy(test))
             for name in corr:
                 pred, true = trainers[name].predict(probe), truth.returns(probe)
                 corr[name].append(reward_correlation(pred, true, "pearson"))
                 rank[name].append(reward_correlation(pred, true, "spearman"))
-            rep = by_lam[0.5].outlier_report(train)
+            rep = trainers["r3m λ=.5"].outlier_report(train)
             bt_rep = trainers["bt"].outlier_report(train, lam=0.5)
             if rep.precision is not None:
                 det["P"].append(rep.precision)
@@ -380,22 +390,13 @@ def _control_row(pool: Any, corruption: str, make: Callable[[], Teacher], seeds:
         data, test = _standardise(mu, sd, data, test)
         held_out = (pool.features[half:] - mu) / sd
         train, val = data.split(0.1, gen)  # a noisy validation split, as in B1
-        trainers: dict[str, RewardTrainer] = {}
-        for name in ("bt", "cbt", "rbt"):
-            trainers[name] = RewardTrainer(TrainConfig(loss=name, seed=seed))
-            trainers[name].fit(train, val, progress=False)
-        by_lam = {}
-        for lam in LAMBDA_GRID:
-            by_lam[lam] = RewardTrainer(TrainConfig(loss="r3m", lam=lam, seed=seed))
-            by_lam[lam].fit(train, val, progress=False)
-        best_lam = max(by_lam, key=lambda lam: by_lam[lam].accuracy(val))
+        trainers, best_lam = _fit_methods(train, val, functools.partial(TrainConfig, seed=seed))
         chosen_lam.append(best_lam)
-        trainers["r3m λ=.5"], trainers["r3m λ by val"] = by_lam[0.5], by_lam[best_lam]
         for name, t in trainers.items():
             acc[name].append(t.accuracy(test))
         for name in corr:
             corr[name].append(reward_correlation(trainers[name].predict(held_out), pool.returns[half:], "pearson"))
-        rep, bt_rep = by_lam[0.5].outlier_report(train), trainers["bt"].outlier_report(train, lam=0.5)
+        rep, bt_rep = trainers["r3m λ=.5"].outlier_report(train), trainers["bt"].outlier_report(train, lam=0.5)
         if rep.precision is not None:
             for key, value in (("P", rep.precision), ("R", rep.recall), ("bt_P", bt_rep.precision),
                                ("bt_R", bt_rep.recall), ("r3m_auroc", rep.margin_auroc),
