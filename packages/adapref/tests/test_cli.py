@@ -429,6 +429,41 @@ def test_dpo_takes_a_device_for_the_language_model_run(capsys: pytest.CaptureFix
     assert "--device cuda applies to the language-model run" in capsys.readouterr().err
 
 
+def test_ragged_pairs_train_and_report_only_with_ragged(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # Segments of 1-4 steps: refused without --ragged (one line naming the flag), trained and reported with it; the
+    # margins in taus.csv are the trained model's scores of each segment cut to its own length.
+    g = torch.Generator().manual_seed(0)
+    lines = []
+    for i in range(120):
+        t_c, t_r = (int(k) for k in torch.randint(1, 5, (2,), generator=g))
+        c, r = torch.randn(t_c, 3, generator=g), torch.randn(t_r, 3, generator=g)
+        lines.append(json.dumps({"id": f"q{i}", "chosen": c.tolist(), "rejected": r.tolist()}))
+    data = tmp_path / "ragged.jsonl"
+    data.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    run = tmp_path / "run"
+    with pytest.raises(SystemExit) as exc:
+        main(["train-reward", "--data", str(data), "--out", str(run)])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert "--ragged" in err[-1]
+    assert f"{data}:" in err[-1]
+    assert not run.exists()
+    assert main(["train-reward", "--data", str(data), "--out", str(run), "--epochs", "1", "--ragged", "--json"]) == 0
+    capsys.readouterr()
+    assert main(["tau-report", "--run", str(run), "--data", str(data), "--ragged", "--json"]) == 0
+    capsys.readouterr()
+    from adapref.trainer import RewardTrainer
+
+    model = RewardTrainer.load(run / "model.pt").model
+    assert model is not None
+    margins = [float(row.split(",")[1]) for row in (run / "taus.csv").read_text().splitlines()[1:]]
+    with torch.no_grad():
+        for line, margin in zip(lines, margins, strict=True):
+            rec = json.loads(line)
+            expect = model(torch.tensor([rec["chosen"]])) - model(torch.tensor([rec["rejected"]]))
+            assert margin == pytest.approx(float(expect[0]), abs=1e-5)
+
+
 def test_dpo_toy_runs_the_cdpo_and_rdpo_baselines(capsys: pytest.CaptureFixture[str]) -> None:
     argv = ["dpo", "--toy", "--losses", "sigmoid,cdpo,rdpo", "--pairs", "300", "--epochs", "1", "--json"]
     assert main(argv) == 0

@@ -254,6 +254,86 @@ class TestJsonl:
             PreferenceData.from_jsonl(path)
 
 
+class TestRagged:
+    """Segments of different lengths: refused by default, padded at the end with masks on request."""
+
+    LINES: ClassVar[list[str]] = [
+        _rec(id="a", chosen=[[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]], rejected=[[0.0, 1.0]]),
+        _rec(id="b", chosen=[[7.0, 8.0]], rejected=[[1.0, 1.0], [2.0, 2.0]]),
+    ]
+
+    def test_unequal_lengths_are_refused_without_ragged(self, tmp_path: Path) -> None:
+        path = _write(tmp_path / "r.jsonl", self.LINES)
+        with pytest.raises(ValueError, match=re.escape(f"{path}:1: ") + r".*\(1, 2\).*\(3, 2\).*ragged=True"):
+            PreferenceData.from_jsonl(path)
+        path = _write(tmp_path / "r2.jsonl", [_rec(id="a"), _rec(id="b", chosen=[[1.0, 2.0]], rejected=[[0.0, 0.0]])])
+        with pytest.raises(ValueError, match=re.escape(f"{path}:2: ") + r".*line 1 has \(2, 2\).*--ragged"):
+            PreferenceData.from_jsonl(path)
+
+    def test_ragged_read_pads_at_the_end_and_masks_the_padding(self, tmp_path: Path) -> None:
+        data = PreferenceData.from_jsonl(_write(tmp_path / "r.jsonl", self.LINES), ragged=True)
+        assert data.chosen.shape == (2, 3, 2)
+        assert data.ragged
+        assert data.chosen_mask is not None
+        assert data.rejected_mask is not None
+        assert data.chosen_mask.tolist() == [[True, True, True], [True, False, False]]
+        assert data.rejected_mask.tolist() == [[True, False, False], [True, True, False]]
+        assert data.chosen[1].tolist() == [[7.0, 8.0], [0.0, 0.0], [0.0, 0.0]]
+        assert data.rejected[1].tolist() == [[1.0, 1.0], [2.0, 2.0], [0.0, 0.0]]
+        len_c, len_r = data.lengths()
+        assert len_c.tolist() == [3, 1]
+        assert len_r.tolist() == [1, 2]
+
+    def test_round_trip_writes_each_segment_at_its_own_length(self, tmp_path: Path) -> None:
+        src = _write(tmp_path / "r.jsonl", self.LINES)
+        data = PreferenceData.from_jsonl(src, ragged=True)
+        data.to_jsonl(tmp_path / "out.jsonl")
+        written = [json.loads(line) for line in (tmp_path / "out.jsonl").read_text().splitlines()]
+        assert written == [json.loads(line) for line in self.LINES]
+        again = PreferenceData.from_jsonl(tmp_path / "out.jsonl", ragged=True)
+        for name in ("chosen", "rejected", "chosen_mask", "rejected_mask"):
+            assert torch.equal(getattr(again, name), getattr(data, name))
+        sub = data.subset(torch.tensor([1]))
+        assert sub.chosen_mask is not None
+        assert sub.chosen_mask.tolist() == [[True, False, False]]
+
+    def test_equal_lengths_under_ragged_make_no_mask(self, tmp_path: Path) -> None:
+        data = PreferenceData.from_jsonl(_write(tmp_path / "e.jsonl", [_rec(id="a"), _rec(id="b")]), ragged=True)
+        assert data.chosen_mask is None
+        assert data.rejected_mask is None
+        assert not data.ragged
+
+    def test_feature_width_must_still_agree(self, tmp_path: Path) -> None:
+        path = _write(
+            tmp_path / "w.jsonl", [_rec(id="a"), _rec(id="b", chosen=[[1.0, 2.0, 3.0]], rejected=[[0.0] * 3])]
+        )
+        with pytest.raises(
+            ValueError,
+            match=re.escape(f"{path}:2: ") + r"segments have shape \(T, D\)=\(1, 3\) but line 1 has \(2, 2\)$",
+        ):
+            PreferenceData.from_jsonl(path, ragged=True)
+
+    @pytest.mark.parametrize(
+        ("mask", "pattern"),
+        [
+            (
+                torch.ones(2, 3),
+                r"chosen_mask must be a bool tensor of shape \(N, T\)=\(2, 3\), got \(2, 3\) torch.float32",
+            ),
+            (torch.ones(2, 2, dtype=torch.bool), r"chosen_mask must be a bool tensor of shape \(N, T\)=\(2, 3\)"),
+            (torch.tensor([[True, True, True], [False, True, True]]), r"chosen_mask row 1 has no real first step"),
+            (
+                torch.tensor([[True, False, True], [True, True, True]]),
+                r"chosen_mask row 0 has a real step after padding",
+            ),
+        ],
+    )
+    def test_bad_mask_raises_naming_it(self, mask: torch.Tensor, pattern: str) -> None:
+        x = torch.zeros(2, 3, 2)
+        with pytest.raises(ValueError, match=pattern):
+            PreferenceData(x, x, ["a", "b"], chosen_mask=mask)
+
+
 class TestTrl:
     STANDARD: ClassVar[list[dict[str, Any]]] = [
         {"prompt": "2+2?", "chosen": "4", "rejected": "5", "margin": 1.0},

@@ -13,6 +13,7 @@ from scipy.stats import spearmanr
 
 from adapref.commands import clean_test_pairs
 from adapref.config import TrainConfig
+from adapref.data import PreferenceData
 from adapref.scaling import solve_tau
 from adapref.synthetic import Oracle, make_preference_data
 from adapref.trainer import RewardTrainer
@@ -217,3 +218,82 @@ def test_written_files_get_the_mode_of_the_umask(linear_data: tuple[object, obje
         os.umask(old)
     for name in ("pairs.jsonl", "run/checkpoint.pt", "run/model.pt", "run/history.json"):
         assert stat.S_IMODE((tmp_path / name).stat().st_mode) == 0o644, name
+
+
+def _ragged_pairs(
+    n: int, t: int, d: int, seed: int, junk: float = 0.0, w: torch.Tensor | None = None
+) -> tuple[PreferenceData, torch.Tensor]:
+    """Pairs of 1..t steps over a linear truth r*(z) = Σ_{real t} w·x_t, labelled by it; ``junk`` fills the padding.
+
+    ``w`` (default: drawn from ``seed``) fixes the truth; given, the pairs are new draws (the next seed's stream).
+    """
+    g = torch.Generator().manual_seed(seed)
+    drawn = torch.randn(d, generator=g)
+    if w is None:
+        w = drawn
+    else:
+        g.manual_seed(seed + 1)
+    x = torch.randn(2, n, t, d, generator=g)
+    lengths = torch.randint(1, t + 1, (2, n), generator=g)
+    mask = torch.arange(t) < lengths[..., None]  # (2, n, t)
+    x = torch.where(mask[..., None], x, junk * torch.randn(2, n, t, d, generator=g))
+    score = ((x @ w) * mask).sum(-1)  # (2, n)
+    first = score[0] >= score[1]
+    chosen = torch.where(first[:, None, None], x[0], x[1])
+    rejected = torch.where(first[:, None, None], x[1], x[0])
+    m_c = torch.where(first[:, None], mask[0], mask[1])
+    m_r = torch.where(first[:, None], mask[1], mask[0])
+    return PreferenceData(chosen, rejected, [f"p{i}" for i in range(n)], chosen_mask=m_c, rejected_mask=m_r), w
+
+
+def test_ragged_segments_train_on_their_real_steps_only(tmp_path: Path) -> None:
+    # Padding holds zeros in one copy and large junk in the other: the masks make the two runs identical, the
+    # margins equal a per-pair score of each segment cut to its own length, and the model ranks new pairs.
+    zeros, w = _ragged_pairs(1000, 6, 4, seed=3)
+    junk, _ = _ragged_pairs(1000, 6, 4, seed=3, junk=100.0)
+    assert zeros.ragged
+    assert torch.equal(zeros.chosen_mask, junk.chosen_mask)
+    assert not torch.equal(zeros.chosen, junk.chosen)
+    cfg = TrainConfig(hidden=(16,), lr=1e-2, epochs=5, batch_size=64)
+    a, b = RewardTrainer(cfg), RewardTrainer(cfg)
+    ha = a.fit(zeros, progress=False)
+    hb = b.fit(junk, progress=False)
+    assert ha.to_dict() == hb.to_dict()
+    for pa, pb in zip(a.model.state_dict().values(), b.model.state_dict().values(), strict=True):  # type: ignore[union-attr]
+        assert torch.equal(pa, pb)
+    model = b.model
+    assert model is not None
+    len_c, len_r = junk.lengths()
+    with torch.no_grad():
+        by_pair = torch.stack([model(junk.chosen[i, : len_c[i]][None])[0] - model(junk.rejected[i, : len_r[i]][None])[0]
+                               for i in range(len(junk))])  # fmt: skip
+    assert torch.allclose(b.margins(junk), by_pair, atol=1e-5)
+    assert b.accuracy(junk) == pytest.approx(
+        float((by_pair > 0).double().mean() + 0.5 * (by_pair == 0).double().mean())
+    )
+    # fresh pairs of the same truth, scored on their real steps: the learned reward ranks them as r* does
+    fresh, _ = _ragged_pairs(1000, 6, 4, seed=3, junk=100.0, w=w)
+    assert b.accuracy(fresh) >= 0.95
+    # Without the masks the junk steps count, and the scores are another function.
+    unmasked = PreferenceData(junk.chosen, junk.rejected, junk.ids)
+    assert not torch.allclose(b.margins(unmasked), by_pair, atol=1e-2)
+
+
+def test_a_ragged_run_resumes_only_with_its_masks(tmp_path: Path) -> None:
+    data, _ = _ragged_pairs(300, 5, 3, seed=4)
+    cfg = TrainConfig(epochs=2, batch_size=64)
+    full = RewardTrainer(cfg)
+    reference = full.fit(data, out_dir=tmp_path / "full", progress=False)
+
+    def stop(epoch: int, record: dict[str, float]) -> None:
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        RewardTrainer(cfg).fit(data, out_dir=tmp_path / "cut", progress=False, callback=stop)
+    unmasked = PreferenceData(data.chosen, data.rejected, data.ids)
+    with pytest.raises(ValueError, match="other training/validation data"):
+        RewardTrainer(cfg).fit(unmasked, out_dir=tmp_path / "cut", resume=True, progress=False)
+    resumed = RewardTrainer(cfg)
+    assert resumed.fit(data, out_dir=tmp_path / "cut", resume=True, progress=False).to_dict() == reference.to_dict()
+    for pa, pb in zip(full.model.state_dict().values(), resumed.model.state_dict().values(), strict=True):  # type: ignore[union-attr]
+        assert torch.equal(pa, pb)

@@ -303,8 +303,8 @@ def bench_dpo(seeds: int, quick: bool) -> Table:
 
 def _standardise(mu: torch.Tensor, sd: torch.Tensor, *datasets: PreferenceData) -> list[PreferenceData]:
     """Each data set's features as ``(x − mu) / sd`` (the scale of :func:`_feature_scale` on the training pairs)."""
-    return [PreferenceData((d.chosen - mu) / sd, (d.rejected - mu) / sd, d.ids, d.strength, d.corrupted)
-            for d in datasets]  # fmt: skip
+    return [PreferenceData((d.chosen - mu) / sd, (d.rejected - mu) / sd, d.ids, d.strength, d.corrupted,
+                           d.chosen_mask, d.rejected_mask) for d in datasets]  # fmt: skip
 
 
 def _feature_scale(train: PreferenceData) -> tuple[torch.Tensor, torch.Tensor]:

@@ -88,6 +88,8 @@ def build_parser() -> argparse.ArgumentParser:
     train = sub.add_parser("train-reward", help="train a segment reward model on a JSONL file")
     train.add_argument("--data", type=Path, required=True, help="pairs from make-data (JSONL)")
     train.add_argument("--val-fraction", type=float, default=0.1, help="held-out share for validation accuracy")
+    train.add_argument("--ragged", action="store_true",
+                       help="accept segments of different lengths (padded at the end; the reward sums the real steps)")  # fmt: skip
     train.add_argument("--epochs", type=int, default=None, help="default 5")
     train.add_argument("--lr", type=float, default=None, help="Adam learning rate (default 1e-3)")
     train.add_argument("--batch-size", dest="batch_size", type=int, default=None, help="default 64")
@@ -104,6 +106,7 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--run", type=Path, required=True, help="folder written by train-reward")
     report.add_argument("--data", type=Path, required=True, help="pairs (JSONL); strength enables the quintile table")
     report.add_argument("--plot", type=Path, default=None, help="write a PNG histogram of τ (needs matplotlib)")
+    report.add_argument("--ragged", action="store_true", help="accept segments of different lengths (as train-reward)")
     report.add_argument("--json", action="store_true", help="print one JSON object")
 
     dpo = sub.add_parser("dpo", help="Ada-DPO vs DPO baselines: a small causal LM (--data) or the exact toy (--toy)")

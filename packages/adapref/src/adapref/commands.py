@@ -143,7 +143,7 @@ def train_reward(args: argparse.Namespace) -> int:
     """Train a reward model; write config.json, model.pt, history.json, taus.csv under --out."""
     config: TrainConfig = args.train_config
     out = args.out or Path("runs") / "reward"
-    data = PreferenceData.from_jsonl(args.data)
+    data = PreferenceData.from_jsonl(args.data, ragged=args.ragged)
     if not 0.0 <= args.val_fraction < 1.0:
         raise ValueError(f"--val-fraction must be in [0, 1), got {args.val_fraction}")
     split_gen = torch.Generator().manual_seed(config.seed)
@@ -194,7 +194,7 @@ def tau_report(args: argparse.Namespace) -> int:
             f"--out {args.run}` (same data and settings)"
         )
     trainer = RewardTrainer.load(args.run / "model.pt")
-    data = PreferenceData.from_jsonl(args.data)
+    data = PreferenceData.from_jsonl(args.data, ragged=args.ragged)
     model_dim = trainer.model.obs_dim if trainer.model is not None else None
     if model_dim is not None and int(data.chosen.shape[-1]) != model_dim:
         raise ValueError(

@@ -15,6 +15,13 @@ JSONL record format (one JSON object per line, blank lines skipped)::
 ``D`` floats is read as a segment of length ``T = 1`` (the official control code compares single
 transitions). Files are written atomically (a temporary file, then ``os.replace``).
 
+Segments of different lengths are refused unless the reader is asked for them
+(``from_jsonl(path, ragged=True)``, the CLI's ``--ragged``): a summed reward grows with the number of
+steps, so unequal lengths are a modelling choice, not a default. Read that way, every segment is padded
+at its end to the longest one and :class:`PreferenceData` carries ``chosen_mask``/``rejected_mask``
+(True on the real steps); the reward model sums only those, and :meth:`PreferenceData.to_jsonl`
+writes each segment at its own length again.
+
 TRL's text format (``{"prompt", "chosen", "rejected"}``, standard or conversational, explicit or
 implicit prompt) is read and written by :func:`read_trl_jsonl` and :func:`write_trl_jsonl`.
 """
@@ -51,11 +58,17 @@ class PreferenceData:
             strength, when the ground-truth reward is known.
         corrupted: optional ``(N,)`` bool tensor, True where the label disagrees with the true
             ordering (``R*(z_w) < R*(z_l)``), when known.
+        chosen_mask: optional ``(N, T)`` bool tensor, True on the real steps of each chosen segment
+            and False on the padding after them (segments of different lengths; None: every step
+            counts). Padding comes after the steps, because the reward model's discount ``γ^t``
+            keeps each step's position.
+        rejected_mask: the same for the rejected segments.
 
     Raises:
         ValueError: naming the field and the expected and received shape or value, when the
             tensors are not 3-D with equal shapes, ``N < 1``, a value is NaN or infinite, the ids are
-            not ``N`` unique strings, ``strength`` is negative or ``corrupted`` is not bool.
+            not ``N`` unique strings, ``strength`` is negative, ``corrupted`` is not bool, or a mask
+            is not ``(N, T)`` bool with at least one real step per segment and its padding at the end.
 
     Example:
         >>> x = torch.zeros(2, 3, 4)
@@ -69,6 +82,8 @@ class PreferenceData:
     ids: list[str]
     strength: torch.Tensor | None = None
     corrupted: torch.Tensor | None = None
+    chosen_mask: torch.Tensor | None = None
+    rejected_mask: torch.Tensor | None = None
 
     def __post_init__(self) -> None:
         for name in ("chosen", "rejected"):
@@ -118,6 +133,19 @@ class PreferenceData:
             if not isinstance(c, torch.Tensor) or c.shape != (n,) or c.dtype != torch.bool:
                 got = f"{tuple(c.shape)} {c.dtype}" if isinstance(c, torch.Tensor) else type(c).__name__
                 raise ValueError(f"corrupted must be a bool tensor of shape (N,)=({n},), got {got}")
+        for name in ("chosen_mask", "rejected_mask"):
+            _check_mask(getattr(self, name), name, n, t)
+
+    @property
+    def ragged(self) -> bool:
+        """True when a mask marks padding (some segment is shorter than ``T``)."""
+        return any(m is not None and not bool(m.all()) for m in (self.chosen_mask, self.rejected_mask))
+
+    def lengths(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(N,)`` step counts of the chosen and of the rejected segments (``T`` where there is no mask)."""
+        n, t = self.chosen.shape[:2]
+        full = torch.full((n,), t, dtype=torch.long)
+        return tuple(full if m is None else m.sum(dim=1).cpu() for m in (self.chosen_mask, self.rejected_mask))  # type: ignore[return-value]
 
     def __len__(self) -> int:
         return int(self.chosen.shape[0])
@@ -162,6 +190,8 @@ class PreferenceData:
             ids=[self.ids[p] for p in positions],
             strength=None if self.strength is None else self.strength[idx.to(self.strength.device)],
             corrupted=None if self.corrupted is None else self.corrupted[idx.to(self.corrupted.device)],
+            chosen_mask=None if self.chosen_mask is None else self.chosen_mask[idx.to(self.chosen_mask.device)],
+            rejected_mask=None if self.rejected_mask is None else self.rejected_mask[idx.to(self.rejected_mask.device)],
         )
 
     def split(self, val_fraction: float, generator: torch.Generator) -> tuple[PreferenceData, PreferenceData]:
@@ -198,13 +228,14 @@ class PreferenceData:
         return self.subset(train_idx), self.subset(val_idx)
 
     def to_jsonl(self, path: str | os.PathLike[str]) -> None:
-        """Write one JSON record per pair to ``path``, atomically.
+        """Write one JSON record per pair to ``path``, atomically; a masked segment without its padding.
 
         Args:
             path: the output file; its folder must exist.
         """
-        chosen = self.chosen.detach().cpu().tolist()
-        rejected = self.rejected.detach().cpu().tolist()
+        len_c, len_r = (x.tolist() for x in self.lengths())
+        chosen = [seg[:k] for seg, k in zip(self.chosen.detach().cpu().tolist(), len_c, strict=True)]
+        rejected = [seg[:k] for seg, k in zip(self.rejected.detach().cpu().tolist(), len_r, strict=True)]
         strength = None if self.strength is None else self.strength.detach().cpu().tolist()
         corrupted = None if self.corrupted is None else self.corrupted.cpu().tolist()
 
@@ -221,11 +252,14 @@ class PreferenceData:
         logger.debug("wrote %d pairs to %s", len(self), path)
 
     @classmethod
-    def from_jsonl(cls, path: str | os.PathLike[str]) -> PreferenceData:
+    def from_jsonl(cls, path: str | os.PathLike[str], *, ragged: bool = False) -> PreferenceData:
         """Read pairs written by :meth:`to_jsonl` (or by hand, in the same format).
 
         Args:
             path: a JSONL file, one record per line; blank lines are skipped.
+            ragged: accept segments of different lengths ``T`` (the feature width ``D`` must still
+                agree): each is padded with zeros at its end to the longest, and the masks mark
+                the real steps. When every segment has the same length, no mask is made.
 
         Returns:
             A :class:`PreferenceData` with float32 ``(N, T, D)`` tensors.
@@ -233,8 +267,9 @@ class PreferenceData:
         Raises:
             ValueError: naming the file, the 1-based line number and the fault, for bad JSON, a
                 record that is not an object, a missing or mistyped key, a non-numeric, ragged, empty
-                or non-finite array, a shape differing from the first record, a duplicate id, a
-                negative strength, or ``strength``/``corrupted`` on some lines but not others.
+                or non-finite array, a shape differing from the first record (a length ``T`` only
+                without ``ragged``), a duplicate id, a negative strength, or ``strength``/``corrupted``
+                on some lines but not others.
             FileNotFoundError: if ``path`` does not exist.
         """
         path = Path(path)
@@ -265,13 +300,20 @@ class PreferenceData:
             seg_r = _parse_segment(record["rejected"], "rejected", where)
             shape_c = (len(seg_c), len(seg_c[0]))
             shape_r = (len(seg_r), len(seg_r[0]))
-            if shape_r != shape_c:
+            if shape_r[1] != shape_c[1]:
                 raise ValueError(f"{where}: 'rejected' has shape (T, D)={shape_r} but 'chosen' has {shape_c}")
+            if shape_r != shape_c and not ragged:
+                raise ValueError(
+                    f"{where}: 'rejected' has shape (T, D)={shape_r} but 'chosen' has {shape_c}; {_RAGGED_HINT}"
+                )
             if not first_line:
                 first_line, shape = lineno, shape_c
                 has_strength, has_corrupted = "strength" in record, "corrupted" in record
-            elif shape_c != shape:
-                raise ValueError(f"{where}: segments have shape (T, D)={shape_c} but line {first_line} has {shape}")
+            elif shape_c[1] != shape[1] or (shape_c != shape and not ragged):
+                hint = f"; {_RAGGED_HINT}" if shape_c[1] == shape[1] else ""
+                raise ValueError(
+                    f"{where}: segments have shape (T, D)={shape_c} but line {first_line} has {shape}{hint}"
+                )
             for key, expected in (("strength", has_strength), ("corrupted", has_corrupted)):
                 if (key in record) != expected:
                     state = "present" if expected else "absent"
@@ -290,13 +332,28 @@ class PreferenceData:
             rejected.append(seg_r)
         if not ids:
             raise ValueError(f"{path}: no records (the file is empty or blank)")
-        logger.debug("read %d pairs of shape (T, D)=%s from %s", len(ids), shape, path)
+        steps = [len(seg) for seg in chosen + rejected]
+        masks: tuple[torch.Tensor | None, torch.Tensor | None] = (None, None)
+        if min(steps) != max(steps):
+            t_max, width = max(steps), shape[1]
+            masks = tuple(torch.tensor([[True] * len(seg) + [False] * (t_max - len(seg)) for seg in segs])
+                          for segs in (chosen, rejected))  # type: ignore[assignment]  # fmt: skip
+            for segs in (chosen, rejected):
+                for seg in segs:
+                    seg.extend([[0.0] * width] * (t_max - len(seg)))
+            logger.debug(
+                "read %d pairs of %d to %d steps (padded, with masks) from %s", len(ids), min(steps), t_max, path
+            )
+        else:
+            logger.debug("read %d pairs of shape (T, D)=%s from %s", len(ids), shape, path)
         return cls(
             chosen=torch.tensor(chosen, dtype=torch.float32),
             rejected=torch.tensor(rejected, dtype=torch.float32),
             ids=ids,
             strength=torch.tensor(strength, dtype=torch.float32) if has_strength else None,
             corrupted=torch.tensor(corrupted, dtype=torch.bool) if has_corrupted else None,
+            chosen_mask=masks[0],
+            rejected_mask=masks[1],
         )
 
 
@@ -357,6 +414,28 @@ def _load_object(line: str, where: str) -> dict[str, Any]:
 
 
 _FLOAT32_MAX = torch.finfo(torch.float32).max  # larger values become inf in the tensors
+_RAGGED_HINT = (
+    "segments of different lengths need ragged=True (CLI: --ragged), which pads them at the end and masks the padding"
+)
+
+
+def _check_mask(mask: object, name: str, n: int, t: int) -> None:
+    """A mask is None or ``(N, T)`` bool, True on each segment's first step and never True after a False."""
+    if mask is None:
+        return
+    if not isinstance(mask, torch.Tensor) or mask.shape != (n, t) or mask.dtype != torch.bool:
+        got = f"{tuple(mask.shape)} {mask.dtype}" if isinstance(mask, torch.Tensor) else type(mask).__name__
+        raise ValueError(f"{name} must be a bool tensor of shape (N, T)=({n}, {t}), got {got}")
+    empty = ~mask[:, 0]
+    if bool(empty.any()):
+        row = int(torch.nonzero(empty)[0])
+        raise ValueError(f"{name} row {row} has no real first step; every segment needs at least one")
+    gaps = mask[:, 1:] & ~mask[:, :-1]  # a real step after padding
+    if bool(gaps.any()):
+        row = int(torch.nonzero(gaps.any(dim=1))[0])
+        raise ValueError(
+            f"{name} row {row} has a real step after padding; pad at the end (the discount keeps each step's position)"
+        )
 
 
 def _lines(path: Path) -> Iterator[tuple[int, str]]:

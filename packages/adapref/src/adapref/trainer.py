@@ -200,6 +200,7 @@ class RewardTrainer:
         bs = self.config.batch_size
         chosen = train.chosen.to(self.device, torch.float32)
         rejected = train.rejected.to(self.device, torch.float32)
+        mask_c, mask_r = (None if m is None else m.to(self.device) for m in (train.chosen_mask, train.rejected_mask))
         fingerprint = _fingerprint(train, val)
         for epoch in range(start, self.config.epochs):
             model.train()
@@ -210,7 +211,9 @@ class RewardTrainer:
                 range(0, n, bs), desc=f"epoch {epoch + 1}/{self.config.epochs}", disable=disable, leave=False
             ):
                 idx = order[i : i + bs].to(self.device)
-                loss, tau = self.loss_fn(model(chosen[idx]), model(rejected[idx]))
+                r_w = model(chosen[idx], None if mask_c is None else mask_c[idx])
+                r_l = model(rejected[idx], None if mask_r is None else mask_r[idx])
+                loss, tau = self.loss_fn(r_w, r_l)
                 opt.zero_grad(set_to_none=True)
                 loss.backward()  # type: ignore[no-untyped-call]
                 opt.step()
@@ -265,23 +268,28 @@ class RewardTrainer:
         return self.model
 
     @torch.no_grad()
-    def predict(self, segments: torch.Tensor, batch_size: int = 4096) -> torch.Tensor:
-        """Segment scores r_φ(z), ``(N, T, D) -> (N,)``, on the CPU."""
+    def predict(self, segments: torch.Tensor, batch_size: int = 4096, mask: torch.Tensor | None = None) -> torch.Tensor:
+        """Segment scores r_φ(z), ``(N, T, D) -> (N,)``, on the CPU; ``mask`` ``(N, T)`` marks the real steps."""
         model = self._require_model()
         model.eval()
         parts = [
-            model(segments[i : i + batch_size].to(self.device, torch.float32)).cpu()
+            model(
+                segments[i : i + batch_size].to(self.device, torch.float32),
+                None if mask is None else mask[i : i + batch_size].to(self.device),
+            ).cpu()
             for i in range(0, len(segments), batch_size)
         ]
         return torch.cat(parts)
 
     def margins(self, data: PreferenceData) -> torch.Tensor:
-        """``(N,)`` margins r(z_w) − r(z_l) of the trained model."""
-        return self.predict(data.chosen) - self.predict(data.rejected)
+        """``(N,)`` margins r(z_w) − r(z_l) of the trained model (over each segment's real steps)."""
+        return self.predict(data.chosen, mask=data.chosen_mask) - self.predict(data.rejected, mask=data.rejected_mask)
 
     def accuracy(self, data: PreferenceData) -> float:
         """Share of pairs ranked as labelled (ties count 0.5)."""
-        return preference_accuracy(self.predict(data.chosen), self.predict(data.rejected))
+        return preference_accuracy(
+            self.predict(data.chosen, mask=data.chosen_mask), self.predict(data.rejected, mask=data.rejected_mask)
+        )
 
     def tau_report(self, data: PreferenceData, *, bins: int = 10) -> TauReport:
         """τ_i of every pair at the trained model's margins, with histogram and strength relation.
@@ -366,13 +374,13 @@ def _check_resumable(state: dict[str, Any], config: TrainConfig, obs_dim: int, p
 
 
 def _fingerprint(train: PreferenceData, val: PreferenceData | None) -> str:
-    """A digest of the ids, features and corruption flags of the training (and validation) data."""
+    """A digest of the ids, features, masks and corruption flags of the training (and validation) data."""
     h = hashlib.sha256()
     for part in (train, val):
         if part is not None:
             h.update(repr((len(part), tuple(part.chosen.shape))).encode())
             h.update("\x1f".join(part.ids).encode())
-            for t in (part.chosen, part.rejected, part.corrupted):
+            for t in (part.chosen, part.rejected, part.corrupted, part.chosen_mask, part.rejected_mask):
                 if t is not None:
                     t = t.detach().cpu().contiguous()
                     h.update(
