@@ -92,6 +92,7 @@ def test_record_is_dirty_only_when_the_package_code_differs(tmp_path: Path) -> N
 def test_dpo_tau_diagnostic_is_the_clipped_margin_against_the_true_gap() -> None:
     # A3's τ columns: on a hand-built toy, τ_i = clip(|z_i| / u*, τ0, τmax) with z_i = β·h_i (the closed form of
     # the exact solve, u* from the spec's table), and the strength is |r*(a_w) − r*(a_l)| of each pair.
+    import itertools
     import types
 
     import numpy as np
@@ -122,4 +123,29 @@ def test_dpo_tau_diagnostic_is_the_clipped_margin_against_the_true_gap() -> None
     assert 0.0 < out["f0"] < 1.0
     assert 0.0 < out["fmax"] < 1.0  # both bounds and the interior are exercised
     assert out["rho"] <= out["ceil"] + 1e-12
-    assert len(out["means"]) == 5
+    assert out["rho_z"] == pytest.approx(spearman(np.abs(beta * h.double().numpy()), strength), abs=1e-9)
+    # quintile means by hand: edges at the strength's 0, .2, …, 1 quantiles, bins lo <= s < hi (the last closed)
+    edges = np.quantile(strength, np.linspace(0, 1, 6))
+    bins = [(strength >= lo) & ((strength < hi) if k < 4 else (strength <= hi))
+            for k, (lo, hi) in enumerate(itertools.pairwise(edges))]  # fmt: skip
+    assert out["means"] == pytest.approx([tau[b].mean() for b in bins], abs=1e-6)  # τ is float32 in the loss
+    assert out["mono"] == float(all(a <= b + 1e-9 for a, b in itertools.pairwise(out["means"])))
+
+
+def test_feature_scale_counts_only_the_real_steps() -> None:
+    import torch
+
+    from adapref.bench import _feature_scale
+    from adapref.data import PreferenceData
+
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(2, 5, 3, 2, generator=g)
+    masks = torch.tensor([[[1, 1, 1], [1, 0, 0], [1, 1, 0], [1, 0, 0], [1, 1, 1]],
+                          [[1, 0, 0], [1, 1, 1], [1, 1, 1], [1, 1, 0], [1, 0, 0]]], dtype=torch.bool)  # fmt: skip
+    data = PreferenceData(x[0], x[1], [f"p{i}" for i in range(5)], chosen_mask=masks[0], rejected_mask=masks[1])
+    steps = [x[s, i, t] for s in range(2) for i in range(5) for t in range(3) if masks[s, i, t]]
+    mu, sd = _feature_scale(data)
+    assert torch.allclose(mu, torch.stack(steps).mean(0))
+    assert torch.allclose(sd, torch.stack(steps).std(0))
+    full_mu, _ = _feature_scale(PreferenceData(x[0], x[1], data.ids))
+    assert torch.allclose(full_mu, x.reshape(-1, 2).mean(0))

@@ -119,6 +119,13 @@ class TestTextPreferences:
             train_lm_dpo(train, out_dir=tmp_path)
         assert not any(tmp_path.iterdir())
 
+    def test_one_pair_with_a_strength_gives_nan_correlations_not_an_error(self, tmp_path: Path) -> None:
+        train, _ = make_text_preferences(1, seed=0, with_strength=True)
+        metrics = train_lm_dpo(train, out_dir=tmp_path)
+        assert math.isnan(metrics["spearman_tau_strength"])
+        assert math.isnan(metrics["spearman_abs_z_strength"])
+        assert (tmp_path / "taus.csv").read_text().splitlines()[0] == "index,z,tau,strength"
+
 
 class TestTinyModel:
     def test_tokenizer_round_trip_one_token_per_character(self) -> None:
@@ -332,10 +339,11 @@ class TestTrainLmDpo:
 
     @pytest.mark.parametrize("loss", [name for name in LM_LOSSES if name not in ("ada", "sigmoid")])
     def test_other_losses_run(self, tmp_path: Path, loss: str) -> None:
-        train, _ = make_text_preferences(32, flip_rate=0.25, seed=0)
+        train, _ = make_text_preferences(32, flip_rate=0.25, seed=0, with_strength=True)
         metrics = train_lm_dpo(train, eval_records=train[:8], loss=loss, out_dir=tmp_path)
         assert metrics["global_step"] == 2
         assert ("tau_mean" in metrics) == (loss == "ada-quad")
+        assert ("spearman_tau_strength" in metrics) == (loss == "ada-quad")  # no τ, no τ against the strength
         if loss == "ada-quad":  # the quadratic penalty bounds τ by log 2 / (2ρ0) < τ_max (§3.6)
             rows = np.genfromtxt(tmp_path / "taus.csv", delimiter=",", names=True)
             assert rows["tau"].min() >= TAU0

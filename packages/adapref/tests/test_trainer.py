@@ -297,3 +297,24 @@ def test_a_ragged_run_resumes_only_with_its_masks(tmp_path: Path) -> None:
     assert resumed.fit(data, out_dir=tmp_path / "cut", resume=True, progress=False).to_dict() == reference.to_dict()
     for pa, pb in zip(full.model.state_dict().values(), resumed.model.state_dict().values(), strict=True):  # type: ignore[union-attr]
         assert torch.equal(pa, pb)
+
+
+def test_the_resume_fingerprint_tells_which_side_a_mask_is_on() -> None:
+    from adapref.trainer import _fingerprint
+
+    data, _ = _ragged_pairs(20, 4, 2, seed=5)
+    mask = data.chosen_mask
+    plain = PreferenceData(data.chosen, data.rejected, data.ids)
+    on_chosen = PreferenceData(data.chosen, data.rejected, data.ids, chosen_mask=mask)
+    on_rejected = PreferenceData(data.chosen, data.rejected, data.ids, rejected_mask=mask)
+    prints = {_fingerprint(d, None) for d in (plain, on_chosen, on_rejected, data)}
+    assert len(prints) == 4
+    # data without masks hash as before masks existed (checkpoints of earlier runs still resume): the old digest
+    import hashlib
+
+    old = hashlib.sha256()
+    old.update(repr((len(plain), tuple(plain.chosen.shape))).encode())
+    old.update("\x1f".join(plain.ids).encode())
+    for t in (plain.chosen, plain.rejected):
+        old.update(t.contiguous().numpy().tobytes())
+    assert _fingerprint(plain, None) == old.hexdigest()

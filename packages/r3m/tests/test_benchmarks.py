@@ -86,3 +86,22 @@ def test_record_is_dirty_only_when_the_package_code_differs(tmp_path: Path) -> N
     assert _git_sha(root) == sha
     (root / "src/p/a.py").write_text("1\n")
     assert _git_sha(root) == f"{sha}-dirty"
+
+
+def test_feature_scale_counts_only_the_real_steps() -> None:
+    import torch
+
+    from r3m.bench import _feature_scale
+    from r3m.data import PreferenceData
+
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(2, 5, 3, 2, generator=g)
+    masks = torch.tensor([[[1, 1, 1], [1, 0, 0], [1, 1, 0], [1, 0, 0], [1, 1, 1]],
+                          [[1, 0, 0], [1, 1, 1], [1, 1, 1], [1, 1, 0], [1, 0, 0]]], dtype=torch.bool)  # fmt: skip
+    data = PreferenceData(x[0], x[1], [f"p{i}" for i in range(5)], chosen_mask=masks[0], rejected_mask=masks[1])
+    steps = [x[s, i, t] for s in range(2) for i in range(5) for t in range(3) if masks[s, i, t]]
+    mu, sd = _feature_scale(data)
+    assert torch.allclose(mu, torch.stack(steps).mean(0))
+    assert torch.allclose(sd, torch.stack(steps).std(0))
+    full_mu, _ = _feature_scale(PreferenceData(x[0], x[1], data.ids))
+    assert torch.allclose(full_mu, x.reshape(-1, 2).mean(0))

@@ -206,7 +206,7 @@ def test_config_file_sets_any_commands_options_and_the_command_line_wins(
     flags = ["--n", "200", "--T", "2", "--D", "3", "--teacher", "stochastic", "--teacher-param", "0.5", "--seed", "4"]
     assert main(["make-data", *flags, "--out", str(tmp_path / "flags.jsonl")]) == 0
     conf = tmp_path / "make.toml"
-    conf.write_text('n = 200\nT = 2\nD = 3\nteacher = "stochastic"\nteacher-param = 0.5\nseed = 9\njson = true\n')
+    conf.write_text('n = 200\nT = 2\nD = 3\nteacher = "stochastic"\nrate = 0.5\nseed = 9\njson = true\n')  # --rate
     assert main(["make-data", "--config", str(conf), "--seed", "4", "--out", str(tmp_path / "file.jsonl")]) == 0
     assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["pairs"] == 200  # json = true took effect
     assert (tmp_path / "file.jsonl").read_bytes() == (tmp_path / "flags.jsonl").read_bytes()
@@ -236,9 +236,12 @@ def test_config_file_sets_any_commands_options_and_the_command_line_wins(
         ("make-data", "n = 2.5", "n=2.5 is not valid"),
         ("make-data", 'json = "yes"', "json must be true or false, got 'yes'"),
         ("make-data", "D = [3]", "D must be a string or a number, got [3]"),
-        ("audit", 'data = "x.jsonl"', "data is required on the command line (--data)"),
+        ("audit", 'data = "x.jsonl"', "data belongs on the command line (--data; required)"),
         ("audit", "top = 0", "top=0 is not valid: must be >= 1"),
-        ("train-reward", "patience = 0", "patience"),
+        ("train-reward", "patience = 0", "--config: {conf}: patience must be an integer >= 1, got 0"),
+        ("train-reward", "resume = true", "resume belongs on the command line (--resume;"),
+        ("make-data", "rate = 0.3\nteacher-param = 0.2", "rate and teacher_param both set --teacher-param"),
+        ("make-data", "seg-len = 5\nseg_len = 6", "sets 'seg_len' twice"),
         ("train-reward", "shuffle = true", "unknown key(s) ['shuffle'] for train-reward"),
     ],
 )
@@ -255,7 +258,7 @@ def test_bad_config_file_is_one_line_naming_the_key(
     assert exc.value.code == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 2  # usage + one line
-    assert message in err[-1]
+    assert message.format(conf=conf) in err[-1]
     assert not (tmp_path / "o").exists()
 
 

@@ -319,6 +319,22 @@ class TestRagged:
         assert sub.chosen_mask is not None
         assert sub.chosen_mask.tolist() == [[True, False, False]]
 
+    def test_a_one_dimensional_step_pads_and_split_keeps_the_masks(self, tmp_path: Path) -> None:
+        lines = [*self.LINES, _rec(id="c", chosen=[9.0, 9.0], rejected=[[1.0, 0.0], [0.0, 1.0]])]  # chosen: T = 1
+        data = PreferenceData.from_jsonl(_write(tmp_path / "r.jsonl", lines), ragged=True)
+        assert data.chosen_mask is not None
+        assert data.chosen_mask[2].tolist() == [True, False, False]
+        assert data.chosen[2].tolist() == [[9.0, 9.0], [0.0, 0.0], [0.0, 0.0]]
+        data.to_jsonl(tmp_path / "out.jsonl")
+        assert json.loads((tmp_path / "out.jsonl").read_text().splitlines()[2])["chosen"] == [[9.0, 9.0]]
+        train, val = data.split(1 / 3, torch.Generator().manual_seed(0))
+        for part in (train, val):
+            rows = [data.ids.index(i) for i in part.ids]
+            assert part.chosen_mask is not None
+            assert part.rejected_mask is not None
+            assert torch.equal(part.chosen_mask, data.chosen_mask[rows])
+            assert torch.equal(part.rejected_mask, data.rejected_mask[rows])  # type: ignore[index]
+
     def test_equal_lengths_under_ragged_make_no_mask(self, tmp_path: Path) -> None:
         data = PreferenceData.from_jsonl(_write(tmp_path / "e.jsonl", [_rec(id="a"), _rec(id="b")]), ragged=True)
         assert data.chosen_mask is None

@@ -517,9 +517,10 @@ def train_lm_dpo(
                 tau = solve_tau(torch.from_numpy(z_train), **scaling, official_eps=1e-6).numpy()
             _write_taus(run_dir / "taus.csv", z_train, tau, strength)
             metrics["tau_mean"] = float(np.mean(tau))
-            if strength is not None:
-                metrics["spearman_tau_strength"] = spearman(tau, strength)
-                metrics["spearman_abs_z_strength"] = spearman(np.abs(z_train), strength)
+            if strength is not None:  # a rank correlation needs two pairs; one gives NaN, as a constant input does
+                two = len(tau) >= 2
+                metrics["spearman_tau_strength"] = spearman(tau, strength) if two else math.nan
+                metrics["spearman_abs_z_strength"] = spearman(np.abs(z_train), strength) if two else math.nan
             metrics["frac_tau0"] = float(np.mean(np.abs(tau - tau0) <= _AT_BOUND_RTOL * tau0))
             metrics["frac_taumax"] = (
                 math.nan if quadratic and not clamp_tau_max  # no upper bound (paper §3.6): no share at one

@@ -380,8 +380,10 @@ def _fingerprint(train: PreferenceData, val: PreferenceData | None) -> str:
         if part is not None:
             h.update(repr((len(part), tuple(part.chosen.shape))).encode())
             h.update("\x1f".join(part.ids).encode())
-            for t in (part.chosen, part.rejected, part.corrupted, part.chosen_mask, part.rejected_mask):
+            for tag, t in (("", part.chosen), ("", part.rejected), ("", part.corrupted),
+                           ("chosen_mask", part.chosen_mask), ("rejected_mask", part.rejected_mask)):  # fmt: skip
                 if t is not None:
+                    h.update(tag.encode())  # masks are tagged by name; data without them hash as before
                     t = t.detach().cpu().contiguous()
                     h.update(
                         (t.view(torch.int16) if t.dtype == torch.bfloat16 else t).numpy().tobytes()

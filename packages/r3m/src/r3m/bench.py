@@ -369,7 +369,10 @@ def _standardise(mu: torch.Tensor, sd: torch.Tensor, *datasets: PreferenceData) 
 
 
 def _feature_scale(train: PreferenceData) -> tuple[torch.Tensor, torch.Tensor]:
-    feats = torch.cat([train.chosen, train.rejected]).flatten(0, 1)
+    parts = [
+        x if m is None else x[m] for x, m in ((train.chosen, train.chosen_mask), (train.rejected, train.rejected_mask))
+    ]
+    feats = torch.cat([x.reshape(-1, x.shape[-1]) for x in parts])  # the real steps only
     return feats.mean(0), feats.std(0).clamp_min(1e-6)
 
 

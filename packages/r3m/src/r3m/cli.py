@@ -31,7 +31,7 @@ def _positive_int(text: str) -> int:
 
 _CONFIG_HELP = (
     "TOML or JSON file of this command's options (keys: the long flag names, - or _), used as defaults that the "
-    "command line overrides"
+    "command line overrides (a switch set true there stays on; --resume and required options only on the line)"
 )
 
 
@@ -161,7 +161,7 @@ def _load_config_file(path: Path) -> dict[str, Any]:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise ValueError(f"--config: cannot read {path}: {exc.strerror}") from exc
-    if path.suffix == ".toml":
+    if path.suffix.lower() == ".toml":
         try:
             tomllib = importlib.import_module("tomllib")
         except ModuleNotFoundError as exc:  # Python 3.10
@@ -177,7 +177,13 @@ def _load_config_file(path: Path) -> dict[str, Any]:
             raise ValueError(f"--config: {path} is not valid JSON: {exc.msg} (line {exc.lineno})") from exc
     if not isinstance(data, dict):
         raise ValueError(f"--config: {path} must hold one table/object of options")
-    return {str(key).replace("-", "_"): value for key, value in data.items()}
+    values: dict[str, Any] = {}
+    for key, value in data.items():
+        name = str(key).replace("-", "_")
+        if name in values:
+            raise ValueError(f"--config: {path} sets {name!r} twice (keys differing only in - and _)")
+        values[name] = value
+    return values
 
 
 def _config_default(action: argparse.Action, key: str, value: object, path: Path) -> object:
@@ -207,21 +213,30 @@ def _apply_config(
     without a flag); the other keys must be options of the command. Required options stay on the command line.
     """
     sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices[args.command]
-    actions = {a.dest: a for a in sub._actions if a.dest not in ("help", "config") and a.option_strings}
+    # every long flag (--teacher-param, its alias --rate) and the destination name, - read as _
+    names = {name: a for a in sub._actions if a.dest not in ("help", "config") and a.option_strings
+             for name in {a.dest, *(o.lstrip("-").replace("-", "_") for o in a.option_strings)}}  # fmt: skip
     values = _load_config_file(args.config)
     if args.command == "train-reward":
         from r3m.config import TrainConfig
 
         values = {k: v for k, v in values.items() if k not in {f.name for f in dataclasses.fields(TrainConfig)}}
-    for key in sorted(set(values) & {k for k, a in actions.items() if a.required}):
-        raise ValueError(
-            f"--config: {args.config}: {key} is required on the command line ({actions[key].option_strings[0]})"
-        )
-    unknown = sorted(set(values) - set(actions))
+    unknown = sorted(set(values) - set(names))
     if unknown:
-        known = sorted(actions) + (["any TrainConfig field"] if args.command == "train-reward" else [])
+        known = sorted({a.option_strings[0].lstrip("-") for a in names.values()})
+        known += ["any TrainConfig field"] if args.command == "train-reward" else []
         raise ValueError(f"--config: {args.config}: unknown key(s) {unknown} for {args.command}; known: {known}")
-    sub.set_defaults(**{k: _config_default(actions[k], k, v, args.config) for k, v in values.items()})
+    defaults: dict[str, tuple[str, object]] = {}
+    for key, value in values.items():
+        action = names[key]
+        flag = action.option_strings[0]
+        if action.required or action.dest == "resume":
+            why = "required" if action.required else "a file that always resumes could never start the run"
+            raise ValueError(f"--config: {args.config}: {key} belongs on the command line ({flag}; {why})")
+        if action.dest in defaults:
+            raise ValueError(f"--config: {args.config}: {defaults[action.dest][0]} and {key} both set {flag}")
+        defaults[action.dest] = (key, _config_default(action, key, value, args.config))
+    sub.set_defaults(**{dest: value for dest, (_, value) in defaults.items()})
     return parser.parse_args(argv)
 
 
@@ -232,11 +247,18 @@ def _train_config(args: argparse.Namespace) -> Any:
     values: dict[str, Any] = (
         {k: v for k, v in _load_config_file(args.config).items() if k in fields} if args.config else {}
     )
+    from_file = set(values)
     for name in _TRAIN_FIELDS:
         flag = getattr(args, name, None)
         if flag is not None:
             values[name] = flag
-    return TrainConfig.from_dict(values)
+            from_file.discard(name)
+    try:
+        return TrainConfig.from_dict(values)
+    except ValueError as exc:  # TrainConfig's messages begin with the field's name: say when it came from the file
+        if str(exc).split(" ", 1)[0] in from_file:
+            raise ValueError(f"--config: {args.config}: {exc}") from exc
+        raise
 
 
 def main(argv: list[str] | None = None) -> int:
