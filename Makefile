@@ -18,7 +18,7 @@ PKGS := $(if $(strip $(PKG)),$(subst $(comma), ,$(PKG)),$(ALL_PKGS))
 PKG_ARG := $(if $(strip $(PKG)),--pkg "$(PKG)",)
 BENCH_ARGS ?=
 
-.PHONY: help venv install lint test test-isolated bench demo wheel-check gpu-check clean distclean
+.PHONY: help venv install lint test test-isolated bench demo wheel-check gpu-check gpu-wheels clean distclean
 
 help: ## list the targets
 	@echo "usage: make TARGET [PKG=name[,name...]]   packages: $(ALL_PKGS)"
@@ -67,6 +67,9 @@ wheel-check: venv ## build each wheel, install it away from the source tree, imp
 
 gpu-check: ## the one script for a lent GPU machine (uses $(PYTHON) with torch; no venv, no network)
 	$(PYTHON) ci/gpu_check.py --out build/gpu-check $(PKG_ARG)
+
+gpu-wheels: venv ## download TRL and the wheels it needs beyond the GPU image into .gpu-wheels/ (carry it there)
+	$(VPY) ci/gpu_check.py --fetch-wheels .gpu-wheels
 
 clean: ## remove build outputs and caches (keeps .venv)
 	rm -rf build dist

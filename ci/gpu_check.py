@@ -8,8 +8,15 @@ marker ``gpu``) and then, when it exists, ``benchmarks/gpu_check.py --out DIR`` 
 own CUDA correctness and throughput script). Everything printed is also written under ``--out``
 as ``gpu_check.json`` and ``gpu_check.md`` so it can be copied into the packages' results folders.
 
-Usage: python ci/gpu_check.py --out build/gpu-check [--pkg NAMES] [--allow-cpu]
+Usage: python ci/gpu_check.py --out build/gpu-check [--pkg NAMES] [--allow-cpu] [--wheels DIR]
+       python ci/gpu_check.py --fetch-wheels DIR   (here, with the dev venv's python: see below)
 Exit: 0 all green, 1 a check failed, 2 no CUDA device (unless --allow-cpu).
+
+The device image lacks TRL and its ``datasets`` (and their pure-Python dependencies ``dill`` and
+``multiprocess``), which the TRL trainer timings need. ``make gpu-wheels`` downloads those wheels, at the
+dev venv's versions and for the device's Python 3.12, into ``.gpu-wheels/`` (ignored by git); carry that
+folder to the device (the ``carry`` list) and this script installs them into ``--out``/site, without
+network or dependencies, and puts that folder on the packages' ``PYTHONPATH``.
 """
 
 from __future__ import annotations
@@ -25,16 +32,52 @@ from pathlib import Path
 from matrix import Package, Stopwatch, read_packages, select
 from suites import run_pytest
 
+CARRIED = ("trl", "datasets", "dill", "multiprocess")
+"""Pure-Python packages the device image lacks (TRL and what it needs beyond the image), carried as wheels."""
+DEVICE_PYTHON = "3.12"
 
-def package_env(pkg: Package) -> dict[str, str]:
+
+def fetch_wheels(folder: Path) -> int:
+    """Download :data:`CARRIED` at this interpreter's installed versions, as wheels for the device's Python."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        pins = [f"{name}=={version(name)}" for name in CARRIED]
+    except PackageNotFoundError as exc:
+        print(f"gpu-wheels: {exc.name} is not installed here; run with the dev venv's python (make gpu-wheels)")
+        return 2
+    folder.mkdir(parents=True, exist_ok=True)
+    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:", "--python-version",
+           DEVICE_PYTHON, "-d", str(folder), *pins]  # fmt: skip
+    return subprocess.run(cmd, check=False).returncode
+
+
+def install_wheels(folder: Path, target: Path) -> Path | None:
+    """Install the carried wheels into ``target`` (no network, no dependencies); None when there are none."""
+    wheels = sorted(folder.glob("*.whl")) if folder.is_dir() else []
+    if not wheels:
+        return None
+    cmd = [sys.executable, "-m", "pip", "install", "--quiet", "--no-index", "--no-deps", "--upgrade", "--target",
+           str(target), *map(str, wheels)]  # fmt: skip
+    res = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    if res.returncode != 0:
+        print(f"gpu-check: installing the wheels of {folder} failed: {res.stderr.strip()[-400:]}")
+        return None
+    print(f"gpu-check: {len(wheels)} carried wheels installed into {target}")
+    return target
+
+
+def package_env(pkg: Package, site: Path | None = None) -> dict[str, str]:
     env = dict(os.environ)
-    src = str(pkg.path() / "src")
-    env["PYTHONPATH"] = src + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    paths = [str(pkg.path() / "src"), *([str(site)] if site is not None else [])]
+    if env.get("PYTHONPATH"):
+        paths.append(env["PYTHONPATH"])
+    env["PYTHONPATH"] = os.pathsep.join(paths)
     return env
 
 
-def check_package(pkg: Package, out: Path) -> dict[str, object]:
-    env = package_env(pkg)
+def check_package(pkg: Package, out: Path, site: Path | None = None) -> dict[str, object]:
+    env = package_env(pkg, site)
     watch = Stopwatch()
     record: dict[str, object] = {"package": pkg.name}
     info = subprocess.run(
@@ -80,7 +123,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=Path("build/gpu-check"))
     parser.add_argument("--pkg", default="", help="comma/space separated pip names (default: all torch packages)")
     parser.add_argument("--allow-cpu", action="store_true", help="run even without CUDA (to test this script)")
+    parser.add_argument("--wheels", type=Path, default=Path(".gpu-wheels"),
+                        help="carried wheels to install first (default .gpu-wheels, when it exists)")  # fmt: skip
+    parser.add_argument("--fetch-wheels", type=Path, default=None, metavar="DIR",
+                        help="only download the wheels to carry into DIR (run here, with the dev venv)")  # fmt: skip
     args = parser.parse_args(argv)
+    if args.fetch_wheels is not None:
+        return fetch_wheels(args.fetch_wheels)
 
     probe = subprocess.run([sys.executable, "-c", "import torch; print(torch.cuda.is_available())"],
                            capture_output=True, text=True, check=False)  # fmt: skip
@@ -90,7 +139,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     packages = [p for p in select(read_packages(), args.pkg) if "no-torch" not in p.flags]
     args.out.mkdir(parents=True, exist_ok=True)
-    records = [check_package(pkg, args.out) for pkg in packages]
+    site = install_wheels(args.wheels, args.out / "site")
+    records = [check_package(pkg, args.out, site) for pkg in packages]
     stamp = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
     (args.out / "gpu_check.json").write_text(
         json.dumps({"date": stamp, "cuda": has_cuda, "packages": records}, indent=2)

@@ -13,7 +13,9 @@ Three measurements, in one process, written as ``gpu_check.json`` and ``gpu_chec
 3. DPO: a full step of a randomly initialised small GPT-2 (transformers' ``GPT2LMHeadModel`` when it
    is importable, else a torch ``nn.TransformerEncoder`` causal LM of the same shape; bfloat16
    autocast) with policy and reference forward passes, Ada-DPO relative to TRL's sigmoid DPO loss
-   (the spec expects ≈1.00×).
+   (the spec expects ≈1.00×);
+4. TRL's training loop: ``AdaDPOTrainer`` against ``DPOTrainer(loss_type="sigmoid")``, whole runs of
+   :func:`adapref.lm_dpo.train_lm_dpo` (skipped, and said so, where TRL is not importable).
 
 Timings: in each round every loss runs a block of back-to-back steps (synchronised at the block's
 ends only, as a training loop is), in an order rotated from round to round; the ratio to the
@@ -28,6 +30,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import functools
+import itertools
 import json
 import statistics
 import time
@@ -243,6 +246,47 @@ def dpo_steps(
             "seq": seq, "rounds": rounds, "steps": steps, "rows": rows}  # fmt: skip
 
 
+def trainer_steps(device: str, quick: bool, repeats: int) -> dict[str, Any]:
+    """TRL's own training loop: ``AdaDPOTrainer`` (exact solver, the defaults) against ``DPOTrainer(loss_type="sigmoid")``.
+
+    Both through :func:`adapref.lm_dpo.train_lm_dpo` on the same records, model size and seed, so they differ only
+    in the trainer. The wall time of each optimizer step is read from the progress callback (TRL logs every
+    step, which reads the loss back, so each interval is a synchronised step); the median over the steps after
+    the first 3 is one run's step time. Runs alternate in order; the first pair is a warm-up and is dropped; the
+    ratio is taken within each pair. Needs TRL (not in the device image: ``make gpu-wheels`` fetches it).
+    """
+    try:
+        import trl
+
+        from adapref.lm_dpo import train_lm_dpo
+        from adapref.lm_text import make_text_preferences
+    except ImportError as exc:
+        return {"skipped": f"TRL is not importable here ({exc}); carry it with `make gpu-wheels`", "rows": []}
+    import tempfile
+
+    n_pairs, batch, layers, embd = (48, 8, 2, 32) if quick else (4096, 64, 6, 512)
+    records, _ = make_text_preferences(n_pairs, flip_rate=0.2, seed=0, max_operand=9)
+    per_step: dict[str, list[float]] = {"sigmoid": [], "ada": []}
+    with tempfile.TemporaryDirectory() as tmp:
+        for k in range(repeats + 1):
+            for loss in ("sigmoid", "ada") if k % 2 == 0 else ("ada", "sigmoid"):
+                stamps: list[float] = []
+                train_lm_dpo(records, loss=loss, out_dir=Path(tmp) / f"{loss}-{k}", epochs=1, batch_size=batch,
+                             n_layer=layers, n_embd=embd, device=device, seed=0,
+                             progress=lambda step, total, logs, stamps=stamps: stamps.append(time.perf_counter()))  # fmt: skip
+                gaps = [b - a for a, b in itertools.pairwise(stamps[:-1])][3:]  # the last call is the summary log
+                if k > 0:
+                    per_step[loss].append(statistics.median(gaps))
+    ratios = [r / s for r, s in zip(per_step["ada"], per_step["sigmoid"], strict=True)]
+    q = statistics.quantiles(ratios, n=4) if len(ratios) > 1 else [ratios[0]] * 3
+    rows = [{"trainer": name, "median step ms": 1e3 * statistics.median(t),
+             "ratio to DPOTrainer (median)": statistics.median(r / s for r, s in zip(t, per_step["sigmoid"], strict=True)),
+             "ratio quartiles": "-" if name == "sigmoid" else f"{q[0]:.3f} / {q[2]:.3f}"}
+            for name, t in (("sigmoid", per_step["sigmoid"]), ("ada", per_step["ada"]))]  # fmt: skip
+    return {"trl": trl.__version__, "pairs": n_pairs, "batch": batch, "layers": layers, "d_model": embd,
+            "steps_per_run": n_pairs // batch, "repeats": repeats, "rows": rows}  # fmt: skip
+
+
 def _table(rows: list[dict[str, Any]]) -> list[str]:
     keys = list(rows[0])
     fmt = lambda v: f"{v:.4g}" if isinstance(v, float) else str(v)  # noqa: E731
@@ -268,6 +312,7 @@ def main(argv: list[str] | None = None) -> int:
     agree = agreement(args.device)
     reward = reward_steps(args.device, batches, rounds, steps)
     dpo = dpo_steps(args.device, pairs, seq, size, max(3, rounds // 3), max(1, steps // 3))
+    trainer = trainer_steps(args.device, args.quick, 2 if args.quick else 4)
     device_name = torch.cuda.get_device_name(0) if args.device.startswith("cuda") else "cpu"
     stamp = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
     lines = [f"# adapref gpu_check on {device_name}", "",
@@ -280,12 +325,19 @@ def main(argv: list[str] | None = None) -> int:
              f"{dpo['pairs']} pairs × {dpo['seq']} tokens, bf16 autocast, policy + reference forward "
              f"({dpo['rounds']} rounds of {dpo['steps']}-step blocks)", "",
              *_table(dpo["rows"]), "",
+             "## 4. TRL's training loop: AdaDPOTrainer against DPOTrainer(loss_type='sigmoid'), "
+             "adapref.lm_dpo.train_lm_dpo, "
+             + (f"TRL {trainer['trl']}, {trainer['layers']}×{trainer['d_model']} GPT-2 on the addition task, "
+                f"{trainer['pairs']} pairs, batch {trainer['batch']} ({trainer['steps_per_run']} steps a run, "
+                f"{trainer['repeats']} alternating pairs of runs after a warm-up pair; median step time)"
+                if "skipped" not in trainer else trainer["skipped"]), "",
+             *(_table(trainer["rows"]) if trainer["rows"] else []), "",
              f"Date: {stamp}  ", f"Device: {device_name}; torch {torch.__version__}; "
              f"{time.perf_counter() - t0:.0f} s", ""]  # fmt: skip
     args.out.mkdir(parents=True, exist_ok=True)
     record = {"date": stamp, "device": device_name, "torch": torch.__version__, "rounds": rounds, "steps": steps,
               "agreement": agree,
-              "reward_steps": reward, "dpo": dpo}  # fmt: skip
+              "reward_steps": reward, "dpo": dpo, "trainer": trainer}  # fmt: skip
     (args.out / "gpu_check.json").write_text(json.dumps(record, indent=2) + "\n")
     (args.out / "gpu_check.md").write_text("\n".join(lines))
     print("\n".join(lines))

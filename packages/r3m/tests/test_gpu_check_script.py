@@ -26,3 +26,10 @@ def test_gpu_check_quick_on_cpu(tmp_path: Path) -> None:
     # on the same device and dtype the loss is deterministic: CPU against CPU agrees exactly
     assert all(v == 0 for r in record["agreement"] for k, v in r.items() if k.endswith("vs CPU same dtype"))
     assert "agreement with a float64 CPU reference" in (tmp_path / "gpu_check.md").read_text()
+    trainer = record["trainer"]  # TRL's loop: measured where TRL imports (the dev environment), else said why not
+    if "skipped" in trainer:
+        assert "TRL is not importable" in trainer["skipped"]
+    else:
+        assert [r["trainer"] for r in trainer["rows"]] == ["sigmoid", "r3m"]
+        assert trainer["rows"][0]["ratio to DPOTrainer (median)"] == 1.0
+        assert all(r["median step ms"] > 0 for r in trainer["rows"])
