@@ -264,7 +264,7 @@ def trainer_steps(device: str, quick: bool, repeats: int) -> dict[str, Any]:
         return {"skipped": f"TRL is not importable here ({exc}); carry it with `make gpu-wheels`", "rows": []}
     import tempfile
 
-    n_pairs, batch, layers, embd = (48, 8, 2, 32) if quick else (4096, 64, 6, 512)
+    n_pairs, batch, layers, embd = (48, 8, 2, 32) if quick else (2048, 64, 6, 512)
     records, _ = make_text_preferences(n_pairs, flip_rate=0.2, seed=0, max_operand=9)
     per_step: dict[str, list[float]] = {"sigmoid": [], "ada": []}
     with tempfile.TemporaryDirectory() as tmp:
@@ -312,7 +312,7 @@ def main(argv: list[str] | None = None) -> int:
     agree = agreement(args.device)
     reward = reward_steps(args.device, batches, rounds, steps)
     dpo = dpo_steps(args.device, pairs, seq, size, max(3, rounds // 3), max(1, steps // 3))
-    trainer = trainer_steps(args.device, args.quick, 2 if args.quick else 4)
+    trainer = trainer_steps(args.device, args.quick, 2 if args.quick else 3)
     device_name = torch.cuda.get_device_name(0) if args.device.startswith("cuda") else "cpu"
     stamp = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
     lines = [f"# adapref gpu_check on {device_name}", "",
