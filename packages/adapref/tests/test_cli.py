@@ -450,6 +450,7 @@ def test_ragged_pairs_train_and_report_only_with_ragged(tmp_path: Path, capsys: 
     assert not run.exists()
     assert main(["train-reward", "--data", str(data), "--out", str(run), "--epochs", "1", "--ragged", "--json"]) == 0
     capsys.readouterr()
+    assert json.loads((run / "config.json").read_text())["ragged"] is True
     assert main(["tau-report", "--run", str(run), "--data", str(data), "--ragged", "--json"]) == 0
     capsys.readouterr()
     from adapref.trainer import RewardTrainer
@@ -470,6 +471,25 @@ def test_dpo_toy_runs_the_cdpo_and_rdpo_baselines(capsys: pytest.CaptureFixture[
     result = json.loads(capsys.readouterr().out)
     assert list(result) == ["sigmoid", "cdpo", "rdpo"]
     assert all(0.0 <= r["win_rate_vs_ref"] <= 1.0 for r in result.values())
+
+
+def test_dpo_toy_reports_tau_against_the_true_gap_for_ada(capsys: pytest.CaptureFixture[str]) -> None:
+    # the same numbers as A3's helper on the same trained policy (the toy is deterministic for a seed)
+    from adapref.bandit import BanditConfig, make_bandit, train_dpo
+    from adapref.bench import _dpo_tau_vs_strength, dpo_loss_fn
+
+    assert main(["dpo", "--toy", "--losses", "ada,sigmoid", "--pairs", "400", "--epochs", "1", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert "spearman_tau_strength" not in result["sigmoid"]
+    config = BanditConfig(beta=0.1, epochs=1, n_pairs=400, flip_rate=0.0, seed=0)
+    problem = make_bandit(config, torch.Generator().manual_seed(0))
+    res = train_dpo(
+        problem, dpo_loss_fn("ada", beta=0.1, rho0=0.1, tau_max=5.0), config, torch.Generator().manual_seed(0)
+    )
+    assert res.log_probs is not None
+    taus = _dpo_tau_vs_strength(problem, res.log_probs, 0.1, {"rho0": 0.1, "tau_max": 5.0})
+    assert result["ada"]["spearman_tau_strength"] == pytest.approx(taus["rho"])
+    assert result["ada"]["share_tau0"] + result["ada"]["share_tau_max"] <= 1.0
 
 
 def test_dpo_run_folders_are_checked_before_training(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -558,10 +578,10 @@ def test_dpo_reads_every_standard_trl_form(tmp_path: Path, capsys: pytest.Captur
     [
         (["make-data", "--out", "."], "is a folder; give the file to write"),
         (["dpo", "--toy", "--resume"], "--resume applies to the language-model run"),
-        (["dpo", "--toy", "--lr", "1e-5"], "--lr apply to the language-model run"),
-        (["dpo", "--toy", "--batch-size", "3"], "--batch-size apply to the language-model run"),
+        (["dpo", "--toy", "--lr", "1e-5"], "--lr applies only to the language-model run, not to --toy"),
+        (["dpo", "--toy", "--batch-size", "3"], "--batch-size applies only to the language-model run, not to --toy"),
         (["dpo", "--data", "x.jsonl", "--flip-rate", "0.4"], "--pairs and --flip-rate set up the toy"),
-        (["dpo", "--toy", "--solver", "newton"], "--solver apply to the language-model run"),
+        (["dpo", "--toy", "--solver", "newton"], "--solver applies only to the language-model run, not to --toy"),
         (["make-data", "--policy", "random"], "--policy applies to --source gym"),
         (["dpo", "--data", "x.jsonl", "--clamp-tau-max"], "--clamp-tau-max applies to the ada-quad loss"),
         (["dpo", "--data", "x.jsonl", "--losses", "sigmoid", "--n-iter", "3"], "--n-iter apply to the ada losses"),
@@ -603,3 +623,30 @@ def test_report_on_data_of_another_feature_dimension_names_both(
     with pytest.raises(SystemExit):
         main(["tau-report", "--run", str(run), "--data", str(b)])
     assert f"{b} has 4 features per step; the run in {run} was trained on 3" in capsys.readouterr().err
+
+
+def test_a_missing_input_file_is_named_by_its_flag(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exc:
+        main(["train-reward", "--data", str(tmp_path / "nope.jsonl"), "--out", str(tmp_path / "run")])
+    assert exc.value.code == 2
+    assert (
+        capsys.readouterr()
+        .err.strip()
+        .splitlines()[-1]
+        .endswith(f"--data {tmp_path / 'nope.jsonl'}: no such file or folder")
+    )
+
+
+def test_dpo_names_the_file_of_a_bad_strength(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    data = tmp_path / "prefs.jsonl"
+    rows = [
+        {"prompt": "1+1=", "chosen": "2", "rejected": "3", "strength": 1.0},
+        {"prompt": "1+2=", "chosen": "3", "rejected": "5"},
+    ]
+    data.write_text("\n".join(json.dumps(r) for r in rows) + "\n", encoding="utf-8")
+    with pytest.raises(SystemExit) as exc:
+        main(["dpo", "--data", str(data), "--losses", "ada", "--out", str(tmp_path / "run")])
+    assert exc.value.code == 2
+    line = capsys.readouterr().err.strip().splitlines()[-1]
+    assert f"{data}: train_records[0] has a 'strength' but train_records[1] has none" in line
+    assert not (tmp_path / "run").exists()

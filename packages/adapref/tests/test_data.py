@@ -325,7 +325,7 @@ class TestRagged:
         )
         with pytest.raises(
             ValueError,
-            match=re.escape(f"{path}:2: ") + r"segments have shape \(T, D\)=\(1, 3\) but line 1 has \(2, 2\)$",
+            match=re.escape(f"{path}:2: ") + r"segments have D=3 features per step but line 1 has 2$",
         ):
             PreferenceData.from_jsonl(path, ragged=True)
 

@@ -183,6 +183,7 @@ def test_ragged_pairs_train_and_audit_only_with_ragged(tmp_path: Path, capsys: p
     assert not run.exists()
     assert main(["train-reward", "--data", str(data), "--out", str(run), "--epochs", "1", "--ragged", "--json"]) == 0
     capsys.readouterr()
+    assert json.loads((run / "config.json").read_text())["ragged"] is True
     csv_path = tmp_path / "audit.csv"
     argv = ["audit", "--run", str(run), "--data", str(data), "--ragged", "--device", "cpu", "--csv", str(csv_path)]
     assert main([*argv, "--json"]) == 0
@@ -581,9 +582,9 @@ def test_interrupt_is_one_line_and_points_to_resume(
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
-        (["dpo", "--toy", "--lr", "1e-5"], "--lr apply to the language-model run"),
-        (["dpo", "--toy", "--batch-size", "3"], "--batch-size apply to the language-model run"),
-        (["dpo", "--toy", "--data", "x.jsonl"], "--data apply to the language-model run"),
+        (["dpo", "--toy", "--lr", "1e-5"], "--lr applies only to the language-model run, not to --toy"),
+        (["dpo", "--toy", "--batch-size", "3"], "--batch-size applies only to the language-model run, not to --toy"),
+        (["dpo", "--toy", "--data", "x.jsonl"], "--data applies only to the language-model run, not to --toy"),
         (["dpo", "--data", "x.jsonl", "--flip-rate", "0.4"], "--pairs and --flip-rate set up the toy"),
     ],
 )
@@ -608,3 +609,15 @@ def test_report_on_data_of_another_feature_dimension_names_both(
     with pytest.raises(SystemExit):
         main(["audit", "--run", str(run), "--data", str(b)])
     assert f"{b} has 4 features per step; the run in {run} was trained on 3" in capsys.readouterr().err
+
+
+def test_a_missing_input_file_is_named_by_its_flag(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exc:
+        main(["train-reward", "--data", str(tmp_path / "nope.jsonl"), "--out", str(tmp_path / "run")])
+    assert exc.value.code == 2
+    assert (
+        capsys.readouterr()
+        .err.strip()
+        .splitlines()[-1]
+        .endswith(f"--data {tmp_path / 'nope.jsonl'}: no such file or folder")
+    )

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -66,21 +67,27 @@ def build_parser() -> argparse.ArgumentParser:
     _add_common(demo, out=None)
 
     make = sub.add_parser("make-data", help="write preference pairs with a known reward as JSONL")
-    make.add_argument("--source", choices=("synthetic", "gym"), default="synthetic")
-    make.add_argument("--n", type=int, default=4000, help="number of pairs")
-    make.add_argument("--T", type=int, default=10, help="steps per segment (synthetic)")
-    make.add_argument("--D", type=int, default=8, help="features per step (synthetic)")
+    make.add_argument("--source", choices=("synthetic", "gym"), default="synthetic", help="default %(default)s")
+    make.add_argument("--n", type=int, default=4000, help="number of pairs (default %(default)s)")
+    make.add_argument("--T", type=int, default=10, help="steps per segment (synthetic; default %(default)s)")
+    make.add_argument("--D", type=int, default=8, help="features per step (synthetic; default %(default)s)")
     make.add_argument(
         "--reward",
         choices=("linear", "mlp", "smooth-mlp"),
         default="linear",
-        help="true reward (synthetic; see adapref.TrueReward)",
+        help="true reward (synthetic; see adapref.TrueReward; default %(default)s)",
     )
-    make.add_argument("--env", default="Pendulum-v1", help="gymnasium id (gym), e.g. HalfCheetah-v5")
-    make.add_argument("--seg-len", type=int, default=25, help="segment length (gym; the official code uses 1)")
+    make.add_argument(
+        "--env", default="Pendulum-v1", help="gymnasium id (gym; default %(default)s), e.g. HalfCheetah-v5"
+    )
+    make.add_argument(
+        "--seg-len", type=int, default=25, help="segment length (gym; default %(default)s; the official code uses 1)"
+    )
     make.add_argument("--policy", choices=("noisy-sine", "random"), default=None,
                       help="policy that rolls out the segments (gym; default noisy-sine, a noise-scaled scripted one)")  # fmt: skip
-    make.add_argument("--teacher", choices=("stochastic", "oracle", "flip"), default="stochastic")
+    make.add_argument(
+        "--teacher", choices=("stochastic", "oracle", "flip"), default="stochastic", help="default %(default)s"
+    )
     make.add_argument("--teacher-param", type=float, default=None,
                       help="temperature of stochastic (default 1) or flip rate of flip (default 0.1)")  # fmt: skip
     _add_common(make, out="JSONL file to write (default pairs.jsonl)", device=False)
@@ -119,9 +126,15 @@ def build_parser() -> argparse.ArgumentParser:
         default="sigmoid,ada",
         help="comma list of sigmoid, ada, ipo, hinge, cdpo, rdpo (toy) or ada, ada-quad, sigmoid, ipo, hinge (LM)",
     )
-    dpo.add_argument("--beta", type=float, default=0.1, help="DPO β")
-    dpo.add_argument("--rho0", type=float, default=0.1, help="Ada-DPO ρ0")
-    dpo.add_argument("--tau-max", dest="tau_max", type=float, default=5.0, help="Ada-DPO τ_max")
+    dpo.add_argument("--beta", type=float, default=0.1, help="DPO β (default %(default)s)")
+    dpo.add_argument("--rho0", type=float, default=0.1, help="Ada-DPO ρ0 (default %(default)s)")
+    dpo.add_argument(
+        "--tau-max",
+        dest="tau_max",
+        type=float,
+        default=5.0,
+        help="Ada-DPO τ_max (default %(default)s, the authors' DPO setting)",
+    )
     dpo.add_argument("--tau0", type=float, default=None, help="Ada-DPO τ0 of the LM run (default 0.1)")
     dpo.add_argument("--solver", choices=("exact", "newton", "newton-official"), default=None,
                      help="τ solver of the LM run's Ada losses (default exact)")  # fmt: skip
@@ -130,7 +143,7 @@ def build_parser() -> argparse.ArgumentParser:
     dpo.add_argument("--clamp-tau-max", dest="clamp_tau_max", action="store_const", const=True, default=None,
                      help="ada-quad LM run: clamp τ at --tau-max, as the authors' DPO trainer (paper: no bound)")  # fmt: skip
     dpo.add_argument("--flip-rate", type=float, default=None, help="share of flipped labels (default 0; --toy only)")
-    dpo.add_argument("--epochs", type=int, default=3)
+    dpo.add_argument("--epochs", type=int, default=3, help="epochs (default %(default)s)")
     dpo.add_argument("--pairs", type=int, default=None, help="number of labelled pairs (default 6000; --toy only)")
     dpo.add_argument(
         "--lr",
@@ -147,10 +160,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     bench = sub.add_parser("bench", help="the paper's claims side by side (see benchmarks/)")
-    bench.add_argument("--quick", action="store_true", help="smallest settings (seconds)")
-    bench.add_argument("--only", default=None, help="run one benchmark by name")
+    bench.add_argument("--quick", action="store_true", help="smallest settings (seconds to a minute each)")
+    bench.add_argument("--only", default=None, help="run one benchmark: synthetic, dpo, control, flips or overhead")
     bench.add_argument("--seeds", type=int, default=None, help="number of seeds (default 5; quick 1)")
-    bench.add_argument("--out", type=Path, default=Path("bench-results"), help="folder for JSON and Markdown")
+    bench.add_argument(
+        "--out", type=Path, default=Path("bench-results"), help="folder for JSON and Markdown (default %(default)s)"
+    )
     return parser
 
 
@@ -193,6 +208,30 @@ def main(argv: list[str] | None = None) -> int:
     """Run ``adapref`` with ``argv`` (default: ``sys.argv[1:]``) and return the exit status."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    try:
+        return _dispatch(parser, args, argv)
+    except BrokenPipeError:  # stdout closed early (`| head`): stop quietly, as command-line tools do
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # no second error when Python flushes stdout at exit
+        return 141
+
+
+# Files the commands read, named by their flag when missing (not as "[Errno 2] ... 'x.jsonl'").
+_INPUT_FILES = (("data", "--data"), ("eval_data", "--eval-data"), ("run", "--run"), ("config", "--config"))
+
+
+def _missing_input(args: argparse.Namespace, exc: OSError) -> str | None:
+    """``--data x.jsonl: no such file`` when ``exc`` is a missing input file named by its flag, else None."""
+    if not isinstance(exc, FileNotFoundError) or exc.filename is None:
+        return None
+    for dest, flag in _INPUT_FILES:
+        path = getattr(args, dest, None)
+        if path is not None and not Path(path).exists() and Path(exc.filename).is_relative_to(path):
+            return f"{flag} {path}: no such file or folder"
+    return None
+
+
+def _dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace, argv: list[str] | None) -> int:
     if args.command == "info":
         from adapref.environment import collect, format_table
 
@@ -213,8 +252,11 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "train-reward":
             args.train_config = _train_config(args)
         return handlers[args.command](args)
+    except BrokenPipeError:
+        raise
     except (ValueError, ImportError, OSError) as exc:
-        parser.error(f"{args.command}: {exc}")
+        missing = _missing_input(args, exc) if isinstance(exc, OSError) else None
+        parser.error(f"{args.command}: {missing or exc}")
     except KeyboardInterrupt:  # one line, not a traceback; the checkpoints written so far stay
         resumable = args.command in _RESUMABLE and not getattr(args, "toy", False)
         hint = (

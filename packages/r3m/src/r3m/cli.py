@@ -11,6 +11,7 @@ import argparse
 import dataclasses
 import importlib
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -64,22 +65,24 @@ def build_parser() -> argparse.ArgumentParser:
 
     make = sub.add_parser("make-data", help="write corrupted preference pairs with known truth (JSONL)")
     make.add_argument("--source", choices=("synthetic", "gym", "text"), default="synthetic",
-                      help="feature segments over a known reward, control-env segments, or TRL text pairs")  # fmt: skip
-    make.add_argument("--n", type=int, default=5000, help="number of pairs")
-    make.add_argument("--T", type=int, default=10, help="steps per segment (synthetic)")
-    make.add_argument("--D", type=int, default=8, help="features per step (synthetic)")
+                      help="feature segments over a known reward, control-env segments, or TRL text pairs (for dpo --data); default %(default)s")  # fmt: skip
+    make.add_argument("--n", type=int, default=5000, help="number of pairs (default %(default)s)")
+    make.add_argument("--T", type=int, default=10, help="steps per segment (synthetic; default %(default)s)")
+    make.add_argument("--D", type=int, default=8, help="features per step (synthetic; default %(default)s)")
     make.add_argument(
         "--reward",
         choices=("linear", "mlp", "smooth-mlp"),
         default="mlp",
-        help="true reward (synthetic; r3m.TrueReward: smooth-mlp is the B1 main table's)",
+        help="true reward (synthetic; r3m.TrueReward; default %(default)s, saturated: smooth-mlp is the B1 main table's)",
     )
-    make.add_argument("--env", default="Pendulum-v1", help="gymnasium id (gym), e.g. HalfCheetah-v5")
-    make.add_argument("--seg-len", type=int, default=25, help="segment length (gym)")
+    make.add_argument(
+        "--env", default="Pendulum-v1", help="gymnasium id (gym; default %(default)s), e.g. HalfCheetah-v5"
+    )
+    make.add_argument("--seg-len", type=int, default=25, help="segment length (gym; default %(default)s)")
     make.add_argument("--policy", choices=("noisy-sine", "random"), default=None,
                       help="policy that rolls out the segments (gym; default noisy-sine, a noise-scaled scripted one)")  # fmt: skip
     make.add_argument("--teacher", choices=("oracle", "flip", "stochastic", "myopic", "irrational", "mistake"),
-                      default="flip", help="labeller / corruption model (B-Pref names)")  # fmt: skip
+                      default="flip", help="labeller / corruption model (B-Pref names; default %(default)s; text: flip or oracle)")  # fmt: skip
     make.add_argument("--teacher-param", "--rate", dest="teacher_param", type=float, default=None,
                       help="flip/mistake rate (0.2), stochastic τ (1), myopic γ (0.5), irrational p (1/3); "
                       "text: flip rate (--rate: the spec's name)")  # fmt: skip
@@ -130,7 +133,7 @@ def build_parser() -> argparse.ArgumentParser:
     dpo.add_argument("--lam", type=float, default=None,
                      help="R³M λ on the β-scaled logit (default 0.75 with --data, the middle of the paper's DPO grid "
                      "0.65-0.85; 0.5 with --toy, as in the spec's toy)")  # fmt: skip
-    dpo.add_argument("--beta", type=float, default=0.1, help="DPO β")
+    dpo.add_argument("--beta", type=float, default=0.1, help="DPO β (default %(default)s)")
     dpo.add_argument("--epochs", type=int, default=None, help="epochs (default 3; the paper's 7B runs: 1)")
     dpo.add_argument("--pairs", type=int, default=None, help="labelled pairs of the toy (default 6000; --toy only)")
     dpo.add_argument("--flip-rate", type=float, default=None, help="flipped labels of the toy (default 0; --toy only)")
@@ -149,10 +152,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     bench = sub.add_parser("bench", help="the paper's claims side by side (see benchmarks/)")
-    bench.add_argument("--quick", action="store_true", help="smallest settings (seconds)")
-    bench.add_argument("--only", default=None, help="run one benchmark by name")
+    bench.add_argument("--quick", action="store_true", help="smallest settings (seconds to a minute each)")
+    bench.add_argument("--only", default=None, help="run one benchmark: synthetic, dpo, control or overhead")
     bench.add_argument("--seeds", type=int, default=None, help="number of seeds (default 5; quick 1)")
-    bench.add_argument("--out", type=Path, default=Path("bench-results"), help="folder for JSON and Markdown")
+    bench.add_argument(
+        "--out", type=Path, default=Path("bench-results"), help="folder for JSON and Markdown (default %(default)s)"
+    )
     return parser
 
 
@@ -223,7 +228,7 @@ def _apply_config(
         values = {k: v for k, v in values.items() if k not in {f.name for f in dataclasses.fields(TrainConfig)}}
     unknown = sorted(set(values) - set(names))
     if unknown:
-        known = sorted({a.option_strings[0].lstrip("-") for a in names.values()})
+        known = sorted(n.replace("_", "-") for n, a in names.items() if not a.required and a.dest != "resume")
         known += ["any TrainConfig field"] if args.command == "train-reward" else []
         raise ValueError(f"--config: {args.config}: unknown key(s) {unknown} for {args.command}; known: {known}")
     defaults: dict[str, tuple[str, object]] = {}
@@ -265,6 +270,30 @@ def main(argv: list[str] | None = None) -> int:
     """Run ``r3m`` with ``argv`` (default: ``sys.argv[1:]``) and return the exit status."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    try:
+        return _dispatch(parser, args, argv)
+    except BrokenPipeError:  # stdout closed early (`| head`): stop quietly, as command-line tools do
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # no second error when Python flushes stdout at exit
+        return 141
+
+
+# Files the commands read, named by their flag when missing (not as "[Errno 2] ... 'x.jsonl'").
+_INPUT_FILES = (("data", "--data"), ("eval_data", "--eval-data"), ("run", "--run"), ("config", "--config"))
+
+
+def _missing_input(args: argparse.Namespace, exc: OSError) -> str | None:
+    """``--data x.jsonl: no such file`` when ``exc`` is a missing input file named by its flag, else None."""
+    if not isinstance(exc, FileNotFoundError) or exc.filename is None:
+        return None
+    for dest, flag in _INPUT_FILES:
+        path = getattr(args, dest, None)
+        if path is not None and not Path(path).exists() and Path(exc.filename).is_relative_to(path):
+            return f"{flag} {path}: no such file or folder"
+    return None
+
+
+def _dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace, argv: list[str] | None) -> int:
     if args.command == "info":
         from r3m.environment import collect, format_table
 
@@ -287,8 +316,11 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "train-reward":
             args.train_config = _train_config(args)
         return handlers[args.command](args)
+    except BrokenPipeError:
+        raise
     except (ValueError, ImportError, OSError) as exc:
-        parser.error(f"{args.command}: {exc}")
+        missing = _missing_input(args, exc) if isinstance(exc, OSError) else None
+        parser.error(f"{args.command}: {missing or exc}")
     except KeyboardInterrupt:  # one line, not a traceback; the checkpoints written so far stay
         resumable = args.command in _RESUMABLE and not getattr(args, "toy", False)
         hint = (

@@ -75,6 +75,15 @@ def clean_test_pairs(truth: TrueReward, n: int, T: int, D: int, generator: torch
     return pair_segments(segments, truth(segments), n, Oracle(), generator)
 
 
+def _warm_up() -> None:
+    """Pay torch's one-time start-up costs before anything is timed (the first optimizer imports torch._dynamo:
+    seconds, which the first loss in a table would otherwise be charged)."""
+    p = torch.zeros(1, requires_grad=True)
+    opt = torch.optim.Adam([p])
+    p.sum().backward()  # type: ignore[no-untyped-call]
+    opt.step()
+
+
 def demo(args: argparse.Namespace) -> int:
     """Bradley-Terry, conservative BT and R³M on 5000 pairs with 20 % flipped labels; prints a table."""
     seed = 0 if args.seed is None else args.seed
@@ -89,6 +98,7 @@ def demo(args: argparse.Namespace) -> int:
         "r3m λ=.5": TrainConfig(loss="r3m", lam=0.5, seed=seed, device=device),
     }
     rows, result = [], {}
+    _warm_up()
     for name, cfg in configs.items():
         t0 = time.perf_counter()
         trainer = RewardTrainer(cfg)
@@ -184,7 +194,7 @@ def train_reward(args: argparse.Namespace) -> int:
     check_run_folder(out, args.resume)  # before anything is written to --out
     trainer = RewardTrainer(config)  # an unavailable device is refused here, also before writing
     out.mkdir(parents=True, exist_ok=True)
-    record = {"train": config.to_dict(), "data": str(args.data), "val_fraction": args.val_fraction,
+    record = {"train": config.to_dict(), "data": str(args.data), "ragged": args.ragged, "val_fraction": args.val_fraction,
               "version": __version__}  # fmt: skip
     if not args.resume:
         write_json(out / "config.json", record)
@@ -280,7 +290,8 @@ def dpo(args: argparse.Namespace) -> int:
                    ("--lr", args.lr), ("--max-length", args.max_length), ("--batch-size", args.batch_size))
                    if value is not None]  # fmt: skip
         if ignored:
-            raise ValueError(f"{', '.join(ignored)} apply to the language-model run (--data), not to --toy")
+            verb = "applies" if len(ignored) == 1 else "apply"
+            raise ValueError(f"{', '.join(ignored)} {verb} only to the language-model run, not to --toy")
     elif args.pairs is not None or args.flip_rate is not None:
         raise ValueError("--pairs and --flip-rate set up the toy (--toy); with --data the labels are the file's")
     if args.toy and args.device not in (None, "cpu"):
@@ -298,6 +309,7 @@ def dpo(args: argparse.Namespace) -> int:
         config = BanditConfig(beta=args.beta, epochs=epochs, n_pairs=6000 if args.pairs is None else args.pairs,
                               flip_rate=args.flip_rate or 0.0, seed=seed)  # fmt: skip
         problem = make_bandit(config, torch.Generator().manual_seed(seed), teacher=oracle_teacher)
+        _warm_up()
         rows, result = [], {}
         for name in losses:
             t0 = time.perf_counter()

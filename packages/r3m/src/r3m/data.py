@@ -309,7 +309,11 @@ class PreferenceData:
             if not first_line:
                 first_line, shape = lineno, shape_c
                 has_strength, has_corrupted = "strength" in record, "corrupted" in record
-            elif shape_c[1] != shape[1] or (shape_c != shape and not ragged):
+            elif ragged and shape_c[1] != shape[1]:  # lengths may differ, the features per step may not
+                raise ValueError(
+                    f"{where}: segments have D={shape_c[1]} features per step but line {first_line} has {shape[1]}"
+                )
+            elif shape_c != shape and not ragged:
                 hint = f"; {_RAGGED_HINT}" if shape_c[1] == shape[1] else ""
                 raise ValueError(
                     f"{where}: segments have shape (T, D)={shape_c} but line {first_line} has {shape}{hint}"
