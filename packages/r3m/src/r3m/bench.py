@@ -196,8 +196,9 @@ def _synthetic_rows(setting: B1Setting, corruptions: dict[str, Callable[[], Teac
             chosen_lam.append(best_lam)
             for name, t in trainers.items():
                 acc[name].append(t.accuracy(test))
+            true = truth.returns(probe)
             for name in corr:
-                pred, true = trainers[name].predict(probe), truth.returns(probe)
+                pred = trainers[name].predict(probe)
                 corr[name].append(reward_correlation(pred, true, "pearson"))
                 rank[name].append(reward_correlation(pred, true, "spearman"))
             rep = trainers["r3m λ=.5"].outlier_report(train)

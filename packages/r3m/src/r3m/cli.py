@@ -221,11 +221,12 @@ def _apply_config(
     # every long flag (--teacher-param, its alias --rate) and the destination name, - read as _
     names = {name: a for a in sub._actions if a.dest not in ("help", "config") and a.option_strings
              for name in {a.dest, *(o.lstrip("-").replace("-", "_") for o in a.option_strings)}}  # fmt: skip
-    values = _load_config_file(args.config)
+    loaded = _load_config_file(args.config)
+    values = loaded
     if args.command == "train-reward":
         from r3m.config import TrainConfig
 
-        values = {k: v for k, v in values.items() if k not in {f.name for f in dataclasses.fields(TrainConfig)}}
+        values = {k: v for k, v in loaded.items() if k not in {f.name for f in dataclasses.fields(TrainConfig)}}
     unknown = sorted(set(values) - set(names))
     if unknown:
         known = sorted(n.replace("_", "-") for n, a in names.items() if not a.required and a.dest != "resume")
@@ -242,16 +243,16 @@ def _apply_config(
             raise ValueError(f"--config: {args.config}: {defaults[action.dest][0]} and {key} both set {flag}")
         defaults[action.dest] = (key, _config_default(action, key, value, args.config))
     sub.set_defaults(**{dest: value for dest, (_, value) in defaults.items()})
-    return parser.parse_args(argv)
+    reparsed = parser.parse_args(argv)
+    reparsed.config_values = loaded  # read once: train-reward's TrainConfig fields come from here too
+    return reparsed
 
 
 def _train_config(args: argparse.Namespace) -> Any:
     from r3m.config import TrainConfig
 
     fields = {f.name for f in dataclasses.fields(TrainConfig)}
-    values: dict[str, Any] = (
-        {k: v for k, v in _load_config_file(args.config).items() if k in fields} if args.config else {}
-    )
+    values: dict[str, Any] = {k: v for k, v in getattr(args, "config_values", {}).items() if k in fields}
     from_file = set(values)
     for name in _TRAIN_FIELDS:
         flag = getattr(args, name, None)
