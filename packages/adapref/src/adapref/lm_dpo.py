@@ -177,11 +177,10 @@ def _record_strength(records: Sequence[Mapping[str, Any]]) -> FloatArray | None:
 
 def _write_taus(path: Path, z: FloatArray, tau: FloatArray, strength: FloatArray | None = None) -> None:
     """``index,z,tau[,strength]`` per train pair, written atomically (a temporary file, then ``os.replace``)."""
-    if strength is not None:
-        lines = ["index,z,tau,strength", *(f"{i},{zi:.9g},{ti:.9g},{si:.9g}" for i, (zi, ti, si)
-                                           in enumerate(zip(z, tau, strength, strict=True)))]  # fmt: skip
-    else:
-        lines = ["index,z,tau", *(f"{i},{zi:.9g},{ti:.9g}" for i, (zi, ti) in enumerate(zip(z, tau, strict=True)))]
+    columns = [z, tau] if strength is None else [z, tau, strength]
+    header = "index,z,tau" if strength is None else "index,z,tau,strength"
+    rows = zip(*columns, strict=True)
+    lines = [header, *(",".join([str(i), *(f"{v:.9g}" for v in row)]) for i, row in enumerate(rows))]
     tmp = path.with_name(f".{path.name}.tmp")
     tmp.write_text("\n".join(lines) + "\n", encoding="utf-8")
     os.replace(tmp, path)
