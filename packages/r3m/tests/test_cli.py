@@ -244,6 +244,8 @@ def test_config_file_sets_any_commands_options_and_the_command_line_wins(
         ("make-data", "rate = 0.3\nteacher-param = 0.2", "rate and teacher_param both set --teacher-param"),
         ("make-data", "seg-len = 5\nseg_len = 6", "sets 'seg_len' twice"),
         ("train-reward", "shuffle = true", "unknown key(s) ['shuffle'] for train-reward"),
+        ("train-reward", 'epochs = "one"', "--config: {conf}: epochs must be an integer, got 'one'"),
+        ("train-reward", 'lr = "fast"', "--config: {conf}: lr must be a number, got 'fast'"),
     ],
 )
 def test_bad_config_file_is_one_line_naming_the_key(
@@ -554,6 +556,18 @@ def test_train_reward_reports_the_kept_epoch(tmp_path: Path, capsys: pytest.Capt
         (["make-data", "--out", "."], "is a folder; give the file to write"),
         (["dpo", "--toy", "--device", "cuda"], "the toy runs on the CPU"),
         (["dpo", "--toy", "--resume"], "--resume applies to the language-model run"),
+        (["make-data", "--env", "CartPole-v1"], "--env applies to --source gym, not to --source synthetic"),
+        (["make-data", "--source", "gym", "--T", "5", "--D", "3"], "--T, --D apply to --source synthetic, not to"),
+        (
+            ["make-data", "--source", "text", "--seg-len", "5"],
+            "--seg-len applies to --source gym, not to --source text",
+        ),
+        (["make-data", "--teacher", "oracle", "--rate", "0.1"], "--teacher oracle takes no --teacher-param, got 0.1"),
+        (
+            ["train-reward", "--data", "x.jsonl", "--eps", "0.2"],
+            "--eps applies to --loss cbt or rbt, not to --loss r3m",
+        ),
+        (["train-reward", "--data", "x.jsonl", "--loss", "bt", "--beta", "2"], "--beta applies to --loss ipo or hinge"),
     ],
 )
 def test_make_data_and_dpo_refuse_options_they_would_ignore(
@@ -562,6 +576,59 @@ def test_make_data_and_dpo_refuse_options_they_would_ignore(
     with pytest.raises(SystemExit):
         main(argv)
     assert message in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["make-data", "--n", "0"], "make-data: --n must be an int >= 1, got 0"),  # the library's n_pairs
+        (["make-data", "--D", "0"], "make-data: --D must be an int >= 1, got 0"),  # dim
+        (["make-data", "--teacher", "myopic", "--rate", "3"], "--teacher-param must be in (0, 1], got 3.0"),  # gamma
+        (["make-data", "--source", "gym", "--seg-len", "0"], "make-data: --seg-len must be an int >= 1, got 0"),
+        (["train-reward", "--data", "x.jsonl", "--batch-size", "0"], "--batch-size must be an integer >= 1, got 0"),
+        (["dpo", "--toy", "--pairs", "0"], "dpo: --pairs must be an int >= 1, got 0"),  # n_pairs
+        (["dpo", "--toy", "--epochs", "0"], "argument --epochs: must be >= 1, got 0"),  # trained nothing, said nothing
+        (["train-reward", "--data", "x.jsonl", "--ep", "3"], "unrecognized arguments: --ep 3"),  # no abbreviations
+    ],
+)
+def test_errors_name_the_flag_not_the_library_argument(
+    argv: list[str], message: str, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    # user report: "n_pairs must be an int >= 1" for --n 0, "dim" for --D, "eps" for --teacher-param
+    with pytest.raises(SystemExit) as exc:
+        main([*argv, "--out", str(tmp_path / "out")])
+    assert exc.value.code == 2
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_warning_is_one_line_naming_the_flag_once(tmp_path: Path) -> None:
+    # A real process (pytest records warnings instead of printing them): the default format showed the library's
+    # file and source line, and one warning per line of code that raised it.
+    data = tmp_path / "pairs.jsonl"
+    assert main(["make-data", "--n", "200", "--T", "3", "--D", "4", "--out", str(data)]) == 0
+    argv = ["train-reward", "--data", str(data), "--lam", "0.005", "--epochs", "1", "--out", str(tmp_path / "run")]
+    proc = subprocess.run([sys.executable, "-m", "r3m", *argv], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    warned = [line for line in proc.stderr.splitlines() if "warning" in line.lower()]
+    assert len(warned) == 1
+    assert warned[0].startswith("r3m train-reward: warning: --lam = 0.005 flags every pair")
+    assert "UserWarning" not in proc.stderr
+
+
+def test_config_file_numbers_may_be_quoted(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # TrainConfig fields in a file took only typed values ("1" was refused) while option keys converted strings
+    data = tmp_path / "pairs.jsonl"
+    assert main(["make-data", "--n", "100", "--T", "2", "--D", "3", "--out", str(data)]) == 0
+    conf = tmp_path / "c.json"
+    conf.write_text(json.dumps({"epochs": "1", "lr": "0.01", "val_fraction": "0.2"}))
+    assert main(["train-reward", "--data", str(data), "--config", str(conf), "--out", str(tmp_path / "a")]) == 0
+    assert main(["train-reward", "--data", str(data), "--epochs", "1", "--lr", "0.01", "--val-fraction", "0.2",
+                 "--out", str(tmp_path / "b")]) == 0  # fmt: skip
+    capsys.readouterr()
+    a, b = (json.loads((tmp_path / run / "config.json").read_text()) for run in "ab")
+    assert a["train"] == b["train"]
+    assert (a["train"]["epochs"], a["train"]["lr"], a["val_fraction"]) == (1, 0.01, 0.2)
 
 
 def test_interrupt_is_one_line_and_points_to_resume(

@@ -177,6 +177,54 @@ def test_resume_may_train_on_to_more_epochs(
         )
 
 
+def test_a_run_with_nothing_left_to_train_says_so_on_resume(
+    flipped: tuple[PreferenceData, PreferenceData, PreferenceData], tmp_path: Path
+) -> None:
+    # user report: resuming a run that had stopped early returned the same model and said nothing
+    train, _, _ = flipped
+    # validation pairs of identical segments: accuracy is 0.5 (ties) every epoch, so it never improves after
+    # epoch 1 and patience 1 stops the run after epoch 2, whatever the weights
+    same = PreferenceData(train.chosen[:50], train.chosen[:50].clone(), train.ids[:50])
+    cfg = TrainConfig(epochs=5, batch_size=256, patience=1)
+    first = RewardTrainer(cfg).fit(train, same, out_dir=tmp_path / "early", progress=False)
+    assert (len(first.epochs), first.best_epoch) == (2, 1)
+    with pytest.warns(UserWarning, match=r"stopped early after epoch 2 .*patience 1; the model kept is epoch 1's"):
+        again = RewardTrainer(TrainConfig(epochs=9, batch_size=256, patience=1)).fit(
+            train, same, out_dir=tmp_path / "early", resume=True, progress=False
+        )
+    assert again.to_dict() == first.to_dict()
+    cfg = TrainConfig(epochs=2, batch_size=256, early_stopping="none")
+    done = RewardTrainer(cfg).fit(train, out_dir=tmp_path / "done", progress=False)
+    with pytest.warns(UserWarning, match="already trained all 2 epochs; resume with more epochs"):
+        assert RewardTrainer(cfg).fit(train, out_dir=tmp_path / "done", resume=True, progress=False) == done
+    with warnings.catch_warnings():  # an interrupted run has epochs left: no warning
+        warnings.simplefilter("error")
+        cut = tmp_path / "cut"
+
+        def stop(epoch: int, record: dict[str, float]) -> None:
+            raise KeyboardInterrupt
+
+        with pytest.raises(KeyboardInterrupt):
+            RewardTrainer(cfg).fit(train, out_dir=cut, progress=False, callback=stop)
+        assert RewardTrainer(cfg).fit(train, out_dir=cut, resume=True, progress=False) == done
+
+
+def test_an_existing_run_is_not_overwritten_unless_asked(
+    flipped: tuple[PreferenceData, PreferenceData, PreferenceData], tmp_path: Path
+) -> None:
+    train, _, _ = flipped
+    cfg = TrainConfig(epochs=1, batch_size=256)
+    first = RewardTrainer(cfg).fit(train, out_dir=tmp_path, progress=False)
+    before = (tmp_path / "checkpoint.pt").read_bytes()
+    with pytest.raises(ValueError, match=r"holds a run \(checkpoint.pt\); pass resume=True .* overwrite=True"):
+        RewardTrainer(TrainConfig(epochs=1, batch_size=256, lam=0.7)).fit(train, out_dir=tmp_path, progress=False)
+    assert (tmp_path / "checkpoint.pt").read_bytes() == before  # refused before anything was written
+    other = RewardTrainer(TrainConfig(epochs=1, batch_size=256, lam=0.7))
+    other.fit(train, out_dir=tmp_path, overwrite=True, progress=False)
+    assert RewardTrainer.load(tmp_path / "model.pt").config.lam == 0.7
+    assert len(first.epochs) == 1
+
+
 def test_bfloat16_data_trains_like_its_float32_copy(
     flipped: tuple[PreferenceData, PreferenceData, PreferenceData], tmp_path: Path
 ) -> None:

@@ -12,7 +12,9 @@ import dataclasses
 import importlib
 import json
 import os
+import re
 import sys
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +23,74 @@ from r3m._version import __version__
 _TRAIN_FIELDS = ("loss", "lam", "eps", "beta", "epochs", "lr", "batch_size", "weight_decay", "discount",
                  "early_stopping", "patience", "seed", "device")  # fmt: skip
 _RESUMABLE = ("train-reward", "dpo")  # commands that checkpoint into --out
+
+
+# Library argument names whose value a command's flag of another name passes (make-data's --n is n_pairs):
+# an error or warning names the flag, not the argument.
+_PARAM_ALIASES = {
+    "make-data": {"n_pairs": "n", "dim": "D", "env_id": "env", "eps": "teacher_param", "temperature": "teacher_param",
+                  "gamma": "teacher_param", "p": "teacher_param", "flip_rate": "teacher_param"},
+    "dpo": {"n_pairs": "pairs"},
+}  # fmt: skip
+_PACKAGE_DIR = Path(__file__).resolve().parent
+
+
+class _Parser(argparse.ArgumentParser):
+    """``ArgumentParser`` without abbreviations: ``--n`` must not quietly mean another command's ``--n-iter``."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("allow_abbrev", False)
+        super().__init__(*args, **kwargs)
+
+
+def _subparser(parser: argparse.ArgumentParser, command: str) -> argparse.ArgumentParser:
+    action = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    sub: argparse.ArgumentParser = action.choices[command]
+    return sub
+
+
+def _flag_names(parser: argparse.ArgumentParser, command: str, message: str) -> str:
+    """``message`` with the library's argument names replaced by the command's flags (``n_pairs`` -> ``--n``).
+
+    The name that opens the message is replaced (``T must be an int >= 1``); elsewhere only names with ``_``
+    or a digit (``seg_len``), which cannot be ordinary words. A message that came from a --config file, or
+    already names a flag, opens with ``--`` and is left as it is.
+    """
+    if message.startswith("--"):
+        return message
+    actions = {a.dest: a for a in _subparser(parser, command)._actions
+               if a.option_strings and a.dest != "help" and a.type is not Path}  # fmt: skip
+    names = {dest: dest for dest in actions}
+    names.update({k: v for k, v in _PARAM_ALIASES.get(command, {}).items() if v in actions})
+
+    def flag(name: str) -> str:
+        return next(o for o in actions[names[name]].option_strings if o.startswith("--"))
+
+    opening = re.match(r"(\w+) ", message)
+    if opening is not None and opening.group(1) in names:
+        message = flag(opening.group(1)) + message[opening.end(1) :]
+    for name in names:
+        if "_" in name or any(c.isdigit() for c in name):
+            message = re.sub(rf"(?<![\w-]){re.escape(name)}(=True)?(?!\w)", flag(name), message)
+    return message
+
+
+def _warning_formatter(parser: argparse.ArgumentParser, command: str) -> Any:
+    """``warnings.formatwarning`` of a command: ``r3m COMMAND: warning: ...`` on one line, each message once,
+    naming flags (the default shows the library's file and source line, once per line of code that warns)."""
+    seen: set[tuple[type[Warning], str]] = set()
+
+    def format_warning(message: Warning | str, category: type[Warning], filename: str, lineno: int,
+                       line: str | None = None) -> str:  # fmt: skip
+        text = str(message)
+        if filename.startswith("<") or Path(filename).resolve().is_relative_to(_PACKAGE_DIR):
+            text = _flag_names(parser, command, text)
+        if (category, text) in seen:
+            return ""
+        seen.add((category, text))
+        return f"r3m {command}: warning: {text}\n"
+
+    return format_warning
 
 
 def _positive_int(text: str) -> int:
@@ -48,7 +118,7 @@ def _add_common(p: argparse.ArgumentParser, *, out: str | None = "output folder"
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``r3m``, one sub-parser per command."""
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="r3m",
         description="Robust reward learning and DPO from corrupted preferences (R3M, l1-sparse outliers).",
         epilog='Paper: Bukharin, Hong, Jiang, Li, Zhang, Zhang, Zhao, "Robust Reinforcement Learning from '
@@ -67,18 +137,16 @@ def build_parser() -> argparse.ArgumentParser:
     make.add_argument("--source", choices=("synthetic", "gym", "text"), default="synthetic",
                       help="feature segments over a known reward, control-env segments, or TRL text pairs (for dpo --data); default %(default)s")  # fmt: skip
     make.add_argument("--n", type=int, default=5000, help="number of pairs (default %(default)s)")
-    make.add_argument("--T", type=int, default=10, help="steps per segment (synthetic; default %(default)s)")
-    make.add_argument("--D", type=int, default=8, help="features per step (synthetic; default %(default)s)")
+    make.add_argument("--T", type=int, default=None, help="steps per segment (synthetic; default 10)")
+    make.add_argument("--D", type=int, default=None, help="features per step (synthetic; default 8)")
     make.add_argument(
         "--reward",
         choices=("linear", "mlp", "smooth-mlp"),
-        default="mlp",
-        help="true reward (synthetic; r3m.TrueReward; default %(default)s, saturated: smooth-mlp is the B1 main table's)",
+        default=None,
+        help="true reward (synthetic; r3m.TrueReward; default mlp, saturated: smooth-mlp is the B1 main table's)",
     )
-    make.add_argument(
-        "--env", default="Pendulum-v1", help="gymnasium id (gym; default %(default)s), e.g. HalfCheetah-v5"
-    )
-    make.add_argument("--seg-len", type=int, default=25, help="segment length (gym; default %(default)s)")
+    make.add_argument("--env", default=None, help="gymnasium id (gym; default Pendulum-v1), e.g. HalfCheetah-v5")
+    make.add_argument("--seg-len", type=int, default=None, help="segment length (gym; default 25)")
     make.add_argument("--policy", choices=("noisy-sine", "random"), default=None,
                       help="policy that rolls out the segments (gym; default noisy-sine, a noise-scaled scripted one)")  # fmt: skip
     make.add_argument("--teacher", choices=("oracle", "flip", "stochastic", "myopic", "irrational", "mistake"),
@@ -134,7 +202,7 @@ def build_parser() -> argparse.ArgumentParser:
                      help="R³M λ on the β-scaled logit (default 0.75 with --data, the middle of the paper's DPO grid "
                      "0.65-0.85; 0.5 with --toy, as in the spec's toy)")  # fmt: skip
     dpo.add_argument("--beta", type=float, default=0.1, help="DPO β (default %(default)s)")
-    dpo.add_argument("--epochs", type=int, default=None, help="epochs (default 3; the paper's 7B runs: 1)")
+    dpo.add_argument("--epochs", type=_positive_int, default=None, help="epochs (default 3; the paper's 7B runs: 1)")
     dpo.add_argument("--pairs", type=int, default=None, help="labelled pairs of the toy (default 6000; --toy only)")
     dpo.add_argument("--flip-rate", type=float, default=None, help="flipped labels of the toy (default 0; --toy only)")
     dpo.add_argument(
@@ -217,7 +285,7 @@ def _apply_config(
     ``train-reward`` reads the TrainConfig fields of the file itself (``_train_config``: any field, also those
     without a flag); the other keys must be options of the command. Required options stay on the command line.
     """
-    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices[args.command]
+    sub = _subparser(parser, args.command)
     # every long flag (--teacher-param, its alias --rate) and the destination name, - read as _
     names = {name: a for a in sub._actions if a.dest not in ("help", "config") and a.option_strings
              for name in {a.dest, *(o.lstrip("-").replace("-", "_") for o in a.option_strings)}}  # fmt: skip
@@ -251,8 +319,15 @@ def _apply_config(
 def _train_config(args: argparse.Namespace) -> Any:
     from r3m.config import TrainConfig
 
-    fields = {f.name for f in dataclasses.fields(TrainConfig)}
-    values: dict[str, Any] = {k: v for k, v in getattr(args, "config_values", {}).items() if k in fields}
+    kinds = {f.name: str(f.type) for f in dataclasses.fields(TrainConfig)}
+    values: dict[str, Any] = {k: v for k, v in getattr(args, "config_values", {}).items() if k in kinds}
+    for name, value in values.items():  # a quoted number converts, as the file's option keys do ("5" for --epochs 5)
+        if kinds[name] in ("int", "float") and isinstance(value, str):
+            try:
+                values[name] = int(value) if kinds[name] == "int" else float(value)
+            except ValueError:
+                expected = "an integer" if kinds[name] == "int" else "a number"
+                raise ValueError(f"--config: {args.config}: {name} must be {expected}, got {value!r}") from None
     from_file = set(values)
     for name in _TRAIN_FIELDS:
         flag = getattr(args, name, None)
@@ -271,12 +346,16 @@ def main(argv: list[str] | None = None) -> int:
     """Run ``r3m`` with ``argv`` (default: ``sys.argv[1:]``) and return the exit status."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    previous = warnings.formatwarning
+    warnings.formatwarning = _warning_formatter(parser, args.command)
     try:
         return _dispatch(parser, args, argv)
     except BrokenPipeError:  # stdout closed early (`| head`): stop quietly, as command-line tools do
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())  # no second error when Python flushes stdout at exit
         return 141
+    finally:
+        warnings.formatwarning = previous
 
 
 # Files the commands read, named by their flag when missing (not as "[Errno 2] ... 'x.jsonl'").
@@ -321,7 +400,8 @@ def _dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace, argv: l
         raise
     except (ValueError, ImportError, OSError) as exc:
         missing = _missing_input(args, exc) if isinstance(exc, OSError) else None
-        parser.error(f"{args.command}: {missing or exc}")
+        message = _flag_names(parser, args.command, str(exc)) if type(exc) is ValueError else str(exc)
+        parser.error(f"{args.command}: {missing or message}")
     except KeyboardInterrupt:  # one line, not a traceback; the checkpoints written so far stay
         resumable = args.command in _RESUMABLE and not getattr(args, "toy", False)
         hint = (

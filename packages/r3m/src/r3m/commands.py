@@ -16,7 +16,7 @@ import torch
 from r3m._version import __version__
 from r3m.config import TrainConfig
 from r3m.data import PreferenceData
-from r3m.synthetic import TrueReward, make_preference_data, pair_segments, sample_segments
+from r3m.synthetic import RewardKind, TrueReward, make_preference_data, pair_segments, sample_segments
 from r3m.teachers import Flip, Irrational, Mistake, Myopic, Oracle, Stochastic, Teacher
 from r3m.trainer import CHECKPOINT, RewardTrainer
 
@@ -118,6 +118,13 @@ def demo(args: argparse.Namespace) -> int:
     return 0
 
 
+# make-data's flags that only one --source reads: (flag, destination)
+_SOURCE_FLAGS = {
+    "synthetic": (("--T", "T"), ("--D", "D"), ("--reward", "reward")),
+    "gym": (("--env", "env"), ("--seg-len", "seg_len"), ("--policy", "policy")),
+}
+
+
 def make_data(args: argparse.Namespace) -> int:
     """Write corrupted pairs (chosen, rejected, strength, corrupted) as JSONL, or TRL text pairs."""
     seed = 0 if args.seed is None else args.seed
@@ -125,8 +132,13 @@ def make_data(args: argparse.Namespace) -> int:
     if out.is_dir():
         raise ValueError(f"--out {out} is a folder; give the file to write, e.g. {out / 'pairs.jsonl'}")
     gen = torch.Generator().manual_seed(seed)
-    if args.source != "gym" and args.policy is not None:
-        raise ValueError(f"--policy applies to --source gym, not to --source {args.source}")
+    for source, flags in _SOURCE_FLAGS.items():  # a flag of another source would be ignored: say so instead
+        given = [flag for flag, dest in flags if getattr(args, dest) is not None]
+        if args.source != source and given:
+            verb = "applies" if len(given) == 1 else "apply"
+            raise ValueError(f"{', '.join(given)} {verb} to --source {source}, not to --source {args.source}")
+    if args.teacher == "oracle" and args.teacher_param is not None:
+        raise ValueError(f"--teacher oracle takes no --teacher-param, got {args.teacher_param}")
     if args.source == "text":
         from r3m.data import write_trl_jsonl
         from r3m.lm_dpo import make_text_preferences
@@ -136,8 +148,6 @@ def make_data(args: argparse.Namespace) -> int:
                 f"--source text takes --teacher flip or oracle, got {args.teacher!r}: its pairs (a correct and a "
                 "wrong answer) have no graded reward for stochastic, myopic, irrational or mistake labels"
             )
-        if args.teacher == "oracle" and args.teacher_param not in (None, 0.0):
-            raise ValueError(f"--teacher oracle takes no --teacher-param, got {args.teacher_param}")
         flip = 0.0 if args.teacher == "oracle" else 0.2 if args.teacher_param is None else args.teacher_param
         records, corrupted = make_text_preferences(args.n, flip_rate=flip, seed=seed)
         write_trl_jsonl([{**r, "corrupted": c} for r, c in zip(records, corrupted, strict=True)], out)
@@ -146,17 +156,19 @@ def make_data(args: argparse.Namespace) -> int:
     else:
         teacher = make_teacher(args.teacher, args.teacher_param)
         if args.source == "synthetic":
-            data, truth = make_preference_data(args.n, T=args.T, D=args.D, reward=args.reward, teacher=teacher,
-                                               generator=gen)  # fmt: skip
-            meta = {"source": "synthetic", "reward": args.reward, "truth": truth.state_dict()}
+            T, D = 10 if args.T is None else args.T, 8 if args.D is None else args.D  # an explicit 0 is refused
+            reward: RewardKind = args.reward or "mlp"
+            data, truth = make_preference_data(args.n, T=T, D=D, reward=reward, teacher=teacher, generator=gen)
+            meta = {"source": "synthetic", "reward": reward, "truth": truth.state_dict()}
         else:
             from r3m.envs import Policy, collect_segments
 
             policy: Policy = args.policy or "noisy-sine"
-            pool = collect_segments(args.env, n_segments=2 * args.n, seg_len=args.seg_len, policy=policy, seed=seed)
+            env, seg_len = args.env or "Pendulum-v1", 25 if args.seg_len is None else args.seg_len
+            pool = collect_segments(env, n_segments=2 * args.n, seg_len=seg_len, policy=policy, seed=seed)
             rewards = pool.step_rewards if pool.step_rewards is not None else pool.returns
             data = pair_segments(pool.features, rewards, args.n, teacher, gen)
-            meta = {"source": "gym", "env": args.env, "seg_len": args.seg_len, "policy": policy}
+            meta = {"source": "gym", "env": env, "seg_len": seg_len, "policy": policy}
         data.to_jsonl(out)
         share = int(data.corrupted.sum()) / len(data) if data.corrupted is not None else math.nan
         meta.update({"n": len(data), "teacher": repr(teacher), "seed": seed})
@@ -186,6 +198,9 @@ def train_reward(args: argparse.Namespace) -> int:
     """Train a reward model; write config.json, model.pt, history.json and deltas.csv under --out."""
     config: TrainConfig = args.train_config
     out = args.out or Path("runs") / "reward"
+    for flag, value, losses in (("--eps", args.eps, ("cbt", "rbt")), ("--beta", args.beta, ("ipo", "hinge"))):
+        if value is not None and config.loss not in losses:  # it would be ignored: say so instead
+            raise ValueError(f"{flag} applies to --loss {' or '.join(losses)}, not to --loss {config.loss}")
     data = PreferenceData.from_jsonl(args.data, ragged=args.ragged)
     if not 0.0 <= args.val_fraction < 1.0:
         raise ValueError(f"--val-fraction must be in [0, 1), got {args.val_fraction}")

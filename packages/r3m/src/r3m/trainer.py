@@ -154,6 +154,7 @@ class RewardTrainer:
         *,
         out_dir: str | os.PathLike[str] | None = None,
         resume: bool = False,
+        overwrite: bool = False,
         progress: bool | None = None,
         callback: Callable[[int, dict[str, float]], None] | None = None,
     ) -> History:
@@ -165,7 +166,9 @@ class RewardTrainer:
             out_dir: folder for ``checkpoint.pt`` (atomic, every epoch), ``model.pt``, ``history.json``.
             resume: continue from ``out_dir/checkpoint.pt``; equals an uninterrupted run bit for bit.
                 Only ``epochs`` (train on to more; a run that stopped early stays stopped) and
-                ``device`` may differ from the checkpoint's config.
+                ``device`` may differ from the checkpoint's config. A run with nothing left to train (all
+                ``epochs`` done, or stopped early) is kept as it is, with a ``UserWarning`` saying so.
+            overwrite: start a new run in an ``out_dir`` that holds one (without it, that is an error).
             progress: tqdm bar (None: only on a terminal).
             callback: ``callback(epoch, record)`` after each epoch and its checkpoint; may raise to stop.
 
@@ -174,7 +177,8 @@ class RewardTrainer:
 
         Raises:
             ValueError: ``resume`` without a checkpoint, or with other settings (``epochs`` and ``device``
-                aside), feature dimension or data, or with fewer ``epochs`` than it completed.
+                aside), feature dimension or data, or with fewer ``epochs`` than it completed; ``out_dir``
+                holding a run without ``resume`` or ``overwrite``.
         """
         cfg = self.config
         obs_dim = int(train.chosen.shape[-1])
@@ -183,6 +187,11 @@ class RewardTrainer:
         start, best_val, bad_epochs = 0, -math.inf, 0
         best_state: dict[str, torch.Tensor] | None = None
         out = Path(out_dir) if out_dir is not None else None
+        if out is not None and not resume and not overwrite and (out / CHECKPOINT).is_file():
+            raise ValueError(
+                f"out_dir {out} holds a run ({CHECKPOINT}); pass resume=True to continue it, overwrite=True to "
+                "replace it, or another out_dir"
+            )
         if resume:
             if out is None or not (out / CHECKPOINT).is_file():
                 raise ValueError(f"resume=True needs a checkpoint at {out}/{CHECKPOINT}; none was found")
@@ -203,6 +212,7 @@ class RewardTrainer:
                 state["bad_epochs"],
                 state["best_state"],
             )
+            _warn_if_finished(out, cfg, start, bad_epochs, history.best_epoch, val is not None)
         self.model = model
         if out is not None:
             out.mkdir(parents=True, exist_ok=True)
@@ -338,6 +348,19 @@ def _load(path: Path) -> dict[str, Any]:
     if not isinstance(state, dict) or "model" not in state or "config" not in state:
         raise ValueError(f"{path} is not an r3m checkpoint (no 'model' and 'config' entries)")
     return state
+
+
+def _warn_if_finished(out: Path, cfg: TrainConfig, done: int, bad_epochs: int, best: int | None, val: bool) -> None:
+    """A resumed run with nothing left to train says so, instead of returning the same model silently."""
+    if done >= cfg.epochs:
+        why = f"it already trained all {done} epochs; resume with more epochs to train on"
+    elif cfg.early_stopping == "val_accuracy" and val and bad_epochs >= cfg.patience:
+        why = (f"it stopped early after epoch {done} (no better validation accuracy for {bad_epochs} epochs, "
+               f"patience {cfg.patience}; the model kept is epoch {best}'s); a run that stopped stays stopped, so "
+               "start a new one with a larger patience to train longer")  # fmt: skip
+    else:
+        return
+    warnings.warn(f"nothing to resume in {out}: {why}", UserWarning, stacklevel=3)
 
 
 # Settings a resume may change: the number of epochs (train on), and the device (then the continuation
