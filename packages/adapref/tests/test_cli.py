@@ -224,7 +224,10 @@ def test_train_reward_resume_of_a_finished_run_changes_nothing(
     run = tmp_path / "run"
     assert main(["train-reward", "--data", str(data), "--epochs", "2", "--out", str(run), "--json"]) == 0
     expected = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
-    assert main(["train-reward", "--data", str(data), "--epochs", "2", "--out", str(run), "--resume", "--json"]) == 0
+    with pytest.warns(UserWarning, match="already trained all 2 epochs"):  # said, not silent
+        assert (
+            main(["train-reward", "--data", str(data), "--epochs", "2", "--out", str(run), "--resume", "--json"]) == 0
+        )
     assert json.loads(capsys.readouterr().out.strip().splitlines()[-1]) == expected
     config = (run / "config.json").read_text()
     with pytest.raises(SystemExit):
@@ -277,7 +280,7 @@ def test_quadratic_penalty_clamps_at_tau_max_only_when_asked(
     assert maxima[True] == pytest.approx(0.5, abs=1e-6)
     with pytest.raises(SystemExit):  # meaningless for the linear penalty, which always clamps
         main(["train-reward", "--data", str(data), "--clamp-tau-max", "--out", str(tmp_path / "lin")])
-    assert "clamp_tau_max applies to loss 'ada-quad' only" in capsys.readouterr().err
+    assert "--clamp-tau-max applies to loss 'ada-quad' only" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(
@@ -586,8 +589,20 @@ def test_dpo_reads_every_standard_trl_form(tmp_path: Path, capsys: pytest.Captur
         (["dpo", "--data", "x.jsonl", "--clamp-tau-max"], "--clamp-tau-max applies to the ada-quad loss"),
         (["dpo", "--data", "x.jsonl", "--losses", "sigmoid", "--n-iter", "3"], "--n-iter apply to the ada losses"),
         (["dpo", "--data", "x.jsonl", "--n-iter", "3"], "--n-iter is the number of Newton iterations"),
-        (["train-reward", "--data", "x.jsonl", "--tau-max", "1e40"], "tau_max must be a number"),
-        (["train-reward", "--data", "x.jsonl", "--tau0", "1e-50"], "tau0 must be a number >="),
+        (["train-reward", "--data", "x.jsonl", "--tau-max", "1e40"], "--tau-max must be a number"),
+        (["train-reward", "--data", "x.jsonl", "--tau0", "1e-50"], "--tau0 must be a number >="),
+        (["make-data", "--env", "CartPole-v1"], "--env applies to --source gym, not to --source synthetic"),
+        (["make-data", "--source", "gym", "--T", "5", "--reward", "mlp"], "--T, --reward apply to --source synthetic"),
+        (["make-data", "--teacher", "oracle", "--teacher-param", "2"], "--teacher oracle takes no --teacher-param"),
+        (["train-reward", "--data", "x.jsonl", "--temperature", "2"], "--temperature applies to --loss bt, not to"),
+        (["train-reward", "--data", "x.jsonl", "--loss", "bt", "--tau-max", "4"], "--tau-max applies to --loss ada or"),
+        (["train-reward", "--data", "x.jsonl", "--loss", "ipo", "--rho0", "0.3"], "--rho0 applies to --loss ada or"),
+        (
+            ["train-reward", "--data", "x.jsonl", "--beta", "2"],
+            "--beta applies to --loss hinge or ipo, not to --loss ada",
+        ),
+        (["train-reward", "--data", "x.jsonl", "--n-iter", "5"], "--n-iter sets up a Newton solver: give --solver"),
+        (["train-reward", "--data", "x.jsonl", "--tau-init", "2"], "--tau-init sets up a Newton solver"),
     ],
 )
 def test_options_that_would_be_ignored_or_overflow_are_refused(
@@ -598,6 +613,47 @@ def test_options_that_would_be_ignored_or_overflow_are_refused(
     err = capsys.readouterr().err
     assert message in err
     assert "Traceback" not in err
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["make-data", "--n", "0"], "make-data: --n must be an int >= 1, got 0"),  # the library's n_pairs
+        (["make-data", "--D", "0"], "make-data: --D must be an int >= 1, got 0"),  # dim
+        (["make-data", "--teacher-param", "-1"], "make-data: --teacher-param must be a finite number > 0"),
+        (["train-reward", "--data", "x.jsonl", "--tau0", "2"], "--tau-max must be a number >= --tau0 = 2.0"),
+        (["train-reward", "--data", "x.jsonl", "--solver", "newton", "--n-iter", "0"], "--n-iter must be an integer"),
+        (["train-reward", "--data", "x.jsonl", "--batch-size", "0"], "--batch-size must be an integer >= 1, got 0"),
+        (["dpo", "--toy", "--pairs", "0"], "dpo: --pairs must be an int >= 1, got 0"),  # n_pairs
+        (["dpo", "--toy", "--epochs", "0"], "argument --epochs: must be >= 1, got 0"),  # trained nothing, said nothing
+        (["dpo", "--toy", "--n", "0"], "unrecognized arguments: --n 0"),  # was read as --n-iter 0
+    ],
+)
+def test_errors_name_the_flag_not_the_library_argument(
+    argv: list[str], message: str, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    # user report: "n_pairs must be an int >= 1" for --n 0, "tau_max ... >= tau0" for --tau0 2, and
+    # "dpo --toy --n 0" answered "--n-iter applies only to the language-model run"
+    with pytest.raises(SystemExit) as exc:
+        main([*argv, "--out", str(tmp_path / "out")])
+    assert exc.value.code == 2
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_warning_is_one_line_naming_the_flag_once(tmp_path: Path) -> None:
+    # A real process (pytest records warnings instead of printing them): "rho0 >= log 2" came three times (the
+    # config, every loss call, the τ report), each with the library's file and source line, and the τ report
+    # logged "pearson: an input is constant" twice
+    data = tmp_path / "pairs.jsonl"
+    assert main(["make-data", "--n", "200", "--T", "3", "--D", "4", "--out", str(data)]) == 0
+    argv = ["train-reward", "--data", str(data), "--rho0", "0.8", "--epochs", "1", "--out", str(tmp_path / "run")]
+    proc = subprocess.run([sys.executable, "-m", "adapref", *argv], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr.strip().splitlines() == [
+        "adapref train-reward: warning: --rho0 = 0.8 >= log 2: every tau equals --tau0 = 0.1, so the adaptive loss "
+        "is Bradley-Terry at temperature --tau0"
+    ]
 
 
 def test_tau_report_of_an_interrupted_run_says_to_resume(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import os
 import stat
+import warnings
 from pathlib import Path
 
 import pytest
@@ -68,6 +69,35 @@ def test_resume_refuses_a_different_config(linear_data: tuple[object, object], t
         RewardTrainer(TrainConfig(epochs=1, rho0=0.3)).fit(train, out_dir=tmp_path, resume=True, progress=False)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="needs a checkpoint"):
         RewardTrainer().fit(train, out_dir=tmp_path / "empty", resume=True, progress=False)  # type: ignore[arg-type]
+
+
+def test_a_finished_run_says_so_on_resume_and_is_not_overwritten(
+    linear_data: tuple[PreferenceData, PreferenceData], tmp_path: Path
+) -> None:
+    # user report: resuming a finished run returned the same model silently, and fit() replaced an earlier run
+    train, _ = linear_data
+    cfg = TrainConfig(epochs=2, batch_size=256)
+    done = RewardTrainer(cfg).fit(train, out_dir=tmp_path, progress=False)
+    before = (tmp_path / "checkpoint.pt").read_bytes()
+    with pytest.warns(UserWarning, match="already trained all 2 epochs; resume with more epochs"):
+        assert RewardTrainer(cfg).fit(train, out_dir=tmp_path, resume=True, progress=False) == done
+    with pytest.raises(ValueError, match=r"holds a run \(checkpoint.pt\); pass resume=True .* overwrite=True"):
+        RewardTrainer(TrainConfig(epochs=1, rho0=0.3)).fit(train, out_dir=tmp_path, progress=False)
+    assert (tmp_path / "checkpoint.pt").read_bytes() == before  # refused before anything was written
+    RewardTrainer(TrainConfig(epochs=1, rho0=0.3)).fit(train, out_dir=tmp_path, overwrite=True, progress=False)
+    assert RewardTrainer.load(tmp_path / "model.pt").config.rho0 == 0.3
+
+
+def test_rho0_at_or_above_log2_is_warned_about_once(linear_data: tuple[PreferenceData, PreferenceData]) -> None:
+    # user report: the same "rho0 >= log 2" warning came three times (config, every loss call, tau_report)
+    train, _ = linear_data
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        trainer = RewardTrainer(TrainConfig(epochs=1, rho0=0.8, batch_size=256))
+        trainer.fit(train, progress=False)
+        report = trainer.tau_report(train)
+    assert [str(w.message).split(":")[0] for w in caught] == ["rho0 = 0.8 >= log 2"]
+    assert report.tau.unique().tolist() == pytest.approx([0.1])  # τ ≡ τ0, as the warning says
 
 
 def test_resume_may_train_on_to_more_epochs(linear_data: tuple[object, object], tmp_path: Path) -> None:

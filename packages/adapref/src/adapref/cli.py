@@ -11,7 +11,9 @@ import argparse
 import importlib
 import json
 import os
+import re
 import sys
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +25,78 @@ _TRAIN_FIELDS = {
     "seed": int, "device": str,
 }  # fmt: skip
 _RESUMABLE = ("train-reward", "dpo")  # commands that checkpoint into --out
+# Library argument names whose value a command's flag of another name passes (make-data's --n is n_pairs):
+# an error or warning names the flag, not the argument.
+_PARAM_ALIASES = {
+    "make-data": {"n_pairs": "n", "dim": "D", "env_id": "env", "eps": "teacher_param", "temperature": "teacher_param"},
+    "dpo": {"n_pairs": "pairs"},
+}
+_PACKAGE_DIR = Path(__file__).resolve().parent
+
+
+class _Parser(argparse.ArgumentParser):
+    """``ArgumentParser`` without abbreviations: ``dpo --n`` quietly meant ``--n-iter``."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("allow_abbrev", False)
+        super().__init__(*args, **kwargs)
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
+
+
+def _subparser(parser: argparse.ArgumentParser, command: str) -> argparse.ArgumentParser:
+    action = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    sub: argparse.ArgumentParser = action.choices[command]
+    return sub
+
+
+def _flag_names(parser: argparse.ArgumentParser, command: str, message: str) -> str:
+    """``message`` with the library's argument names replaced by the command's flags (``tau_max`` -> ``--tau-max``).
+
+    The name that opens the message is replaced (``T must be an int >= 1``); elsewhere only names with ``_``
+    or a digit (``tau0``), which cannot be ordinary words, and ``name=True`` of a switch becomes the switch. A
+    message that already names a flag (it opens with ``--``) is left as it is.
+    """
+    if message.startswith("--"):
+        return message
+    actions = {a.dest: a for a in _subparser(parser, command)._actions
+               if a.option_strings and a.dest != "help" and a.type is not Path}  # fmt: skip
+    names = {dest: dest for dest in actions}
+    names.update({k: v for k, v in _PARAM_ALIASES.get(command, {}).items() if v in actions})
+
+    def flag(name: str) -> str:
+        return next(o for o in actions[names[name]].option_strings if o.startswith("--"))
+
+    opening = re.match(r"(\w+) ", message)
+    if opening is not None and opening.group(1) in names:
+        message = flag(opening.group(1)) + message[opening.end(1) :]
+    for name in names:
+        if "_" in name or any(c.isdigit() for c in name):
+            message = re.sub(rf"(?<![\w-]){re.escape(name)}(=True)?(?!\w)", flag(name), message)
+    return message
+
+
+def _warning_formatter(parser: argparse.ArgumentParser, command: str) -> Any:
+    """``warnings.formatwarning`` of a command: ``adapref COMMAND: warning: ...`` on one line, each message once,
+    naming flags (the default shows the library's file and source line, once per line of code that warns)."""
+    seen: set[tuple[type[Warning], str]] = set()
+
+    def format_warning(message: Warning | str, category: type[Warning], filename: str, lineno: int,
+                       line: str | None = None) -> str:  # fmt: skip
+        text = str(message)
+        if filename.startswith("<") or Path(filename).resolve().is_relative_to(_PACKAGE_DIR):
+            text = _flag_names(parser, command, text)
+        if (category, text) in seen:
+            return ""
+        seen.add((category, text))
+        return f"adapref {command}: warning: {text}\n"
+
+    return format_warning
 
 
 def _add_common(p: argparse.ArgumentParser, *, out: str | None = "output folder", device: bool = True) -> None:
@@ -51,7 +125,7 @@ def _add_loss_flags(p: argparse.ArgumentParser) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``adapref``, one sub-parser per command."""
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="adapref",
         description="Adaptive preference scaling (DRO) for reward learning and DPO.",
         epilog='Paper: Hong, Li, Bukharin, Li, Jiang, Yang, Zhao, "Adaptive Preference Scaling for Reinforcement '
@@ -69,19 +143,17 @@ def build_parser() -> argparse.ArgumentParser:
     make = sub.add_parser("make-data", help="write preference pairs with a known reward as JSONL")
     make.add_argument("--source", choices=("synthetic", "gym"), default="synthetic", help="default %(default)s")
     make.add_argument("--n", type=int, default=4000, help="number of pairs (default %(default)s)")
-    make.add_argument("--T", type=int, default=10, help="steps per segment (synthetic; default %(default)s)")
-    make.add_argument("--D", type=int, default=8, help="features per step (synthetic; default %(default)s)")
+    make.add_argument("--T", type=int, default=None, help="steps per segment (synthetic; default 10)")
+    make.add_argument("--D", type=int, default=None, help="features per step (synthetic; default 8)")
     make.add_argument(
         "--reward",
         choices=("linear", "mlp", "smooth-mlp"),
-        default="linear",
-        help="true reward (synthetic; see adapref.TrueReward; default %(default)s)",
+        default=None,
+        help="true reward (synthetic; see adapref.TrueReward; default linear)",
     )
+    make.add_argument("--env", default=None, help="gymnasium id (gym; default Pendulum-v1), e.g. HalfCheetah-v5")
     make.add_argument(
-        "--env", default="Pendulum-v1", help="gymnasium id (gym; default %(default)s), e.g. HalfCheetah-v5"
-    )
-    make.add_argument(
-        "--seg-len", type=int, default=25, help="segment length (gym; default %(default)s; the official code uses 1)"
+        "--seg-len", type=int, default=None, help="segment length (gym; default 25; the official code uses 1)"
     )
     make.add_argument("--policy", choices=("noisy-sine", "random"), default=None,
                       help="policy that rolls out the segments (gym; default noisy-sine, a noise-scaled scripted one)")  # fmt: skip
@@ -143,7 +215,7 @@ def build_parser() -> argparse.ArgumentParser:
     dpo.add_argument("--clamp-tau-max", dest="clamp_tau_max", action="store_const", const=True, default=None,
                      help="ada-quad LM run: clamp τ at --tau-max, as the authors' DPO trainer (paper: no bound)")  # fmt: skip
     dpo.add_argument("--flip-rate", type=float, default=None, help="share of flipped labels (default 0; --toy only)")
-    dpo.add_argument("--epochs", type=int, default=3, help="epochs (default %(default)s)")
+    dpo.add_argument("--epochs", type=_positive_int, default=3, help="epochs (default %(default)s)")
     dpo.add_argument("--pairs", type=int, default=None, help="number of labelled pairs (default 6000; --toy only)")
     dpo.add_argument(
         "--lr",
@@ -208,12 +280,16 @@ def main(argv: list[str] | None = None) -> int:
     """Run ``adapref`` with ``argv`` (default: ``sys.argv[1:]``) and return the exit status."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    previous = warnings.formatwarning
+    warnings.formatwarning = _warning_formatter(parser, args.command)
     try:
         return _dispatch(parser, args, argv)
     except BrokenPipeError:  # stdout closed early (`| head`): stop quietly, as command-line tools do
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())  # no second error when Python flushes stdout at exit
         return 141
+    finally:
+        warnings.formatwarning = previous
 
 
 # Files the commands read, named by their flag when missing (not as "[Errno 2] ... 'x.jsonl'").
@@ -256,7 +332,8 @@ def _dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace, argv: l
         raise
     except (ValueError, ImportError, OSError) as exc:
         missing = _missing_input(args, exc) if isinstance(exc, OSError) else None
-        parser.error(f"{args.command}: {missing or exc}")
+        message = _flag_names(parser, args.command, str(exc)) if type(exc) is ValueError else str(exc)
+        parser.error(f"{args.command}: {missing or message}")
     except KeyboardInterrupt:  # one line, not a traceback; the checkpoints written so far stay
         resumable = args.command in _RESUMABLE and not getattr(args, "toy", False)
         hint = (

@@ -16,7 +16,16 @@ import torch
 from adapref._version import __version__
 from adapref.config import TrainConfig
 from adapref.data import PreferenceData
-from adapref.synthetic import Flip, Oracle, Stochastic, TrueReward, make_preference_data, pair_segments, sample_segments
+from adapref.synthetic import (
+    Flip,
+    Oracle,
+    RewardKind,
+    Stochastic,
+    TrueReward,
+    make_preference_data,
+    pair_segments,
+    sample_segments,
+)
 from adapref.trainer import CHECKPOINT, RewardTrainer
 
 
@@ -114,28 +123,49 @@ def demo(args: argparse.Namespace) -> int:
     return 0
 
 
+# make-data's flags that only one --source reads: (flag, destination)
+_SOURCE_FLAGS = {
+    "synthetic": (("--T", "T"), ("--D", "D"), ("--reward", "reward")),
+    "gym": (("--env", "env"), ("--seg-len", "seg_len"), ("--policy", "policy")),
+}
+# train-reward's flags that only some losses read: (flag, destination, the losses, the name of the losses)
+_LOSS_FLAGS = (
+    *((flag, dest, ("ada", "ada-quad"), "ada or ada-quad") for flag, dest in
+      (("--rho0", "rho0"), ("--tau0", "tau0"), ("--tau-max", "tau_max"), ("--solver", "solver"),
+       ("--n-iter", "n_iter"), ("--tau-init", "tau_init"))),
+    ("--temperature", "temperature", ("bt",), "bt"),
+    ("--beta", "beta", ("hinge", "ipo"), "hinge or ipo"),
+)  # fmt: skip
+
+
 def make_data(args: argparse.Namespace) -> int:
     """Write pairs (chosen, rejected, strength, corrupted) as JSONL."""
     seed = 0 if args.seed is None else args.seed
     out = args.out or Path("pairs.jsonl")
     if out.is_dir():
         raise ValueError(f"--out {out} is a folder; give the file to write, e.g. {out / 'pairs.jsonl'}")
+    for source, flags in _SOURCE_FLAGS.items():  # a flag of another source would be ignored: say so instead
+        given = [flag for flag, dest in flags if getattr(args, dest) is not None]
+        if args.source != source and given:
+            verb = "applies" if len(given) == 1 else "apply"
+            raise ValueError(f"{', '.join(given)} {verb} to --source {source}, not to --source {args.source}")
+    if args.teacher == "oracle" and args.teacher_param is not None:
+        raise ValueError(f"--teacher oracle takes no --teacher-param, got {args.teacher_param}")
     teacher = _teacher(args.teacher, args.teacher_param)
     gen = torch.Generator().manual_seed(seed)
-    if args.source == "synthetic" and args.policy is not None:
-        raise ValueError("--policy applies to --source gym (the synthetic segments are Gaussian features)")
     if args.source == "synthetic":
-        data, truth = make_preference_data(
-            args.n, T=args.T, D=args.D, reward=args.reward, teacher=teacher, generator=gen
-        )
-        meta: dict[str, Any] = {"source": "synthetic", "reward": args.reward, "truth": truth.state_dict()}
+        T, D = 10 if args.T is None else args.T, 8 if args.D is None else args.D  # an explicit 0 is refused
+        reward: RewardKind = args.reward or "linear"
+        data, truth = make_preference_data(args.n, T=T, D=D, reward=reward, teacher=teacher, generator=gen)
+        meta: dict[str, Any] = {"source": "synthetic", "reward": reward, "truth": truth.state_dict()}
     else:
         from adapref.envs import Policy, collect_segments
 
         policy: Policy = args.policy or "noisy-sine"
-        pool = collect_segments(args.env, n_segments=2 * args.n, seg_len=args.seg_len, policy=policy, seed=seed)
+        env, seg_len = args.env or "Pendulum-v1", 25 if args.seg_len is None else args.seg_len
+        pool = collect_segments(env, n_segments=2 * args.n, seg_len=seg_len, policy=policy, seed=seed)
         data = pair_segments(pool.features, pool.returns, args.n, teacher, gen)
-        meta = {"source": "gym", "env": args.env, "seg_len": args.seg_len, "policy": policy}
+        meta = {"source": "gym", "env": env, "seg_len": seg_len, "policy": policy}
     data.to_jsonl(out)
     meta.update({"n": len(data), "teacher": repr(teacher), "seed": seed, "version": __version__})
     meta_path = out.with_suffix(out.suffix + ".meta.pt")
@@ -153,6 +183,13 @@ def train_reward(args: argparse.Namespace) -> int:
     """Train a reward model; write config.json, model.pt, history.json, taus.csv under --out."""
     config: TrainConfig = args.train_config
     out = args.out or Path("runs") / "reward"
+    for flag, dest, losses, named in _LOSS_FLAGS:  # it would be ignored: say so instead
+        if getattr(args, dest) is not None and config.loss not in losses:
+            raise ValueError(f"{flag} applies to --loss {named}, not to --loss {config.loss}")
+    newton = config.solver.startswith("newton")
+    if config.loss.startswith("ada") and not newton and (args.n_iter is not None or args.tau_init is not None):
+        given = "--n-iter" if args.n_iter is not None else "--tau-init"
+        raise ValueError(f"{given} sets up a Newton solver: give --solver newton or newton-official (exact has none)")
     data = PreferenceData.from_jsonl(args.data, ragged=args.ragged)
     if not 0.0 <= args.val_fraction < 1.0:
         raise ValueError(f"--val-fraction must be in [0, 1), got {args.val_fraction}")

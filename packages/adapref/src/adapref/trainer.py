@@ -7,6 +7,7 @@ epoch and ``resume`` that continues bit-identically.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import json
@@ -15,7 +16,7 @@ import math
 import os
 import pickle
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -29,12 +30,20 @@ from adapref.data import PreferenceData, atomic_replace
 from adapref.functional import adaptive_preference_loss
 from adapref.metrics import preference_accuracy, spearman, spearman_ceiling, strength_quantile_table, tau_histogram
 from adapref.reward_model import SegmentRewardModel
-from adapref.scaling import solve_tau
+from adapref.scaling import LOG2, solve_tau
 
 logger = logging.getLogger(__name__)
 
 LossFn = Callable[[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor | None]]
 CHECKPOINT = "checkpoint.pt"
+
+
+@contextlib.contextmanager
+def _rho0_warned() -> Iterator[None]:
+    """Silence the solver's ``rho0 >= log 2`` warning, which the ``TrainConfig`` already gave once."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=r"rho0 = .* >= log 2", category=UserWarning)
+        yield
 
 
 def make_loss(config: TrainConfig) -> LossFn:
@@ -57,6 +66,13 @@ def make_loss(config: TrainConfig) -> LossFn:
             )
             return out.loss, out.tau
 
+        if config.loss == "ada" and config.rho0 >= LOG2:  # TrainConfig warned that τ ≡ τ0: not again every step
+
+            def ada_warned(c: torch.Tensor, r: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+                with _rho0_warned():
+                    return ada(c, r)
+
+            return ada_warned
         return ada
     if config.loss == "bt":
         return lambda c, r: (bt_loss(c, r, temperature=config.temperature).mean(), None)
@@ -146,6 +162,7 @@ class RewardTrainer:
         *,
         out_dir: str | os.PathLike[str] | None = None,
         resume: bool = False,
+        overwrite: bool = False,
         progress: bool | None = None,
         callback: Callable[[int, dict[str, float]], None] | None = None,
     ) -> History:
@@ -158,7 +175,9 @@ class RewardTrainer:
                 and, once training ends, ``history.json`` and ``model.pt``.
             resume: continue from ``out_dir/checkpoint.pt`` (model, optimiser, RNG, history);
                 the result equals an uninterrupted run bit for bit. Only ``epochs`` (train on to
-                more) and ``device`` may differ from the checkpoint's config.
+                more) and ``device`` may differ from the checkpoint's config. A run that already trained
+                all ``epochs`` is kept as it is, with a ``UserWarning`` saying so.
+            overwrite: start a new run in an ``out_dir`` that holds one (without it, that is an error).
             progress: show a tqdm bar (None: only on a terminal).
             callback: called as ``callback(epoch, record)`` after each epoch (and its checkpoint);
                 it may raise to stop the run, which ``resume`` then continues.
@@ -169,13 +188,18 @@ class RewardTrainer:
         Raises:
             ValueError: ``resume`` without a checkpoint, or a checkpoint whose settings (``epochs`` and
                 ``device`` aside), feature dimension or data differ from this run's, or that completed
-                more epochs than ``epochs``.
+                more epochs than ``epochs``; ``out_dir`` holding a run without ``resume`` or ``overwrite``.
         """
         obs_dim = int(train.chosen.shape[-1])
         model, opt, gen = self._build(obs_dim)
         history = History()
         start = 0
         out = Path(out_dir) if out_dir is not None else None
+        if out is not None and not resume and not overwrite and (out / CHECKPOINT).is_file():
+            raise ValueError(
+                f"out_dir {out} holds a run ({CHECKPOINT}); pass resume=True to continue it, overwrite=True to "
+                "replace it, or another out_dir"
+            )
         if resume:
             if out is None or not (out / CHECKPOINT).is_file():
                 raise ValueError(f"resume=True needs a checkpoint at {out}/{CHECKPOINT}; none was found")
@@ -192,6 +216,13 @@ class RewardTrainer:
             history = History(state["history"]["epochs"])
             start = state["epoch"]
             logger.info("resumed from %s at epoch %d", out / CHECKPOINT, start)
+            if start >= self.config.epochs:  # say so, rather than return the same model silently
+                warnings.warn(
+                    f"nothing to resume in {out}: it already trained all {start} epochs; resume with more epochs "
+                    "to train on",
+                    UserWarning,
+                    stacklevel=2,
+                )
         self.model = model
         if out is not None:
             out.mkdir(parents=True, exist_ok=True)
@@ -301,9 +332,10 @@ class RewardTrainer:
         if not cfg.loss.startswith("ada"):
             raise ValueError(f"tau_report needs loss 'ada' or 'ada-quad', this trainer uses {cfg.loss!r}")
         d = self.margins(data)
-        tau = solve_tau(d, rho0=cfg.rho0, tau0=cfg.tau0, tau_max=cfg.tau_max, solver=cfg.solver,  # type: ignore[arg-type]
-                        n_iter=cfg.n_iter, tau_init=cfg.tau_init, quadratic=cfg.loss == "ada-quad",
-                        clamp_tau_max=cfg.clamp_tau_max)  # fmt: skip
+        with _rho0_warned():  # TrainConfig warned when it was made
+            tau = solve_tau(d, rho0=cfg.rho0, tau0=cfg.tau0, tau_max=cfg.tau_max, solver=cfg.solver,  # type: ignore[arg-type]
+                            n_iter=cfg.n_iter, tau_init=cfg.tau_init, quadratic=cfg.loss == "ada-quad",
+                            clamp_tau_max=cfg.clamp_tau_max)  # fmt: skip
         bounded = cfg.loss == "ada" or cfg.clamp_tau_max  # τ ≤ τmax; the unclamped quadratic has no upper bound
         upper = cfg.tau_max if bounded else max(float(tau.max()), cfg.tau0 * (1 + 1e-6))
         hist = tau_histogram(tau, cfg.tau0, upper, bins=bins)
@@ -312,8 +344,11 @@ class RewardTrainer:
         table = rho = ceiling = None
         if data.strength is not None:
             table = strength_quantile_table(tau, data.strength, q=5)
-            rho = spearman(tau, data.strength)
-            ceiling = spearman_ceiling(tau, data.strength, cfg.tau0, cfg.tau_max if bounded else math.inf)
+            if bool((tau == tau[0]).all()):  # one τ for all (ρ0 ≥ log 2: τ ≡ τ0): no ranking, both undefined
+                rho = ceiling = math.nan  # (without the metrics' "an input is constant" log line, twice)
+            else:
+                rho = spearman(tau, data.strength)
+                ceiling = spearman_ceiling(tau, data.strength, cfg.tau0, cfg.tau_max if bounded else math.inf)
         return TauReport(tau, d, hist, table, rho, ceiling)
 
     def save(self, path: str | os.PathLike[str]) -> None:
