@@ -581,7 +581,7 @@ def test_make_data_and_dpo_refuse_options_they_would_ignore(
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
-        (["make-data", "--n", "0"], "make-data: --n must be an int >= 1, got 0"),  # the library's n_pairs
+        (["make-data", "--n", "0"], "argument --n: must be >= 1, got 0"),
         (["make-data", "--D", "0"], "make-data: --D must be an int >= 1, got 0"),  # dim
         (["make-data", "--teacher", "myopic", "--rate", "3"], "--teacher-param must be in (0, 1], got 3.0"),  # gamma
         (["make-data", "--source", "gym", "--seg-len", "0"], "make-data: --seg-len must be an int >= 1, got 0"),
@@ -614,6 +614,109 @@ def test_a_warning_is_one_line_naming_the_flag_once(tmp_path: Path) -> None:
     assert len(warned) == 1
     assert warned[0].startswith("r3m train-reward: warning: --lam = 0.005 flags every pair")
     assert "UserWarning" not in proc.stderr
+
+
+def test_paths_and_quoted_keys_keep_their_names() -> None:
+    # review finding: "--data batch_size/bad.jsonl" was printed as "--batch-size/bad.jsonl"
+    from r3m.cli import _flag_names, build_parser
+
+    parser = build_parser()
+    for text in ("batch_size/bad.jsonl:1: 'rejected' has shape (2,)", "checkpoint at runs/lam/x/checkpoint.pt",
+                 "unknown TrainConfig key(s) ['val_fraction']", "seed_lam.jsonl:3: bad JSON"):  # fmt: skip
+        assert _flag_names(parser, "train-reward", text) == text
+    assert _flag_names(parser, "train-reward", "other settings: batch_size (64 there, 32 here); lam (0.5 there, "
+                       "0.3 here); seed (0 there, 1 here)") == (
+        "other settings: --batch-size (64 there, 32 here); --lam (0.5 there, 0.3 here); --seed (0 there, 1 here)"
+    )  # fmt: skip
+    assert (
+        _flag_names(parser, "make-data", "seg_len must be an int >= 1, got 0") == "--seg-len must be an int >= 1, got 0"
+    )
+
+
+def test_run_and_data_folders_are_named_by_their_flag(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # review finding: "cannot read the checkpoint nope/model.pt: [Errno 2] ...", "[Errno 21] Is a directory"
+    data = tmp_path / "pairs.jsonl"
+    assert main(["make-data", "--n", "50", "--T", "2", "--D", "3", "--out", str(data)]) == 0
+    (tmp_path / "empty").mkdir()
+    cases = [
+        (["audit", "--run", str(tmp_path / "nope"), "--data", str(data)], f"--run {tmp_path / 'nope'}: no such folder"),
+        (["audit", "--run", str(data), "--data", str(data)], f"--run {data} is a file; give the run's folder"),
+        (["audit", "--run", str(tmp_path / "empty"), "--data", str(data)], "holds no model.pt: give a folder written"),
+        (["train-reward", "--data", str(tmp_path), "--out", str(tmp_path / "r")], f"--data {tmp_path} is a folder"),
+    ]
+    for argv, message in cases:
+        with pytest.raises(SystemExit):
+            main(argv)
+        err = capsys.readouterr().err
+        assert message in err, argv
+        assert "Errno" not in err
+
+
+def test_a_bare_resume_finishes_the_run_as_begun(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # review finding: `--resume` without --epochs trained a 10-epoch run to the default 5 and recorded epochs 5
+    from r3m.config import TrainConfig
+    from r3m.data import PreferenceData
+    from r3m.trainer import RewardTrainer
+
+    data = tmp_path / "pairs.jsonl"
+    assert main(["make-data", "--n", "300", "--T", "2", "--D", "3", "--out", str(data)]) == 0
+    pairs = PreferenceData.from_jsonl(data)
+    train, val = pairs.split(0.1, torch.Generator().manual_seed(0))  # train-reward's split at seed 0
+
+    def stop(epoch: int, record: dict[str, float]) -> None:
+        raise KeyboardInterrupt
+
+    cfg = TrainConfig(epochs=7, early_stopping="none", lam=0.6)
+    with pytest.raises(KeyboardInterrupt):
+        RewardTrainer(cfg).fit(train, val, out_dir=tmp_path / "run", progress=False, callback=stop)
+    capsys.readouterr()
+    assert main(["train-reward", "--data", str(data), "--out", str(tmp_path / "run"), "--resume", "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert summary["epochs_run"] == 7
+    assert json.loads((tmp_path / "run" / "config.json").read_text())["train"] == cfg.to_dict()
+    with pytest.raises(SystemExit):  # a setting given on the line still has to match the run's
+        main(["train-reward", "--data", str(data), "--out", str(tmp_path / "run"), "--resume", "--lam", "0.5"])
+    assert "--lam (0.6 there, 0.5 here)" in capsys.readouterr().err
+
+
+def test_a_config_files_options_that_do_not_apply_are_dropped(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # review finding: one file for several sources was refused ("--T, --D apply to --source synthetic") although
+    # the command line gave no --T; the file's values are defaults, and a default that does not apply is not used
+    conf = tmp_path / "m.toml"
+    conf.write_text("T = 3\nD = 2\nrate = 0.1\n")
+    assert (
+        main(["make-data", "--config", str(conf), "--source", "text", "--n", "20", "--out", str(tmp_path / "t")]) == 0
+    )
+    assert (
+        main(["make-data", "--config", str(conf), "--teacher", "oracle", "--n", "20", "--out", str(tmp_path / "o")])
+        == 0
+    )
+    assert main(["make-data", "--config", str(conf), "--n", "20", "--out", str(tmp_path / "s.jsonl")]) == 0
+    first = json.loads((tmp_path / "s.jsonl").read_text().splitlines()[0])
+    assert (len(first["chosen"]), len(first["chosen"][0])) == (3, 2)  # where they apply, they are used
+    with pytest.raises(SystemExit):  # given on the command line, an inapplicable flag is still refused
+        main(["make-data", "--config", str(conf), "--source", "text", "--T", "4", "--out", str(tmp_path / "x")])
+    assert "--T applies to --source synthetic" in capsys.readouterr().err
+    toy = tmp_path / "toy.toml"
+    toy.write_text("toy = true\n")
+    with pytest.raises(SystemExit):
+        main(["dpo", "--config", str(toy), "--data", "x.jsonl"])
+    assert f"not to --toy (--toy set by --config {toy})" in capsys.readouterr().err
+
+
+def test_logged_warnings_are_one_line_each_once(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # review finding: auditing clean data printed "outlier_auroc: only one class ..." twice (δ and margin AUROC)
+    data = tmp_path / "pairs.jsonl"
+    assert main(["make-data", "--n", "200", "--T", "2", "--D", "3", "--teacher", "oracle", "--out", str(data)]) == 0
+    assert main(["train-reward", "--data", str(data), "--epochs", "1", "--out", str(tmp_path / "run")]) == 0
+    capsys.readouterr()
+    assert main(["audit", "--run", str(tmp_path / "run"), "--data", str(data)]) == 0
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert lines, "clean labels: recall and AUROC are undefined, which the audit says"
+    assert all(line.startswith("r3m audit: warning: ") for line in lines)
+    assert len(lines) == len(set(lines))
 
 
 def test_config_file_numbers_may_be_quoted(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

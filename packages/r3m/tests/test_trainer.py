@@ -55,6 +55,11 @@ def test_flagged_set_recovers_the_flipped_pairs(flipped: tuple[PreferenceData, P
     assert rep.auroc == pytest.approx(outlier_auroc(r3m_delta(margins, 0.5), train.corrupted))
     assert [row["id"] for row in rep.top(3)] == [train.ids[i] for i in torch.argsort(rep.delta, descending=True)[:3]]
     assert rep.top(np.int64(3)) == rep.top(3)  # numpy integers are integers
+    # past the flagged pairs (δ = 0 ties), the most nearly flagged come first, not data order (user report)
+    everything = rep.top(len(train))
+    flagged = int(rep.flagged.sum())
+    assert [r["delta"] for r in everything[:flagged]] == sorted(rep.delta[rep.flagged].tolist(), reverse=True)
+    assert [r["margin"] for r in everything[flagged:]] == sorted(margins[~rep.flagged].tolist())
     for bad in (-1, 2.0, True):
         with pytest.raises(ValueError, match="k must be an integer >= 0"):
             rep.top(bad)  # type: ignore[arg-type]
@@ -188,14 +193,21 @@ def test_a_run_with_nothing_left_to_train_says_so_on_resume(
     cfg = TrainConfig(epochs=5, batch_size=256, patience=1)
     first = RewardTrainer(cfg).fit(train, same, out_dir=tmp_path / "early", progress=False)
     assert (len(first.epochs), first.best_epoch) == (2, 1)
-    with pytest.warns(UserWarning, match=r"stopped early after epoch 2 .*patience 1; the model kept is epoch 1's"):
+    with pytest.warns(
+        UserWarning,
+        match=r"stopped early after epoch 2 .*patience 1; the model kept is epoch 1's\). A run that stopped stays",
+    ):
         again = RewardTrainer(TrainConfig(epochs=9, batch_size=256, patience=1)).fit(
             train, same, out_dir=tmp_path / "early", resume=True, progress=False
         )
     assert again.to_dict() == first.to_dict()
+    with pytest.warns(UserWarning, match="stopped early after epoch 2"):  # not "resume with more epochs"
+        RewardTrainer(TrainConfig(epochs=2, batch_size=256, patience=1)).fit(
+            train, same, out_dir=tmp_path / "early", resume=True, progress=False
+        )
     cfg = TrainConfig(epochs=2, batch_size=256, early_stopping="none")
     done = RewardTrainer(cfg).fit(train, out_dir=tmp_path / "done", progress=False)
-    with pytest.warns(UserWarning, match="already trained all 2 epochs; resume with more epochs"):
+    with pytest.warns(UserWarning, match=r"already trained all 2 epoch\(s\); resume with epochs > 2"):
         assert RewardTrainer(cfg).fit(train, out_dir=tmp_path / "done", resume=True, progress=False) == done
     with warnings.catch_warnings():  # an interrupted run has epochs left: no warning
         warnings.simplefilter("error")
@@ -219,6 +231,17 @@ def test_an_existing_run_is_not_overwritten_unless_asked(
     with pytest.raises(ValueError, match=r"holds a run \(checkpoint.pt\); pass resume=True .* overwrite=True"):
         RewardTrainer(TrainConfig(epochs=1, batch_size=256, lam=0.7)).fit(train, out_dir=tmp_path, progress=False)
     assert (tmp_path / "checkpoint.pt").read_bytes() == before  # refused before anything was written
+    with pytest.raises(ValueError, match="pass one"):
+        RewardTrainer(cfg).fit(train, out_dir=tmp_path, resume=True, overwrite=True, progress=False)
+
+    def stop(epoch: int, record: dict[str, float]) -> None:
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):  # the new run stops before its end: nothing of the old one is left
+        RewardTrainer(TrainConfig(epochs=2, lam=0.7)).fit(train, out_dir=tmp_path, overwrite=True, progress=False,
+                                                          callback=stop)  # fmt: skip
+    assert not (tmp_path / "model.pt").exists()
+    assert not (tmp_path / "history.json").exists()
     other = RewardTrainer(TrainConfig(epochs=1, batch_size=256, lam=0.7))
     other.fit(train, out_dir=tmp_path, overwrite=True, progress=False)
     assert RewardTrainer.load(tmp_path / "model.pt").config.lam == 0.7

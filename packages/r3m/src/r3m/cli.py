@@ -11,6 +11,7 @@ import argparse
 import dataclasses
 import importlib
 import json
+import logging
 import os
 import re
 import sys
@@ -70,8 +71,13 @@ def _flag_names(parser: argparse.ArgumentParser, command: str, message: str) -> 
     if opening is not None and opening.group(1) in names:
         message = flag(opening.group(1)) + message[opening.end(1) :]
     for name in names:
-        if "_" in name or any(c.isdigit() for c in name):
-            message = re.sub(rf"(?<![\w-]){re.escape(name)}(=True)?(?!\w)", flag(name), message)
+        # a whole word, not part of a path, a file name, a quoted key or a flag; a name with "_" or a digit
+        # (seg_len, tau0) anywhere, an ordinary word (seed, lam) only where it reads as the argument:
+        # "seed (0 there, 1 here)", "epochs=1"
+        distinctive = "_" in name or any(c.isdigit() for c in name)
+        after = r"(?=[\s,;:)]|=|$)" if distinctive else r"(?=\s\(|=)"
+        pattern = rf"(?<![\w/.'\"-]){re.escape(name)}(=True)?{after}"
+        message = re.sub(pattern, flag(name), message)  # a flag holds no backslash
     return message
 
 
@@ -91,6 +97,22 @@ def _warning_formatter(parser: argparse.ArgumentParser, command: str) -> Any:
         return f"r3m {command}: warning: {text}\n"
 
     return format_warning
+
+
+class _CommandLog(logging.Handler):
+    """The package's log records as ``r3m COMMAND: warning: ...`` on stderr, each message once (the metrics
+    warn per call: once per loss, once per metric, for one cause)."""
+
+    def __init__(self, command: str) -> None:
+        super().__init__(logging.WARNING)
+        self.command = command
+        self.seen: set[str] = set()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        text = record.getMessage()
+        if text not in self.seen:
+            self.seen.add(text)
+            print(f"r3m {self.command}: {record.levelname.lower()}: {text}", file=sys.stderr)
 
 
 def _positive_int(text: str) -> int:
@@ -136,7 +158,7 @@ def build_parser() -> argparse.ArgumentParser:
     make = sub.add_parser("make-data", help="write corrupted preference pairs with known truth (JSONL)")
     make.add_argument("--source", choices=("synthetic", "gym", "text"), default="synthetic",
                       help="feature segments over a known reward, control-env segments, or TRL text pairs (for dpo --data); default %(default)s")  # fmt: skip
-    make.add_argument("--n", type=int, default=5000, help="number of pairs (default %(default)s)")
+    make.add_argument("--n", type=_positive_int, default=5000, help="number of pairs (default %(default)s)")
     make.add_argument("--T", type=int, default=None, help="steps per segment (synthetic; default 10)")
     make.add_argument("--D", type=int, default=None, help="features per step (synthetic; default 8)")
     make.add_argument(
@@ -158,7 +180,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     train = sub.add_parser("train-reward", help="train a segment reward model on a JSONL file")
     train.add_argument("--data", type=Path, required=True, help="pairs from make-data (JSONL)")
-    train.add_argument("--val-fraction", type=float, default=0.1, help="noisy validation share (early stopping)")
+    train.add_argument("--val-fraction", type=float, default=0.1,
+                       help="noisy validation share (early stopping; default %(default)s)")  # fmt: skip
     train.add_argument("--ragged", action="store_true",
                        help="accept segments of different lengths (padded at the end; the reward sums the real steps)")  # fmt: skip
     train.add_argument("--resume", action="store_true",
@@ -172,13 +195,15 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--lr", type=float, default=None, help="Adam learning rate (default 3e-3)")
     g.add_argument("--batch-size", dest="batch_size", type=int, default=None, help="default 64")
     g.add_argument("--discount", type=float, default=None, help="γ of the segment score (default 1)")
-    g.add_argument("--early-stopping", dest="early_stopping", choices=("val_accuracy", "none"), default=None)
+    g.add_argument("--early-stopping", dest="early_stopping", choices=("val_accuracy", "none"), default=None,
+                   help="keep the epoch of the best validation accuracy (default val_accuracy), or none")  # fmt: skip
     _add_common(train, out="run folder (default runs/reward)")
 
     aud = sub.add_parser("audit", help="outlier report of a trained run: which labels R³M flags")
     aud.add_argument("--run", type=Path, required=True, help="folder written by train-reward")
     aud.add_argument("--data", type=Path, required=True, help="pairs to audit (JSONL)")
-    aud.add_argument("--top", type=_positive_int, default=20, help="rows of the table (largest δ first)")
+    aud.add_argument("--top", type=_positive_int, default=20,
+                     help="rows of the table (largest δ first, then the smallest margins; default %(default)s)")  # fmt: skip
     aud.add_argument("--lam", type=float, default=None, help="λ of the flagging rule (default: the run's)")
     aud.add_argument("--csv", type=Path, default=None, help="also write every pair's δ as CSV")
     aud.add_argument("--ragged", action="store_true", help="accept segments of different lengths (as train-reward)")
@@ -310,9 +335,14 @@ def _apply_config(
         if action.dest in defaults:
             raise ValueError(f"--config: {args.config}: {defaults[action.dest][0]} and {key} both set {flag}")
         defaults[action.dest] = (key, _config_default(action, key, value, args.config))
+    unset = object()  # which of the file's options the command line also gives: parse once with a marker
+    sub.set_defaults(**dict.fromkeys(defaults, unset))
+    probe = parser.parse_args(argv)
     sub.set_defaults(**{dest: value for dest, (_, value) in defaults.items()})
     reparsed = parser.parse_args(argv)
     reparsed.config_values = loaded  # read once: train-reward's TrainConfig fields come from here too
+    # the options the file set and the command line did not: a command drops those that do not apply
+    reparsed.from_config = {dest for dest in defaults if getattr(probe, dest) is unset}
     return reparsed
 
 
@@ -334,6 +364,7 @@ def _train_config(args: argparse.Namespace) -> Any:
         if flag is not None:
             values[name] = flag
             from_file.discard(name)
+    args.train_values = dict(values)  # what the file and the flags set (a resume takes the rest from the run)
     try:
         return TrainConfig.from_dict(values)
     except ValueError as exc:  # TrainConfig's messages begin with the field's name: say when it came from the file
@@ -348,6 +379,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     previous = warnings.formatwarning
     warnings.formatwarning = _warning_formatter(parser, args.command)
+    log, handler = logging.getLogger("r3m"), _CommandLog(args.command)
+    log.addHandler(handler)
+    propagate, log.propagate = log.propagate, False
     try:
         return _dispatch(parser, args, argv)
     except BrokenPipeError:  # stdout closed early (`| head`): stop quietly, as command-line tools do
@@ -356,6 +390,8 @@ def main(argv: list[str] | None = None) -> int:
         return 141
     finally:
         warnings.formatwarning = previous
+        log.removeHandler(handler)
+        log.propagate = propagate
 
 
 # Files the commands read, named by their flag when missing (not as "[Errno 2] ... 'x.jsonl'").
@@ -363,13 +399,17 @@ _INPUT_FILES = (("data", "--data"), ("eval_data", "--eval-data"), ("run", "--run
 
 
 def _missing_input(args: argparse.Namespace, exc: OSError) -> str | None:
-    """``--data x.jsonl: no such file`` when ``exc`` is a missing input file named by its flag, else None."""
-    if not isinstance(exc, FileNotFoundError) or exc.filename is None:
+    """``--data x.jsonl: no such file`` (or ``is a folder``) when ``exc`` is about an input named by its flag."""
+    if not isinstance(exc, (FileNotFoundError, IsADirectoryError)) or exc.filename is None:
         return None
     for dest, flag in _INPUT_FILES:
         path = getattr(args, dest, None)
-        if path is not None and not Path(path).exists() and Path(exc.filename).is_relative_to(path):
+        if path is None:
+            continue
+        if isinstance(exc, FileNotFoundError) and not Path(path).exists() and Path(exc.filename).is_relative_to(path):
             return f"{flag} {path}: no such file or folder"
+        if isinstance(exc, IsADirectoryError) and Path(exc.filename) == Path(path):
+            return f"{flag} {path} is a folder; give the file"
     return None
 
 

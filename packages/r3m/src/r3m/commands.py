@@ -18,7 +18,7 @@ from r3m.config import TrainConfig
 from r3m.data import PreferenceData
 from r3m.synthetic import RewardKind, TrueReward, make_preference_data, pair_segments, sample_segments
 from r3m.teachers import Flip, Irrational, Mistake, Myopic, Oracle, Stochastic, Teacher
-from r3m.trainer import CHECKPOINT, RewardTrainer
+from r3m.trainer import CHECKPOINT, RewardTrainer, read_checkpoint
 
 TEACHERS = ("oracle", "flip", "stochastic", "myopic", "irrational", "mistake")
 
@@ -118,6 +118,12 @@ def demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def typed(args: argparse.Namespace, dest: str) -> bool:
+    """Whether option ``dest`` was given on the command line; a ``--config`` file's value is a default, which a
+    command drops where it does not apply (a file may serve several sources or modes), as its own defaults."""
+    return getattr(args, dest, None) not in (None, False) and dest not in getattr(args, "from_config", ())
+
+
 # make-data's flags that only one --source reads: (flag, destination)
 _SOURCE_FLAGS = {
     "synthetic": (("--T", "T"), ("--D", "D"), ("--reward", "reward")),
@@ -133,11 +139,11 @@ def make_data(args: argparse.Namespace) -> int:
         raise ValueError(f"--out {out} is a folder; give the file to write, e.g. {out / 'pairs.jsonl'}")
     gen = torch.Generator().manual_seed(seed)
     for source, flags in _SOURCE_FLAGS.items():  # a flag of another source would be ignored: say so instead
-        given = [flag for flag, dest in flags if getattr(args, dest) is not None]
+        given = [flag for flag, dest in flags if typed(args, dest)]
         if args.source != source and given:
             verb = "applies" if len(given) == 1 else "apply"
             raise ValueError(f"{', '.join(given)} {verb} to --source {source}, not to --source {args.source}")
-    if args.teacher == "oracle" and args.teacher_param is not None:
+    if args.teacher == "oracle" and typed(args, "teacher_param"):
         raise ValueError(f"--teacher oracle takes no --teacher-param, got {args.teacher_param}")
     if args.source == "text":
         from r3m.data import write_trl_jsonl
@@ -198,6 +204,10 @@ def train_reward(args: argparse.Namespace) -> int:
     """Train a reward model; write config.json, model.pt, history.json and deltas.csv under --out."""
     config: TrainConfig = args.train_config
     out = args.out or Path("runs") / "reward"
+    check_run_folder(out, args.resume)  # before anything is written to --out
+    if args.resume:  # a setting not given is the run's (epochs too: a bare --resume finishes the run as begun)
+        saved = {k: v for k, v in read_checkpoint(out / CHECKPOINT)["config"].items() if k != "device"}
+        config = TrainConfig.from_dict({**saved, **args.train_values})
     for flag, value, losses in (("--eps", args.eps, ("cbt", "rbt")), ("--beta", args.beta, ("ipo", "hinge"))):
         if value is not None and config.loss not in losses:  # it would be ignored: say so instead
             raise ValueError(f"{flag} applies to --loss {' or '.join(losses)}, not to --loss {config.loss}")
@@ -206,7 +216,6 @@ def train_reward(args: argparse.Namespace) -> int:
         raise ValueError(f"--val-fraction must be in [0, 1), got {args.val_fraction}")
     split_gen = torch.Generator().manual_seed(config.seed)
     train, val = data.split(args.val_fraction, split_gen) if args.val_fraction > 0 else (data, None)
-    check_run_folder(out, args.resume)  # before anything is written to --out
     trainer = RewardTrainer(config)  # an unavailable device is refused here, also before writing
     out.mkdir(parents=True, exist_ok=True)
     record = {"train": config.to_dict(), "data": str(args.data), "ragged": args.ragged, "val_fraction": args.val_fraction,
@@ -243,10 +252,26 @@ def write_deltas(path: Path, rep: Any, data: PreferenceData) -> None:
     tmp.replace(path)
 
 
+def check_run_dir(run: Path) -> None:
+    """``--run``: a folder train-reward wrote, holding the run's ``model.pt``."""
+    if not run.exists():
+        raise ValueError(f"--run {run}: no such folder")
+    if not run.is_dir():
+        raise ValueError(f"--run {run} is a file; give the run's folder (train-reward's --out)")
+    if not (run / "model.pt").is_file():
+        if (run / CHECKPOINT).is_file():
+            raise ValueError(
+                f"--run {run} holds no model.pt yet: the run was interrupted; finish it with `r3m train-reward "
+                f"--resume --out {run}` (same data and settings)"
+            )
+        raise ValueError(f"--run {run} holds no model.pt: give a folder written by train-reward")
+
+
 def audit(args: argparse.Namespace) -> int:
     """The outlier report of a trained run: largest δ first, with precision/recall when labels are known."""
     if args.csv is not None and args.csv.is_dir():  # before the work, not after it
         raise ValueError(f"--csv {args.csv} is a folder; give the CSV file to write, e.g. {args.csv / 'deltas.csv'}")
+    check_run_dir(args.run)
     trainer = RewardTrainer.load(args.run / "model.pt", device=args.device)
     data = PreferenceData.from_jsonl(args.data, ragged=args.ragged)
     model_dim = trainer.model.obs_dim if trainer.model is not None else None
@@ -272,6 +297,22 @@ def audit(args: argparse.Namespace) -> int:
     )
     print(json_text(summary, indent=2) if args.json else text)
     return 0
+
+
+def run_epochs(run_dir: Path) -> int | None:
+    """The epochs a language-model DPO run in ``run_dir`` was started with (its last checkpoint's
+    ``trainer_state.json``), or None: a bare ``--resume`` finishes the run as begun, not to the default."""
+    if not has_checkpoint(run_dir):
+        return None
+    from transformers.trainer_utils import get_last_checkpoint as _get_last_checkpoint
+
+    get_last_checkpoint: Any = _get_last_checkpoint  # untyped
+    try:
+        state = json.loads((Path(get_last_checkpoint(str(run_dir))) / "trainer_state.json").read_text("utf-8"))
+    except (OSError, ValueError):
+        return None
+    epochs = state.get("num_train_epochs") if isinstance(state, dict) else None
+    return int(epochs) if isinstance(epochs, (int, float)) and epochs >= 1 else None
 
 
 def has_checkpoint(run_dir: Path) -> bool:
@@ -300,19 +341,19 @@ def dpo(args: argparse.Namespace) -> int:
         known = LM_LOSSES
     if not losses or any(n not in known for n in losses):  # before any training, not after the losses before it
         raise ValueError(f"--losses must be a comma list of {', '.join(known)}, got {args.losses!r}")
+    toy_from = f" (--toy set by --config {args.config})" if "toy" in getattr(args, "from_config", ()) else ""
     if args.toy:
-        ignored = [flag for flag, value in (("--data", args.data), ("--eval-data", args.eval_data), ("--model", args.model),
-                   ("--lr", args.lr), ("--max-length", args.max_length), ("--batch-size", args.batch_size))
-                   if value is not None]  # fmt: skip
+        ignored = [flag for flag, dest in (("--data", "data"), ("--eval-data", "eval_data"), ("--model", "model"),
+                   ("--lr", "lr"), ("--max-length", "max_length"), ("--batch-size", "batch_size")) if typed(args, dest)]  # fmt: skip
         if ignored:
             verb = "applies" if len(ignored) == 1 else "apply"
-            raise ValueError(f"{', '.join(ignored)} {verb} only to the language-model run, not to --toy")
-    elif args.pairs is not None or args.flip_rate is not None:
+            raise ValueError(f"{', '.join(ignored)} {verb} only to the language-model run, not to --toy{toy_from}")
+    elif typed(args, "pairs") or typed(args, "flip_rate"):
         raise ValueError("--pairs and --flip-rate set up the toy (--toy); with --data the labels are the file's")
-    if args.toy and args.device not in (None, "cpu"):
+    if args.toy and typed(args, "device") and args.device != "cpu":
         raise ValueError(f"--device {args.device} applies to the language-model run (--data); the toy runs on the CPU")
     if args.toy and args.resume:
-        raise ValueError("--resume applies to the language-model run (--data); the toy trains in seconds")
+        raise ValueError(f"--resume applies to the language-model run (--data); the toy trains in seconds{toy_from}")
     if args.out is not None and args.out.exists() and not args.out.is_dir():
         raise ValueError(f"--out {args.out} is a file; give a folder (one subfolder per loss)")
     lam = args.lam if args.lam is not None else (0.5 if args.toy else 0.75)
@@ -370,8 +411,9 @@ def dpo(args: argparse.Namespace) -> int:
         batch_size = 16 if args.batch_size is None else args.batch_size
         lr = args.lr if args.lr is not None else (5e-3 if args.model is None else 5e-6)  # 5e-6: the paper's grid
         for name in losses:
+            run = run_epochs(base / name) if args.resume and args.epochs is None and held[name] else None
             metrics = train_lm_dpo(records, eval_records=eval_records, corrupted=corrupted, model=args.model,
-                                   loss=name, lam=lam, beta=args.beta, epochs=epochs, seed=seed, out_dir=base / name,
+                                   loss=name, lam=lam, beta=args.beta, epochs=run or epochs, seed=seed, out_dir=base / name,
                                    device=args.device or "cpu", resume=held[name], batch_size=batch_size, lr=lr,
                                    max_length=args.max_length)  # fmt: skip
             result[name] = metrics

@@ -102,12 +102,16 @@ class OutlierReport:
     """AUROC of −d (the detection baseline any model gives, e.g. Bradley-Terry's margin)."""
 
     def top(self, k: int = 20) -> list[dict[str, Any]]:
-        """The ``k`` pairs with the largest δ: id, margin, δ (``k`` ≥ 0; all pairs when ``k`` exceeds them)."""
+        """The ``k`` pairs with the largest δ: id, margin, δ (``k`` ≥ 0; all pairs when ``k`` exceeds them).
+
+        Ordered by margin, smallest first: for the flagged pairs that is δ = max(t_λ − d, 0) largest first, and
+        the unflagged (δ = 0) ones follow, the most nearly flagged first (in data order they said nothing).
+        """
         value: object = k  # checked as given: numpy integers are Integral, bools and floats are refused
         if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 0:
             raise ValueError(f"k must be an integer >= 0, got {k!r}")
         k = int(value)
-        order = torch.argsort(self.delta, descending=True)[:k]
+        order = torch.argsort(self.margins, stable=True)[:k]
         return [
             {"id": self.ids[i], "margin": float(self.margins[i]), "delta": float(self.delta[i])} for i in order.tolist()
         ]
@@ -187,11 +191,16 @@ class RewardTrainer:
         start, best_val, bad_epochs = 0, -math.inf, 0
         best_state: dict[str, torch.Tensor] | None = None
         out = Path(out_dir) if out_dir is not None else None
-        if out is not None and not resume and not overwrite and (out / CHECKPOINT).is_file():
-            raise ValueError(
-                f"out_dir {out} holds a run ({CHECKPOINT}); pass resume=True to continue it, overwrite=True to "
-                "replace it, or another out_dir"
-            )
+        if resume and overwrite:
+            raise ValueError("resume=True continues the run in out_dir and overwrite=True replaces it: pass one")
+        if out is not None and not resume and (out / CHECKPOINT).is_file():
+            if not overwrite:
+                raise ValueError(
+                    f"out_dir {out} holds a run ({CHECKPOINT}); pass resume=True to continue it, overwrite=True to "
+                    "replace it, or another out_dir"
+                )
+            for name in (CHECKPOINT, "model.pt", "history.json"):  # none of the old run may outlive the new one
+                (out / name).unlink(missing_ok=True)
         if resume:
             if out is None or not (out / CHECKPOINT).is_file():
                 raise ValueError(f"resume=True needs a checkpoint at {out}/{CHECKPOINT}; none was found")
@@ -339,12 +348,22 @@ class RewardTrainer:
         return trainer
 
 
+def read_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """The dict a run's ``checkpoint.pt`` or ``model.pt`` holds (``config``, ``model``, ...), read on the CPU."""
+    return _load(Path(path))
+
+
 def _load(path: Path) -> dict[str, Any]:
     """``torch.load`` on the CPU (the generator state must stay a CPU tensor); unreadable -> ValueError."""
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)  # no pickled code
-    except (OSError, RuntimeError, EOFError, pickle.UnpicklingError) as exc:
-        raise ValueError(f"cannot read the checkpoint {path}: {exc}") from exc
+    except OSError as exc:
+        raise ValueError(f"cannot read the checkpoint {path}: {exc.strerror or exc}") from exc
+    except (RuntimeError, EOFError, pickle.UnpicklingError) as exc:  # torch's text runs to several lines
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:160]
+        raise ValueError(
+            f"cannot read the checkpoint {path}: not a file torch.save wrote, or damaged ({first})"
+        ) from exc
     if not isinstance(state, dict) or "model" not in state or "config" not in state:
         raise ValueError(f"{path} is not an r3m checkpoint (no 'model' and 'config' entries)")
     return state
@@ -352,12 +371,12 @@ def _load(path: Path) -> dict[str, Any]:
 
 def _warn_if_finished(out: Path, cfg: TrainConfig, done: int, bad_epochs: int, best: int | None, val: bool) -> None:
     """A resumed run with nothing left to train says so, instead of returning the same model silently."""
-    if done >= cfg.epochs:
-        why = f"it already trained all {done} epochs; resume with more epochs to train on"
-    elif cfg.early_stopping == "val_accuracy" and val and bad_epochs >= cfg.patience:
-        why = (f"it stopped early after epoch {done} (no better validation accuracy for {bad_epochs} epochs, "
-               f"patience {cfg.patience}; the model kept is epoch {best}'s); a run that stopped stays stopped, so "
-               "start a new one with a larger patience to train longer")  # fmt: skip
+    if cfg.early_stopping == "val_accuracy" and val and bad_epochs >= cfg.patience:  # more epochs would not help
+        why = (f"it stopped early after epoch {done} (no better validation accuracy for {bad_epochs} epoch(s), "
+               f"patience {cfg.patience}; the model kept is epoch {best}'s). A run that stopped stays stopped: to "
+               "train longer, start a new one with a larger patience (TrainConfig.patience; CLI: in a --config file)")  # fmt: skip
+    elif done >= cfg.epochs:
+        why = f"it already trained all {done} epoch(s); resume with epochs > {done} to train on"
     else:
         return
     warnings.warn(f"nothing to resume in {out}: {why}", UserWarning, stacklevel=3)
