@@ -295,6 +295,9 @@ class TestTrainLmDpo:
         assert resumed["global_step"] == 4
         assert steps[:2] == [3, 4]  # only the second epoch ran: steps 1-2 came from checkpoint-2
         assert (tmp_path / "checkpoint-4").is_dir()
+        with pytest.warns(UserWarning, match=r"already trained all 2 epoch\(s\)"):  # finished: trains nothing, says so
+            again = train_lm_dpo(train, out_dir=tmp_path, epochs=2, batch_size=8, resume=True)
+        assert again["global_step"] == 4
         # other arguments or records than the run's are refused, naming them (review finding: they were taken)
         with pytest.raises(ValueError, match=r"beta=0\.2 \(the run has 0\.1\)"):
             train_lm_dpo(train, out_dir=tmp_path, epochs=3, batch_size=8, beta=0.2, resume=True)

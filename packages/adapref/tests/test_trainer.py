@@ -79,11 +79,22 @@ def test_a_finished_run_says_so_on_resume_and_is_not_overwritten(
     cfg = TrainConfig(epochs=2, batch_size=256)
     done = RewardTrainer(cfg).fit(train, out_dir=tmp_path, progress=False)
     before = (tmp_path / "checkpoint.pt").read_bytes()
-    with pytest.warns(UserWarning, match="already trained all 2 epochs; resume with more epochs"):
+    with pytest.warns(UserWarning, match=r"already trained all 2 epoch\(s\); resume with epochs > 2"):
         assert RewardTrainer(cfg).fit(train, out_dir=tmp_path, resume=True, progress=False) == done
     with pytest.raises(ValueError, match=r"holds a run \(checkpoint.pt\); pass resume=True .* overwrite=True"):
         RewardTrainer(TrainConfig(epochs=1, rho0=0.3)).fit(train, out_dir=tmp_path, progress=False)
     assert (tmp_path / "checkpoint.pt").read_bytes() == before  # refused before anything was written
+    with pytest.raises(ValueError, match="pass one"):
+        RewardTrainer(cfg).fit(train, out_dir=tmp_path, resume=True, overwrite=True, progress=False)
+
+    def stop(epoch: int, record: dict[str, float]) -> None:
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):  # the new run stops before its end: nothing of the old one is left
+        RewardTrainer(TrainConfig(epochs=2, rho0=0.3)).fit(train, out_dir=tmp_path, overwrite=True, progress=False,
+                                                           callback=stop)  # fmt: skip
+    assert not (tmp_path / "model.pt").exists()
+    assert not (tmp_path / "history.json").exists()
     RewardTrainer(TrainConfig(epochs=1, rho0=0.3)).fit(train, out_dir=tmp_path, overwrite=True, progress=False)
     assert RewardTrainer.load(tmp_path / "model.pt").config.rho0 == 0.3
 
@@ -169,6 +180,24 @@ def test_tau_report_agrees_with_an_independent_computation(linear_data: tuple[ob
     expected = spearmanr(best, train.strength.numpy()).statistic  # type: ignore[attr-defined]
     assert rep.spearman_ceiling == pytest.approx(expected, abs=1e-9)
     assert rep.spearman <= rep.spearman_ceiling + 1e-12
+
+
+def test_tau_report_takes_the_strength_as_an_argument(linear_data: tuple[PreferenceData, PreferenceData]) -> None:
+    # spec §4: tau_report(data, strength=None); a strength the data do not carry (e.g. scored later) is passed in
+    train, _ = linear_data
+    trainer = RewardTrainer(TrainConfig(epochs=1, rho0=0.3, tau_max=3.0))
+    trainer.fit(train, progress=False)
+    assert train.strength is not None
+    bare = PreferenceData(train.chosen, train.rejected, train.ids)
+    assert trainer.tau_report(bare).spearman is None
+    given = trainer.tau_report(bare, strength=train.strength)
+    assert given.spearman == trainer.tau_report(train).spearman
+    assert given.spearman == pytest.approx(spearmanr(given.tau.numpy(), train.strength.numpy()).statistic, abs=1e-9)
+    reversed_ = trainer.tau_report(train, strength=-train.strength)  # the argument wins over the data's
+    assert reversed_.spearman == pytest.approx(-given.spearman, abs=1e-9)
+    for bad in (train.strength[:-1], [1.0] * len(train), torch.full((len(train),), math.nan)):
+        with pytest.raises(ValueError, match="strength must be"):
+            trainer.tau_report(train, strength=bad)  # type: ignore[arg-type]
 
 
 def test_tau_report_of_the_quadratic_variant_has_no_share_at_tau_max(linear_data: tuple[object, object]) -> None:

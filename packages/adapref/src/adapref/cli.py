@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import logging
 import os
 import re
 import sys
@@ -40,6 +41,22 @@ class _Parser(argparse.ArgumentParser):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         kwargs.setdefault("allow_abbrev", False)
         super().__init__(*args, **kwargs)
+
+
+class _CommandLog(logging.Handler):
+    """The package's log records as ``adapref COMMAND: warning: ...`` on stderr, each message once (the metrics
+    warn per call: once per loss, once per metric, for one cause)."""
+
+    def __init__(self, command: str) -> None:
+        super().__init__(logging.WARNING)
+        self.command = command
+        self.seen: set[str] = set()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        text = record.getMessage()
+        if text not in self.seen:
+            self.seen.add(text)
+            print(f"adapref {self.command}: {record.levelname.lower()}: {text}", file=sys.stderr)
 
 
 def _positive_int(text: str) -> int:
@@ -76,8 +93,13 @@ def _flag_names(parser: argparse.ArgumentParser, command: str, message: str) -> 
     if opening is not None and opening.group(1) in names:
         message = flag(opening.group(1)) + message[opening.end(1) :]
     for name in names:
-        if "_" in name or any(c.isdigit() for c in name):
-            message = re.sub(rf"(?<![\w-]){re.escape(name)}(=True)?(?!\w)", flag(name), message)
+        # a whole word, not part of a path, a file name, a quoted key or a flag; a name with "_" or a digit
+        # (seg_len, tau0) anywhere, an ordinary word (seed, lam) only where it reads as the argument:
+        # "seed (0 there, 1 here)", "epochs=1"
+        distinctive = "_" in name or any(c.isdigit() for c in name)
+        after = r"(?=[\s,;:)]|=|$)" if distinctive else r"(?=\s\(|=)"
+        pattern = rf"(?<![\w/.'\"-]){re.escape(name)}(=True)?{after}"
+        message = re.sub(pattern, flag(name), message)  # a flag holds no backslash
     return message
 
 
@@ -142,7 +164,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     make = sub.add_parser("make-data", help="write preference pairs with a known reward as JSONL")
     make.add_argument("--source", choices=("synthetic", "gym"), default="synthetic", help="default %(default)s")
-    make.add_argument("--n", type=int, default=4000, help="number of pairs (default %(default)s)")
+    make.add_argument("--n", type=_positive_int, default=4000, help="number of pairs (default %(default)s)")
     make.add_argument("--T", type=int, default=None, help="steps per segment (synthetic; default 10)")
     make.add_argument("--D", type=int, default=None, help="features per step (synthetic; default 8)")
     make.add_argument(
@@ -199,13 +221,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="comma list of sigmoid, ada, ipo, hinge, cdpo, rdpo (toy) or ada, ada-quad, sigmoid, ipo, hinge (LM)",
     )
     dpo.add_argument("--beta", type=float, default=0.1, help="DPO β (default %(default)s)")
-    dpo.add_argument("--rho0", type=float, default=0.1, help="Ada-DPO ρ0 (default %(default)s)")
+    dpo.add_argument("--rho0", type=float, default=None, help="Ada-DPO ρ0 (default 0.1)")
     dpo.add_argument(
         "--tau-max",
         dest="tau_max",
         type=float,
-        default=5.0,
-        help="Ada-DPO τ_max (default %(default)s, the authors' DPO setting)",
+        default=None,
+        help="Ada-DPO τ_max (default 5, the authors' DPO setting)",
     )
     dpo.add_argument("--tau0", type=float, default=None, help="Ada-DPO τ0 of the LM run (default 0.1)")
     dpo.add_argument("--solver", choices=("exact", "newton", "newton-official"), default=None,
@@ -215,7 +237,8 @@ def build_parser() -> argparse.ArgumentParser:
     dpo.add_argument("--clamp-tau-max", dest="clamp_tau_max", action="store_const", const=True, default=None,
                      help="ada-quad LM run: clamp τ at --tau-max, as the authors' DPO trainer (paper: no bound)")  # fmt: skip
     dpo.add_argument("--flip-rate", type=float, default=None, help="share of flipped labels (default 0; --toy only)")
-    dpo.add_argument("--epochs", type=_positive_int, default=3, help="epochs (default %(default)s)")
+    dpo.add_argument("--epochs", type=_positive_int, default=None,
+                     help="epochs (default 3; a --resume without it: the run's own)")  # fmt: skip
     dpo.add_argument("--pairs", type=int, default=None, help="number of labelled pairs (default 6000; --toy only)")
     dpo.add_argument(
         "--lr",
@@ -269,11 +292,19 @@ def _train_config(args: argparse.Namespace) -> Any:
     from adapref.config import TrainConfig
 
     values: dict[str, Any] = _load_config_file(args.config) if getattr(args, "config", None) else {}
+    from_file = set(values)
     for name in _TRAIN_FIELDS:
         flag = getattr(args, name, None)
         if flag is not None:
             values[name] = flag
-    return TrainConfig.from_dict(values)
+            from_file.discard(name)
+    args.train_values = dict(values)  # what the file and the flags set (a resume takes the rest from the run)
+    try:
+        return TrainConfig.from_dict(values)
+    except ValueError as exc:  # TrainConfig's messages begin with the field's name: say when it came from the file
+        if str(exc).split(" ", 1)[0] in from_file:
+            raise ValueError(f"--config: {args.config}: {exc}") from exc
+        raise
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -282,6 +313,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     previous = warnings.formatwarning
     warnings.formatwarning = _warning_formatter(parser, args.command)
+    log, handler = logging.getLogger("adapref"), _CommandLog(args.command)
+    log.addHandler(handler)
+    propagate, log.propagate = log.propagate, False
     try:
         return _dispatch(parser, args, argv)
     except BrokenPipeError:  # stdout closed early (`| head`): stop quietly, as command-line tools do
@@ -290,6 +324,8 @@ def main(argv: list[str] | None = None) -> int:
         return 141
     finally:
         warnings.formatwarning = previous
+        log.removeHandler(handler)
+        log.propagate = propagate
 
 
 # Files the commands read, named by their flag when missing (not as "[Errno 2] ... 'x.jsonl'").
@@ -297,13 +333,17 @@ _INPUT_FILES = (("data", "--data"), ("eval_data", "--eval-data"), ("run", "--run
 
 
 def _missing_input(args: argparse.Namespace, exc: OSError) -> str | None:
-    """``--data x.jsonl: no such file`` when ``exc`` is a missing input file named by its flag, else None."""
-    if not isinstance(exc, FileNotFoundError) or exc.filename is None:
+    """``--data x.jsonl: no such file`` (or ``is a folder``) when ``exc`` is about an input named by its flag."""
+    if not isinstance(exc, (FileNotFoundError, IsADirectoryError)) or exc.filename is None:
         return None
     for dest, flag in _INPUT_FILES:
         path = getattr(args, dest, None)
-        if path is not None and not Path(path).exists() and Path(exc.filename).is_relative_to(path):
+        if path is None:
+            continue
+        if isinstance(exc, FileNotFoundError) and not Path(path).exists() and Path(exc.filename).is_relative_to(path):
             return f"{flag} {path}: no such file or folder"
+        if isinstance(exc, IsADirectoryError) and Path(exc.filename) == Path(path):
+            return f"{flag} {path} is a folder; give the file"
     return None
 
 

@@ -8,6 +8,7 @@ import dataclasses
 import json
 import math
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,7 @@ import torch
 from adapref._version import __version__
 from adapref.config import TrainConfig
 from adapref.data import PreferenceData
+from adapref.scaling import check_scaling_args
 from adapref.synthetic import (
     Flip,
     Oracle,
@@ -26,7 +28,7 @@ from adapref.synthetic import (
     pair_segments,
     sample_segments,
 )
-from adapref.trainer import CHECKPOINT, RewardTrainer
+from adapref.trainer import CHECKPOINT, RewardTrainer, read_checkpoint
 
 
 def json_text(obj: Any, indent: int | None = None) -> str:
@@ -183,6 +185,9 @@ def train_reward(args: argparse.Namespace) -> int:
     """Train a reward model; write config.json, model.pt, history.json, taus.csv under --out."""
     config: TrainConfig = args.train_config
     out = args.out or Path("runs") / "reward"
+    if args.resume and (out / CHECKPOINT).is_file():  # a setting not given is the run's (a bare --resume finishes it)
+        saved = {k: v for k, v in read_checkpoint(out / CHECKPOINT)["config"].items() if k != "device"}
+        config = TrainConfig.from_dict({**saved, **args.train_values})
     for flag, dest, losses, named in _LOSS_FLAGS:  # it would be ignored: say so instead
         if getattr(args, dest) is not None and config.loss not in losses:
             raise ValueError(f"{flag} applies to --loss {named}, not to --loss {config.loss}")
@@ -233,14 +238,34 @@ def _write_taus(path: Path, data: PreferenceData, tau: torch.Tensor, margins: to
     tmp.replace(path)
 
 
+def check_run_dir(run: Path) -> None:
+    """``--run``: a folder train-reward wrote, holding the run's ``model.pt``."""
+    if not run.exists():
+        raise ValueError(f"--run {run}: no such folder")
+    if not run.is_dir():
+        raise ValueError(f"--run {run} is a file; give the run's folder (train-reward's --out)")
+    if not (run / "model.pt").is_file():
+        if (run / CHECKPOINT).is_file():
+            raise ValueError(
+                f"--run {run} holds no model.pt yet: the run was interrupted; finish it with `adapref train-reward "
+                f"--resume --out {run}` (same data and settings)"
+            )
+        raise ValueError(f"--run {run} holds no model.pt: give a folder written by train-reward")
+
+
 def tau_report(args: argparse.Namespace) -> int:
     """Histogram of τ and, when the data carry the true strength, τ per strength quintile."""
-    if not (args.run / "model.pt").is_file() and (args.run / CHECKPOINT).is_file():
-        raise ValueError(
-            f"{args.run} holds no model.pt yet: the run was interrupted; finish it with `adapref train-reward --resume "
-            f"--out {args.run}` (same data and settings)"
-        )
+    check_run_dir(args.run)
+    plot = args.plot
+    if plot is not None:  # checked before the work; matplotlib writes "x" as x.png: say the file it writes
+        plot = plot if plot.suffix else plot.with_suffix(".png")
+        if plot.is_dir():
+            raise ValueError(f"--plot {plot} is a folder; give the image file to write, e.g. {plot / 'tau.png'}")
     trainer = RewardTrainer.load(args.run / "model.pt")
+    if not trainer.config.loss.startswith("ada"):
+        raise ValueError(
+            f"--run {args.run} was trained with --loss {trainer.config.loss}: τ exists for ada and ada-quad"
+        )
     data = PreferenceData.from_jsonl(args.data, ragged=args.ragged)
     model_dim = trainer.model.obs_dim if trainer.model is not None else None
     if model_dim is not None and int(data.chosen.shape[-1]) != model_dim:
@@ -260,11 +285,17 @@ def tau_report(args: argparse.Namespace) -> int:
             f"\n\nSpearman(τ, true strength) = {rep.spearman:.3f}   (ceiling with these shares at the bounds: "
             f"{rep.spearman_ceiling:.3f})\n"
         )
+        if rep.spearman is not None and math.isnan(rep.spearman):
+            why = "every pair has one τ" if bool((rep.tau == rep.tau[0]).all()) else "the strength is constant"
+            text = text.rstrip("\n") + f"   undefined: {why}\n"
         text += format_table(["strength from", "to", "pairs", "mean τ"],
                              [[q["lo"], q["hi"], q["n"], q["mean_tau"]] for q in rep.quantile_table])  # fmt: skip
-    if args.plot is not None:
-        _plot_histogram(rep.tau, trainer.config, args.plot)
-        text += f"\n\nplot: {args.plot}"
+    else:
+        text += "\n\n(no strength in the data: the τ-per-strength-quintile table needs a 'strength' on every record)"
+    if plot is not None:
+        plot.parent.mkdir(parents=True, exist_ok=True)
+        _plot_histogram(rep.tau, trainer.config, plot)
+        text += f"\n\nplot: {plot}"
     print(json_text(rep.to_dict(), indent=2) if args.json else text)
     return 0
 
@@ -285,6 +316,22 @@ def _plot_histogram(tau: torch.Tensor, config: TrainConfig, path: Path) -> None:
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
+
+
+def run_epochs(run_dir: Path) -> int | None:
+    """The epochs a language-model DPO run in ``run_dir`` was started with (its last checkpoint's
+    ``trainer_state.json``), or None: a bare ``--resume`` finishes the run as begun, not to the default."""
+    if not has_checkpoint(run_dir):
+        return None
+    from transformers.trainer_utils import get_last_checkpoint as _get_last_checkpoint
+
+    get_last_checkpoint: Any = _get_last_checkpoint  # untyped
+    try:
+        state = json.loads((Path(get_last_checkpoint(str(run_dir))) / "trainer_state.json").read_text("utf-8"))
+    except (OSError, ValueError):
+        return None
+    epochs = state.get("num_train_epochs") if isinstance(state, dict) else None
+    return int(epochs) if isinstance(epochs, (int, float)) and epochs >= 1 else None
 
 
 def has_checkpoint(run_dir: Path) -> bool:
@@ -333,10 +380,23 @@ def dpo(args: argparse.Namespace) -> int:
         raise ValueError(f"--losses must be a comma list of {', '.join(known)}, got {args.losses!r}")
     if args.clamp_tau_max and "ada-quad" not in names:
         raise ValueError("--clamp-tau-max applies to the ada-quad loss, which --losses does not name")
-    if (args.solver is not None or args.n_iter is not None) and not {"ada", "ada-quad"} & set(names):
-        raise ValueError("--solver and --n-iter apply to the ada losses, which --losses does not name")
+    ada_flags = [flag for flag, value in (("--rho0", args.rho0), ("--tau0", args.tau0), ("--tau-max", args.tau_max),
+                 ("--solver", args.solver), ("--n-iter", args.n_iter)) if value is not None]  # fmt: skip
+    if ada_flags and not {"ada", "ada-quad"} & set(names):
+        verb = "applies" if len(ada_flags) == 1 else "apply"
+        raise ValueError(f"{', '.join(ada_flags)} {verb} to the ada losses, which --losses does not name")
     if args.n_iter is not None and args.solver not in ("newton", "newton-official"):
         raise ValueError("--n-iter is the number of Newton iterations: give --solver newton or newton-official")
+    rho0 = 0.1 if args.rho0 is None else args.rho0
+    tau_max = 5.0 if args.tau_max is None else args.tau_max
+    epochs = 3 if args.epochs is None else args.epochs
+    if {"ada", "ada-quad"} & set(names):  # every setting checked before the first loss trains, not at the ada one
+        if args.toy and not tau_max >= 0.1:
+            raise ValueError(f"--tau-max must be >= 0.1 (the toy's τ0), got {tau_max}")
+        with warnings.catch_warnings():  # the loss warns about rho0 >= log 2 when it is configured
+            warnings.simplefilter("ignore", UserWarning)
+            check_scaling_args(rho0, 0.1 if args.tau0 is None else args.tau0, tau_max, args.solver or "exact",
+                               5 if args.n_iter is None else args.n_iter, 1.0, False)  # fmt: skip
     rows, result = [], {}
     if args.toy:
         from adapref.bandit import BanditConfig, make_bandit, train_dpo
@@ -344,7 +404,7 @@ def dpo(args: argparse.Namespace) -> int:
 
         config = BanditConfig(
             beta=args.beta,
-            epochs=args.epochs,
+            epochs=epochs,
             n_pairs=6000 if args.pairs is None else args.pairs,
             flip_rate=args.flip_rate or 0.0,
             seed=seed,
@@ -352,15 +412,13 @@ def dpo(args: argparse.Namespace) -> int:
         problem = make_bandit(config, torch.Generator().manual_seed(seed))
         _warm_up()
         for name in names:
-            fn = dpo_loss_fn(name, beta=args.beta, rho0=args.rho0, tau_max=args.tau_max)
+            fn = dpo_loss_fn(name, beta=args.beta, rho0=rho0, tau_max=tau_max)
             t0 = time.perf_counter()
             res = train_dpo(problem, fn, config, torch.Generator().manual_seed(seed))
             result[name] = {"normalised_reward": res.normalised_reward, "win_rate_vs_ref": res.win_rate_vs_ref,
                             "implicit_accuracy": res.implicit_accuracy, "seconds": time.perf_counter() - t0}  # fmt: skip
             if name == "ada" and res.log_probs is not None:  # τ at the trained margins against the true gap (A3)
-                taus = _dpo_tau_vs_strength(
-                    problem, res.log_probs, args.beta, {"rho0": args.rho0, "tau_max": args.tau_max}
-                )
+                taus = _dpo_tau_vs_strength(problem, res.log_probs, args.beta, {"rho0": rho0, "tau_max": tau_max})
                 result[name].update({"spearman_tau_strength": taus["rho"], "share_tau0": taus["f0"],
                                      "share_tau_max": taus["fmax"]})  # fmt: skip
             r = result[name]
@@ -403,8 +461,9 @@ def dpo(args: argparse.Namespace) -> int:
             "n_iter": 5 if args.n_iter is None else args.n_iter,
         }
         for name in names:
-            metrics = train_lm_dpo(records, eval_records=eval_records, model=args.model, loss=name, rho0=args.rho0,
-                                   tau0=tau0, tau_max=args.tau_max, beta=args.beta, epochs=args.epochs, seed=seed,
+            run = run_epochs(base / name) if args.resume and args.epochs is None and held[name] else None
+            metrics = train_lm_dpo(records, eval_records=eval_records, model=args.model, loss=name, rho0=rho0,
+                                   tau0=tau0, tau_max=tau_max, beta=args.beta, epochs=run or epochs, seed=seed,
                                    device=args.device or "cpu", out_dir=base / name, resume=held[name],
                                    batch_size=batch_size, max_length=args.max_length, lr=lr,
                                    **(solver_args if name in ("ada", "ada-quad") else {}),  # others: defaults
@@ -417,8 +476,8 @@ def dpo(args: argparse.Namespace) -> int:
                   "solver": args.solver or "exact", "n_iter": 5 if args.n_iter is None else args.n_iter,
                   "clamp_tau_max": bool(args.clamp_tau_max)}  # fmt: skip
     if args.out is not None:
-        write_json(args.out / "config.json", {**record, "losses": names, "beta": args.beta, "rho0": args.rho0,
-                                              "tau_max": args.tau_max, "seed": seed, "version": __version__})  # fmt: skip
+        write_json(args.out / "config.json", {**record, "losses": names, "beta": args.beta, "rho0": rho0,
+                                              "tau_max": tau_max, "seed": seed, "version": __version__})  # fmt: skip
         write_json(args.out / "results.json", result)
     print(json_text(result, indent=2) if args.json else table)
     return 0

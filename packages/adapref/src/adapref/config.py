@@ -68,7 +68,7 @@ class TrainConfig:
             raise ValueError(f"clamp_tau_max applies to loss 'ada-quad' only, got loss {self.loss!r}")
         if self.loss.startswith("ada"):
             check_scaling_args(self.rho0, self.tau0, self.tau_max, self.solver, self.n_iter, self.tau_init,
-                               self.loss == "ada-quad")  # fmt: skip
+                               self.loss == "ada-quad", stacklevel=4)  # at the user's TrainConfig(...)  # fmt: skip
             warn_if_tau_max_ignored(self.tau_max, self.rho0, self.loss == "ada-quad", self.clamp_tau_max, stacklevel=4)
         elif self.solver not in SOLVERS:
             raise ValueError(f"solver must be one of {SOLVERS}, got {self.solver!r}")

@@ -496,6 +496,13 @@ def train_lm_dpo(
 
         logger.info("lm dpo: loss=%s, %d train pairs, %d epochs, resume=%s", loss, len(train_rows), epochs, checkpoint)
         result = trainer.train(resume_from_checkpoint=checkpoint)
+        if checkpoint is not None and trainer.state.global_step <= int(Path(checkpoint).name.rsplit("-", 1)[-1]):
+            warnings.warn(  # say so, rather than report the same run again in silence
+                f"nothing to resume in {str(run_dir)!r}: it already trained all {epochs} epoch(s); resume with "
+                f"epochs > {epochs} to train on",
+                UserWarning,
+                stacklevel=2,
+            )
 
         metrics: dict[str, float] = {
             "train_loss": _mean_logged_loss(trainer.state.log_history, float(result.training_loss)),

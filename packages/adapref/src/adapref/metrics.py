@@ -105,12 +105,17 @@ def pearson(x: ArrayLike, y: ArrayLike) -> float:
         0.99...
     """
     a, b = _pair(x, y, ("x", "y"))
+    return _pearson(a, b, "pearson")
+
+
+def _pearson(a: npt.NDArray[np.float64], b: npt.NDArray[np.float64], name: str) -> float:
+    """Pearson's r of checked arrays; ``name`` is the function the user called, for the log line."""
     if a.size < 2:
         raise ValueError(f"x and y need at least 2 values, got {a.size}")
     da, db = a - a.mean(), b - b.mean()
     denom = math.sqrt(float(da @ da) * float(db @ db))
     if denom == 0.0:
-        logger.warning("pearson: an input is constant, the correlation is undefined (nan)")
+        logger.warning("%s: an input is constant, the correlation is undefined (nan)", name)
         return math.nan
     return max(-1.0, min(1.0, float(da @ db) / denom))
 
@@ -146,7 +151,7 @@ def spearman(x: ArrayLike, y: ArrayLike) -> float:
         1.0
     """
     a, b = _pair(x, y, ("x", "y"))
-    return pearson(_rankdata(a), _rankdata(b))
+    return _pearson(_rankdata(a), _rankdata(b), "spearman")
 
 
 def spearman_ceiling(tau: ArrayLike, strength: ArrayLike, tau0: float, tau_max: float) -> float:

@@ -154,7 +154,15 @@ def check_finite_arg(check_finite: object) -> bool | None:
 
 
 def check_scaling_args(
-    rho0: float, tau0: float, tau_max: float, solver: str, n_iter: int, tau_init: float, quadratic: bool = False
+    rho0: float,
+    tau0: float,
+    tau_max: float,
+    solver: str,
+    n_iter: int,
+    tau_init: float,
+    quadratic: bool = False,
+    *,
+    stacklevel: int = 3,
 ) -> None:
     """Validate the hyperparameters of τ solving; ``ValueError`` names the argument.
 
@@ -183,7 +191,7 @@ def check_scaling_args(
             f"rho0 = {rho0} >= log 2: every tau equals tau0 = {tau0}, so the adaptive loss is "
             "Bradley-Terry at temperature tau0",
             UserWarning,
-            stacklevel=3,
+            stacklevel=stacklevel,
         )
 
 
@@ -200,7 +208,7 @@ def warn_if_tau_max_ignored(
     if quadratic and not clamp_tau_max and tau_max < LOG2 / (2.0 * rho0):
         warnings.warn(
             f"tau_max = {tau_max} is ignored by the quadratic penalty, which has no upper bound (paper §3.6): "
-            f"tau can reach log 2 / (2 rho0) = {LOG2 / (2.0 * rho0):.4g}. Pass clamp_tau_max=True to clamp at "
+            f"tau can reach log 2 / (2ρ0) = {LOG2 / (2.0 * rho0):.4g}. Pass clamp_tau_max=True to clamp at "
             "tau_max as the authors' DPO trainer does",
             UserWarning,
             stacklevel=stacklevel,

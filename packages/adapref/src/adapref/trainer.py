@@ -195,11 +195,16 @@ class RewardTrainer:
         history = History()
         start = 0
         out = Path(out_dir) if out_dir is not None else None
-        if out is not None and not resume and not overwrite and (out / CHECKPOINT).is_file():
-            raise ValueError(
-                f"out_dir {out} holds a run ({CHECKPOINT}); pass resume=True to continue it, overwrite=True to "
-                "replace it, or another out_dir"
-            )
+        if resume and overwrite:
+            raise ValueError("resume=True continues the run in out_dir and overwrite=True replaces it: pass one")
+        if out is not None and not resume and (out / CHECKPOINT).is_file():
+            if not overwrite:
+                raise ValueError(
+                    f"out_dir {out} holds a run ({CHECKPOINT}); pass resume=True to continue it, overwrite=True to "
+                    "replace it, or another out_dir"
+                )
+            for name in (CHECKPOINT, "model.pt", "history.json"):  # none of the old run may outlive the new one
+                (out / name).unlink(missing_ok=True)
         if resume:
             if out is None or not (out / CHECKPOINT).is_file():
                 raise ValueError(f"resume=True needs a checkpoint at {out}/{CHECKPOINT}; none was found")
@@ -218,8 +223,8 @@ class RewardTrainer:
             logger.info("resumed from %s at epoch %d", out / CHECKPOINT, start)
             if start >= self.config.epochs:  # say so, rather than return the same model silently
                 warnings.warn(
-                    f"nothing to resume in {out}: it already trained all {start} epochs; resume with more epochs "
-                    "to train on",
+                    f"nothing to resume in {out}: it already trained all {start} epoch(s); resume with epochs > "
+                    f"{start} to train on",
                     UserWarning,
                     stacklevel=2,
                 )
@@ -322,15 +327,29 @@ class RewardTrainer:
             self.predict(data.chosen, mask=data.chosen_mask), self.predict(data.rejected, mask=data.rejected_mask)
         )
 
-    def tau_report(self, data: PreferenceData, *, bins: int = 10) -> TauReport:
+    def tau_report(self, data: PreferenceData, *, strength: torch.Tensor | None = None, bins: int = 10) -> TauReport:
         """τ_i of every pair at the trained model's margins, with histogram and strength relation.
 
+        Args:
+            data: the pairs.
+            strength: ``(N,)`` true preference strength of each pair (default: ``data.strength``), for the
+                quintile table and the Spearman correlation; neither is computed without one.
+            bins: histogram bins over [τ0, τmax].
+
         Raises:
-            ValueError: if the configured loss is not adaptive (no τ to report).
+            ValueError: if the configured loss is not adaptive (no τ to report), or ``strength`` is not ``(N,)``
+                finite numbers.
         """
         cfg = self.config
         if not cfg.loss.startswith("ada"):
             raise ValueError(f"tau_report needs loss 'ada' or 'ada-quad', this trainer uses {cfg.loss!r}")
+        if strength is not None:
+            if not isinstance(strength, torch.Tensor) or strength.shape != (len(data),):
+                got = tuple(strength.shape) if isinstance(strength, torch.Tensor) else type(strength).__name__
+                raise ValueError(f"strength must be a tensor of shape ({len(data)},), one per pair, got {got}")
+            if not bool(torch.isfinite(strength).all()):
+                raise ValueError("strength must be finite numbers")
+        strength = data.strength if strength is None else strength.detach().cpu().double()
         d = self.margins(data)
         with _rho0_warned():  # TrainConfig warned when it was made
             tau = solve_tau(d, rho0=cfg.rho0, tau0=cfg.tau0, tau_max=cfg.tau_max, solver=cfg.solver,  # type: ignore[arg-type]
@@ -342,13 +361,14 @@ class RewardTrainer:
         if not bounded:  # no upper bound (Prop. 3.2): the top edge is the largest τ, not a τmax
             hist["frac_at_tau_max"] = math.nan
         table = rho = ceiling = None
-        if data.strength is not None:
-            table = strength_quantile_table(tau, data.strength, q=5)
+        if strength is not None:
+            table = strength_quantile_table(tau, strength, q=5)
             if bool((tau == tau[0]).all()):  # one τ for all (ρ0 ≥ log 2: τ ≡ τ0): no ranking, both undefined
                 rho = ceiling = math.nan  # (without the metrics' "an input is constant" log line, twice)
             else:
-                rho = spearman(tau, data.strength)
-                ceiling = spearman_ceiling(tau, data.strength, cfg.tau0, cfg.tau_max if bounded else math.inf)
+                rho = spearman(tau, strength)  # nan for a constant strength; then the ceiling is undefined too
+                bound = cfg.tau_max if bounded else math.inf
+                ceiling = math.nan if math.isnan(rho) else spearman_ceiling(tau, strength, cfg.tau0, bound)
         return TauReport(tau, d, hist, table, rho, ceiling)
 
     def save(self, path: str | os.PathLike[str]) -> None:
@@ -371,12 +391,22 @@ class RewardTrainer:
         return trainer
 
 
+def read_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """The dict a run's ``checkpoint.pt`` or ``model.pt`` holds (``config``, ``model``, ...), read on the CPU."""
+    return _load(Path(path))
+
+
 def _load(path: Path) -> dict[str, Any]:
     """``torch.load`` on the CPU (the generator state must stay a CPU tensor); unreadable -> ValueError."""
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)  # no pickled code
-    except (OSError, RuntimeError, EOFError, pickle.UnpicklingError) as exc:
-        raise ValueError(f"cannot read the checkpoint {path}: {exc}") from exc
+    except OSError as exc:
+        raise ValueError(f"cannot read the checkpoint {path}: {exc.strerror or exc}") from exc
+    except (RuntimeError, EOFError, pickle.UnpicklingError) as exc:  # torch's text runs to several lines
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:160]
+        raise ValueError(
+            f"cannot read the checkpoint {path}: not a file torch.save wrote, or damaged ({first})"
+        ) from exc
     if not isinstance(state, dict) or "model" not in state or "config" not in state:
         raise ValueError(f"{path} is not an adapref checkpoint (no 'model' and 'config' entries)")
     return state
