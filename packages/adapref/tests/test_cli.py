@@ -641,6 +641,66 @@ def test_errors_name_the_flag_not_the_library_argument(
     assert not (tmp_path / "out").exists()
 
 
+def test_data_of_the_other_kind_is_named(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # review finding: text pairs given to train-reward read "missing key 'id'", segment pairs given to dpo
+    # "'chosen' message 0 must be an object, got list"
+    text, segs = tmp_path / "text.jsonl", tmp_path / "segs.jsonl"
+    text.write_text(json.dumps({"prompt": "Q: 1+1? A:", "chosen": " 2", "rejected": " 3"}) + "\n")
+    segs.write_text(json.dumps({"id": "a", "chosen": [[0.0, 1.0]], "rejected": [[1.0, 0.0]]}) + "\n")
+    for argv, message in (
+        (
+            ["train-reward", "--data", str(text), "--out", str(tmp_path / "r")],
+            "text pairs are for `adapref dpo --data`",
+        ),
+        (
+            ["dpo", "--data", str(segs), "--out", str(tmp_path / "d")],
+            "segment pairs are for `adapref train-reward --data`",
+        ),
+    ):
+        with pytest.raises(SystemExit):
+            main(argv)
+        assert message in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["make-data", "--seed", str(2**70)], "argument --seed: must be a 64-bit integer"),  # was "Overflow when"
+        (["train-reward", "--data", "{data}", "--lr", "1e12", "--loss", "ipo", "--epochs", "3"],
+         "training diverged in epoch"),
+        (["dpo", "--toy", "--pairs", "200", "--epochs", "1", "--beta", "1e-30", "--losses", "ipo"], "loss ipo: "),
+    ],
+)  # fmt: skip
+def test_extreme_settings_get_one_line_that_says_what_to_change(
+    argv: list[str], message: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = tmp_path / "pairs.jsonl"
+    assert main(["make-data", "--n", "200", "--T", "2", "--D", "3", "--out", str(data)]) == 0
+    capsys.readouterr()
+    with pytest.raises(SystemExit):
+        main([a.replace("{data}", str(data)) for a in argv] + ["--out", str(tmp_path / "o")])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert message in err[-1]
+    assert sum("error" in line for line in err) == 1  # argparse's usage, then one line
+    if "diverged" in message:
+        assert "lower lr (now 1e+12)" in err[-1] or "lower --lr (now 1e+12)" in err[-1]
+    if argv[0] == "dpo":
+        assert "in epoch 1" in err[-1]  # 1-based, as everywhere else
+        assert "try another --beta" in err[-1]
+
+
+def test_ada_quad_notes_an_ignored_tau_max_only_when_one_is_given(tmp_path: Path) -> None:
+    # review finding: every `--loss ada-quad` run warned "tau_max = 1.0 is ignored", the default nobody set
+    data = tmp_path / "pairs.jsonl"
+    assert main(["make-data", "--n", "100", "--T", "2", "--D", "3", "--out", str(data)]) == 0
+    for extra, warned in (([], False), (["--tau-max", "0.5"], True)):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            argv = ["train-reward", "--data", str(data), "--loss", "ada-quad", "--epochs", "1", *extra]
+            assert main([*argv, "--out", str(tmp_path / f"run{len(extra)}")]) == 0
+        assert any("is ignored by the quadratic penalty" in str(w.message) for w in caught) is warned
+
+
 def test_paths_and_quoted_keys_keep_their_names() -> None:
     # review finding: "--data tau_max/bad.jsonl" was printed as "--tau-max/bad.jsonl", and a config file's
     # unknown-key list as ['--batch-size', 'beta', ...]

@@ -59,6 +59,13 @@ class _CommandLog(logging.Handler):
             print(f"adapref {self.command}: {record.levelname.lower()}: {text}", file=sys.stderr)
 
 
+def _seed(text: str) -> int:
+    value = int(text)
+    if not -(2**63) <= value < 2**63:  # torch's generators take a 64-bit seed
+        raise argparse.ArgumentTypeError(f"must be a 64-bit integer, got {value}")
+    return value
+
+
 def _positive_int(text: str) -> int:
     value = int(text)
     if value < 1:
@@ -122,7 +129,7 @@ def _warning_formatter(parser: argparse.ArgumentParser, command: str) -> Any:
 
 
 def _add_common(p: argparse.ArgumentParser, *, out: str | None = "output folder", device: bool = True) -> None:
-    p.add_argument("--seed", type=int, default=None, help="random seed (default 0)")
+    p.add_argument("--seed", type=_seed, default=None, help="random seed (default 0)")
     if device:
         p.add_argument("--device", choices=("cpu", "cuda", "auto"), default=None, help="device (default cpu)")
     if out is not None:
@@ -289,7 +296,7 @@ def _load_config_file(path: Path) -> dict[str, Any]:
 
 
 def _train_config(args: argparse.Namespace) -> Any:
-    from adapref.config import TrainConfig
+    from adapref.commands import make_train_config
 
     values: dict[str, Any] = _load_config_file(args.config) if getattr(args, "config", None) else {}
     from_file = set(values)
@@ -300,7 +307,7 @@ def _train_config(args: argparse.Namespace) -> Any:
             from_file.discard(name)
     args.train_values = dict(values)  # what the file and the flags set (a resume takes the rest from the run)
     try:
-        return TrainConfig.from_dict(values)
+        return make_train_config(values, values)
     except ValueError as exc:  # TrainConfig's messages begin with the field's name: say when it came from the file
         if str(exc).split(" ", 1)[0] in from_file:
             raise ValueError(f"--config: {args.config}: {exc}") from exc
@@ -373,7 +380,8 @@ def _dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace, argv: l
     except (ValueError, ImportError, OSError) as exc:
         missing = _missing_input(args, exc) if isinstance(exc, OSError) else None
         message = _flag_names(parser, args.command, str(exc)) if type(exc) is ValueError else str(exc)
-        parser.error(f"{args.command}: {missing or message}")
+        message = " ".join(line.strip() for line in (missing or message).splitlines() if line.strip())  # one line
+        parser.error(f"{args.command}: {message}")
     except KeyboardInterrupt:  # one line, not a traceback; the checkpoints written so far stay
         resumable = args.command in _RESUMABLE and not getattr(args, "toy", False)
         hint = (

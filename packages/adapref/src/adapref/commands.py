@@ -187,7 +187,7 @@ def train_reward(args: argparse.Namespace) -> int:
     out = args.out or Path("runs") / "reward"
     if args.resume and (out / CHECKPOINT).is_file():  # a setting not given is the run's (a bare --resume finishes it)
         saved = {k: v for k, v in read_checkpoint(out / CHECKPOINT)["config"].items() if k != "device"}
-        config = TrainConfig.from_dict({**saved, **args.train_values})
+        config = make_train_config({**saved, **args.train_values}, args.train_values)
     for flag, dest, losses, named in _LOSS_FLAGS:  # it would be ignored: say so instead
         if getattr(args, dest) is not None and config.loss not in losses:
             raise ValueError(f"{flag} applies to --loss {named}, not to --loss {config.loss}")
@@ -236,6 +236,15 @@ def _write_taus(path: Path, data: PreferenceData, tau: torch.Tensor, margins: to
         for row in zip(data.ids, margins.tolist(), tau.tolist(), strength, strict=True):
             w.writerow(row)
     tmp.replace(path)
+
+
+def make_train_config(values: dict[str, Any], given: dict[str, Any]) -> TrainConfig:
+    """``TrainConfig`` from ``values``; the quadratic penalty's note that it ignores ``tau_max`` only when the user
+    set ``tau_max`` (in ``given``: flags and config file), not for the default every ada-quad run has."""
+    with warnings.catch_warnings():
+        if "tau_max" not in given:
+            warnings.filterwarnings("ignore", message=r"tau_max = .* is ignored by the quadratic", category=UserWarning)
+        return TrainConfig.from_dict(values)
 
 
 def check_run_dir(run: Path) -> None:
@@ -414,7 +423,12 @@ def dpo(args: argparse.Namespace) -> int:
         for name in names:
             fn = dpo_loss_fn(name, beta=args.beta, rho0=rho0, tau_max=tau_max)
             t0 = time.perf_counter()
-            res = train_dpo(problem, fn, config, torch.Generator().manual_seed(seed))
+            try:
+                res = train_dpo(problem, fn, config, torch.Generator().manual_seed(seed))
+            except ValueError as exc:  # a non-finite loss: name the loss and the setting to change
+                raise ValueError(
+                    f"loss {name}: {str(exc).replace('loss_fn returned', 'returned')}; try another --beta"
+                ) from exc
             result[name] = {"normalised_reward": res.normalised_reward, "win_rate_vs_ref": res.win_rate_vs_ref,
                             "implicit_accuracy": res.implicit_accuracy, "seconds": time.perf_counter() - t0}  # fmt: skip
             if name == "ada" and res.log_probs is not None:  # τ at the trained margins against the true gap (A3)

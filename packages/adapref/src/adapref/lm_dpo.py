@@ -429,9 +429,6 @@ def train_lm_dpo(
                 "pass resume=True (CLI: --resume) to continue it, or choose another out_dir"
             )
         checkpoint = existing if resume else None
-        run_dir.mkdir(parents=True, exist_ok=True)
-        if not resume or not (run_dir / RUN_ARGS).is_file():  # (a run from a version without it: checked from now on)
-            (run_dir / RUN_ARGS).write_text(json.dumps(run_args, indent=2) + "\n", encoding="utf-8")
 
         if model is None:
             policy, tokenizer = build_tiny_model(
@@ -439,6 +436,10 @@ def train_lm_dpo(
             )
         else:
             policy, tokenizer = load_local_model(model)
+        # written once the model loads: a bad --model leaves no half-made run folder behind
+        run_dir.mkdir(parents=True, exist_ok=True)
+        if not resume or not (run_dir / RUN_ARGS).is_file():  # (a run from a version without it: checked from now on)
+            (run_dir / RUN_ARGS).write_text(json.dumps(run_args, indent=2) + "\n", encoding="utf-8")
         ref_model = copy.deepcopy(policy)  # π_ref = the initial policy (TRL would reload it by name)
 
         # TRL turns activation checkpointing on by default; transformers 5 renamed the flag (old name deprecated)

@@ -249,13 +249,23 @@ class RewardTrainer:
                 idx = order[i : i + bs].to(self.device)
                 r_w = model(chosen[idx], None if mask_c is None else mask_c[idx])
                 r_l = model(rejected[idx], None if mask_r is None else mask_r[idx])
-                loss, tau = self.loss_fn(r_w, r_l)
+                try:
+                    loss, tau = self.loss_fn(r_w, r_l)
+                except ValueError as exc:  # non-finite rewards: the run diverged; say where and what to change
+                    raise ValueError(
+                        f"training diverged in epoch {epoch + 1}: {exc}; lower lr (now {self.config.lr:g})"
+                    ) from exc
                 opt.zero_grad(set_to_none=True)
                 loss.backward()  # type: ignore[no-untyped-call]
                 opt.step()
                 total += float(loss.detach()) * len(idx)
                 if tau is not None:
                     taus.append(tau)
+            if not math.isfinite(total) or not all(bool(torch.isfinite(p).all()) for p in model.parameters()):
+                raise ValueError(  # before the accuracy below reads the broken model ("scores contain NaN")
+                    f"training diverged in epoch {epoch + 1}: the loss or the weights are no longer finite; lower lr "
+                    f"(now {self.config.lr:g})"
+                )
             record: dict[str, float] = {"epoch": epoch + 1, "train_loss": total / n}
             record["train_accuracy"] = self.accuracy(train)
             if val is not None:

@@ -447,7 +447,7 @@ def train_dpo(
                 raise ValueError(f"loss_fn must return per-pair losses of shape ({idx.numel()},), got {got}")
             loss = losses.mean()
             if not torch.isfinite(loss):
-                raise ValueError(f"loss_fn returned a non-finite loss ({loss.item()}) in epoch {epoch}")
+                raise ValueError(f"loss_fn returned a non-finite loss ({loss.item()}) in epoch {epoch + 1}")
             optimizer.zero_grad(set_to_none=True)
             loss.backward()  # type: ignore[no-untyped-call]
             optimizer.step()

@@ -115,6 +115,13 @@ class _CommandLog(logging.Handler):
             print(f"r3m {self.command}: {record.levelname.lower()}: {text}", file=sys.stderr)
 
 
+def _seed(text: str) -> int:
+    value = int(text)
+    if not -(2**63) <= value < 2**63:  # torch's generators take a 64-bit seed
+        raise argparse.ArgumentTypeError(f"must be a 64-bit integer, got {value}")
+    return value
+
+
 def _positive_int(text: str) -> int:
     value = int(text)
     if value < 1:
@@ -130,7 +137,7 @@ _CONFIG_HELP = (
 
 def _add_common(p: argparse.ArgumentParser, *, out: str | None = "output folder", device: bool = True) -> None:
     p.add_argument("--config", type=Path, default=None, help=_CONFIG_HELP)
-    p.add_argument("--seed", type=int, default=None, help="random seed (default 0)")
+    p.add_argument("--seed", type=_seed, default=None, help="random seed (default 0)")
     if device:
         p.add_argument("--device", choices=("cpu", "cuda", "auto"), default=None, help="device (default cpu)")
     if out is not None:
@@ -441,7 +448,8 @@ def _dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace, argv: l
     except (ValueError, ImportError, OSError) as exc:
         missing = _missing_input(args, exc) if isinstance(exc, OSError) else None
         message = _flag_names(parser, args.command, str(exc)) if type(exc) is ValueError else str(exc)
-        parser.error(f"{args.command}: {missing or message}")
+        message = " ".join(line.strip() for line in (missing or message).splitlines() if line.strip())  # one line
+        parser.error(f"{args.command}: {message}")
     except KeyboardInterrupt:  # one line, not a traceback; the checkpoints written so far stay
         resumable = args.command in _RESUMABLE and not getattr(args, "toy", False)
         hint = (

@@ -16,6 +16,7 @@ import torch
 from r3m._version import __version__
 from r3m.config import TrainConfig
 from r3m.data import PreferenceData
+from r3m.functional import check_lam
 from r3m.synthetic import RewardKind, TrueReward, make_preference_data, pair_segments, sample_segments
 from r3m.teachers import Flip, Irrational, Mistake, Myopic, Oracle, Stochastic, Teacher
 from r3m.trainer import CHECKPOINT, RewardTrainer, read_checkpoint
@@ -272,6 +273,8 @@ def audit(args: argparse.Namespace) -> int:
     if args.csv is not None and args.csv.is_dir():  # before the work, not after it
         raise ValueError(f"--csv {args.csv} is a folder; give the CSV file to write, e.g. {args.csv / 'deltas.csv'}")
     check_run_dir(args.run)
+    if args.lam is not None:
+        check_lam(args.lam)  # validated, and a λ that looks like eq. 3.2's 1/n warned about, before the work
     trainer = RewardTrainer.load(args.run / "model.pt", device=args.device)
     data = PreferenceData.from_jsonl(args.data, ragged=args.ragged)
     model_dim = trainer.model.obs_dim if trainer.model is not None else None
@@ -357,6 +360,7 @@ def dpo(args: argparse.Namespace) -> int:
     if args.out is not None and args.out.exists() and not args.out.is_dir():
         raise ValueError(f"--out {args.out} is a file; give a folder (one subfolder per loss)")
     lam = args.lam if args.lam is not None else (0.5 if args.toy else 0.75)
+    check_lam(lam)  # before any training; a λ that looks like eq. 3.2's 1/n is warned about (toy and LM run)
     epochs = args.epochs if args.epochs is not None else 3
     if args.toy:
         from r3m.bandit import BanditConfig, make_bandit, oracle_teacher, train_dpo
@@ -369,8 +373,13 @@ def dpo(args: argparse.Namespace) -> int:
         rows, result = [], {}
         for name in losses:
             t0 = time.perf_counter()
-            res = train_dpo(problem, dpo_loss_fn(name, beta=args.beta, lam=lam), config,
-                            torch.Generator().manual_seed(seed))  # fmt: skip
+            try:
+                res = train_dpo(problem, dpo_loss_fn(name, beta=args.beta, lam=lam), config,
+                                torch.Generator().manual_seed(seed))  # fmt: skip
+            except ValueError as exc:  # a non-finite loss: name the loss and the setting to change
+                raise ValueError(
+                    f"loss {name}: {str(exc).replace('loss_fn returned', 'returned')}; try another --beta"
+                ) from exc
             result[name] = {"normalised_reward": res.normalised_reward, "win_rate_vs_ref": res.win_rate_vs_ref,
                             "implicit_accuracy": res.implicit_accuracy, "seconds": time.perf_counter() - t0}  # fmt: skip
             rows.append([name, *result[name].values()])

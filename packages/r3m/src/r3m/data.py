@@ -287,6 +287,11 @@ class PreferenceData:
                 continue
             where = f"{path}:{lineno}"
             record = _load_object(line, where)
+            if isinstance(record.get("chosen"), str) or "prompt" in record:
+                raise ValueError(
+                    f"{where}: a text preference (prompt/chosen/rejected), not a pair of feature segments: text "
+                    "pairs are for `r3m dpo --data`"
+                )
             for key in ("id", "chosen", "rejected"):
                 if key not in record:
                     raise ValueError(f"{where}: missing key {key!r}")
@@ -520,6 +525,11 @@ def _check_text(value: object, key: str, where: str) -> tuple[str, Any]:
         messages = []
         for m, message in enumerate(value):
             if not isinstance(message, dict):
+                if isinstance(message, (list, int, float)):  # numbers: feature segments, not messages
+                    raise ValueError(
+                        f"{where}: {key!r} holds numbers: a pair of feature segments, not a text preference; "
+                        "segment pairs are for `r3m train-reward --data`"
+                    )
                 raise ValueError(f"{where}: {key!r} message {m} must be an object, got {type(message).__name__}")
             for field in ("role", "content"):
                 if field not in message:
