@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import math
 import platform
@@ -689,6 +690,13 @@ def test_extreme_settings_get_one_line_that_says_what_to_change(
         assert "try another --beta" in err[-1]
 
 
+def test_toy_with_rho0_above_log2_logs_nothing(capsys: pytest.CaptureFixture[str]) -> None:
+    # review finding: τ ≡ τ0 made the toy's τ-vs-gap Spearman log "pearson: an input is constant" (twice)
+    with pytest.warns(UserWarning, match=">= log 2"):
+        assert main(["dpo", "--toy", "--rho0", "0.8", "--losses", "ada", "--pairs", "200", "--epochs", "1"]) == 0
+    assert capsys.readouterr().err == ""
+
+
 def test_ada_quad_notes_an_ignored_tau_max_only_when_one_is_given(tmp_path: Path) -> None:
     # review finding: every `--loss ada-quad` run warned "tau_max = 1.0 is ignored", the default nobody set
     data = tmp_path / "pairs.jsonl"
@@ -699,6 +707,68 @@ def test_ada_quad_notes_an_ignored_tau_max_only_when_one_is_given(tmp_path: Path
             argv = ["train-reward", "--data", str(data), "--loss", "ada-quad", "--epochs", "1", *extra]
             assert main([*argv, "--out", str(tmp_path / f"run{len(extra)}")]) == 0
         assert any("is ignored by the quadratic penalty" in str(w.message) for w in caught) is warned
+
+
+def test_review_of_the_flag_renaming_and_resume(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from adapref.cli import _flag_names, build_parser
+
+    parser = build_parser()
+    # "resume=True" is the switch, not "--resume=True" (which argparse refuses); a "(CLI: --x)" hint folds in
+    assert _flag_names(parser, "dpo", "resume=True with other arguments than the run") == (
+        "--resume with other arguments than the run"
+    )
+    assert (
+        _flag_names(parser, "dpo", "pass resume=True (CLI: --resume) to continue it") == "pass --resume to continue it"
+    )
+    # a path the user gave keeps its text, even "seed=1.jsonl" or "runs/lr=0.01"
+    ns = argparse.Namespace(data=Path("seed=1.jsonl"), out=Path("lr=0.01"))
+    assert _flag_names(parser, "train-reward", "seed=1.jsonl:1: bad JSON", ns) == "seed=1.jsonl:1: bad JSON"
+    assert _flag_names(parser, "train-reward", "checkpoint at lr=0.01/checkpoint.pt", ns) == (
+        "checkpoint at lr=0.01/checkpoint.pt"
+    )
+    # --toy refuses --tau0: a --toy message does not name it
+    assert _flag_names(parser, "dpo", "every tau equals tau0 = 0.1", argparse.Namespace(toy=True)) == (
+        "every tau equals tau0 = 0.1"
+    )
+    # a bare --resume takes the run's --val-fraction too (the split must be the run's)
+    data = tmp_path / "pairs.jsonl"
+    assert main(["make-data", "--n", "200", "--T", "2", "--D", "3", "--out", str(data)]) == 0
+    run = tmp_path / "run"
+    assert main(["train-reward", "--data", str(data), "--val-fraction", "0.2", "--seed", "3", "--epochs", "1",
+                 "--out", str(run)]) == 0  # fmt: skip
+    assert main(["train-reward", "--data", str(data), "--epochs", "2", "--resume", "--out", str(run)]) == 0
+    assert json.loads((run / "config.json").read_text())["val_fraction"] == 0.2
+
+    # a run whose settings are valid only together: checked as one config with the run's, not the defaults
+    run2 = tmp_path / "run2"
+    assert main(["train-reward", "--data", str(data), "--tau0", "2", "--tau-max", "3", "--epochs", "1",
+                 "--out", str(run2)]) == 0  # fmt: skip
+    assert (
+        main(["train-reward", "--data", str(data), "--tau0", "2", "--epochs", "2", "--resume", "--out", str(run2)]) == 0
+    )
+    run3 = tmp_path / "run3"
+    argv = ["train-reward", "--data", str(data), "--loss", "ada-quad", "--clamp-tau-max", "--out", str(run3)]
+    assert main([*argv, "--epochs", "1"]) == 0
+    assert main([*argv, "--epochs", "2", "--resume"]) == 0
+
+
+def test_a_nested_main_restores_the_warning_and_log_setup(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    # review finding: overlapping main() calls left the outer call's formatter installed and propagate False
+    import logging
+    import warnings as _warnings
+
+    from adapref import commands
+
+    original, logger = _warnings.formatwarning, logging.getLogger("adapref")
+
+    def demo(args: object) -> int:
+        return main(["make-data", "--n", "20", "--T", "2", "--D", "2", "--out", str(tmp_path / "p.jsonl")])
+
+    monkeypatch.setattr(commands, "demo", demo)
+    assert main(["demo"]) == 0
+    assert _warnings.formatwarning is original
+    assert logger.propagate is True
+    assert (tmp_path / "p.jsonl").is_file()
 
 
 def test_paths_and_quoted_keys_keep_their_names() -> None:

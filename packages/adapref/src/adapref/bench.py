@@ -225,7 +225,10 @@ def _dpo_tau_vs_strength(problem: Any, log_probs: torch.Tensor, beta: float, kw:
     tau0, tau_max = 0.1, kw["tau_max"]  # τ0: ada_dpo_loss's default, which the runs use
     hist = tau_histogram(tau, tau0, tau_max)
     means = [q["mean_tau"] for q in strength_quantile_table(tau, strength.numpy(), q=5)]
-    return {"rho": spearman(tau, strength.numpy()), "ceil": spearman_ceiling(tau, strength.numpy(), tau0, tau_max),
+    one_tau = bool((tau == tau[0]).all())  # ρ0 ≥ log 2: τ ≡ τ0, no ranking (nan, without the metrics' log lines)
+    rho = math.nan if one_tau else spearman(tau, strength.numpy())
+    ceil = math.nan if one_tau or math.isnan(rho) else spearman_ceiling(tau, strength.numpy(), tau0, tau_max)
+    return {"rho": rho, "ceil": ceil,
             "rho_z": spearman(z.abs().double().numpy(), strength.numpy()), "f0": hist["frac_at_tau0"],
             "fmax": hist["frac_at_tau_max"], "mono": float(all(a <= b + 1e-9 for a, b in itertools.pairwise(means))),
             "means": means}  # fmt: skip

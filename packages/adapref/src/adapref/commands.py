@@ -28,7 +28,7 @@ from adapref.synthetic import (
     pair_segments,
     sample_segments,
 )
-from adapref.trainer import CHECKPOINT, RewardTrainer, read_checkpoint
+from adapref.trainer import CHECKPOINT, RewardTrainer
 
 
 def json_text(obj: Any, indent: int | None = None) -> str:
@@ -185,9 +185,15 @@ def train_reward(args: argparse.Namespace) -> int:
     """Train a reward model; write config.json, model.pt, history.json, taus.csv under --out."""
     config: TrainConfig = args.train_config
     out = args.out or Path("runs") / "reward"
-    if args.resume and (out / CHECKPOINT).is_file():  # a setting not given is the run's (a bare --resume finishes it)
-        saved = {k: v for k, v in read_checkpoint(out / CHECKPOINT)["config"].items() if k != "device"}
-        config = make_train_config({**saved, **args.train_values}, args.train_values)
+    val_fraction, ragged = 0.1 if args.val_fraction is None else args.val_fraction, args.ragged
+    if args.resume and (out / "config.json").is_file():  # the run's split and data reading, unless given
+        try:
+            recorded = json.loads((out / "config.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            recorded = {}
+        if args.val_fraction is None and isinstance(recorded.get("val_fraction"), (int, float)):
+            val_fraction = float(recorded["val_fraction"])
+        ragged = ragged or recorded.get("ragged") is True
     for flag, dest, losses, named in _LOSS_FLAGS:  # it would be ignored: say so instead
         if getattr(args, dest) is not None and config.loss not in losses:
             raise ValueError(f"{flag} applies to --loss {named}, not to --loss {config.loss}")
@@ -195,11 +201,11 @@ def train_reward(args: argparse.Namespace) -> int:
     if config.loss.startswith("ada") and not newton and (args.n_iter is not None or args.tau_init is not None):
         given = "--n-iter" if args.n_iter is not None else "--tau-init"
         raise ValueError(f"{given} sets up a Newton solver: give --solver newton or newton-official (exact has none)")
-    data = PreferenceData.from_jsonl(args.data, ragged=args.ragged)
-    if not 0.0 <= args.val_fraction < 1.0:
-        raise ValueError(f"--val-fraction must be in [0, 1), got {args.val_fraction}")
+    data = PreferenceData.from_jsonl(args.data, ragged=ragged)
+    if not 0.0 <= val_fraction < 1.0:
+        raise ValueError(f"--val-fraction must be in [0, 1), got {val_fraction}")
     split_gen = torch.Generator().manual_seed(config.seed)
-    train, val = data.split(args.val_fraction, split_gen) if args.val_fraction > 0 else (data, None)
+    train, val = data.split(val_fraction, split_gen) if val_fraction > 0 else (data, None)
     if out.exists() and not out.is_dir():
         raise ValueError(f"--out {out} is a file; give a folder for the run")
     if args.resume and not (out / CHECKPOINT).is_file():  # the trainer's test, made before anything is written to --out
@@ -210,7 +216,7 @@ def train_reward(args: argparse.Namespace) -> int:
         )
     trainer = RewardTrainer(config)  # an unavailable device is refused here, before anything is written
     out.mkdir(parents=True, exist_ok=True)
-    record = {"train": config.to_dict(), "data": str(args.data), "ragged": args.ragged, "val_fraction": args.val_fraction,
+    record = {"train": config.to_dict(), "data": str(args.data), "ragged": ragged, "val_fraction": val_fraction,
               "version": __version__}  # fmt: skip
     if not args.resume:
         write_json(out / "config.json", record)
@@ -474,10 +480,11 @@ def dpo(args: argparse.Namespace) -> int:
             "solver": args.solver or "exact",
             "n_iter": 5 if args.n_iter is None else args.n_iter,
         }
+        if args.resume and args.epochs is None:  # the run's epochs, for every loss (also one not yet started)
+            epochs = next((e for e in (run_epochs(base / n) for n in names if held[n]) if e is not None), epochs)
         for name in names:
-            run = run_epochs(base / name) if args.resume and args.epochs is None and held[name] else None
             metrics = train_lm_dpo(records, eval_records=eval_records, model=args.model, loss=name, rho0=rho0,
-                                   tau0=tau0, tau_max=tau_max, beta=args.beta, epochs=run or epochs, seed=seed,
+                                   tau0=tau0, tau_max=tau_max, beta=args.beta, epochs=epochs, seed=seed,
                                    device=args.device or "cpu", out_dir=base / name, resume=held[name],
                                    batch_size=batch_size, max_length=args.max_length, lr=lr,
                                    **(solver_args if name in ("ada", "ada-quad") else {}),  # others: defaults

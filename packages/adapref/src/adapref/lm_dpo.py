@@ -498,9 +498,10 @@ def train_lm_dpo(
         logger.info("lm dpo: loss=%s, %d train pairs, %d epochs, resume=%s", loss, len(train_rows), epochs, checkpoint)
         result = trainer.train(resume_from_checkpoint=checkpoint)
         if checkpoint is not None and trainer.state.global_step <= int(Path(checkpoint).name.rsplit("-", 1)[-1]):
+            done = round(float(trainer.state.epoch or epochs))
             warnings.warn(  # say so, rather than report the same run again in silence
-                f"nothing to resume in {str(run_dir)!r}: it already trained all {epochs} epoch(s); resume with "
-                f"epochs > {epochs} to train on",
+                f"nothing to resume in {str(run_dir)!r}: it already trained {done} epoch(s); resume with "
+                f"epochs > {done} to train on",
                 UserWarning,
                 stacklevel=2,
             )

@@ -196,7 +196,7 @@ def spearman_ceiling(tau: ArrayLike, strength: ArrayLike, tau0: float, tau_max: 
     order = np.argsort(s, kind="mergesort")
     best = np.empty(t.size, dtype=np.float64)
     best[order] = np.clip(np.arange(t.size, dtype=np.float64), n0 - 1, t.size - n_max)
-    return pearson(_rankdata(best), _rankdata(s))
+    return _pearson(_rankdata(best), _rankdata(s), "spearman_ceiling")
 
 
 def kendall_tau(x: ArrayLike, y: ArrayLike) -> float:

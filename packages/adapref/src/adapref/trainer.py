@@ -66,13 +66,6 @@ def make_loss(config: TrainConfig) -> LossFn:
             )
             return out.loss, out.tau
 
-        if config.loss == "ada" and config.rho0 >= LOG2:  # TrainConfig warned that τ ≡ τ0: not again every step
-
-            def ada_warned(c: torch.Tensor, r: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
-                with _rho0_warned():
-                    return ada(c, r)
-
-            return ada_warned
         return ada
     if config.loss == "bt":
         return lambda c, r: (bt_loss(c, r, temperature=config.temperature).mean(), None)
@@ -238,46 +231,48 @@ class RewardTrainer:
         rejected = train.rejected.to(self.device, torch.float32)
         mask_c, mask_r = (None if m is None else m.to(self.device) for m in (train.chosen_mask, train.rejected_mask))
         fingerprint = _fingerprint(train, val)
-        for epoch in range(start, self.config.epochs):
-            model.train()
-            order = torch.randperm(n, generator=gen)
-            total, taus = 0.0, []
-            disable = None if progress is None else not progress  # None: only on a terminal
-            for i in tqdm(
-                range(0, n, bs), desc=f"epoch {epoch + 1}/{self.config.epochs}", disable=disable, leave=False
-            ):
-                idx = order[i : i + bs].to(self.device)
-                r_w = model(chosen[idx], None if mask_c is None else mask_c[idx])
-                r_l = model(rejected[idx], None if mask_r is None else mask_r[idx])
-                try:
-                    loss, tau = self.loss_fn(r_w, r_l)
-                except ValueError as exc:  # non-finite rewards: the run diverged; say where and what to change
-                    raise ValueError(
-                        f"training diverged in epoch {epoch + 1}: {exc}; lower lr (now {self.config.lr:g})"
-                    ) from exc
-                opt.zero_grad(set_to_none=True)
-                loss.backward()  # type: ignore[no-untyped-call]
-                opt.step()
-                total += float(loss.detach()) * len(idx)
-                if tau is not None:
-                    taus.append(tau)
-            if not math.isfinite(total) or not all(bool(torch.isfinite(p).all()) for p in model.parameters()):
-                raise ValueError(  # before the accuracy below reads the broken model ("scores contain NaN")
-                    f"training diverged in epoch {epoch + 1}: the loss or the weights are no longer finite; lower lr "
-                    f"(now {self.config.lr:g})"
-                )
-            record: dict[str, float] = {"epoch": epoch + 1, "train_loss": total / n}
-            record["train_accuracy"] = self.accuracy(train)
-            if val is not None:
-                record["val_accuracy"] = self.accuracy(val)
-            if taus:
-                record["tau_mean"] = float(torch.cat(taus).mean())
-            history.epochs.append(record)
-            logger.info("epoch %d: %s", epoch + 1, record)
-            if out is not None:
-                self._checkpoint(out, model, opt, gen, history, epoch + 1, obs_dim, fingerprint)
-            if callback is not None:
-                callback(epoch + 1, record)
+        # TrainConfig warned that τ ≡ τ0 (ρ0 ≥ log 2) when it was made: the loss need not, every step
+        with _rho0_warned() if self.config.loss == "ada" and self.config.rho0 >= LOG2 else contextlib.nullcontext():
+            for epoch in range(start, self.config.epochs):
+                model.train()
+                order = torch.randperm(n, generator=gen)
+                total, taus = 0.0, []
+                disable = None if progress is None else not progress  # None: only on a terminal
+                for i in tqdm(
+                    range(0, n, bs), desc=f"epoch {epoch + 1}/{self.config.epochs}", disable=disable, leave=False
+                ):
+                    idx = order[i : i + bs].to(self.device)
+                    r_w = model(chosen[idx], None if mask_c is None else mask_c[idx])
+                    r_l = model(rejected[idx], None if mask_r is None else mask_r[idx])
+                    try:
+                        loss, tau = self.loss_fn(r_w, r_l)
+                    except ValueError as exc:  # non-finite rewards: the run diverged; say where and what to change
+                        raise ValueError(
+                            f"training diverged in epoch {epoch + 1}: {exc}; lower lr (now {self.config.lr:g})"
+                        ) from exc
+                    opt.zero_grad(set_to_none=True)
+                    loss.backward()  # type: ignore[no-untyped-call]
+                    opt.step()
+                    total += float(loss.detach()) * len(idx)
+                    if tau is not None:
+                        taus.append(tau)
+                if not math.isfinite(total) or not all(bool(torch.isfinite(p).all()) for p in model.parameters()):
+                    raise ValueError(  # before the accuracy below reads the broken model ("scores contain NaN")
+                        f"training diverged in epoch {epoch + 1}: the loss or the weights are no longer finite; lower lr "
+                        f"(now {self.config.lr:g})"
+                    )
+                record: dict[str, float] = {"epoch": epoch + 1, "train_loss": total / n}
+                record["train_accuracy"] = self.accuracy(train)
+                if val is not None:
+                    record["val_accuracy"] = self.accuracy(val)
+                if taus:
+                    record["tau_mean"] = float(torch.cat(taus).mean())
+                history.epochs.append(record)
+                logger.info("epoch %d: %s", epoch + 1, record)
+                if out is not None:
+                    self._checkpoint(out, model, opt, gen, history, epoch + 1, obs_dim, fingerprint)
+                if callback is not None:
+                    callback(epoch + 1, record)
         if out is not None:
             _atomic_save({"model": model.state_dict(), "config": self.config.to_dict(), "obs_dim": obs_dim,
                           "version": __version__}, out / "model.pt")  # fmt: skip

@@ -15,6 +15,7 @@ import logging
 import os
 import re
 import sys
+import threading
 import warnings
 from pathlib import Path
 from typing import Any
@@ -34,6 +35,10 @@ _PARAM_ALIASES = {
     "dpo": {"n_pairs": "pairs"},
 }  # fmt: skip
 _PACKAGE_DIR = Path(__file__).resolve().parent
+# dpo's settings of the language-model run, which --toy refuses: a --toy message does not name them
+_TOY_REFUSED = ("tau0", "solver", "n_iter", "clamp_tau_max", "lr", "batch_size", "max_length", "model")
+_INSTALL_LOCK = threading.Lock()
+_INSTALLED: list[Any] = []  # the formatter and log handler of the outermost main() running, while it runs
 
 
 class _Parser(argparse.ArgumentParser):
@@ -50,7 +55,9 @@ def _subparser(parser: argparse.ArgumentParser, command: str) -> argparse.Argume
     return sub
 
 
-def _flag_names(parser: argparse.ArgumentParser, command: str, message: str) -> str:
+def _flag_names(
+    parser: argparse.ArgumentParser, command: str, message: str, args: argparse.Namespace | None = None
+) -> str:
     """``message`` with the library's argument names replaced by the command's flags (``n_pairs`` -> ``--n``).
 
     The name that opens the message is replaced (``T must be an int >= 1``); elsewhere only names with ``_``
@@ -59,8 +66,13 @@ def _flag_names(parser: argparse.ArgumentParser, command: str, message: str) -> 
     """
     if message.startswith("--"):
         return message
+    # the paths the user gave are theirs, whatever they contain (seed=1.jsonl, runs/lr=0.01): masked meanwhile
+    paths = sorted({str(v) for v in vars(args).values() if isinstance(v, Path)} if args else set(), key=len)[::-1]
+    for i, path in enumerate(paths):
+        message = message.replace(path, f"\x00{i}\x00")
+    refused = _TOY_REFUSED if command == "dpo" and getattr(args, "toy", False) else ()  # --toy refuses these flags
     actions = {a.dest: a for a in _subparser(parser, command)._actions
-               if a.option_strings and a.dest != "help" and a.type is not Path}  # fmt: skip
+               if a.option_strings and a.dest != "help" and a.type is not Path and a.dest not in refused}  # fmt: skip
     names = {dest: dest for dest in actions}
     names.update({k: v for k, v in _PARAM_ALIASES.get(command, {}).items() if v in actions})
 
@@ -76,12 +88,15 @@ def _flag_names(parser: argparse.ArgumentParser, command: str, message: str) -> 
         # "seed (0 there, 1 here)", "epochs=1"
         distinctive = "_" in name or any(c.isdigit() for c in name)
         after = r"(?=[\s,;:)]|=|$)" if distinctive else r"(?=\s\(|=)"
-        pattern = rf"(?<![\w/.'\"-]){re.escape(name)}(=True)?{after}"
+        pattern = rf"(?<![\w/.'\"-]){re.escape(name)}(?:=True(?=[\s,;:)]|$)|{after})"
         message = re.sub(pattern, flag(name), message)  # a flag holds no backslash
+    message = re.sub(r"(--[\w-]+) \(CLI: \1\)", r"\1", message)  # "pass resume=True (CLI: --resume)"
+    for i, path in enumerate(paths):
+        message = message.replace(f"\x00{i}\x00", path)
     return message
 
 
-def _warning_formatter(parser: argparse.ArgumentParser, command: str) -> Any:
+def _warning_formatter(parser: argparse.ArgumentParser, command: str, args: argparse.Namespace) -> Any:
     """``warnings.formatwarning`` of a command: ``r3m COMMAND: warning: ...`` on one line, each message once,
     naming flags (the default shows the library's file and source line, once per line of code that warns)."""
     seen: set[tuple[type[Warning], str]] = set()
@@ -90,7 +105,8 @@ def _warning_formatter(parser: argparse.ArgumentParser, command: str) -> Any:
                        line: str | None = None) -> str:  # fmt: skip
         text = str(message)
         if filename.startswith("<") or Path(filename).resolve().is_relative_to(_PACKAGE_DIR):
-            text = _flag_names(parser, command, text)
+            text = _flag_names(parser, command, text, args)
+        text = " ".join(part.strip() for part in text.splitlines() if part.strip())  # one line
         if (category, text) in seen:
             return ""
         seen.add((category, text))
@@ -109,7 +125,7 @@ class _CommandLog(logging.Handler):
         self.seen: set[str] = set()
 
     def emit(self, record: logging.LogRecord) -> None:
-        text = record.getMessage()
+        text = " ".join(part.strip() for part in record.getMessage().splitlines() if part.strip())
         if text not in self.seen:
             self.seen.add(text)
             print(f"r3m {self.command}: {record.levelname.lower()}: {text}", file=sys.stderr)
@@ -187,8 +203,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     train = sub.add_parser("train-reward", help="train a segment reward model on a JSONL file")
     train.add_argument("--data", type=Path, required=True, help="pairs from make-data (JSONL)")
-    train.add_argument("--val-fraction", type=float, default=0.1,
-                       help="noisy validation share (early stopping; default %(default)s)")  # fmt: skip
+    train.add_argument("--val-fraction", type=float, default=None,
+                       help="noisy validation share (early stopping; default 0.1; on --resume: the run's)")  # fmt: skip
     train.add_argument("--ragged", action="store_true",
                        help="accept segments of different lengths (padded at the end; the reward sums the real steps)")  # fmt: skip
     train.add_argument("--resume", action="store_true",
@@ -372,6 +388,7 @@ def _train_config(args: argparse.Namespace) -> Any:
             values[name] = flag
             from_file.discard(name)
     args.train_values = dict(values)  # what the file and the flags set (a resume takes the rest from the run)
+    values = _resumed_values(args, values)
     try:
         return TrainConfig.from_dict(values)
     except ValueError as exc:  # TrainConfig's messages begin with the field's name: say when it came from the file
@@ -380,15 +397,37 @@ def _train_config(args: argparse.Namespace) -> Any:
         raise
 
 
+def _resumed_values(args: argparse.Namespace, values: dict[str, Any]) -> dict[str, Any]:
+    """With ``--resume``, the run's own settings under those given (a bare ``--resume`` finishes the run as
+    begun); checked as one config, so a setting valid only with the run's others (``--tau0 2`` with its
+    ``tau_max``) is not refused against the defaults. The device is the run's unless given or unavailable."""
+    out = args.out or Path("runs") / "reward"
+    if not args.resume or not (out / "checkpoint.pt").is_file():
+        return values
+    import torch
+
+    from r3m.trainer import read_checkpoint
+
+    saved = dict(read_checkpoint(out / "checkpoint.pt")["config"])
+    if "device" not in values and saved.get("device") == "cuda" and not torch.cuda.is_available():
+        warnings.warn(f"the run in {out} trained on cuda, which is not available here: it continues on the cpu",
+                      UserWarning, stacklevel=2)  # fmt: skip
+        saved["device"] = "cpu"
+    return {**saved, **values}
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run ``r3m`` with ``argv`` (default: ``sys.argv[1:]``) and return the exit status."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    previous = warnings.formatwarning
-    warnings.formatwarning = _warning_formatter(parser, args.command)
-    log, handler = logging.getLogger("r3m"), _CommandLog(args.command)
-    log.addHandler(handler)
-    propagate, log.propagate = log.propagate, False
+    log = logging.getLogger("r3m")
+    with _INSTALL_LOCK:  # a main() inside another (or in another thread) keeps the outer one's: restored once
+        outermost = not _INSTALLED
+        if outermost:
+            _INSTALLED[:] = [warnings.formatwarning, _CommandLog(args.command), log.propagate]
+            warnings.formatwarning = _warning_formatter(parser, args.command, args)
+            log.addHandler(_INSTALLED[1])
+            log.propagate = False
     try:
         return _dispatch(parser, args, argv)
     except BrokenPipeError:  # stdout closed early (`| head`): stop quietly, as command-line tools do
@@ -396,9 +435,11 @@ def main(argv: list[str] | None = None) -> int:
         os.dup2(devnull, sys.stdout.fileno())  # no second error when Python flushes stdout at exit
         return 141
     finally:
-        warnings.formatwarning = previous
-        log.removeHandler(handler)
-        log.propagate = propagate
+        if outermost:
+            with _INSTALL_LOCK:
+                warnings.formatwarning, handler, log.propagate = _INSTALLED
+                log.removeHandler(handler)
+                _INSTALLED.clear()
 
 
 # Files the commands read, named by their flag when missing (not as "[Errno 2] ... 'x.jsonl'").
@@ -447,7 +488,7 @@ def _dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace, argv: l
         raise
     except (ValueError, ImportError, OSError) as exc:
         missing = _missing_input(args, exc) if isinstance(exc, OSError) else None
-        message = _flag_names(parser, args.command, str(exc)) if type(exc) is ValueError else str(exc)
+        message = _flag_names(parser, args.command, str(exc), args) if type(exc) is ValueError else str(exc)
         message = " ".join(line.strip() for line in (missing or message).splitlines() if line.strip())  # one line
         parser.error(f"{args.command}: {message}")
     except KeyboardInterrupt:  # one line, not a traceback; the checkpoints written so far stay

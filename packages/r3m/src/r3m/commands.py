@@ -19,7 +19,7 @@ from r3m.data import PreferenceData
 from r3m.functional import check_lam
 from r3m.synthetic import RewardKind, TrueReward, make_preference_data, pair_segments, sample_segments
 from r3m.teachers import Flip, Irrational, Mistake, Myopic, Oracle, Stochastic, Teacher
-from r3m.trainer import CHECKPOINT, RewardTrainer, read_checkpoint
+from r3m.trainer import CHECKPOINT, RewardTrainer
 
 TEACHERS = ("oracle", "flip", "stochastic", "myopic", "irrational", "mistake")
 
@@ -122,7 +122,8 @@ def demo(args: argparse.Namespace) -> int:
 def typed(args: argparse.Namespace, dest: str) -> bool:
     """Whether option ``dest`` was given on the command line; a ``--config`` file's value is a default, which a
     command drops where it does not apply (a file may serve several sources or modes), as its own defaults."""
-    return getattr(args, dest, None) not in (None, False) and dest not in getattr(args, "from_config", ())
+    value = getattr(args, dest, None)
+    return value is not None and value is not False and dest not in getattr(args, "from_config", ())
 
 
 # make-data's flags that only one --source reads: (flag, destination)
@@ -206,20 +207,26 @@ def train_reward(args: argparse.Namespace) -> int:
     config: TrainConfig = args.train_config
     out = args.out or Path("runs") / "reward"
     check_run_folder(out, args.resume)  # before anything is written to --out
-    if args.resume:  # a setting not given is the run's (epochs too: a bare --resume finishes the run as begun)
-        saved = {k: v for k, v in read_checkpoint(out / CHECKPOINT)["config"].items() if k != "device"}
-        config = TrainConfig.from_dict({**saved, **args.train_values})
+    val_fraction, ragged = 0.1 if args.val_fraction is None else args.val_fraction, args.ragged
+    if args.resume and (out / "config.json").is_file():  # the run's split and data reading, unless given
+        try:
+            recorded = json.loads((out / "config.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            recorded = {}
+        if args.val_fraction is None and isinstance(recorded.get("val_fraction"), (int, float)):
+            val_fraction = float(recorded["val_fraction"])
+        ragged = ragged or recorded.get("ragged") is True
     for flag, value, losses in (("--eps", args.eps, ("cbt", "rbt")), ("--beta", args.beta, ("ipo", "hinge"))):
         if value is not None and config.loss not in losses:  # it would be ignored: say so instead
             raise ValueError(f"{flag} applies to --loss {' or '.join(losses)}, not to --loss {config.loss}")
-    data = PreferenceData.from_jsonl(args.data, ragged=args.ragged)
-    if not 0.0 <= args.val_fraction < 1.0:
-        raise ValueError(f"--val-fraction must be in [0, 1), got {args.val_fraction}")
+    data = PreferenceData.from_jsonl(args.data, ragged=ragged)
+    if not 0.0 <= val_fraction < 1.0:
+        raise ValueError(f"--val-fraction must be in [0, 1), got {val_fraction}")
     split_gen = torch.Generator().manual_seed(config.seed)
-    train, val = data.split(args.val_fraction, split_gen) if args.val_fraction > 0 else (data, None)
+    train, val = data.split(val_fraction, split_gen) if val_fraction > 0 else (data, None)
     trainer = RewardTrainer(config)  # an unavailable device is refused here, also before writing
     out.mkdir(parents=True, exist_ok=True)
-    record = {"train": config.to_dict(), "data": str(args.data), "ragged": args.ragged, "val_fraction": args.val_fraction,
+    record = {"train": config.to_dict(), "data": str(args.data), "ragged": ragged, "val_fraction": val_fraction,
               "version": __version__}  # fmt: skip
     if not args.resume:
         write_json(out / "config.json", record)
@@ -360,7 +367,8 @@ def dpo(args: argparse.Namespace) -> int:
     if args.out is not None and args.out.exists() and not args.out.is_dir():
         raise ValueError(f"--out {args.out} is a file; give a folder (one subfolder per loss)")
     lam = args.lam if args.lam is not None else (0.5 if args.toy else 0.75)
-    check_lam(lam)  # before any training; a λ that looks like eq. 3.2's 1/n is warned about (toy and LM run)
+    if "r3m" in losses or not args.toy:  # the LM run's outlier report of every loss uses λ; the toy's r3m only
+        check_lam(lam)  # before any training; a λ that looks like eq. 3.2's 1/n is warned about
     epochs = args.epochs if args.epochs is not None else 3
     if args.toy:
         from r3m.bandit import BanditConfig, make_bandit, oracle_teacher, train_dpo
@@ -419,10 +427,11 @@ def dpo(args: argparse.Namespace) -> int:
             )
         batch_size = 16 if args.batch_size is None else args.batch_size
         lr = args.lr if args.lr is not None else (5e-3 if args.model is None else 5e-6)  # 5e-6: the paper's grid
+        if args.resume and args.epochs is None:  # the run's epochs, for every loss (also one not yet started)
+            epochs = next((e for e in (run_epochs(base / n) for n in losses if held[n]) if e is not None), epochs)
         for name in losses:
-            run = run_epochs(base / name) if args.resume and args.epochs is None and held[name] else None
             metrics = train_lm_dpo(records, eval_records=eval_records, corrupted=corrupted, model=args.model,
-                                   loss=name, lam=lam, beta=args.beta, epochs=run or epochs, seed=seed, out_dir=base / name,
+                                   loss=name, lam=lam, beta=args.beta, epochs=epochs, seed=seed, out_dir=base / name,
                                    device=args.device or "cpu", resume=held[name], batch_size=batch_size, lr=lr,
                                    max_length=args.max_length)  # fmt: skip
             result[name] = metrics
