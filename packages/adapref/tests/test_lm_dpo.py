@@ -295,6 +295,10 @@ class TestTrainLmDpo:
         assert resumed["global_step"] == 4
         assert steps[:2] == [3, 4]  # only the second epoch ran: steps 1-2 came from checkpoint-2
         assert (tmp_path / "checkpoint-4").is_dir()
+        from adapref.commands import run_epochs  # what a bare `dpo --resume` continues to: the run's epochs
+
+        assert run_epochs(tmp_path) == 2
+        assert run_epochs(tmp_path / "none") is None
         with pytest.warns(
             UserWarning, match=r"already trained 2 epoch\(s\); resume with epochs > 2"
         ):  # finished: says so

@@ -312,13 +312,16 @@ def audit(args: argparse.Namespace) -> int:
 def run_epochs(run_dir: Path) -> int | None:
     """The epochs a language-model DPO run in ``run_dir`` was started with (its last checkpoint's
     ``trainer_state.json``), or None: a bare ``--resume`` finishes the run as begun, not to the default."""
-    if not has_checkpoint(run_dir):
+    if not run_dir.is_dir():
         return None
     from transformers.trainer_utils import get_last_checkpoint as _get_last_checkpoint
 
     get_last_checkpoint: Any = _get_last_checkpoint  # untyped
+    last = get_last_checkpoint(str(run_dir))  # looked up once (has_checkpoint's own test)
+    if last is None:
+        return None
     try:
-        state = json.loads((Path(get_last_checkpoint(str(run_dir))) / "trainer_state.json").read_text("utf-8"))
+        state = json.loads((Path(last) / "trainer_state.json").read_text("utf-8"))
     except (OSError, ValueError):
         return None
     epochs = state.get("num_train_epochs") if isinstance(state, dict) else None
