@@ -11,7 +11,7 @@ from typing import Any, ClassVar
 import pytest
 import torch
 
-from adapref.data import PreferenceData, read_trl_jsonl, write_trl_jsonl
+from adapref.data import PreferenceData, from_trl_dataset, read_trl_jsonl, write_trl_jsonl
 
 
 def _data(n: int = 6, t: int = 3, d: int = 2, *, extras: bool = True) -> PreferenceData:
@@ -420,6 +420,66 @@ def test_a_huge_json_integer_is_reported_with_its_line(tmp_path: Path) -> None:
     path.write_text('{"id": "a", "chosen": [[' + "9" * 400 + ', 1]], "rejected": [[0, 0]]}\n')
     with pytest.raises(ValueError, match=rf"{path}:1: 'chosen' holds a non-finite value"):
         PreferenceData.from_jsonl(path)
+
+
+class TestFromTrlDataset:
+    RECORDS: ClassVar[list[dict[str, Any]]] = [
+        {"id": 1, "rejected": "5", "chosen": "4", "prompt": "2+2?"},
+        {"prompt": "Capital of France?", "chosen": "Paris", "rejected": "Lyon", "id": 2},
+    ]
+
+    @pytest.mark.parametrize("records", [RECORDS, TestTrl.CONVERSATIONAL, TestTrl.IMPLICIT])
+    def test_list_gives_what_the_file_reader_gives(self, tmp_path: Path, records: list[dict[str, Any]]) -> None:
+        # The second implementation: the same records through a JSONL file and read_trl_jsonl.
+        path = tmp_path / "trl.jsonl"
+        path.write_text("".join(json.dumps(r) + "\n" for r in records))
+        got = from_trl_dataset(records)
+        assert got == read_trl_jsonl(path)
+        assert [list(r)[:2] for r in got] == [list(r)[:2] for r in read_trl_jsonl(path)]  # key order too
+        assert got[0] is not records[0]  # new dicts: the caller's rows are not modified
+
+    def test_hugging_face_dataset_split(self) -> None:
+        datasets = pytest.importorskip("datasets")
+        split = datasets.Dataset.from_list(self.RECORDS)
+        assert from_trl_dataset(split) == from_trl_dataset(self.RECORDS)
+        with pytest.raises(
+            ValueError, match=r"got a mapping with keys 'train': pass one split, e\.g\. dataset\['train'\]"
+        ):
+            from_trl_dataset(datasets.DatasetDict({"train": split}))
+
+    def test_iterator_is_read_once(self) -> None:
+        assert from_trl_dataset(iter(self.RECORDS)) == from_trl_dataset(self.RECORDS)
+
+    @pytest.mark.parametrize(
+        ("dataset", "pattern"),
+        [
+            (
+                [RECORDS[0], {"prompt": "p", "chosen": "a", "rejected": ""}],
+                r"^dataset row 1: 'rejected' is an empty string",
+            ),
+            ([RECORDS[0], {"prompt": "p", "chosen": "a"}], r"^dataset row 1: missing key 'rejected'"),
+            (
+                [RECORDS[0], {"chosen": "a", "rejected": "b"}],
+                r"^dataset row 1: record lacks a 'prompt' key but row 0 has one",
+            ),
+            ([RECORDS[0], 3], r"^dataset row 1 must be a dict with 'chosen' and 'rejected', got int$"),
+            (
+                ["prompt", "chosen"],
+                r"^dataset row 0 must be a dict .* got str \(a pandas DataFrame .*to_dict\('records'\)\)",
+            ),
+            ([], r"^dataset has no rows$"),
+            (
+                "prefs.jsonl",
+                r"^dataset must be loaded records, got the path 'prefs\.jsonl': read a file with read_trl_jsonl",
+            ),
+            (Path("prefs.jsonl"), r"^dataset must be loaded records, got the path"),
+            ({"chosen": "a", "rejected": "b"}, r"^dataset must be one split .* keys 'chosen', 'rejected'"),
+            (7, r"^dataset must be an iterable of records .* got int$"),
+        ],
+    )
+    def test_bad_input_named(self, dataset: Any, pattern: str) -> None:
+        with pytest.raises(ValueError, match=pattern):
+            from_trl_dataset(dataset)
 
 
 def test_values_beyond_float32_and_non_utf8_lines_are_named(tmp_path: Path) -> None:

@@ -174,6 +174,13 @@ class TestTinyModel:
             build_tiny_model([{"prompt": "1+1=", "chosen": 2, "rejected": "3"}])
         with pytest.raises(ValueError, match=r"^records must be a non-empty"):
             build_tiny_model([])
+        with pytest.raises(ValueError, match=r"^records must be a non-empty .* got dict$"):
+            build_tiny_model({"prompt": "1+1=", "chosen": "2", "rejected": "3"})  # one record, not a list of them
+        with pytest.raises(ValueError, match=r"^records\[0\] has no 'prompt' .*explicit_prompt_records"):
+            build_tiny_model([{"chosen": "1+1=2", "rejected": "1+1=3"}])
+        chat = [{"role": "user", "content": "1+1="}]
+        with pytest.raises(ValueError, match=r"^records\[0\]\['prompt'\] is a list of messages .* chat template"):
+            build_tiny_model([{"prompt": chat, "chosen": chat, "rejected": chat}])
 
 
 class TestLocalModel:
@@ -340,6 +347,24 @@ class TestTrainLmDpo:
         train, _ = make_text_preferences(4, seed=0)
         with pytest.raises(FileNotFoundError, match="holds no checkpoint"):
             train_lm_dpo(train, out_dir=tmp_path, resume=True)
+
+    def test_dataset_split_and_generator_train_as_the_list(self, tmp_path: Path) -> None:
+        # A datasets.Dataset split (iterable, not a Sequence) was refused as "not a sequence"; a
+        # generator is read once, for the records and their strength column both.
+        datasets = pytest.importorskip("datasets")
+        train, _ = make_text_preferences(16, flip_rate=0.25, seed=0, with_strength=True)
+        timing = {"train_runtime_s"}
+        runs = {}
+        for name, records in (
+            ("list", train),
+            ("split", datasets.Dataset.from_list(train)),
+            ("generator", (dict(r) for r in train)),
+        ):
+            metrics = train_lm_dpo(records, out_dir=tmp_path / name, epochs=1, batch_size=8)
+            runs[name] = {k: v for k, v in metrics.items() if k not in timing}
+        assert math.isfinite(runs["list"]["spearman_tau_strength"])
+        assert runs["split"] == pytest.approx(runs["list"], nan_ok=True)
+        assert runs["generator"] == pytest.approx(runs["list"], nan_ok=True)
 
     def test_max_length_dropping_pairs_is_refused(self, tmp_path: Path) -> None:
         train, _ = make_text_preferences(4, seed=0)  # prompts "a+b=" are 4 tokens

@@ -200,6 +200,20 @@ class TestTrainLmDpo:
         with pytest.raises(FileNotFoundError, match="holds no checkpoint"):
             train_lm_dpo(train, out_dir=tmp_path, resume=True)
 
+    def test_hugging_face_dataset_trains_as_its_list(self, tmp_path: Path) -> None:
+        # A datasets.Dataset split (iterable, not a Sequence) was refused as "not a sequence"; it now
+        # trains exactly as the same records in a list.
+        datasets = pytest.importorskip("datasets")
+        train, corrupted = make_text_preferences(16, flip_rate=0.25, seed=0)
+        from_list = train_lm_dpo(train, corrupted=corrupted, out_dir=tmp_path / "list", epochs=1, batch_size=8)
+        split = datasets.Dataset.from_list(train)
+        from_split = train_lm_dpo(split, corrupted=corrupted, out_dir=tmp_path / "split", epochs=1, batch_size=8)
+        timing = {"train_runtime_s"}
+        assert set(from_split) == set(from_list)
+        assert {k: v for k, v in from_split.items() if k not in timing} == pytest.approx(
+            {k: v for k, v in from_list.items() if k not in timing}, nan_ok=True
+        )
+
     def test_max_length_dropping_pairs_is_refused(self, tmp_path: Path) -> None:
         train, _ = make_text_preferences(4, seed=0)  # prompts "a+b=" are 4 tokens
         with pytest.raises(ValueError, match="max_length=3 drops 4 of the train_records"):

@@ -132,6 +132,20 @@ class TestTinyModel:
             build_tiny_model([{"prompt": "1+1=", "chosen": 2, "rejected": "3"}])
         with pytest.raises(ValueError, match=r"^records must be a non-empty"):
             build_tiny_model([])
+        with pytest.raises(ValueError, match=r"^records must be a non-empty .* got dict$"):
+            build_tiny_model({"prompt": "1+1=", "chosen": "2", "rejected": "3"})  # one record, not a list of them
+        with pytest.raises(ValueError, match=r"^records\[0\] has no 'prompt' .*explicit_prompt_records"):
+            build_tiny_model([{"chosen": "1+1=2", "rejected": "1+1=3"}])
+        chat = [{"role": "user", "content": "1+1="}]
+        with pytest.raises(ValueError, match=r"^records\[0\]\['prompt'\] is a list of messages .* chat template"):
+            build_tiny_model([{"prompt": chat, "chosen": chat, "rejected": chat}])
+
+    def test_any_iterable_of_records(self) -> None:
+        # a generator (like a datasets.Dataset, not a Sequence) gives the model a list does
+        records, _ = make_text_preferences(4, seed=0)
+        _, tok_list = build_tiny_model(records)
+        _, tok_iter = build_tiny_model(r for r in records)
+        assert tok_iter.get_vocab() == tok_list.get_vocab()
 
 
 class TestLocalModel:

@@ -128,6 +128,27 @@ class TestDiscount:
             SegmentRewardModel(3, discount=value)  # type: ignore[arg-type]
 
 
+class TestActDim:
+    def test_state_and_action_columns_form_one_step_input(self) -> None:
+        # act_dim widens the first layer to obs_dim + act_dim: the same weights as an act_dim=0
+        # model over the concatenated [s_t, a_t] give the same scores, state columns first.
+        split = SegmentRewardModel(3, 2, hidden=(8,), generator=_gen())
+        joint = SegmentRewardModel(5, hidden=(8,), generator=_gen())
+        assert (split.obs_dim, split.act_dim, split.in_dim) == (3, 2, 5)
+        assert split.net[0].in_features == 5
+        x = _x(d=5)
+        torch.testing.assert_close(split(x), joint(x))
+        assert "act_dim=2" in repr(split)
+        assert "act_dim" not in repr(joint)
+
+    def test_wrong_width_names_both_parts(self) -> None:
+        model = SegmentRewardModel(3, act_dim=2)
+        with pytest.raises(
+            ValueError, match=r"x must have shape \(B, T, obs_dim \+ act_dim = 3 \+ 2 = 5\), got \(4, 5, 3\)"
+        ):
+            model(_x(d=3))
+
+
 class TestInit:
     def test_paper_control_rm_parameter_count(self) -> None:
         # 2×64 MLP on D = 8: (8·64 + 64) + (64·64 + 64) + (64 + 1) = 4801 parameters.
@@ -160,6 +181,9 @@ class TestBadInput:
         [
             ({"obs_dim": 0}, r"obs_dim must be an int >= 1, got 0"),
             ({"obs_dim": 4, "hidden": (64, 0)}, r"hidden must be a tuple of ints >= 1, got \(64, 0\)"),
+            ({"obs_dim": 4, "act_dim": -1}, r"act_dim must be an int >= 0, got -1$"),
+            ({"obs_dim": 4, "act_dim": 2.0}, r"act_dim must be an int >= 0, got 2\.0$"),
+            ({"obs_dim": 4, "act_dim": (64, 64)}, r"act_dim must be an int >= 0, got \(64, 64\) \(hidden comes third"),
             ({"obs_dim": 4, "activation": "sigmoid"}, r"activation must be one of .*got 'sigmoid'"),
         ],
     )

@@ -27,7 +27,7 @@ if TYPE_CHECKING:
         sigmoid_dpo_loss,
     )
     from adapref.config import TrainConfig
-    from adapref.data import PreferenceData, read_trl_jsonl, write_trl_jsonl
+    from adapref.data import PreferenceData, from_trl_dataset, read_trl_jsonl, write_trl_jsonl
     from adapref.envs import SegmentPool, collect_segments
     from adapref.functional import AdaDPOOutput, AdaOutput, ada_dpo_loss, adaptive_preference_loss
     from adapref.nn import AdaDPOLoss, AdaptivePreferenceLoss
@@ -63,6 +63,7 @@ _LAZY: dict[str, str] = {
     "conservative_dpo_loss": "adapref.baselines",
     "robust_dpo_loss": "adapref.baselines",
     "PreferenceData": "adapref.data",
+    "from_trl_dataset": "adapref.data",
     "read_trl_jsonl": "adapref.data",
     "write_trl_jsonl": "adapref.data",
     "TrueReward": "adapref.synthetic",
@@ -103,6 +104,7 @@ __all__ = [
     "bt_loss",
     "collect_segments",
     "conservative_dpo_loss",
+    "from_trl_dataset",
     "hinge_dpo_loss",
     "hinge_loss",
     "ipo_dpo_loss",

@@ -29,13 +29,20 @@ import math
 import os
 import random
 import warnings
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from adapref.lm_text import SPECIAL_TOKENS, build_tiny_model, check_records, load_local_model, make_text_preferences
+from adapref.lm_text import (
+    SPECIAL_TOKENS,
+    build_tiny_model,
+    check_records,
+    load_local_model,
+    make_text_preferences,
+    record_list,
+)
 from adapref.metrics import spearman
 from adapref.scaling import Solver, check_scaling_args, solve_tau
 
@@ -237,10 +244,10 @@ def _check_resume_arguments(path: Path, run_args: dict[str, Any]) -> None:
 
 
 def train_lm_dpo(
-    train_records: Sequence[Mapping[str, Any]],
+    train_records: Iterable[Mapping[str, Any]],
     *,
     out_dir: str | os.PathLike[str],
-    eval_records: Sequence[Mapping[str, Any]] | None = None,
+    eval_records: Iterable[Mapping[str, Any]] | None = None,
     model: str | os.PathLike[str] | None = None,
     loss: str = "ada",
     rho0: float = 0.1,
@@ -295,7 +302,9 @@ def train_lm_dpo(
     ``spearman_abs_z_strength`` (Spearman of τ_i and of |z_i| with it: the paper's Fig. 5b diagnostic).
 
     Args:
-        train_records: ``{"prompt","chosen","rejected"}`` string records (TRL explicit-prompt format).
+        train_records: ``{"prompt","chosen","rejected"}`` string records (TRL explicit-prompt format): a
+            list of dicts or a ``datasets.Dataset`` split (:func:`adapref.data.from_trl_dataset` checks one;
+            :func:`adapref.lm_text.explicit_prompt_records` splits off an implicit prompt).
         out_dir: run directory for TRL's checkpoints and ``taus.csv`` (created).
         eval_records: held-out records for ``eval_accuracy``; ``None`` skips it.
         model: a local model directory (:func:`load_local_model`); ``None`` builds a tiny GPT-2 and a
@@ -359,6 +368,7 @@ def train_lm_dpo(
         Hong et al., "Adaptive Preference Scaling for Reinforcement Learning with Human Feedback",
         NeurIPS 2024, arXiv:2406.02764, §3.5-3.6; Rafailov et al. (2023) for DPO; TRL ``DPOTrainer``.
     """
+    train_records = record_list(train_records, "train_records")  # a generator is read once, for both uses
     train_rows = check_records(train_records, "train_records")
     strength = _record_strength(train_records)
     eval_rows = None if eval_records is None else check_records(eval_records, "eval_records")

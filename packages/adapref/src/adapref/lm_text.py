@@ -15,7 +15,7 @@ importing this module stays light.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -99,22 +99,47 @@ def make_text_preferences(
     return records, flipped.tolist()
 
 
+def record_list(records: object, name: str) -> Sequence[Any]:
+    """``records`` as a non-empty sequence (a ``datasets.Dataset`` split or a generator is read into a list)."""
+    what = (
+        "a non-empty sequence of {'prompt','chosen','rejected'} records (a list of dicts or a datasets.Dataset split)"
+    )
+    if isinstance(records, (str, bytes, Mapping)) or not isinstance(records, Iterable):
+        raise ValueError(f"{name} must be {what}, got {type(records).__name__}")
+    rows = records if isinstance(records, Sequence) else list(records)
+    if len(rows) == 0:
+        raise ValueError(f"{name} must be {what}, got no records")
+    return rows
+
+
 def check_records(records: object, name: str) -> list[dict[str, str]]:
-    """Plain ``{"prompt","chosen","rejected"}`` string dicts, or ``ValueError`` naming ``name``."""
-    if not isinstance(records, Sequence) or isinstance(records, (str, bytes)) or len(records) == 0:
-        raise ValueError(f"{name} must be a non-empty sequence of {{'prompt','chosen','rejected'}} records")
+    """Plain ``{"prompt","chosen","rejected"}`` string dicts, or ``ValueError`` naming ``name``.
+
+    ``records`` is a sequence of dicts or any other iterable of them (a ``datasets.Dataset`` split).
+    """
     out = []
-    for i, record in enumerate(records):
+    for i, record in enumerate(record_list(records, name)):
         if not isinstance(record, Mapping):
             raise ValueError(f"{name}[{i}] must be a mapping, got {type(record).__name__}")
+        if "prompt" not in record and all(isinstance(record.get(key), str) for key in ("chosen", "rejected")):
+            raise ValueError(
+                f"{name}[{i}] has no 'prompt' (TRL's implicit-prompt form): split the prompt off first with "
+                f"adapref.lm_text.explicit_prompt_records({name}, source)"
+            )
         for key in TEXT_KEYS:
-            if not isinstance(record.get(key), str):
-                raise ValueError(f"{name}[{i}][{key!r}] must be a string, got {record.get(key)!r}")
+            value = record.get(key)
+            if isinstance(value, list):
+                raise ValueError(
+                    f"{name}[{i}][{key!r}] is a list of messages (TRL's conversational form): apply the model's "
+                    "chat template first (TRL: maybe_apply_chat_template)"
+                )
+            if not isinstance(value, str):
+                raise ValueError(f"{name}[{i}][{key!r}] must be a string, got {value!r}")
         out.append({key: str(record[key]) for key in TEXT_KEYS})
     return out
 
 
-def explicit_prompt_records(records: Sequence[Mapping[str, Any]], source: str) -> list[dict[str, Any]]:
+def explicit_prompt_records(records: Iterable[Mapping[str, Any]], source: str) -> list[dict[str, Any]]:
     """TRL preference records in the explicit-prompt standard form that :func:`train_lm_dpo` trains on.
 
     Records read by :func:`adapref.data.read_trl_jsonl` come in one of TRL's four forms. Standard records

@@ -17,7 +17,7 @@ from r3m._version import __version__
 if TYPE_CHECKING:
     from r3m.baselines import bt_loss, conservative_loss, dpo_baseline, hinge_loss, ipo_loss, unbiased_loss
     from r3m.config import TrainConfig
-    from r3m.data import PreferenceData, read_trl_jsonl, write_trl_jsonl
+    from r3m.data import PreferenceData, from_trl_dataset, read_trl_jsonl, write_trl_jsonl
     from r3m.envs import SegmentPool, collect_segments
     from r3m.functional import R3MDPOOutput, R3MOutput, r3m_delta, r3m_dpo_loss, r3m_loss, r3m_threshold
     from r3m.metrics import (
@@ -49,6 +49,7 @@ _LAZY: dict[str, str] = {
     "hinge_loss": "r3m.baselines",
     "dpo_baseline": "r3m.baselines",
     "PreferenceData": "r3m.data",
+    "from_trl_dataset": "r3m.data",
     "read_trl_jsonl": "r3m.data",
     "write_trl_jsonl": "r3m.data",
     "TrueReward": "r3m.synthetic",
@@ -99,6 +100,7 @@ __all__ = [
     "conservative_loss",
     "dpo_baseline",
     "flag_precision",
+    "from_trl_dataset",
     "hinge_loss",
     "ipo_loss",
     "make_preference_data",

@@ -23,7 +23,8 @@ at its end to the longest one and :class:`PreferenceData` carries ``chosen_mask`
 writes each segment at its own length again.
 
 TRL's text format (``{"prompt", "chosen", "rejected"}``, standard or conversational, explicit or
-implicit prompt) is read and written by :func:`read_trl_jsonl` and :func:`write_trl_jsonl`.
+implicit prompt) is read and written by :func:`read_trl_jsonl` and :func:`write_trl_jsonl`, and
+checked in memory (a ``datasets.Dataset`` split, a list of dicts) by :func:`from_trl_dataset`.
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ import logging
 import math
 import os
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -43,7 +44,7 @@ import torch
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["PreferenceData", "read_trl_jsonl", "write_trl_jsonl"]
+__all__ = ["PreferenceData", "from_trl_dataset", "read_trl_jsonl", "write_trl_jsonl"]
 
 
 @dataclass
@@ -624,6 +625,69 @@ def read_trl_jsonl(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
     if not located:
         raise ValueError(f"{path}: no records (the file is empty or blank)")
     return _check_trl_records(located)
+
+
+def from_trl_dataset(dataset: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Check an in-memory TRL preference dataset and return its records, normalised.
+
+    The in-memory twin of :func:`read_trl_jsonl`, for data that is already loaded: one split of a
+    Hugging Face ``datasets.Dataset`` (``load_dataset(...)["train"]``; iterating it gives one dict
+    per row) or any iterable of dicts. The same rules apply: ``chosen`` and ``rejected`` on every
+    row, an optional ``prompt`` on every row or on none, plain strings (standard) or lists of
+    ``{"role", "content"}`` messages (conversational) throughout, a finite ``margin`` where given;
+    other columns are kept. The text stays text: pass the result (standard form) to
+    :func:`r3m.lm_dpo.train_lm_dpo`, after :func:`r3m.lm_text.explicit_prompt_records` for
+    implicit prompts, or write it with :func:`write_trl_jsonl`.
+
+    Args:
+        dataset: one split of preference records.
+
+    Returns:
+        New dicts with ``prompt`` (when present), ``chosen`` and ``rejected`` first, then the other
+        keys in row order.
+
+    Raises:
+        ValueError: naming the 0-based row for a row that is not a dict or that
+            :func:`read_trl_jsonl` would reject; a path (use :func:`read_trl_jsonl`), a mapping of
+            splits (a ``DatasetDict``: pick one) or a non-iterable ``dataset``; no rows.
+
+    Example:
+        >>> rows = [{"prompt": "2+2=", "chosen": " 4", "rejected": " 5", "source": "math"}]
+        >>> from_trl_dataset(rows)[0]
+        {'prompt': '2+2=', 'chosen': ' 4', 'rejected': ' 5', 'source': 'math'}
+    """
+    if isinstance(dataset, (str, bytes, os.PathLike)):
+        raise ValueError(
+            f"dataset must be loaded records, got the path {str(dataset)!r}: read a file with read_trl_jsonl"
+        )
+    if isinstance(dataset, Mapping):
+        keys = ", ".join(repr(k) for k in list(dataset)[:5])
+        raise ValueError(
+            f"dataset must be one split (an iterable of records), got a mapping with keys {keys}: pass one split, "
+            "e.g. dataset['train'], or a list of records"
+        )
+    try:
+        rows: Iterator[object] = iter(dataset)
+    except TypeError:
+        raise ValueError(
+            f"dataset must be an iterable of records (a datasets.Dataset split or a list of dicts), "
+            f"got {type(dataset).__name__}"
+        ) from None
+
+    def located() -> Iterator[tuple[str, str, object]]:
+        for k, row in enumerate(rows):
+            if not isinstance(row, Mapping):
+                hint = " (a pandas DataFrame iterates over its column names: pass df.to_dict('records'))"
+                raise ValueError(
+                    f"dataset row {k} must be a dict with 'chosen' and 'rejected', got {type(row).__name__}"
+                    + (hint if isinstance(row, str) else "")
+                )
+            yield f"dataset row {k}", f"row {k}", dict(row)
+
+    records = _check_trl_records(located())
+    if not records:
+        raise ValueError("dataset has no rows")
+    return records
 
 
 def write_trl_jsonl(records: Iterable[dict[str, Any]], path: str | os.PathLike[str]) -> None:

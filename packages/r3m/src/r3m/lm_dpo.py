@@ -26,7 +26,7 @@ import math
 import os
 import random
 import warnings
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -268,10 +268,10 @@ def _outlier_report(
 
 
 def train_lm_dpo(
-    train_records: Sequence[Mapping[str, Any]],
+    train_records: Iterable[Mapping[str, Any]],
     *,
     out_dir: str | os.PathLike[str],
-    eval_records: Sequence[Mapping[str, Any]] | None = None,
+    eval_records: Iterable[Mapping[str, Any]] | None = None,
     corrupted: Sequence[bool] | None = None,
     model: str | os.PathLike[str] | None = None,
     loss: str = "r3m",
@@ -317,7 +317,9 @@ def train_lm_dpo(
       classes occur).
 
     Args:
-        train_records: ``{"prompt","chosen","rejected"}`` string records (TRL explicit-prompt format).
+        train_records: ``{"prompt","chosen","rejected"}`` string records (TRL explicit-prompt format): a
+            list of dicts or a ``datasets.Dataset`` split (:func:`r3m.data.from_trl_dataset` checks one;
+            :func:`r3m.lm_text.explicit_prompt_records` splits off an implicit prompt).
         out_dir: run directory for TRL's checkpoints (created).
         eval_records: held-out records for ``eval_accuracy``; ``None`` skips it.
         corrupted: per-train-pair flags (``True`` = label swapped) for the outlier precision / recall.

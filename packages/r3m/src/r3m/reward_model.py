@@ -31,7 +31,11 @@ class SegmentRewardModel(nn.Module):
         r_φ(z) = \\sum_{t=0}^{T-1} γ^t\\, r_φ(x_t).
 
     Args:
-        obs_dim: features per step ``D ≥ 1`` (state and action concatenated).
+        obs_dim: features per step ``D ≥ 1``: the state's, or all of them (state and action
+            concatenated) with ``act_dim = 0``.
+        act_dim: action features ``≥ 0`` that follow the state's in each step, so a step is
+            ``x_t = [s_t, a_t]`` of width ``obs_dim + act_dim`` (as ``collect_segments`` writes it:
+            ``SegmentRewardModel(pool.obs_dim, pool.act_dim)``). Pass ``hidden`` by keyword.
         hidden: hidden layer widths, each ``≥ 1``; ``(64, 64)`` is the paper's control RM, ``()``
             gives a linear model ``r_φ(x) = x·w + b``.
         activation: ``"relu"``, ``"tanh"``, ``"gelu"`` or ``"silu"``. The paper says only "2×64,
@@ -44,7 +48,7 @@ class SegmentRewardModel(nn.Module):
             init (from the global generator) is kept.
 
     Raises:
-        ValueError: naming ``obs_dim``, ``hidden``, ``activation`` or ``discount`` when invalid.
+        ValueError: naming ``obs_dim``, ``act_dim``, ``hidden``, ``activation`` or ``discount`` when invalid.
 
     Example:
         >>> model = SegmentRewardModel(8, discount=0.99, generator=torch.Generator().manual_seed(0))
@@ -61,6 +65,7 @@ class SegmentRewardModel(nn.Module):
     def __init__(
         self,
         obs_dim: int,
+        act_dim: int = 0,
         hidden: tuple[int, ...] = (64, 64),
         activation: str = "relu",
         *,
@@ -70,6 +75,10 @@ class SegmentRewardModel(nn.Module):
         super().__init__()
         if isinstance(obs_dim, bool) or not isinstance(obs_dim, int) or obs_dim < 1:
             raise ValueError(f"obs_dim must be an int >= 1, got {obs_dim!r}")
+        if isinstance(act_dim, bool) or not isinstance(act_dim, int) or act_dim < 0:
+            given: object = act_dim  # a tuple here is hidden, passed where act_dim now sits
+            hint = " (hidden comes third: pass it by keyword, hidden=...)" if isinstance(given, (tuple, list)) else ""
+            raise ValueError(f"act_dim must be an int >= 0, got {act_dim!r}{hint}")
         hidden = tuple(hidden)
         if not all(isinstance(h, int) and not isinstance(h, bool) and h >= 1 for h in hidden):
             raise ValueError(f"hidden must be a tuple of ints >= 1, got {hidden!r}")
@@ -82,11 +91,13 @@ class SegmentRewardModel(nn.Module):
         ):
             raise ValueError(f"discount must be a number in (0, 1], got {discount!r}")
         self.obs_dim = obs_dim
+        self.act_dim = act_dim
+        self.in_dim = obs_dim + act_dim
         self.hidden = hidden
         self.activation = activation
         self.discount = float(discount)
         layers: list[nn.Module] = []
-        width = obs_dim
+        width = self.in_dim
         for h in hidden:
             layers += [nn.Linear(width, h), _ACTIVATIONS[activation]()]
             width = h
@@ -105,21 +116,26 @@ class SegmentRewardModel(nn.Module):
                 module.bias.uniform_(-bound, bound, generator=generator)
 
     def _check(self, x: torch.Tensor) -> None:
-        if not isinstance(x, torch.Tensor) or x.ndim != 3 or x.shape[-1] != self.obs_dim:
+        if not isinstance(x, torch.Tensor) or x.ndim != 3 or x.shape[-1] != self.in_dim:
             shown = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
-            raise ValueError(f"x must have shape (B, T, obs_dim={self.obs_dim}), got {shown}")
+            width = (
+                f"obs_dim={self.obs_dim}"
+                if self.act_dim == 0
+                else f"obs_dim + act_dim = {self.obs_dim} + {self.act_dim} = {self.in_dim}"
+            )
+            raise ValueError(f"x must have shape (B, T, {width}), got {shown}")
 
     def step_rewards(self, x: torch.Tensor) -> torch.Tensor:
         """Per-step rewards ``r_φ(x_t)``.
 
         Args:
-            x: ``(B, T, obs_dim)`` floating tensor.
+            x: ``(B, T, obs_dim + act_dim)`` floating tensor.
 
         Returns:
             ``(B, T)`` tensor.
 
         Raises:
-            ValueError: if ``x`` is not ``(B, T, obs_dim)``.
+            ValueError: if ``x`` is not ``(B, T, obs_dim + act_dim)``.
         """
         self._check(x)
         out: torch.Tensor = self.net(x)  # (B, T, 1)
@@ -129,7 +145,7 @@ class SegmentRewardModel(nn.Module):
         """Segment scores ``r_φ(z) = Σ_t mask_t · γ^t · r_φ(x_t)``, ``t = 0, …, T − 1``.
 
         Args:
-            x: ``(B, T, obs_dim)`` floating tensor.
+            x: ``(B, T, obs_dim + act_dim)`` floating tensor.
             mask: optional ``(B, T)`` bool tensor, True on the steps to count (padding is False;
                 a masked step keeps its position ``t`` in the discount, so pad at the end).
 
@@ -137,7 +153,7 @@ class SegmentRewardModel(nn.Module):
             ``(B,)`` tensor.
 
         Raises:
-            ValueError: if ``x`` is not ``(B, T, obs_dim)`` or ``mask`` is not a ``(B, T)`` bool tensor.
+            ValueError: if ``x`` is not ``(B, T, obs_dim + act_dim)`` or ``mask`` is not a ``(B, T)`` bool tensor.
         """
         steps = self.step_rewards(x)
         if mask is not None:
@@ -151,4 +167,5 @@ class SegmentRewardModel(nn.Module):
         return steps.sum(dim=-1)
 
     def extra_repr(self) -> str:
-        return f"obs_dim={self.obs_dim}, hidden={self.hidden}, activation={self.activation!r}, discount={self.discount}"
+        act = f", act_dim={self.act_dim}" if self.act_dim else ""
+        return f"obs_dim={self.obs_dim}{act}, hidden={self.hidden}, activation={self.activation!r}, discount={self.discount}"

@@ -146,7 +146,7 @@ class RewardTrainer:
 
     def _build(self, obs_dim: int) -> tuple[SegmentRewardModel, torch.optim.Optimizer, torch.Generator]:
         gen = torch.Generator().manual_seed(self.config.seed)
-        model = SegmentRewardModel(obs_dim, self.config.hidden, discount=self.config.discount, generator=gen)
+        model = SegmentRewardModel(obs_dim, hidden=self.config.hidden, discount=self.config.discount, generator=gen)
         model = model.to(self.device)
         opt = torch.optim.Adam(model.parameters(), lr=self.config.lr, weight_decay=self.config.weight_decay)
         return model, opt, gen
