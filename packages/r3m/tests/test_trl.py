@@ -9,6 +9,7 @@ from __future__ import annotations
 import doctest
 import importlib.metadata
 import importlib.util
+import json
 import math
 import re
 import subprocess
@@ -229,10 +230,17 @@ class TestConfig:
         with pytest.raises(ValueError, match=rf"^{name} must"):
             _trainer(R3MDPOTrainer, weights, _dpo_args(tmp_path, **overrides))
 
-    def test_trainer_refuses_liger(self, tmp_path: Path, weights: dict[str, dict[str, torch.Tensor]]) -> None:
+    def test_liger_refused_only_where_it_replaces_the_loss(
+        self, tmp_path: Path, weights: dict[str, dict[str, torch.Tensor]], monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        # TRL < 1.15 (no fused LM head) computes the whole DPO loss in Liger's kernel; from 1.15 Liger
+        # only patches the model's layers and the loss this trainer replaces is unchanged.
         args = _dpo_args(tmp_path)
         args.use_liger_kernel = True  # set after construction, which may check that liger is installed
-        with pytest.raises(ValueError, match=r"^use_liger_kernel must"):
+        if r3m_trl._FUSED_LM_HEAD:
+            r3m_trl._check_dpo_config(args)  # accepted
+        monkeypatch.setattr(r3m_trl, "_FUSED_LM_HEAD", False)
+        with pytest.raises(ValueError, match=r"^use_liger_kernel must be False with R3MDPOTrainer on TRL < 1\.15"):
             _trainer(R3MDPOTrainer, weights, args)
 
     def test_trainer_refuses_non_config_r3m(self, tmp_path: Path, weights: dict[str, dict[str, torch.Tensor]]) -> None:
@@ -314,6 +322,83 @@ class TestLoss:
         assert "ref_chosen_logps" in batch
         live_batch = {k: v for k, v in batch.items() if not k.startswith("ref_")}
         assert _eval_loss(precomputed, batch).item() == pytest.approx(_eval_loss(live, live_batch).item(), abs=1e-6)
+
+
+class TestStockParity:
+    METRICS = ("entropy", "logits/chosen", "logits/rejected", "mean_token_accuracy")
+
+    def test_logit_metrics_without_the_fused_head_match_stock(
+        self, tmp_path: Path, weights: dict[str, dict[str, torch.Tensor]], monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        # TRL < 1.15 has no fused LM head: the trainer then takes the log-probs and TRL's logit metrics
+        # from the logits. Forced here on TRL 1.16, whose stock trainer computes the same metrics in
+        # its fused head: a second implementation of entropy, mean logits and top-1 accuracy.
+        if not r3m_trl._FUSED_LM_HEAD:
+            pytest.skip("the installed TRL has no fused LM head to compare with")
+        args = _dpo_args(tmp_path)
+        stock = _trainer(DPOTrainer, weights, args)
+        r3m = _trainer(R3MDPOTrainer, weights, args, r3m=R3MDPOConfig(lam=LAM_BT))
+        batch = _first_batch(stock)
+        loss_stock = _eval_loss(stock, batch)
+        monkeypatch.setattr(r3m_trl, "_FUSED_LM_HEAD", False)
+        loss_r3m = _eval_loss(r3m, batch)
+        assert loss_r3m.item() == pytest.approx(loss_stock.item(), abs=1e-6)
+        for key in self.METRICS:
+            assert len(r3m._metrics["eval"][key]) == 1, key
+            assert r3m._metrics["eval"][key] == pytest.approx(stock._metrics["eval"][key], abs=1e-5), key
+        assert 0.0 < r3m._metrics["eval"]["entropy"][0] <= math.log(len(WORDS)) + 1e-6
+
+    def test_fused_head_metrics_match_stock(self, tmp_path: Path, weights: dict[str, dict[str, torch.Tensor]]) -> None:
+        args = _dpo_args(tmp_path)
+        stock = _trainer(DPOTrainer, weights, args)
+        r3m = _trainer(R3MDPOTrainer, weights, args, r3m=R3MDPOConfig(lam=LAM_BT))
+        batch = _first_batch(stock)
+        _eval_loss(stock, batch), _eval_loss(r3m, batch)
+        for key in self.METRICS:
+            assert r3m._metrics["eval"][key] == pytest.approx(stock._metrics["eval"][key], abs=1e-6), key
+
+    def test_return_outputs_warns_as_stock(self, tmp_path: Path, weights: dict[str, dict[str, torch.Tensor]]) -> None:
+        if not r3m_trl._FUSED_LM_HEAD:
+            pytest.skip("TRL < 1.15 returns the logits of the one forward pass, without a warning")
+        trainer = _trainer(R3MDPOTrainer, weights, _dpo_args(tmp_path))
+        batch = _first_batch(trainer)
+        trainer.model.eval()
+        with pytest.warns(FutureWarning, match=r"return_outputs=True .* extra forward pass"):
+            _loss, outputs = trainer.compute_loss(trainer.model, batch, return_outputs=True)
+        assert outputs.logits.shape[:2] == batch["input_ids"].shape
+
+    def test_truncated_image_tokens_get_stock_advice(
+        self, tmp_path: Path, weights: dict[str, dict[str, torch.Tensor]], monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        trainer = _trainer(R3MDPOTrainer, weights, _dpo_args(tmp_path))
+        batch = _first_batch(trainer)
+
+        def raise_(message: str) -> Any:
+            def loss(*args: Any, **kwargs: Any) -> Any:
+                raise ValueError(message)
+
+            return loss
+
+        monkeypatch.setattr(trainer, "_r3m_loss", raise_("Image features and image tokens do not match: 3 vs 5"))
+        with pytest.raises(ValueError, match=r"^max_length = 16 truncates image placeholder tokens .* set it to None"):
+            trainer.compute_loss(trainer.model, batch)
+        monkeypatch.setattr(trainer, "_r3m_loss", raise_("margins must be finite"))
+        with pytest.raises(ValueError, match=r"^margins must be finite$"):  # other errors pass unchanged
+            trainer.compute_loss(trainer.model, batch)
+
+    def test_model_card_tags_and_saved_settings(
+        self, tmp_path: Path, weights: dict[str, dict[str, torch.Tensor]]
+    ) -> None:
+        trainer = _trainer(R3MDPOTrainer, weights, _dpo_args(tmp_path), r3m=R3MDPOConfig(lam=0.75))
+        assert {"trl", "dpo", "r3m"} <= set(trainer.model.model_tags)
+        trainer.save_model(str(tmp_path / "saved"))
+        saved = json.loads((tmp_path / "saved" / r3m_trl.CONFIG_FILE).read_text())
+        assert saved == {"trainer": "R3MDPOTrainer", "lam": 0.75, "loss": "r3m", "eps": 0.1}
+        trainer.create_model_card(model_name="tiny")
+        card = (tmp_path / "out" / "README.md").read_text()
+        assert "R3M-DPO" in card
+        assert "2406.15568" in card
+        assert "bukharin2024robust" in card
 
 
 def test_train_two_steps_logs_outlier_frac(tmp_path: Path, weights: dict[str, dict[str, torch.Tensor]]) -> None:
@@ -503,6 +588,20 @@ class TestRewardLoss:
         assert trainer._metrics["eval"]["r3m/delta_mean"][0] == pytest.approx(expected.delta.mean().item(), abs=1e-6)
         without_margin = r3m_loss(r_w, r_l, lam=0.5).loss
         assert abs(loss.item() - without_margin.item()) > 1e-2  # the margin changed the loss
+
+
+def test_reward_model_card_tags_and_saved_settings(tmp_path: Path, rm_weights: dict[str, torch.Tensor]) -> None:
+    trainer = _reward_trainer(
+        R3MRewardTrainer, rm_weights, _reward_args(tmp_path), margin=False, r3m=R3MRewardConfig(lam=0.6)
+    )
+    assert {"trl", "reward-trainer", "r3m"} <= set(trainer.model.model_tags)
+    trainer.save_model(str(tmp_path / "saved"))
+    saved = json.loads((tmp_path / "saved" / "r3m_config.json").read_text())
+    assert saved == {"trainer": "R3MRewardTrainer", "lam": 0.6}
+    trainer.create_model_card(model_name="tiny")
+    card = (tmp_path / "rm" / "README.md").read_text()
+    assert "R3M reward model" in card
+    assert "2406.15568" in card
 
 
 def test_reward_train_two_steps_logs_outlier_frac(tmp_path: Path, rm_weights: dict[str, torch.Tensor]) -> None:

@@ -30,7 +30,11 @@ from __future__ import annotations
 import dataclasses
 import importlib.metadata
 import inspect
+import json
+import os
 import re
+import textwrap
+import warnings
 from typing import TYPE_CHECKING, Any, Literal
 
 import torch
@@ -98,6 +102,32 @@ _REF_LOGPS_TAKE_MODEL: bool = "model" in inspect.signature(DPOTrainer.compute_re
 _NON_MODEL_KEYS = frozenset({"completion_mask", "ref_chosen_logps", "ref_rejected_logps"})
 
 
+PAPER_CITATION = textwrap.dedent("""\
+    @inproceedings{bukharin2024robust,
+        title     = {{Robust Reinforcement Learning from Corrupted Human Feedback}},
+        author    = {Alexander Bukharin and Ilgee Hong and Haoming Jiang and Zichong Li and Qingru Zhang and Zixuan Zhang and Tuo Zhao},
+        booktitle = {Advances in Neural Information Processing Systems 37 (NeurIPS 2024)},
+        year      = 2024,
+        eprint    = {2406.15568},
+        archivePrefix = {arXiv},
+    }""")
+"""BibTeX of the R³M paper, cited by the model cards TRL writes for the R³M trainers."""
+
+CONFIG_FILE = "r3m_config.json"
+"""Written next to the model by ``save_model`` (every checkpoint included): the R³M settings of the run."""
+
+
+def _save_r3m_config(trainer: Any, output_dir: str | None) -> None:
+    """Write ``trainer.r3m`` as JSON into ``output_dir`` (default ``args.output_dir``) on the saving process."""
+    if not trainer.args.should_save:
+        return
+    folder = output_dir if output_dir is not None else trainer.args.output_dir
+    os.makedirs(folder, exist_ok=True)
+    with open(os.path.join(folder, CONFIG_FILE), "w", encoding="utf-8") as fh:
+        json.dump({"trainer": type(trainer).__name__, **dataclasses.asdict(trainer.r3m)}, fh, indent=2)
+        fh.write("\n")
+
+
 @dataclasses.dataclass(frozen=True)
 class R3MDPOConfig:
     """Hyperparameters of :class:`R3MDPOTrainer` beyond TRL's ``DPOConfig`` (β comes from ``DPOConfig.beta``).
@@ -137,8 +167,14 @@ def _check_dpo_config(args: Any) -> None:
     loss_weights = getattr(args, "loss_weights", None)
     if loss_weights is not None and list(loss_weights) != [1.0]:
         raise ValueError(f"loss_weights must be None or [1.0] with R3MDPOTrainer, got {loss_weights!r}")
+    if not _FUSED_LM_HEAD and getattr(args, "use_liger_kernel", False):
+        # TRL < 1.15 replaces the whole DPO loss by Liger's fused one; from 1.15 Liger only patches the
+        # model's layers and the loss path this trainer overrides is unchanged.
+        raise ValueError(
+            "use_liger_kernel must be False with R3MDPOTrainer on TRL < 1.15 (its Liger path computes the DPO loss "
+            "itself; TRL >= 1.15 keeps the loss outside Liger), got True"
+        )
     checks: tuple[tuple[str, Any, str], ...] = (
-        ("use_liger_kernel", False, "the Liger path computes log-probs and loss its own way"),
         ("ld_alpha", None, "length-desensitised log-probs (LD-DPO) are not supported"),
         ("f_divergence_type", "reverse_kl", "R³M-DPO is derived for the reverse-KL (standard DPO) reward"),
         ("use_weighting", False, "WPO weighting is not supported"),
@@ -151,6 +187,26 @@ def _check_dpo_config(args: Any) -> None:
     beta = args.beta
     if not isinstance(beta, (int, float)) or isinstance(beta, bool) or not (beta > 0 and beta < float("inf")):
         raise ValueError(f"beta must be a finite number > 0, got {beta!r}")
+
+
+@dataclasses.dataclass
+class _LogitStatistics:
+    """Per-token statistics of the logits, named as the fused LM head of TRL >= 1.15 returns them."""
+
+    entropy: torch.Tensor
+    """``(2B, T-1)`` entropy of the next-token distribution."""
+    mean_logits: torch.Tensor
+    """``(2B, T-1)`` mean logit over the vocabulary."""
+    is_top1: torch.Tensor
+    """``(2B, T-1)`` whether the next token is the argmax."""
+
+
+def _logit_statistics(shift_logits: torch.Tensor, next_tokens: torch.Tensor) -> _LogitStatistics:
+    """Entropy H = logsumexp(l) − Σ softmax(l)·l, mean logit and top-1 hit per position (float32 at least)."""
+    logits = shift_logits.to(torch.promote_types(shift_logits.dtype, torch.float32))
+    log_z = torch.logsumexp(logits, dim=-1)
+    entropy = log_z - (torch.softmax(logits, dim=-1) * logits).sum(dim=-1)
+    return _LogitStatistics(entropy, logits.mean(dim=-1), logits.argmax(dim=-1) == next_tokens)
 
 
 class R3MDPOTrainer(DPOTrainer):
@@ -180,10 +236,13 @@ class R3MDPOTrainer(DPOTrainer):
 
     Logged through TRL's ``_metrics`` (averaged per logging step, ``eval_`` prefix in evaluation):
     ``rewards/chosen``, ``rewards/rejected``, ``rewards/accuracies``, ``rewards/margins``,
-    ``logps/chosen``, ``logps/rejected``, ``num_tokens``, on TRL >= 1.15 also ``entropy``,
-    ``logits/chosen``, ``logits/rejected`` and ``mean_token_accuracy``; and, with ``loss="r3m"``,
+    ``logps/chosen``, ``logps/rejected``, ``num_tokens``, ``entropy``, ``logits/chosen``,
+    ``logits/rejected`` and ``mean_token_accuracy`` (from TRL's fused LM head on TRL >= 1.15, from
+    the logits before, as the stock trainer of each release); and, with ``loss="r3m"``,
     ``r3m/outlier_frac`` (share of pairs with δ_i > 0) and ``r3m/delta_mean``. The ``(B,)`` δ of the
     last batch on this process is kept in :attr:`last_delta` (``None`` with ``loss="conservative"``).
+    Model cards and hub tags name R³M-DPO and cite the paper (tags ``trl``, ``dpo``, ``r3m``), and
+    ``save_model`` (so every checkpoint) writes the R³M settings to :data:`CONFIG_FILE`.
 
     Args:
         *args: passed to ``trl.DPOTrainer`` (``model``, ``ref_model``, ``args``, ...).
@@ -193,11 +252,13 @@ class R3MDPOTrainer(DPOTrainer):
     Raises:
         TypeError: ``r3m`` is not an :class:`R3MDPOConfig`.
         ValueError: a ``DPOConfig`` option the R³M loss cannot honour, named: ``loss_type`` other
-            than ``["sigmoid"]`` or several loss types, ``loss_weights``, ``use_liger_kernel``,
+            than ``["sigmoid"]`` or several loss types, ``loss_weights``, ``use_liger_kernel`` on
+            TRL < 1.15 (where Liger computes the loss),
             ``ld_alpha``, ``f_divergence_type``, ``use_weighting``, ``label_smoothing`` (use
             ``R3MDPOConfig(loss="conservative", eps=...)``), a non-positive ``beta``, or
             ``padding_free`` where the installed TRL honours it. During training, non-finite margins
-            raise ``ValueError`` (from :func:`~r3m.functional.r3m_dpo_loss`).
+            raise ``ValueError`` (from :func:`~r3m.functional.r3m_dpo_loss`), where stock TRL trains on
+            with a NaN loss: a diverged run stops at the step that diverged.
 
     Example (not run: it downloads a model)::
 
@@ -228,6 +289,15 @@ class R3MDPOTrainer(DPOTrainer):
         preferences and relationship to IPO" (2023) for cDPO; TRL ``trl/trainer/dpo_trainer.py``,
         PRs #3906 and #6918.
     """
+
+    # TRL reads these for the model card and hub tags (declared in its base trainer as plain attributes)
+    _tag_names = ["trl", "dpo", "r3m"]  # noqa: RUF012
+    _name = "R3M-DPO"
+    _paper = {  # noqa: RUF012
+        "title": "Robust Reinforcement Learning from Corrupted Human Feedback",
+        "id": "2406.15568",
+        "citation": PAPER_CITATION,
+    }
 
     def __init__(self, *args: Any, r3m: R3MDPOConfig | None = None, **kwargs: Any) -> None:
         if r3m is None:
@@ -269,7 +339,30 @@ class R3MDPOTrainer(DPOTrainer):
 
         Returns:
             The scalar loss, or ``(loss, outputs)``.
+
+        Raises:
+            ValueError: non-finite margins (stock TRL trains on with a NaN loss); a vision-language
+                batch whose image tokens ``max_length`` truncated gets TRL's advice to raise it.
         """
+        try:
+            return self._r3m_loss(model, inputs, return_outputs)
+        except ValueError as err:
+            max_length = getattr(self.args, "max_length", None)
+            if "Image features and image tokens do not match" in str(err) and max_length is not None:
+                raise ValueError(
+                    f"max_length = {max_length} truncates image placeholder tokens in input_ids while the image "
+                    "features stay whole: raise max_length or set it to None"
+                ) from err
+            raise
+
+    def save_model(self, output_dir: str | None = None, _internal_call: bool = False) -> None:
+        """TRL's ``save_model`` (checkpoints included), plus :data:`CONFIG_FILE` with the R³M settings."""
+        super().save_model(output_dir, _internal_call)
+        _save_r3m_config(self, output_dir)
+
+    def _r3m_loss(
+        self, model: torch.nn.Module, inputs: dict[str, Any], return_outputs: bool
+    ) -> torch.Tensor | tuple[torch.Tensor, Any]:
         policy = self.model if self.model is not None else model  # TRL reads the mode off the unwrapped model
         mode = "train" if policy.training else "eval"
         model_kwargs = {k: v for k, v in inputs.items() if k not in _NON_MODEL_KEYS}
@@ -282,6 +375,7 @@ class R3MDPOTrainer(DPOTrainer):
         shift_completion_mask = completion_mask[:, 1:]  # (2B, T-1): is token t+1 a completion token
         seq_len = shift_completion_mask.size(1)
 
+        shift_logits: torch.Tensor | None = None
         if _FUSED_LM_HEAD:
             labels = input_ids.masked_fill(completion_mask == 0, -100)
             outputs = model(**model_kwargs, labels=labels, fused_lm_head=True)
@@ -333,11 +427,18 @@ class R3MDPOTrainer(DPOTrainer):
             self._metrics[mode]["aux_loss"].append(self.accelerator.gather_for_metrics(aux_loss).mean().item())
 
         with torch.no_grad():
-            self._log_metrics(mode, inputs, outputs, shift_completion_mask, chosen_logps, rejected_logps)
+            self._log_metrics(mode, inputs, outputs, shift_completion_mask, chosen_logps, rejected_logps, shift_logits)
             self._log_rewards(mode, chosen_rewards, rejected_rewards, delta)
 
         if return_outputs:
             if _FUSED_LM_HEAD:
+                warnings.warn(
+                    "return_outputs=True (and the logits it passes to compute_metrics) is deprecated in TRL and will be "
+                    "removed in TRL 2.0; the fused LM head builds no logits, so they are recomputed by an extra forward "
+                    "pass",
+                    FutureWarning,
+                    stacklevel=2,
+                )
                 with torch.no_grad():
                     outputs = model(**model_kwargs)
             return loss, outputs
@@ -363,8 +464,15 @@ class R3MDPOTrainer(DPOTrainer):
         shift_completion_mask: torch.Tensor,
         chosen_logps: torch.Tensor,
         rejected_logps: torch.Tensor,
+        shift_logits: torch.Tensor | None = None,
     ) -> None:
-        """Append TRL's usual token, logit and log-prob metrics to ``self._metrics[mode]``."""
+        """Append TRL's usual token, logit and log-prob metrics to ``self._metrics[mode]``.
+
+        With the fused LM head (TRL >= 1.15) entropy, mean logits and top-1 hits come with ``outputs``;
+        before it they are computed here from ``shift_logits`` ``(2B, T-1, V)``, as those TRL releases do.
+        """
+        if shift_logits is not None:
+            outputs = _logit_statistics(shift_logits.detach(), inputs["input_ids"][:, 1:])
         metrics = self._metrics[mode]
         gather = self.accelerator.gather
         gather_for_metrics = self.accelerator.gather_for_metrics

@@ -21,7 +21,7 @@ from typing import Any
 import torch
 
 from r3m.functional import check_lam, r3m_loss
-from r3m.integrations.trl import TRL_SUPPORTED  # noqa: F401  (importing it runs the TRL version check)
+from r3m.integrations.trl import PAPER_CITATION, _save_r3m_config  # importing it runs the TRL version check
 
 __all__ = ["R3MRewardConfig", "R3MRewardTrainer"]
 
@@ -85,6 +85,8 @@ class R3MRewardTrainer(RewardTrainer):
     ``mean_reward``, ``max_reward``, ``accuracy`` (share with r_w > r_l, margin not subtracted, a tie
     counts 0: TRL's definition), ``margin`` (mean r_w − r_l); and ``r3m/outlier_frac`` (share of pairs
     with δ_i > 0) and ``r3m/delta_mean``. The ``(B,)`` δ of the last batch is kept in :attr:`last_delta`.
+    Model cards and hub tags name R³M and cite the paper (tags ``trl``, ``reward-trainer``, ``r3m``),
+    and ``save_model`` (so every checkpoint) writes the R³M settings to ``r3m_config.json``.
 
     Args:
         *args: passed to ``trl.RewardTrainer`` (``model``, ``args``, ``train_dataset``, ...).
@@ -122,6 +124,15 @@ class R3MRewardTrainer(RewardTrainer):
         arXiv:2406.15568; TRL ``trl/trainer/reward_trainer.py``.
     """
 
+    # TRL reads these for the model card and hub tags (declared in its base trainer as plain attributes)
+    _tag_names = ["trl", "reward-trainer", "r3m"]  # noqa: RUF012
+    _name = "R3M reward model"
+    _paper = {  # noqa: RUF012
+        "title": "Robust Reinforcement Learning from Corrupted Human Feedback",
+        "id": "2406.15568",
+        "citation": PAPER_CITATION,
+    }
+
     def __init__(self, *args: Any, r3m: R3MRewardConfig | None = None, **kwargs: Any) -> None:
         if r3m is None:
             r3m = R3MRewardConfig()
@@ -137,6 +148,11 @@ class R3MRewardTrainer(RewardTrainer):
         """``(B,)`` δ of the last batch seen by :meth:`compute_loss` on this process (detached)."""
         super().__init__(*args, **kwargs)
         _check_reward_config(self.args)
+
+    def save_model(self, output_dir: str | None = None, _internal_call: bool = False) -> None:
+        """TRL's ``save_model`` (checkpoints included), plus ``r3m_config.json`` with the R³M settings."""
+        super().save_model(output_dir, _internal_call)
+        _save_r3m_config(self, output_dir)
 
     def compute_loss(
         self,
