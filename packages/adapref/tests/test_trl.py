@@ -6,9 +6,11 @@ vocabulary built here, the data a ``datasets.Dataset.from_dict``.
 
 from __future__ import annotations
 
+import dataclasses
 import doctest
 import importlib.metadata
 import importlib.util
+import json
 import math
 import re
 from pathlib import Path
@@ -201,10 +203,17 @@ class TestConfig:
         with pytest.raises(ValueError, match=rf"^{name} must"):
             _trainer(AdaDPOTrainer, weights, _dpo_args(tmp_path, **overrides))
 
-    def test_trainer_refuses_liger(self, tmp_path: Path, weights: dict[str, dict[str, torch.Tensor]]) -> None:
+    def test_liger_refused_only_where_it_replaces_the_loss(
+        self, tmp_path: Path, weights: dict[str, dict[str, torch.Tensor]], monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        # TRL < 1.15 (no fused LM head) computes the whole DPO loss in Liger's kernel; from 1.15 Liger
+        # only patches the model's layers and the loss this trainer replaces is unchanged.
         args = _dpo_args(tmp_path)
         args.use_liger_kernel = True  # set after construction, which may check that liger is installed
-        with pytest.raises(ValueError, match=r"^use_liger_kernel must"):
+        if ada_trl._FUSED_LM_HEAD:
+            ada_trl._check_dpo_config(args)  # accepted
+        monkeypatch.setattr(ada_trl, "_FUSED_LM_HEAD", False)
+        with pytest.raises(ValueError, match=r"^use_liger_kernel must be False with AdaDPOTrainer on TRL < 1\.15"):
             _trainer(AdaDPOTrainer, weights, args)
 
     def test_trainer_refuses_non_config_ada(self, tmp_path: Path, weights: dict[str, dict[str, torch.Tensor]]) -> None:
@@ -266,6 +275,97 @@ class TestLoss:
         assert "ref_chosen_logps" in batch
         live_batch = {k: v for k, v in batch.items() if not k.startswith("ref_")}
         assert _eval_loss(precomputed, batch).item() == pytest.approx(_eval_loss(live, live_batch).item(), abs=1e-6)
+
+
+class TestStockParity:
+    METRICS = ("entropy", "logits/chosen", "logits/rejected", "mean_token_accuracy")
+    UNIT_TAU = AdaDPOConfig(tau0=1.0, tau_max=1.0)
+
+    def test_logit_metrics_without_the_fused_head_match_stock(
+        self, tmp_path: Path, weights: dict[str, dict[str, torch.Tensor]], monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        # TRL < 1.15 has no fused LM head: the trainer then takes the log-probs and TRL's logit metrics
+        # from the logits. Forced here on TRL 1.16, whose stock trainer computes the same metrics in
+        # its fused head: a second implementation of entropy, mean logits and top-1 accuracy.
+        if not ada_trl._FUSED_LM_HEAD:
+            pytest.skip("the installed TRL has no fused LM head to compare with")
+        args = _dpo_args(tmp_path)
+        stock = _trainer(DPOTrainer, weights, args)
+        ada = _trainer(AdaDPOTrainer, weights, args, ada=self.UNIT_TAU)
+        batch = _first_batch(stock)
+        loss_stock = _eval_loss(stock, batch)
+        monkeypatch.setattr(ada_trl, "_FUSED_LM_HEAD", False)
+        loss_ada = _eval_loss(ada, batch)
+        assert loss_ada.item() == pytest.approx(loss_stock.item(), abs=1e-6)
+        for key in self.METRICS:
+            assert len(ada._metrics["eval"][key]) == 1, key
+            assert ada._metrics["eval"][key] == pytest.approx(stock._metrics["eval"][key], abs=1e-5), key
+        assert 0.0 < ada._metrics["eval"]["entropy"][0] <= math.log(len(WORDS)) + 1e-6
+
+    def test_fused_head_metrics_match_stock(self, tmp_path: Path, weights: dict[str, dict[str, torch.Tensor]]) -> None:
+        args = _dpo_args(tmp_path)
+        stock = _trainer(DPOTrainer, weights, args)
+        ada = _trainer(AdaDPOTrainer, weights, args, ada=self.UNIT_TAU)
+        batch = _first_batch(stock)
+        _eval_loss(stock, batch), _eval_loss(ada, batch)
+        for key in self.METRICS:
+            assert ada._metrics["eval"][key] == pytest.approx(stock._metrics["eval"][key], abs=1e-6), key
+
+    def test_return_outputs_warns_as_stock(self, tmp_path: Path, weights: dict[str, dict[str, torch.Tensor]]) -> None:
+        if not ada_trl._FUSED_LM_HEAD:
+            pytest.skip("TRL < 1.15 returns the logits of the one forward pass, without a warning")
+        trainer = _trainer(AdaDPOTrainer, weights, _dpo_args(tmp_path))
+        batch = _first_batch(trainer)
+        trainer.model.eval()
+        with pytest.warns(FutureWarning, match=r"return_outputs=True .* extra forward pass"):
+            _loss, outputs = trainer.compute_loss(trainer.model, batch, return_outputs=True)
+        assert outputs.logits.shape[:2] == batch["input_ids"].shape
+
+    def test_truncated_image_tokens_get_stock_advice(
+        self, tmp_path: Path, weights: dict[str, dict[str, torch.Tensor]], monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        trainer = _trainer(AdaDPOTrainer, weights, _dpo_args(tmp_path))
+        batch = _first_batch(trainer)
+
+        def raise_(message: str) -> Any:
+            def loss(*args: Any, **kwargs: Any) -> Any:
+                raise ValueError(message)
+
+            return loss
+
+        monkeypatch.setattr(trainer, "_ada_loss", raise_("Image features and image tokens do not match: 3 vs 5"))
+        with pytest.raises(ValueError, match=r"^max_length = 16 truncates image placeholder tokens .* set it to None"):
+            trainer.compute_loss(trainer.model, batch)
+        monkeypatch.setattr(trainer, "_ada_loss", raise_("margins must be finite"))
+        with pytest.raises(ValueError, match=r"^margins must be finite$"):  # other errors pass unchanged
+            trainer.compute_loss(trainer.model, batch)
+
+    def test_model_card_tags_and_saved_settings(
+        self, tmp_path: Path, weights: dict[str, dict[str, torch.Tensor]]
+    ) -> None:
+        trainer = _trainer(AdaDPOTrainer, weights, _dpo_args(tmp_path), ada=AdaDPOConfig(rho0=0.2, tau_max=3.0))
+        assert {"trl", "dpo", "ada-dpo"} <= set(trainer.model.model_tags)
+        trainer.save_model(str(tmp_path / "saved"))
+        saved = json.loads((tmp_path / "saved" / ada_trl.CONFIG_FILE).read_text())
+        assert saved == {"trainer": "AdaDPOTrainer", **dataclasses.asdict(AdaDPOConfig(rho0=0.2, tau_max=3.0))}
+        assert (saved["rho0"], saved["tau0"], saved["tau_max"], saved["solver"]) == (0.2, 0.1, 3.0, "exact")
+        trainer.create_model_card(model_name="tiny")
+        card = (tmp_path / "out" / "README.md").read_text()
+        assert "Ada-DPO" in card
+        assert "2406.02764" in card
+        assert "hong2024adaptive" in card
+
+    def test_unbounded_quadratic_logs_no_frac_taumax(
+        self, tmp_path: Path, weights: dict[str, dict[str, torch.Tensor]]
+    ) -> None:
+        # The quadratic penalty without clamp_tau_max has no upper bound: a share "at tau_max" means nothing.
+        with pytest.warns(UserWarning, match="tau_max"):
+            unbounded = AdaDPOConfig(quadratic=True, tau_max=1.0)
+        for ada, logged in ((unbounded, False), (AdaDPOConfig(quadratic=True, tau_max=1.0, clamp_tau_max=True), True)):
+            trainer = _trainer(AdaDPOTrainer, weights, _dpo_args(tmp_path), ada=ada)
+            _eval_loss(trainer, _first_batch(trainer))
+            assert ("ada/frac_taumax" in trainer._metrics["eval"]) is logged
+            assert len(trainer._metrics["eval"]["ada/frac_tau0"]) == 1
 
 
 def test_train_two_steps_logs_tau_within_bounds(tmp_path: Path, weights: dict[str, dict[str, torch.Tensor]]) -> None:

@@ -22,7 +22,11 @@ from __future__ import annotations
 import dataclasses
 import importlib.metadata
 import inspect
+import json
+import os
 import re
+import textwrap
+import warnings
 from typing import Any
 
 import torch
@@ -78,6 +82,41 @@ _NON_MODEL_KEYS = frozenset({"completion_mask", "ref_chosen_logps", "ref_rejecte
 _AT_BOUND_RTOL = 1e-6
 
 
+PAPER_CITATION = textwrap.dedent("""\
+    @inproceedings{hong2024adaptive,
+        title     = {{Adaptive Preference Scaling for Reinforcement Learning with Human Feedback}},
+        author    = {Ilgee Hong and Zichong Li and Alexander Bukharin and Yixiao Li and Haoming Jiang and Tianbao Yang and Tuo Zhao},
+        booktitle = {Advances in Neural Information Processing Systems 37 (NeurIPS 2024)},
+        year      = 2024,
+        eprint    = {2406.02764},
+        archivePrefix = {arXiv},
+    }""")
+"""BibTeX of the AdaPref paper, cited by the model cards TRL writes for :class:`AdaDPOTrainer`."""
+
+CONFIG_FILE = "ada_config.json"
+"""Written next to the model by ``save_model`` (every checkpoint included): the τ settings of the run."""
+
+
+@dataclasses.dataclass
+class _LogitStatistics:
+    """Per-token statistics of the logits, named as the fused LM head of TRL >= 1.15 returns them."""
+
+    entropy: torch.Tensor
+    """``(2B, T-1)`` entropy of the next-token distribution."""
+    mean_logits: torch.Tensor
+    """``(2B, T-1)`` mean logit over the vocabulary."""
+    is_top1: torch.Tensor
+    """``(2B, T-1)`` whether the next token is the argmax."""
+
+
+def _logit_statistics(shift_logits: torch.Tensor, next_tokens: torch.Tensor) -> _LogitStatistics:
+    """Entropy H = logsumexp(l) − Σ softmax(l)·l, mean logit and top-1 hit per position (float32 at least)."""
+    logits = shift_logits.to(torch.promote_types(shift_logits.dtype, torch.float32))
+    log_z = torch.logsumexp(logits, dim=-1)
+    entropy = log_z - (torch.softmax(logits, dim=-1) * logits).sum(dim=-1)
+    return _LogitStatistics(entropy, logits.mean(dim=-1), logits.argmax(dim=-1) == next_tokens)
+
+
 @dataclasses.dataclass(frozen=True)
 class AdaDPOConfig:
     """Hyperparameters of the per-pair scaling τ in :class:`AdaDPOTrainer` (β comes from ``DPOConfig.beta``).
@@ -126,8 +165,14 @@ def _check_dpo_config(args: Any) -> None:
     loss_weights = getattr(args, "loss_weights", None)
     if loss_weights is not None and list(loss_weights) != [1.0]:
         raise ValueError(f"loss_weights must be None or [1.0] with AdaDPOTrainer, got {loss_weights!r}")
+    if not _FUSED_LM_HEAD and getattr(args, "use_liger_kernel", False):
+        # TRL < 1.15 replaces the whole DPO loss by Liger's fused one; from 1.15 Liger only patches the
+        # model's layers and the loss path this trainer overrides is unchanged.
+        raise ValueError(
+            "use_liger_kernel must be False with AdaDPOTrainer on TRL < 1.15 (its Liger path computes the DPO loss "
+            "itself; TRL >= 1.15 keeps the loss outside Liger), got True"
+        )
     checks: tuple[tuple[str, Any, str], ...] = (
-        ("use_liger_kernel", False, "the Liger path computes log-probs and loss its own way"),
         ("ld_alpha", None, "length-desensitised log-probs (LD-DPO) are not supported"),
         ("f_divergence_type", "reverse_kl", "Ada-DPO is derived for the reverse-KL (standard DPO) reward"),
         ("use_weighting", False, "WPO weighting is not supported"),
@@ -168,10 +213,13 @@ class AdaDPOTrainer(DPOTrainer):
 
     Logged through TRL's ``_metrics`` (averaged per logging step, ``eval_`` prefix in evaluation):
     ``rewards/chosen``, ``rewards/rejected``, ``rewards/accuracies``, ``rewards/margins``,
-    ``logps/chosen``, ``logps/rejected``, ``num_tokens``, on TRL >= 1.15 also ``entropy``,
-    ``logits/chosen``, ``logits/rejected`` and ``mean_token_accuracy``; and ``ada/tau_mean``,
+    ``logps/chosen``, ``logps/rejected``, ``num_tokens``, ``entropy``, ``logits/chosen``,
+    ``logits/rejected`` and ``mean_token_accuracy`` (from TRL's fused LM head on TRL >= 1.15, from
+    the logits before, as the stock trainer of each release); and ``ada/tau_mean``,
     ``ada/frac_tau0``, ``ada/frac_taumax`` (share of pairs whose τ is within a relative 1e-6 of
-    τ0, of τ_max).
+    τ0, of τ_max; not logged for ``quadratic`` without ``clamp_tau_max``, which has no upper bound).
+    Model cards and hub tags name Ada-DPO and cite the paper (tags ``trl``, ``dpo``, ``ada-dpo``),
+    and ``save_model`` (so every checkpoint) writes the τ settings to :data:`CONFIG_FILE`.
 
     Args:
         *args: passed to ``trl.DPOTrainer`` (``model``, ``ref_model``, ``args``, ...).
@@ -181,10 +229,12 @@ class AdaDPOTrainer(DPOTrainer):
     Raises:
         TypeError: ``ada`` is not an :class:`AdaDPOConfig`.
         ValueError: a ``DPOConfig`` option the Ada-DPO loss cannot honour, named: ``loss_type`` other
-            than ``["sigmoid"]`` or several loss types, ``loss_weights``, ``use_liger_kernel``,
-            ``ld_alpha``, ``f_divergence_type``, ``use_weighting``, ``label_smoothing``, a non-positive
-            ``beta``, or ``padding_free`` where the installed TRL honours it. During training,
-            non-finite margins raise ``ValueError`` (from :func:`~adapref.functional.ada_dpo_loss`).
+            than ``["sigmoid"]`` or several loss types, ``loss_weights``, ``use_liger_kernel`` on
+            TRL < 1.15 (where Liger computes the loss), ``ld_alpha``, ``f_divergence_type``,
+            ``use_weighting``, ``label_smoothing``, a non-positive ``beta``, or ``padding_free`` where
+            the installed TRL honours it. During training, non-finite margins raise ``ValueError``
+            (from :func:`~adapref.functional.ada_dpo_loss`), where stock TRL trains on with a NaN loss:
+            a diverged run stops at the step that diverged.
 
     Example (not run: it downloads a model)::
 
@@ -214,6 +264,15 @@ class AdaDPOTrainer(DPOTrainer):
         Hong et al., "Adaptive Preference Scaling for Reinforcement Learning with Human Feedback",
         NeurIPS 2024, arXiv:2406.02764; TRL ``trl/trainer/dpo_trainer.py``, PRs #3906 and #6918.
     """
+
+    # TRL reads these for the model card and hub tags (declared in its base trainer as plain attributes)
+    _tag_names = ["trl", "dpo", "ada-dpo"]  # noqa: RUF012
+    _name = "Ada-DPO"
+    _paper = {  # noqa: RUF012
+        "title": "Adaptive Preference Scaling for Reinforcement Learning with Human Feedback",
+        "id": "2406.02764",
+        "citation": PAPER_CITATION,
+    }
 
     def __init__(self, *args: Any, ada: AdaDPOConfig | None = None, **kwargs: Any) -> None:
         if ada is None:
@@ -253,7 +312,35 @@ class AdaDPOTrainer(DPOTrainer):
 
         Returns:
             The scalar loss, or ``(loss, outputs)``.
+
+        Raises:
+            ValueError: non-finite margins (stock TRL trains on with a NaN loss); a vision-language
+                batch whose image tokens ``max_length`` truncated gets TRL's advice to raise it.
         """
+        try:
+            return self._ada_loss(model, inputs, return_outputs)
+        except ValueError as err:
+            max_length = getattr(self.args, "max_length", None)
+            if "Image features and image tokens do not match" in str(err) and max_length is not None:
+                raise ValueError(
+                    f"max_length = {max_length} truncates image placeholder tokens in input_ids while the image "
+                    "features stay whole: raise max_length or set it to None"
+                ) from err
+            raise
+
+    def save_model(self, output_dir: str | None = None, _internal_call: bool = False) -> None:
+        """TRL's ``save_model`` (checkpoints included), plus :data:`CONFIG_FILE` with the τ settings."""
+        super().save_model(output_dir, _internal_call)
+        if self.args.should_save:
+            folder = str(output_dir if output_dir is not None else self.args.output_dir)
+            os.makedirs(folder, exist_ok=True)
+            with open(os.path.join(folder, CONFIG_FILE), "w", encoding="utf-8") as fh:
+                json.dump({"trainer": type(self).__name__, **dataclasses.asdict(self.ada)}, fh, indent=2)
+                fh.write("\n")
+
+    def _ada_loss(
+        self, model: torch.nn.Module, inputs: dict[str, Any], return_outputs: bool
+    ) -> torch.Tensor | tuple[torch.Tensor, Any]:
         policy = self.model if self.model is not None else model  # TRL reads the mode off the unwrapped model
         mode = "train" if policy.training else "eval"
         model_kwargs = {k: v for k, v in inputs.items() if k not in _NON_MODEL_KEYS}
@@ -266,6 +353,7 @@ class AdaDPOTrainer(DPOTrainer):
         shift_completion_mask = completion_mask[:, 1:]  # (2B, T-1): is token t+1 a completion token
         seq_len = shift_completion_mask.size(1)
 
+        shift_logits: torch.Tensor | None = None
         if _FUSED_LM_HEAD:
             labels = input_ids.masked_fill(completion_mask == 0, -100)
             outputs = model(**model_kwargs, labels=labels, fused_lm_head=True)
@@ -302,10 +390,19 @@ class AdaDPOTrainer(DPOTrainer):
             self._metrics[mode]["aux_loss"].append(self.accelerator.gather_for_metrics(aux_loss).mean().item())
 
         with torch.no_grad():
-            self._log_metrics(mode, inputs, outputs, shift_completion_mask, chosen_logps, rejected_logps, out)
+            self._log_metrics(
+                mode, inputs, outputs, shift_completion_mask, chosen_logps, rejected_logps, out, shift_logits
+            )
 
         if return_outputs:
             if _FUSED_LM_HEAD:
+                warnings.warn(
+                    "return_outputs=True (and the logits it passes to compute_metrics) is deprecated in TRL and will be "
+                    "removed in TRL 2.0; the fused LM head builds no logits, so they are recomputed by an extra forward "
+                    "pass",
+                    FutureWarning,
+                    stacklevel=2,
+                )
                 with torch.no_grad():
                     outputs = model(**model_kwargs)
             return loss, outputs
@@ -332,8 +429,15 @@ class AdaDPOTrainer(DPOTrainer):
         chosen_logps: torch.Tensor,
         rejected_logps: torch.Tensor,
         out: AdaDPOOutput,
+        shift_logits: torch.Tensor | None = None,
     ) -> None:
-        """Append TRL's usual DPO metrics and the τ statistics to ``self._metrics[mode]``."""
+        """Append TRL's usual DPO metrics and the τ statistics to ``self._metrics[mode]``.
+
+        With the fused LM head (TRL >= 1.15) entropy, mean logits and top-1 hits come with ``outputs``;
+        before it they are computed here from ``shift_logits`` ``(2B, T-1, V)``, as those TRL releases do.
+        """
+        if shift_logits is not None:
+            outputs = _logit_statistics(shift_logits.detach(), inputs["input_ids"][:, 1:])
         metrics = self._metrics[mode]
         gather = self.accelerator.gather
         gather_for_metrics = self.accelerator.gather_for_metrics
@@ -377,4 +481,5 @@ class AdaDPOTrainer(DPOTrainer):
         tau0, tau_max = self.ada.tau0, self.ada.tau_max
         metrics["ada/tau_mean"].append(tau.mean().item())
         metrics["ada/frac_tau0"].append(((tau - tau0).abs() <= _AT_BOUND_RTOL * tau0).float().mean().item())
-        metrics["ada/frac_taumax"].append(((tau - tau_max).abs() <= _AT_BOUND_RTOL * tau_max).float().mean().item())
+        if not self.ada.quadratic or self.ada.clamp_tau_max:  # the quadratic penalty alone has no upper bound
+            metrics["ada/frac_taumax"].append(((tau - tau_max).abs() <= _AT_BOUND_RTOL * tau_max).float().mean().item())
