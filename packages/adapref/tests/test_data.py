@@ -447,6 +447,23 @@ class TestFromTrlDataset:
         ):
             from_trl_dataset(datasets.DatasetDict({"train": split}))
 
+    def test_columns_a_split_lacks_on_some_rows_are_absent_there(self, tmp_path: Path) -> None:
+        # review finding: a datasets split fills a missing margin with None, which was refused as "not a
+        # finite number"; the JSONL reader accepts the same rows, so the split must too.
+        datasets = pytest.importorskip("datasets")
+        rows = [
+            {"prompt": "a", "chosen": "b", "rejected": "c", "margin": 1.0},
+            {"prompt": "d", "chosen": "e", "rejected": "f"},
+        ]
+        path = tmp_path / "trl.jsonl"
+        path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+        split = datasets.Dataset.from_list(rows)
+        assert split[1]["margin"] is None
+        assert from_trl_dataset(split) == read_trl_jsonl(path) == rows
+        no_prompt = datasets.Dataset.from_list([rows[0], {"chosen": "e", "rejected": "f"}])
+        with pytest.raises(ValueError, match=r"^dataset row 1: record lacks a 'prompt' key but row 0 has one"):
+            from_trl_dataset(no_prompt)
+
     def test_iterator_is_read_once(self) -> None:
         assert from_trl_dataset(iter(self.RECORDS)) == from_trl_dataset(self.RECORDS)
 
@@ -473,7 +490,12 @@ class TestFromTrlDataset:
                 r"^dataset must be loaded records, got the path 'prefs\.jsonl': read a file with read_trl_jsonl",
             ),
             (Path("prefs.jsonl"), r"^dataset must be loaded records, got the path"),
-            ({"chosen": "a", "rejected": "b"}, r"^dataset must be one split .* keys 'chosen', 'rejected'"),
+            (
+                {"chosen": "a", "rejected": "b"},
+                r"^dataset must be an iterable of records, got a mapping with keys 'chosen', 'rejected' \(a split's "
+                r"columns, or one record\): pass a list of row dicts, or datasets\.Dataset\.from_dict\(columns\)$",
+            ),
+            ({"train": [], "test": []}, r"^dataset must be one split .* keys 'train', 'test': pass one split"),
             (7, r"^dataset must be an iterable of records .* got int$"),
         ],
     )

@@ -377,3 +377,19 @@ def test_the_resume_fingerprint_tells_which_side_a_mask_is_on() -> None:
     for t in (plain.chosen, plain.rejected):
         old.update(t.contiguous().numpy().tobytes())
     assert _fingerprint(plain, None) == old.hexdigest()
+
+
+def test_a_state_action_model_saves_and_loads(tmp_path: Path) -> None:
+    # review finding: save() recorded obs_dim only, so a SegmentRewardModel(obs_dim, act_dim) put in
+    # trainer.model saved a checkpoint whose load built too narrow a first layer
+    from adapref.reward_model import SegmentRewardModel
+
+    config = TrainConfig(epochs=1)
+    trainer = RewardTrainer(config)
+    trainer.model = SegmentRewardModel(3, 2, hidden=config.hidden, generator=torch.Generator().manual_seed(0))
+    trainer.save(tmp_path / "model.pt")
+    loaded = RewardTrainer.load(tmp_path / "model.pt")
+    assert loaded.model is not None
+    assert (loaded.model.obs_dim, loaded.model.act_dim) == (3, 2)
+    x = torch.randn(4, 6, 5, generator=torch.Generator().manual_seed(1))
+    torch.testing.assert_close(loaded.predict(x), trainer.predict(x), rtol=0, atol=0)

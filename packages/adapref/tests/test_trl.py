@@ -355,6 +355,27 @@ class TestStockParity:
         assert "2406.02764" in card
         assert "hong2024adaptive" in card
 
+    def test_logit_statistics_in_chunks_match_the_whole(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        # Completion positions only, a few at a time: the same values as the unchunked formulas there,
+        # zeros elsewhere. Ties in the argmax follow torch.argmax (the first maximum), as TRL's head.
+        gen = torch.Generator().manual_seed(0)
+        logits = torch.randn(4, 6, 11, generator=gen, dtype=torch.float64)
+        logits[0, 1, 3] = logits[0, 1, 5] = logits[0, 1].max() + 1.0  # a tie
+        nxt = torch.randint(0, 11, (4, 6), generator=gen)
+        nxt[0, 1] = 5
+        mask = torch.rand(4, 6, generator=gen) < 0.6
+        mask[0, 1] = True
+        monkeypatch.setattr(ada_trl, "_STATISTICS_CHUNK", 3)
+        stats = ada_trl._logit_statistics(logits, nxt, mask)
+        p = torch.softmax(logits, dim=-1)
+        entropy = -(p * torch.log(p)).sum(-1)
+        torch.testing.assert_close(stats.entropy[mask], entropy[mask])
+        torch.testing.assert_close(stats.mean_logits[mask], logits.mean(-1)[mask])
+        assert torch.equal(stats.is_top1[mask], (logits.argmax(-1) == nxt)[mask])
+        assert not bool(stats.is_top1[0, 1])  # token 5 ties the first maximum (3): not top-1
+        assert bool((stats.entropy[~mask] == 0).all())
+        assert not bool(stats.is_top1[~mask].any())
+
     def test_unbounded_quadratic_logs_no_frac_taumax(
         self, tmp_path: Path, weights: dict[str, dict[str, torch.Tensor]]
     ) -> None:

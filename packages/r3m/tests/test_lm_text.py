@@ -139,6 +139,8 @@ class TestTinyModel:
         chat = [{"role": "user", "content": "1+1="}]
         with pytest.raises(ValueError, match=r"^records\[0\]\['prompt'\] is a list of messages .* chat template"):
             build_tiny_model([{"prompt": chat, "chosen": chat, "rejected": chat}])
+        with pytest.raises(ValueError, match=r"^records\[0\]\['chosen'\] is a list of messages .* chat template"):
+            build_tiny_model([{"chosen": chat, "rejected": chat}])  # TRL's usual chat layout: implicit prompt
 
     def test_any_iterable_of_records(self) -> None:
         # a generator (like a datasets.Dataset, not a Sequence) gives the model a list does

@@ -130,8 +130,8 @@ class TestDiscount:
 
 class TestActDim:
     def test_state_and_action_columns_form_one_step_input(self) -> None:
-        # act_dim widens the first layer to obs_dim + act_dim: the same weights as an act_dim=0
-        # model over the concatenated [s_t, a_t] give the same scores, state columns first.
+        # act_dim widens the first layer to obs_dim + act_dim: a model over [s_t, a_t] is the
+        # act_dim=0 model of that width (same init from the same generator, same scores).
         split = SegmentRewardModel(3, 2, hidden=(8,), generator=_gen())
         joint = SegmentRewardModel(5, hidden=(8,), generator=_gen())
         assert (split.obs_dim, split.act_dim, split.in_dim) == (3, 2, 5)

@@ -400,6 +400,40 @@ class TestStockParity:
         assert "2406.15568" in card
         assert "bukharin2024robust" in card
 
+    def test_conservative_baseline_card_is_not_labelled_r3m(
+        self, tmp_path: Path, weights: dict[str, dict[str, torch.Tensor]]
+    ) -> None:
+        trainer = _trainer(R3MDPOTrainer, weights, _dpo_args(tmp_path), r3m=R3MDPOConfig(loss="conservative", eps=0.2))
+        assert "r3m" not in trainer.model.model_tags
+        assert "cdpo" in trainer.model.model_tags
+        trainer.create_model_card(model_name="tiny")
+        card = (tmp_path / "out" / "README.md").read_text()
+        assert "cDPO" in card
+        assert "R3M" not in card
+        assert "2406.15568" not in card
+        assert R3MDPOTrainer._name == "R3M-DPO"  # set on the instance only
+
+    def test_logit_statistics_in_chunks_match_the_whole(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        # Completion positions only, a few at a time: the same values as the unchunked formulas there,
+        # zeros elsewhere. Ties in the argmax follow torch.argmax (the first maximum), as TRL's head.
+        gen = torch.Generator().manual_seed(0)
+        logits = torch.randn(4, 6, 11, generator=gen, dtype=torch.float64)
+        logits[0, 1, 3] = logits[0, 1, 5] = logits[0, 1].max() + 1.0  # a tie
+        nxt = torch.randint(0, 11, (4, 6), generator=gen)
+        nxt[0, 1] = 5
+        mask = torch.rand(4, 6, generator=gen) < 0.6
+        mask[0, 1] = True
+        monkeypatch.setattr(r3m_trl, "_STATISTICS_CHUNK", 3)
+        stats = r3m_trl._logit_statistics(logits[:, :, :], nxt, mask)
+        p = torch.softmax(logits, dim=-1)
+        entropy = -(p * torch.log(p)).sum(-1)
+        torch.testing.assert_close(stats.entropy[mask], entropy[mask])
+        torch.testing.assert_close(stats.mean_logits[mask], logits.mean(-1)[mask])
+        assert torch.equal(stats.is_top1[mask], (logits.argmax(-1) == nxt)[mask])
+        assert not bool(stats.is_top1[0, 1])  # token 5 ties the first maximum (3): not top-1
+        assert bool((stats.entropy[~mask] == 0).all())
+        assert not bool(stats.is_top1[~mask].any())
+
 
 def test_train_two_steps_logs_outlier_frac(tmp_path: Path, weights: dict[str, dict[str, torch.Tensor]]) -> None:
     trainer = _trainer(R3MDPOTrainer, weights, _dpo_args(tmp_path), eval_dataset=_dataset())

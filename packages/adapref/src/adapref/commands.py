@@ -282,7 +282,7 @@ def tau_report(args: argparse.Namespace) -> int:
             f"--run {args.run} was trained with --loss {trainer.config.loss}: τ exists for ada and ada-quad"
         )
     data = PreferenceData.from_jsonl(args.data, ragged=args.ragged)
-    model_dim = trainer.model.obs_dim if trainer.model is not None else None
+    model_dim = trainer.model.in_dim if trainer.model is not None else None
     if model_dim is not None and int(data.chosen.shape[-1]) != model_dim:
         raise ValueError(
             f"{args.data} has {int(data.chosen.shape[-1])} features per step; the run in {args.run} was trained on "

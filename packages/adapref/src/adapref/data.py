@@ -628,7 +628,8 @@ def from_trl_dataset(dataset: Iterable[Mapping[str, Any]]) -> list[dict[str, Any
     per row) or any iterable of dicts. The same rules apply: ``chosen`` and ``rejected`` on every
     row, an optional ``prompt`` on every row or on none, plain strings (standard) or lists of
     ``{"role", "content"}`` messages (conversational) throughout, a finite ``margin`` where given;
-    other columns are kept. The text stays text: pass the result (standard form) to
+    other columns are kept. A ``None`` value (what a ``datasets`` split holds where a row lacks a
+    column) counts as the key being absent, as in a JSONL line without it. The text stays text: pass the result (standard form) to
     :func:`adapref.lm_dpo.train_lm_dpo`, after :func:`adapref.lm_text.explicit_prompt_records` for
     implicit prompts, or write it with :func:`write_trl_jsonl`.
 
@@ -655,6 +656,11 @@ def from_trl_dataset(dataset: Iterable[Mapping[str, Any]]) -> list[dict[str, Any
         )
     if isinstance(dataset, Mapping):
         keys = ", ".join(repr(k) for k in list(dataset)[:5])
+        if "chosen" in dataset or "rejected" in dataset:  # columns (ds[:], ds.to_dict()) or one record
+            raise ValueError(
+                f"dataset must be an iterable of records, got a mapping with keys {keys} (a split's columns, or one "
+                "record): pass a list of row dicts, or datasets.Dataset.from_dict(columns)"
+            )
         raise ValueError(
             f"dataset must be one split (an iterable of records), got a mapping with keys {keys}: pass one split, "
             "e.g. dataset['train'], or a list of records"
@@ -675,7 +681,9 @@ def from_trl_dataset(dataset: Iterable[Mapping[str, Any]]) -> list[dict[str, Any
                     f"dataset row {k} must be a dict with 'chosen' and 'rejected', got {type(row).__name__}"
                     + (hint if isinstance(row, str) else "")
                 )
-            yield f"dataset row {k}", f"row {k}", dict(row)
+            # a datasets split fills a column a row lacks with None: read that as the key being absent,
+            # so rows mean what the same lines of a JSONL file mean
+            yield f"dataset row {k}", f"row {k}", {key: value for key, value in row.items() if value is not None}
 
     records = _check_trl_records(located())
     if not records:

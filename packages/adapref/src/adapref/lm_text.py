@@ -121,18 +121,19 @@ def check_records(records: object, name: str) -> list[dict[str, str]]:
     for i, record in enumerate(record_list(records, name)):
         if not isinstance(record, Mapping):
             raise ValueError(f"{name}[{i}] must be a mapping, got {type(record).__name__}")
-        if "prompt" not in record and all(isinstance(record.get(key), str) for key in ("chosen", "rejected")):
+        listed = next((key for key in TEXT_KEYS if isinstance(record.get(key), list)), None)
+        if listed is not None:
+            raise ValueError(
+                f"{name}[{i}][{listed!r}] is a list of messages (TRL's conversational form): apply the model's chat "
+                "template first (TRL: maybe_apply_chat_template)"
+            )
+        if record.get("prompt") is None and all(isinstance(record.get(key), str) for key in ("chosen", "rejected")):
             raise ValueError(
                 f"{name}[{i}] has no 'prompt' (TRL's implicit-prompt form): split the prompt off first with "
                 f"adapref.lm_text.explicit_prompt_records({name}, source)"
             )
         for key in TEXT_KEYS:
             value = record.get(key)
-            if isinstance(value, list):
-                raise ValueError(
-                    f"{name}[{i}][{key!r}] is a list of messages (TRL's conversational form): apply the model's "
-                    "chat template first (TRL: maybe_apply_chat_template)"
-                )
             if not isinstance(value, str):
                 raise ValueError(f"{name}[{i}][{key!r}] must be a string, got {value!r}")
         out.append({key: str(record[key]) for key in TEXT_KEYS})

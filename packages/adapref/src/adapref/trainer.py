@@ -142,9 +142,11 @@ class RewardTrainer:
         self.loss_fn = make_loss(self.config)
         self.model: SegmentRewardModel | None = None
 
-    def _build(self, obs_dim: int) -> tuple[SegmentRewardModel, torch.optim.Optimizer, torch.Generator]:
+    def _build(
+        self, obs_dim: int, act_dim: int = 0
+    ) -> tuple[SegmentRewardModel, torch.optim.Optimizer, torch.Generator]:
         gen = torch.Generator().manual_seed(self.config.seed)
-        model = SegmentRewardModel(obs_dim, hidden=self.config.hidden, generator=gen).to(self.device)
+        model = SegmentRewardModel(obs_dim, act_dim, hidden=self.config.hidden, generator=gen).to(self.device)
         opt = torch.optim.Adam(model.parameters(), lr=self.config.lr, weight_decay=self.config.weight_decay)
         return model, opt, gen
 
@@ -380,7 +382,7 @@ class RewardTrainer:
         """Write the model, config and package version atomically."""
         model = self._require_model()
         _atomic_save({"model": model.state_dict(), "config": self.config.to_dict(), "obs_dim": model.obs_dim,
-                      "version": __version__}, Path(path))  # fmt: skip
+                      "act_dim": model.act_dim, "version": __version__}, Path(path))  # fmt: skip
 
     @classmethod
     def load(cls, path: str | os.PathLike[str], device: str = "cpu") -> RewardTrainer:
@@ -390,7 +392,7 @@ class RewardTrainer:
             warnings.simplefilter("ignore", UserWarning)
             config = dataclasses.replace(TrainConfig.from_dict(state["config"]), device=device)
         trainer = cls(config)
-        model, _, _ = trainer._build(int(state["obs_dim"]))
+        model, _, _ = trainer._build(int(state["obs_dim"]), int(state.get("act_dim", 0)))  # no act_dim before 0.1.0
         model.load_state_dict(state["model"])
         trainer.model = model
         return trainer

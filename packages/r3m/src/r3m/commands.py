@@ -284,7 +284,7 @@ def audit(args: argparse.Namespace) -> int:
         check_lam(args.lam)  # validated, and a λ that looks like eq. 3.2's 1/n warned about, before the work
     trainer = RewardTrainer.load(args.run / "model.pt", device=args.device)
     data = PreferenceData.from_jsonl(args.data, ragged=args.ragged)
-    model_dim = trainer.model.obs_dim if trainer.model is not None else None
+    model_dim = trainer.model.in_dim if trainer.model is not None else None
     if model_dim is not None and int(data.chosen.shape[-1]) != model_dim:
         raise ValueError(
             f"{args.data} has {int(data.chosen.shape[-1])} features per step; the run in {args.run} was trained on "

@@ -97,24 +97,41 @@ CONFIG_FILE = "ada_config.json"
 """Written next to the model by ``save_model`` (every checkpoint included): the τ settings of the run."""
 
 
+_STATISTICS_CHUNK = 128
+"""Completion positions per chunk in :func:`_logit_statistics` (TRL's ``entropy_from_logits`` uses 128 rows)."""
+
+
 @dataclasses.dataclass
 class _LogitStatistics:
     """Per-token statistics of the logits, named as the fused LM head of TRL >= 1.15 returns them."""
 
     entropy: torch.Tensor
-    """``(2B, T-1)`` entropy of the next-token distribution."""
+    """``(2B, T-1)`` entropy of the next-token distribution (0 off the completion)."""
     mean_logits: torch.Tensor
-    """``(2B, T-1)`` mean logit over the vocabulary."""
+    """``(2B, T-1)`` mean logit over the vocabulary (0 off the completion)."""
     is_top1: torch.Tensor
-    """``(2B, T-1)`` whether the next token is the argmax."""
+    """``(2B, T-1)`` whether the next token is the argmax (False off the completion)."""
 
 
-def _logit_statistics(shift_logits: torch.Tensor, next_tokens: torch.Tensor) -> _LogitStatistics:
-    """Entropy H = logsumexp(l) − Σ softmax(l)·l, mean logit and top-1 hit per position (float32 at least)."""
-    logits = shift_logits.to(torch.promote_types(shift_logits.dtype, torch.float32))
-    log_z = torch.logsumexp(logits, dim=-1)
-    entropy = log_z - (torch.softmax(logits, dim=-1) * logits).sum(dim=-1)
-    return _LogitStatistics(entropy, logits.mean(dim=-1), logits.argmax(dim=-1) == next_tokens)
+def _logit_statistics(shift_logits: torch.Tensor, next_tokens: torch.Tensor, mask: torch.Tensor) -> _LogitStatistics:
+    """Entropy H = logsumexp(l) − Σ softmax(l)·l, mean logit and top-1 hit at the completion positions.
+
+    Only the positions where ``mask`` holds are computed, :data:`_STATISTICS_CHUNK` at a time in float32
+    (at least), so the extra memory is a few chunks of ``V`` floats rather than copies of the whole
+    ``(2B, T-1, V)`` logits; the other positions are 0 (False), which the metrics mask out.
+    """
+    rows, cols = mask.nonzero(as_tuple=True)
+    dtype = torch.promote_types(shift_logits.dtype, torch.float32)
+    entropy = torch.zeros(mask.shape, dtype=dtype, device=shift_logits.device)
+    mean_logits = torch.zeros_like(entropy)
+    is_top1 = torch.zeros(mask.shape, dtype=torch.bool, device=shift_logits.device)
+    for start in range(0, rows.numel(), _STATISTICS_CHUNK):
+        r, c = rows[start : start + _STATISTICS_CHUNK], cols[start : start + _STATISTICS_CHUNK]
+        logits = shift_logits[r, c].to(dtype)  # (chunk, V)
+        entropy[r, c] = torch.logsumexp(logits, dim=-1) - (torch.softmax(logits, dim=-1) * logits).sum(dim=-1)
+        mean_logits[r, c] = logits.mean(dim=-1)
+        is_top1[r, c] = logits.argmax(dim=-1) == next_tokens[r, c]
+    return _LogitStatistics(entropy, mean_logits, is_top1)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -437,7 +454,7 @@ class AdaDPOTrainer(DPOTrainer):
         before it they are computed here from ``shift_logits`` ``(2B, T-1, V)``, as those TRL releases do.
         """
         if shift_logits is not None:
-            outputs = _logit_statistics(shift_logits.detach(), inputs["input_ids"][:, 1:])
+            outputs = _logit_statistics(shift_logits.detach(), inputs["input_ids"][:, 1:], shift_completion_mask.bool())
         metrics = self._metrics[mode]
         gather = self.accelerator.gather
         gather_for_metrics = self.accelerator.gather_for_metrics

@@ -21,7 +21,7 @@ of ``trl.trainer.reward_trainer.DataCollatorForPreference`` (``input_ids``/``att
 ``(2B, T)``, the B chosen rows first, optional ``(B,)`` ``margin``), the model output's ``logits`` of
 shape ``(2B, 1)``, ``args.center_rewards_coefficient``, and the same ``_metrics``/``_total_train_tokens``/
 ``_tp_size``. :class:`R3MRewardTrainer` and :class:`R3MRewardConfig` live in
-:mod:`r3m.integrations.trl_reward` (one module per trainer keeps both under 500 lines) and are
+:mod:`r3m.integrations.trl_reward` (one module per trainer) and are
 re-exported here, loaded on first access.
 """
 
@@ -189,24 +189,41 @@ def _check_dpo_config(args: Any) -> None:
         raise ValueError(f"beta must be a finite number > 0, got {beta!r}")
 
 
+_STATISTICS_CHUNK = 128
+"""Completion positions per chunk in :func:`_logit_statistics` (TRL's ``entropy_from_logits`` uses 128 rows)."""
+
+
 @dataclasses.dataclass
 class _LogitStatistics:
     """Per-token statistics of the logits, named as the fused LM head of TRL >= 1.15 returns them."""
 
     entropy: torch.Tensor
-    """``(2B, T-1)`` entropy of the next-token distribution."""
+    """``(2B, T-1)`` entropy of the next-token distribution (0 off the completion)."""
     mean_logits: torch.Tensor
-    """``(2B, T-1)`` mean logit over the vocabulary."""
+    """``(2B, T-1)`` mean logit over the vocabulary (0 off the completion)."""
     is_top1: torch.Tensor
-    """``(2B, T-1)`` whether the next token is the argmax."""
+    """``(2B, T-1)`` whether the next token is the argmax (False off the completion)."""
 
 
-def _logit_statistics(shift_logits: torch.Tensor, next_tokens: torch.Tensor) -> _LogitStatistics:
-    """Entropy H = logsumexp(l) − Σ softmax(l)·l, mean logit and top-1 hit per position (float32 at least)."""
-    logits = shift_logits.to(torch.promote_types(shift_logits.dtype, torch.float32))
-    log_z = torch.logsumexp(logits, dim=-1)
-    entropy = log_z - (torch.softmax(logits, dim=-1) * logits).sum(dim=-1)
-    return _LogitStatistics(entropy, logits.mean(dim=-1), logits.argmax(dim=-1) == next_tokens)
+def _logit_statistics(shift_logits: torch.Tensor, next_tokens: torch.Tensor, mask: torch.Tensor) -> _LogitStatistics:
+    """Entropy H = logsumexp(l) − Σ softmax(l)·l, mean logit and top-1 hit at the completion positions.
+
+    Only the positions where ``mask`` holds are computed, :data:`_STATISTICS_CHUNK` at a time in float32
+    (at least), so the extra memory is a few chunks of ``V`` floats rather than copies of the whole
+    ``(2B, T-1, V)`` logits; the other positions are 0 (False), which the metrics mask out.
+    """
+    rows, cols = mask.nonzero(as_tuple=True)
+    dtype = torch.promote_types(shift_logits.dtype, torch.float32)
+    entropy = torch.zeros(mask.shape, dtype=dtype, device=shift_logits.device)
+    mean_logits = torch.zeros_like(entropy)
+    is_top1 = torch.zeros(mask.shape, dtype=torch.bool, device=shift_logits.device)
+    for start in range(0, rows.numel(), _STATISTICS_CHUNK):
+        r, c = rows[start : start + _STATISTICS_CHUNK], cols[start : start + _STATISTICS_CHUNK]
+        logits = shift_logits[r, c].to(dtype)  # (chunk, V)
+        entropy[r, c] = torch.logsumexp(logits, dim=-1) - (torch.softmax(logits, dim=-1) * logits).sum(dim=-1)
+        mean_logits[r, c] = logits.mean(dim=-1)
+        is_top1[r, c] = logits.argmax(dim=-1) == next_tokens[r, c]
+    return _LogitStatistics(entropy, mean_logits, is_top1)
 
 
 class R3MDPOTrainer(DPOTrainer):
@@ -241,8 +258,9 @@ class R3MDPOTrainer(DPOTrainer):
     the logits before, as the stock trainer of each release); and, with ``loss="r3m"``,
     ``r3m/outlier_frac`` (share of pairs with δ_i > 0) and ``r3m/delta_mean``. The ``(B,)`` δ of the
     last batch on this process is kept in :attr:`last_delta` (``None`` with ``loss="conservative"``).
-    Model cards and hub tags name R³M-DPO and cite the paper (tags ``trl``, ``dpo``, ``r3m``), and
-    ``save_model`` (so every checkpoint) writes the R³M settings to :data:`CONFIG_FILE`.
+    Model cards and hub tags name R³M-DPO and cite the paper (tags ``trl``, ``dpo``, ``r3m``; with
+    ``loss="conservative"`` they name cDPO, tag ``cdpo``), and ``save_model`` (so every checkpoint)
+    writes the R³M settings to :data:`CONFIG_FILE`.
 
     Args:
         *args: passed to ``trl.DPOTrainer`` (``model``, ``ref_model``, ``args``, ...).
@@ -314,6 +332,10 @@ class R3MDPOTrainer(DPOTrainer):
         self.r3m = r3m
         self.last_delta: torch.Tensor | None = None
         """``(B,)`` δ of the last batch seen by :meth:`compute_loss` on this process (detached)."""
+        if r3m.loss == "conservative":  # the baseline: the model card must not call it R³M (read in TRL's __init__)
+            self._tag_names = ["trl", "dpo", "cdpo"]
+            self._name = "cDPO (conservative DPO)"
+            self._paper = {}
         super().__init__(*args, **kwargs)
         _check_dpo_config(self.args)
         if getattr(self, "padding_free", False):  # TRL 1.x forces it off; a release that honours it needs new code
@@ -472,7 +494,7 @@ class R3MDPOTrainer(DPOTrainer):
         before it they are computed here from ``shift_logits`` ``(2B, T-1, V)``, as those TRL releases do.
         """
         if shift_logits is not None:
-            outputs = _logit_statistics(shift_logits.detach(), inputs["input_ids"][:, 1:])
+            outputs = _logit_statistics(shift_logits.detach(), inputs["input_ids"][:, 1:], shift_completion_mask.bool())
         metrics = self._metrics[mode]
         gather = self.accelerator.gather
         gather_for_metrics = self.accelerator.gather_for_metrics
