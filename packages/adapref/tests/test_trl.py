@@ -188,8 +188,10 @@ class TestConfig:
         ("overrides", "name"),
         [
             ({"loss_type": ["hinge"]}, "loss_type"),
-            ({"loss_type": ["sigmoid", "sft"], "loss_weights": [1.0, 0.5]}, "loss_type"),
-            ({"loss_weights": [2.0]}, "loss_weights"),
+            ({"loss_type": ["sigmoid", "ipo"]}, "loss_type"),
+            ({"loss_type": ["sft"]}, "loss_type"),
+            ({"loss_type": ["sigmoid", "sft"], "loss_weights": [1.0, float("inf")]}, "loss_weights"),
+            ({"loss_weights": [float("nan")]}, "loss_weights"),
             ({"ld_alpha": 0.5}, "ld_alpha"),
             ({"f_divergence_type": "js_divergence"}, "f_divergence_type"),
             ({"use_weighting": True}, "use_weighting"),
@@ -280,6 +282,32 @@ class TestLoss:
 class TestStockParity:
     METRICS = ("entropy", "logits/chosen", "logits/rejected", "mean_token_accuracy")
     UNIT_TAU = AdaDPOConfig(tau0=1.0, tau_max=1.0)
+
+    @pytest.mark.parametrize(
+        ("loss_type", "loss_weights"),
+        [(["sigmoid"], [2.5]), (["sigmoid", "sft"], None), (["sft", "sigmoid"], [0.3, 1.7])],
+    )
+    def test_weighted_and_sft_losses_match_stock(
+        self,
+        tmp_path: Path,
+        weights: dict[str, dict[str, torch.Tensor]],
+        loss_type: list[str],
+        loss_weights: list[float] | None,
+    ) -> None:
+        # At the plain-DPO setting the method's loss is TRL's "sigmoid", so with loss weights and TRL's
+        # "sft" term the total must be stock TRL's for the same DPOConfig: loss and gradients.
+        args = _dpo_args(tmp_path, loss_type=loss_type, loss_weights=loss_weights)
+        ours = _trainer(AdaDPOTrainer, weights, args, ada=AdaDPOConfig(tau0=1.0, tau_max=1.0))
+        stock = _trainer(DPOTrainer, weights, args)
+        batch = _first_batch(stock)
+        loss_ours, loss_stock = _eval_loss(ours, batch), _eval_loss(stock, batch)
+        assert loss_ours.item() == pytest.approx(loss_stock.item(), abs=1e-6)
+        sigmoid_only = _eval_loss(_trainer(DPOTrainer, weights, _dpo_args(tmp_path / "s")), batch)
+        assert abs(loss_stock.item() - sigmoid_only.item()) > 1e-2  # the weights and the sft term change the loss
+        loss_ours.backward()
+        loss_stock.backward()
+        for (name, p_ours), p_stock in zip(ours.model.named_parameters(), stock.model.parameters(), strict=True):
+            torch.testing.assert_close(p_ours.grad, p_stock.grad, rtol=1e-5, atol=1e-7, msg=name)
 
     def test_logit_metrics_without_the_fused_head_match_stock(
         self, tmp_path: Path, weights: dict[str, dict[str, torch.Tensor]], monkeypatch: pytest.MonkeyPatch

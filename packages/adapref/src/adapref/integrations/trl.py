@@ -23,6 +23,7 @@ import dataclasses
 import importlib.metadata
 import inspect
 import json
+import math
 import os
 import re
 import textwrap
@@ -172,16 +173,28 @@ class AdaDPOConfig:
         warn_if_tau_max_ignored(self.tau_max, self.rho0, self.quadratic, self.clamp_tau_max, stacklevel=4)
 
 
+def _loss_types(args: Any) -> list[str]:
+    """``DPOConfig.loss_type`` as a list (TRL accepts a string or a list)."""
+    return list(args.loss_type) if isinstance(args.loss_type, (list, tuple)) else [args.loss_type]
+
+
 def _check_dpo_config(args: Any) -> None:
     """Refuse the DPOConfig options whose behaviour the Ada-DPO loss cannot reproduce."""
-    loss_type = args.loss_type if isinstance(args.loss_type, list) else [args.loss_type]
-    if loss_type != ["sigmoid"]:
+    loss_types = _loss_types(args)
+    if loss_types not in (["sigmoid"], ["sigmoid", "sft"], ["sft", "sigmoid"]):
         raise ValueError(
-            f"loss_type must be ['sigmoid'] (the default) with AdaDPOTrainer, which replaces that loss, got {loss_type!r}"
+            f"loss_type must be ['sigmoid'] (the default) or ['sigmoid', 'sft'] with AdaDPOTrainer, which replaces the "
+            f"sigmoid loss (an 'sft' term is added as TRL adds it), got {loss_types!r}"
         )
     loss_weights = getattr(args, "loss_weights", None)
-    if loss_weights is not None and list(loss_weights) != [1.0]:
-        raise ValueError(f"loss_weights must be None or [1.0] with AdaDPOTrainer, got {loss_weights!r}")
+    if loss_weights is not None and (
+        len(loss_weights) != len(loss_types)
+        or not all(isinstance(w, (int, float)) and not isinstance(w, bool) and math.isfinite(w) for w in loss_weights)
+    ):
+        raise ValueError(
+            f"loss_weights must be None or {len(loss_types)} finite numbers, one per loss_type {loss_types!r}, "
+            f"got {loss_weights!r}"
+        )
     if not _FUSED_LM_HEAD and getattr(args, "use_liger_kernel", False):
         # TRL < 1.15 replaces the whole DPO loss by Liger's fused one; from 1.15 Liger only patches the
         # model's layers and the loss path this trainer overrides is unchanged.
@@ -226,7 +239,9 @@ class AdaDPOTrainer(DPOTrainer):
     collated ``[chosen; rejected]`` batch with the completion mask (the fused LM head on TRL >= 1.15),
     the reference from the precomputed ``ref_chosen_logps``/``ref_rejected_logps`` columns or TRL's own
     ``compute_ref_log_probs`` (which handles ``ref_model``, PEFT adapters and autocast). The loss is
-    :func:`adapref.functional.ada_dpo_loss`. A MoE router auxiliary loss is added as TRL adds it.
+    :func:`adapref.functional.ada_dpo_loss`. A MoE router auxiliary loss is added as TRL adds it. ``DPOConfig.loss_type=["sigmoid", "sft"]``
+    with ``loss_weights`` adds TRL's SFT term (the chosen tokens' mean negative log-likelihood), the
+    method's loss taking the place of ``"sigmoid"``: L = w_sigmoid·L_method + w_sft·L_sft.
 
     Logged through TRL's ``_metrics`` (averaged per logging step, ``eval_`` prefix in evaluation):
     ``rewards/chosen``, ``rewards/rejected``, ``rewards/accuracies``, ``rewards/margins``,
@@ -246,7 +261,8 @@ class AdaDPOTrainer(DPOTrainer):
     Raises:
         TypeError: ``ada`` is not an :class:`AdaDPOConfig`.
         ValueError: a ``DPOConfig`` option the Ada-DPO loss cannot honour, named: ``loss_type`` other
-            than ``["sigmoid"]`` or several loss types, ``loss_weights``, ``use_liger_kernel`` on
+            than ``["sigmoid"]`` or ``["sigmoid", "sft"]``, ``loss_weights`` not one finite number per
+            loss type, ``use_liger_kernel`` on
             TRL < 1.15 (where Liger computes the loss), ``ld_alpha``, ``f_divergence_type``,
             ``use_weighting``, ``label_smoothing``, a non-positive ``beta``, or ``padding_free`` where
             the installed TRL honours it. During training, non-finite margins raise ``ValueError``
@@ -400,7 +416,7 @@ class AdaDPOTrainer(DPOTrainer):
             clamp_tau_max=ada.clamp_tau_max,
             check_finite=True,  # documented above; TRL reads its metrics back to the host every step anyway
         )
-        loss = out.losses.mean()
+        loss = self._weighted_loss(out.losses.mean(), per_token_logps, shift_completion_mask)
         if aux_loss_enabled:
             aux_loss = outputs.aux_loss
             loss = loss + self.router_aux_loss_coef * aux_loss
@@ -424,6 +440,28 @@ class AdaDPOTrainer(DPOTrainer):
                     outputs = model(**model_kwargs)
             return loss, outputs
         return loss
+
+    def _weighted_loss(
+        self, method_loss: torch.Tensor, per_token_logps: torch.Tensor, shift_completion_mask: torch.Tensor
+    ) -> torch.Tensor:
+        """``Σ_k w_k L_k`` over ``DPOConfig.loss_type`` and ``loss_weights``, summed as TRL sums them.
+
+        ``"sigmoid"`` is the Ada-DPO loss (the mean over the batch); ``"sft"`` is TRL's SFT term, the mean
+        negative log-probability of the chosen completions' tokens, −mean log π(y_w,t | x, y_w,<t).
+        """
+        types = _loss_types(self.args)
+        weights = getattr(self.args, "loss_weights", None) or [1.0] * len(types)
+        loss: Any = 0.0
+        for loss_type, weight in zip(types, weights, strict=True):
+            if loss_type == "sigmoid":
+                term = method_loss
+            else:  # "sft" (the only other type _check_dpo_config lets through)
+                chosen_mask, _ = shift_completion_mask.bool().chunk(2, dim=0)
+                chosen_per_token_logps, _ = per_token_logps.chunk(2, dim=0)
+                term = -chosen_per_token_logps[chosen_mask].mean()
+            loss = loss + term * weight
+        result: torch.Tensor = loss
+        return result
 
     def _reference_logps(self, inputs: dict[str, Any]) -> tuple[torch.Tensor, torch.Tensor]:
         """``(B,)`` reference log-probs of the chosen and rejected completions, as the stock trainer gets them."""

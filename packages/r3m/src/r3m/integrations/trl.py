@@ -31,6 +31,7 @@ import dataclasses
 import importlib.metadata
 import inspect
 import json
+import math
 import os
 import re
 import textwrap
@@ -157,16 +158,28 @@ class R3MDPOConfig:
             raise ValueError(f"eps must lie in [0, 0.5), got {eps!r}")
 
 
+def _loss_types(args: Any) -> list[str]:
+    """``DPOConfig.loss_type`` as a list (TRL accepts a string or a list)."""
+    return list(args.loss_type) if isinstance(args.loss_type, (list, tuple)) else [args.loss_type]
+
+
 def _check_dpo_config(args: Any) -> None:
     """Refuse the DPOConfig options whose behaviour the R³M loss cannot reproduce."""
-    loss_type = args.loss_type if isinstance(args.loss_type, list) else [args.loss_type]
-    if loss_type != ["sigmoid"]:
+    loss_types = _loss_types(args)
+    if loss_types not in (["sigmoid"], ["sigmoid", "sft"], ["sft", "sigmoid"]):
         raise ValueError(
-            f"loss_type must be ['sigmoid'] (the default) with R3MDPOTrainer, which replaces that loss, got {loss_type!r}"
+            f"loss_type must be ['sigmoid'] (the default) or ['sigmoid', 'sft'] with R3MDPOTrainer, which replaces the "
+            f"sigmoid loss (an 'sft' term is added as TRL adds it), got {loss_types!r}"
         )
     loss_weights = getattr(args, "loss_weights", None)
-    if loss_weights is not None and list(loss_weights) != [1.0]:
-        raise ValueError(f"loss_weights must be None or [1.0] with R3MDPOTrainer, got {loss_weights!r}")
+    if loss_weights is not None and (
+        len(loss_weights) != len(loss_types)
+        or not all(isinstance(w, (int, float)) and not isinstance(w, bool) and math.isfinite(w) for w in loss_weights)
+    ):
+        raise ValueError(
+            f"loss_weights must be None or {len(loss_types)} finite numbers, one per loss_type {loss_types!r}, "
+            f"got {loss_weights!r}"
+        )
     if not _FUSED_LM_HEAD and getattr(args, "use_liger_kernel", False):
         # TRL < 1.15 replaces the whole DPO loss by Liger's fused one; from 1.15 Liger only patches the
         # model's layers and the loss path this trainer overrides is unchanged.
@@ -249,7 +262,9 @@ class R3MDPOTrainer(DPOTrainer):
     collated ``[chosen; rejected]`` batch with the completion mask (the fused LM head on TRL >= 1.15),
     the reference from the precomputed ``ref_chosen_logps``/``ref_rejected_logps`` columns or TRL's own
     ``compute_ref_log_probs`` (which handles ``ref_model``, PEFT adapters and autocast). A MoE router
-    auxiliary loss is added as TRL adds it.
+    auxiliary loss is added as TRL adds it. ``DPOConfig.loss_type=["sigmoid", "sft"]``
+    with ``loss_weights`` adds TRL's SFT term (the chosen tokens' mean negative log-likelihood), the
+    method's loss taking the place of ``"sigmoid"``: L = w_sigmoid·L_method + w_sft·L_sft.
 
     Logged through TRL's ``_metrics`` (averaged per logging step, ``eval_`` prefix in evaluation):
     ``rewards/chosen``, ``rewards/rejected``, ``rewards/accuracies``, ``rewards/margins``,
@@ -270,7 +285,8 @@ class R3MDPOTrainer(DPOTrainer):
     Raises:
         TypeError: ``r3m`` is not an :class:`R3MDPOConfig`.
         ValueError: a ``DPOConfig`` option the R³M loss cannot honour, named: ``loss_type`` other
-            than ``["sigmoid"]`` or several loss types, ``loss_weights``, ``use_liger_kernel`` on
+            than ``["sigmoid"]`` or ``["sigmoid", "sft"]``, ``loss_weights`` not one finite number per
+            loss type, ``use_liger_kernel`` on
             TRL < 1.15 (where Liger computes the loss),
             ``ld_alpha``, ``f_divergence_type``, ``use_weighting``, ``label_smoothing`` (use
             ``R3MDPOConfig(loss="conservative", eps=...)``), a non-positive ``beta``, or
@@ -442,7 +458,7 @@ class R3MDPOTrainer(DPOTrainer):
             )
             delta = None
         self.last_delta = delta
-        loss = losses.mean()
+        loss = self._weighted_loss(losses.mean(), per_token_logps, shift_completion_mask)
         if aux_loss_enabled:
             aux_loss = outputs.aux_loss
             loss = loss + self.router_aux_loss_coef * aux_loss
@@ -465,6 +481,28 @@ class R3MDPOTrainer(DPOTrainer):
                     outputs = model(**model_kwargs)
             return loss, outputs
         return loss
+
+    def _weighted_loss(
+        self, method_loss: torch.Tensor, per_token_logps: torch.Tensor, shift_completion_mask: torch.Tensor
+    ) -> torch.Tensor:
+        """``Σ_k w_k L_k`` over ``DPOConfig.loss_type`` and ``loss_weights``, summed as TRL sums them.
+
+        ``"sigmoid"`` is the R³M loss (the mean over the batch); ``"sft"`` is TRL's SFT term, the mean
+        negative log-probability of the chosen completions' tokens, −mean log π(y_w,t | x, y_w,<t).
+        """
+        types = _loss_types(self.args)
+        weights = getattr(self.args, "loss_weights", None) or [1.0] * len(types)
+        loss: Any = 0.0
+        for loss_type, weight in zip(types, weights, strict=True):
+            if loss_type == "sigmoid":
+                term = method_loss
+            else:  # "sft" (the only other type _check_dpo_config lets through)
+                chosen_mask, _ = shift_completion_mask.bool().chunk(2, dim=0)
+                chosen_per_token_logps, _ = per_token_logps.chunk(2, dim=0)
+                term = -chosen_per_token_logps[chosen_mask].mean()
+            loss = loss + term * weight
+        result: torch.Tensor = loss
+        return result
 
     def _reference_logps(self, inputs: dict[str, Any]) -> tuple[torch.Tensor, torch.Tensor]:
         """``(B,)`` reference log-probs of the chosen and rejected completions, as the stock trainer gets them."""
