@@ -364,8 +364,27 @@ class TestStockParity:
         monkeypatch.setattr(trainer, "_ada_loss", raise_("Image features and image tokens do not match: 3 vs 5"))
         with pytest.raises(ValueError, match=r"^max_length = 16 truncates image placeholder tokens .* set it to None"):
             trainer.compute_loss(trainer.model, batch)
-        monkeypatch.setattr(trainer, "_ada_loss", raise_("margins must be finite"))
-        with pytest.raises(ValueError, match=r"^margins must be finite$"):  # other errors pass unchanged
+        monkeypatch.setattr(trainer, "_ada_loss", raise_("some other error"))
+        with pytest.raises(ValueError, match=r"^some other error$"):  # other errors pass unchanged
+            trainer.compute_loss(trainer.model, batch)
+
+    def test_non_finite_margins_name_the_step(
+        self, tmp_path: Path, weights: dict[str, dict[str, torch.Tensor]], monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        # A NaN reference log-prob (the real check inside the loss, not a stand-in) stops the step and
+        # says which one; stock TRL trains on with a NaN loss.
+        trainer = _trainer(AdaDPOTrainer, weights, _dpo_args(tmp_path))
+        batch = _first_batch(trainer)
+        nan = torch.full((len(PROMPTS),), float("nan"))
+        monkeypatch.setattr(trainer, "_reference_logps", lambda inputs: (nan, torch.zeros_like(nan)))
+        trainer.state.global_step = 6
+        trainer.model.train()
+        with pytest.raises(
+            ValueError, match=r"^training step 7: the DPO margins β·h are NaN or inf .* lower the learning rate"
+        ):
+            trainer.compute_loss(trainer.model, batch)
+        trainer.model.eval()
+        with pytest.raises(ValueError, match=r"^evaluation at step 7: the DPO margins"):
             trainer.compute_loss(trainer.model, batch)
 
     def test_model_card_tags_and_saved_settings(

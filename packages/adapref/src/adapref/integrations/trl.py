@@ -267,7 +267,7 @@ class AdaDPOTrainer(DPOTrainer):
             ``use_weighting``, ``label_smoothing``, a non-positive ``beta``, or ``padding_free`` where
             the installed TRL honours it. During training, non-finite margins raise ``ValueError``
             (from :func:`~adapref.functional.ada_dpo_loss`), where stock TRL trains on with a NaN loss:
-            a diverged run stops at the step that diverged.
+            a diverged run stops at the step that diverged, and the error names it.
 
     Example (not run: it downloads a model)::
 
@@ -353,6 +353,17 @@ class AdaDPOTrainer(DPOTrainer):
         try:
             return self._ada_loss(model, inputs, return_outputs)
         except ValueError as err:
+            if str(err).startswith("margins must be finite"):
+                phase = (
+                    "training step"
+                    if (self.model if self.model is not None else model).training
+                    else "evaluation at step"
+                )
+                raise ValueError(
+                    f"{phase} {self.state.global_step + 1}: the DPO margins β·h are NaN or inf (the policy's or the "
+                    "reference's log-probabilities are not finite; stock TRL would go on with a NaN loss): lower the "
+                    "learning rate, or check the data and the reference model"
+                ) from err
             max_length = getattr(self.args, "max_length", None)
             if "Image features and image tokens do not match" in str(err) and max_length is not None:
                 raise ValueError(

@@ -292,7 +292,7 @@ class R3MDPOTrainer(DPOTrainer):
             ``R3MDPOConfig(loss="conservative", eps=...)``), a non-positive ``beta``, or
             ``padding_free`` where the installed TRL honours it. During training, non-finite margins
             raise ``ValueError`` (from :func:`~r3m.functional.r3m_dpo_loss`), where stock TRL trains on
-            with a NaN loss: a diverged run stops at the step that diverged.
+            with a NaN loss: a diverged run stops at the step that diverged, and the error names it.
 
     Example (not run: it downloads a model)::
 
@@ -385,6 +385,17 @@ class R3MDPOTrainer(DPOTrainer):
         try:
             return self._r3m_loss(model, inputs, return_outputs)
         except ValueError as err:
+            if str(err).startswith("margins must be finite"):
+                phase = (
+                    "training step"
+                    if (self.model if self.model is not None else model).training
+                    else "evaluation at step"
+                )
+                raise ValueError(
+                    f"{phase} {self.state.global_step + 1}: the DPO margins β·h are NaN or inf (the policy's or the "
+                    "reference's log-probabilities are not finite; stock TRL would go on with a NaN loss): lower the "
+                    "learning rate, or check the data and the reference model"
+                ) from err
             max_length = getattr(self.args, "max_length", None)
             if "Image features and image tokens do not match" in str(err) and max_length is not None:
                 raise ValueError(

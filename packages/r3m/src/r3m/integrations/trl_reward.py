@@ -96,7 +96,8 @@ class R3MRewardTrainer(RewardTrainer):
     Raises:
         TypeError: ``r3m`` is not an :class:`R3MRewardConfig`.
         ValueError: ``label_smoothing_factor`` ≠ 0 or a non-finite ``center_rewards_coefficient``; during
-            training, non-finite margins (from :func:`~r3m.functional.r3m_loss`).
+            training, non-finite margins (from :func:`~r3m.functional.r3m_loss`), naming the step, where
+            stock TRL trains on with a NaN loss.
 
     Example (not run: it downloads a model)::
 
@@ -183,7 +184,16 @@ class R3MRewardTrainer(RewardTrainer):
         d = rewards_chosen.to(dtype) - rewards_rejected.to(dtype)
         if "margin" in inputs:
             d = d - inputs["margin"]  # TRL's order: (r_w − r_l) − m
-        out = r3m_loss(d, torch.zeros_like(d), lam=self.r3m.lam, check_finite=True)  # documented above
+        try:
+            out = r3m_loss(d, torch.zeros_like(d), lam=self.r3m.lam, check_finite=True)  # documented above
+        except ValueError as err:
+            if not str(err).startswith("margins must be finite"):
+                raise
+            phase = "training step" if unwrapped.training else "evaluation at step"
+            raise ValueError(
+                f"{phase} {self.state.global_step + 1}: the reward margins r(z_w) − r(z_l) are NaN or inf (stock TRL "
+                "would go on with a NaN loss): lower the learning rate, or check the data"
+            ) from err
         loss = out.loss
         coef = getattr(self.args, "center_rewards_coefficient", None)  # a RewardConfig field
         if coef is not None:
