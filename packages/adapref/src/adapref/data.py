@@ -629,9 +629,10 @@ def from_trl_dataset(dataset: Iterable[Mapping[str, Any]]) -> list[dict[str, Any
     row, an optional ``prompt`` on every row or on none, plain strings (standard) or lists of
     ``{"role", "content"}`` messages (conversational) throughout, a finite ``margin`` where given;
     other columns are kept. A ``None`` value (what a ``datasets`` split holds where a row lacks a
-    column) counts as the key being absent, as in a JSONL line without it. The text stays text: pass the result (standard form) to
-    :func:`adapref.lm_dpo.train_lm_dpo`, after :func:`adapref.lm_text.explicit_prompt_records` for
-    implicit prompts, or write it with :func:`write_trl_jsonl`.
+    column) counts as the key being absent, as in a JSONL line without it. The text stays text: pass
+    the result (standard form) to :func:`adapref.lm_dpo.train_lm_dpo`, after
+    :func:`adapref.lm_text.explicit_prompt_records` for implicit prompts, or write it with
+    :func:`write_trl_jsonl`.
 
     Args:
         dataset: one split of preference records.

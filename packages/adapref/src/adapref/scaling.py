@@ -67,6 +67,11 @@ _F32 = torch.finfo(torch.float32)
 _EXACT_QUADRATIC_ITERS = 60
 
 
+class NonFiniteMarginsError(ValueError):
+    """A margin is NaN or inf (raised where ``check_finite`` checks them); callers that know the context
+    (a training step) catch this class to say more."""
+
+
 def dual_f(u: torch.Tensor) -> torch.Tensor:
     """``f(u) = −log(2σ(u)) + (1 − σ(u))·u``, the τ-derivative of the loss minus ρ0.
 
@@ -375,7 +380,7 @@ def solve_tau(
     check_finite = check_finite_arg(check_finite)
     wants_check = d.device.type == "cpu" if check_finite is None else check_finite
     if wants_check and not bool(torch.isfinite(d).all()):
-        raise ValueError("margins must be finite; got NaN or inf (check the rewards / log-probabilities)")
+        raise NonFiniteMarginsError("margins must be finite; got NaN or inf (check the rewards / log-probabilities)")
 
     # Quadratic penalty: beyond log 2 / (2ρ0) the derivative f + 2ρ0τ > −log 2 + 2ρ0τ > 0, so the
     # minimiser lies below that point and it bounds the search.

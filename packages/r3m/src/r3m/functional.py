@@ -192,11 +192,16 @@ def _wants_check(x: torch.Tensor, check_finite: bool | None) -> bool:
     return x.device.type == "cpu" if check_finite is None else check_finite
 
 
+class NonFiniteMarginsError(ValueError):
+    """A margin is NaN or inf (raised where ``check_finite`` checks them); callers that know the context
+    (a training step) catch this class to say more."""
+
+
 def _eliminated(d: torch.Tensor, lam: float, check_finite: bool | None) -> tuple[torch.Tensor, torch.Tensor]:
     # min_δ≥0 −logσ(d+δ) + λδ at δ = max(t − d, 0), δ held fixed: m = d + δ = max(d, t) exactly (no
     # d + (t − d) rounding), and the gradient −σ(−m) is −σ(−d) where d ≥ t and σ(−t) = λ where d < t.
     if _wants_check(d, check_finite) and not bool(torch.isfinite(d.detach()).all()):
-        raise ValueError("margins must be finite; got NaN or inf (check the rewards / log-probabilities)")
+        raise NonFiniteMarginsError("margins must be finite; got NaN or inf (check the rewards / log-probabilities)")
     d_fixed = d.detach()
     m_fixed = d_fixed.clamp_min(r3m_threshold(lam))
     delta = m_fixed - d_fixed

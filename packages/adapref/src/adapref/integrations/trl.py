@@ -33,7 +33,7 @@ from typing import Any
 import torch
 
 from adapref.functional import AdaDPOOutput, ada_dpo_loss
-from adapref.scaling import Solver, check_scaling_args, warn_if_tau_max_ignored
+from adapref.scaling import NonFiniteMarginsError, Solver, check_scaling_args, warn_if_tau_max_ignored
 
 __all__ = ["TRL_SUPPORTED", "AdaDPOConfig", "AdaDPOTrainer", "check_trl_version"]
 
@@ -239,9 +239,10 @@ class AdaDPOTrainer(DPOTrainer):
     collated ``[chosen; rejected]`` batch with the completion mask (the fused LM head on TRL >= 1.15),
     the reference from the precomputed ``ref_chosen_logps``/``ref_rejected_logps`` columns or TRL's own
     ``compute_ref_log_probs`` (which handles ``ref_model``, PEFT adapters and autocast). The loss is
-    :func:`adapref.functional.ada_dpo_loss`. A MoE router auxiliary loss is added as TRL adds it. ``DPOConfig.loss_type=["sigmoid", "sft"]``
-    with ``loss_weights`` adds TRL's SFT term (the chosen tokens' mean negative log-likelihood), the
-    method's loss taking the place of ``"sigmoid"``: L = w_sigmoid·L_method + w_sft·L_sft.
+    :func:`adapref.functional.ada_dpo_loss`. A MoE router auxiliary loss is added as TRL adds it.
+    ``DPOConfig.loss_type=["sigmoid", "sft"]`` with ``loss_weights`` adds TRL's SFT term (the chosen
+    tokens' mean negative log-likelihood), the method's loss taking the place of ``"sigmoid"``:
+    L = w_sigmoid·L_method + w_sft·L_sft.
 
     Logged through TRL's ``_metrics`` (averaged per logging step, ``eval_`` prefix in evaluation):
     ``rewards/chosen``, ``rewards/rejected``, ``rewards/accuracies``, ``rewards/margins``,
@@ -352,18 +353,14 @@ class AdaDPOTrainer(DPOTrainer):
         """
         try:
             return self._ada_loss(model, inputs, return_outputs)
+        except NonFiniteMarginsError as err:
+            phase = "training step" if self._mode(model) == "train" else "evaluation at step"
+            raise ValueError(
+                f"{phase} {self.state.global_step + 1}: the DPO margins β·h are NaN or inf (the policy's or the "
+                "reference's log-probabilities are not finite; stock TRL would go on with a NaN loss): lower the "
+                "learning rate, or check the data and the reference model"
+            ) from err
         except ValueError as err:
-            if str(err).startswith("margins must be finite"):
-                phase = (
-                    "training step"
-                    if (self.model if self.model is not None else model).training
-                    else "evaluation at step"
-                )
-                raise ValueError(
-                    f"{phase} {self.state.global_step + 1}: the DPO margins β·h are NaN or inf (the policy's or the "
-                    "reference's log-probabilities are not finite; stock TRL would go on with a NaN loss): lower the "
-                    "learning rate, or check the data and the reference model"
-                ) from err
             max_length = getattr(self.args, "max_length", None)
             if "Image features and image tokens do not match" in str(err) and max_length is not None:
                 raise ValueError(
@@ -382,11 +379,15 @@ class AdaDPOTrainer(DPOTrainer):
                 json.dump({"trainer": type(self).__name__, **dataclasses.asdict(self.ada)}, fh, indent=2)
                 fh.write("\n")
 
+    def _mode(self, model: torch.nn.Module) -> str:
+        """``"train"`` or ``"eval"``, read off the unwrapped model as TRL reads it."""
+        policy = self.model if self.model is not None else model
+        return "train" if policy.training else "eval"
+
     def _ada_loss(
         self, model: torch.nn.Module, inputs: dict[str, Any], return_outputs: bool
     ) -> torch.Tensor | tuple[torch.Tensor, Any]:
-        policy = self.model if self.model is not None else model  # TRL reads the mode off the unwrapped model
-        mode = "train" if policy.training else "eval"
+        mode = self._mode(model)
         model_kwargs = {k: v for k, v in inputs.items() if k not in _NON_MODEL_KEYS}
         model_kwargs["use_cache"] = False
         aux_loss_enabled = bool(getattr(self, "aux_loss_enabled", False))

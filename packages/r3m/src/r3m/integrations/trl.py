@@ -41,7 +41,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import torch
 
 from r3m.baselines import dpo_baseline
-from r3m.functional import check_lam, r3m_dpo_loss
+from r3m.functional import NonFiniteMarginsError, check_lam, r3m_dpo_loss
 
 if TYPE_CHECKING:
     from r3m.integrations.trl_reward import R3MRewardConfig, R3MRewardTrainer
@@ -262,8 +262,8 @@ class R3MDPOTrainer(DPOTrainer):
     collated ``[chosen; rejected]`` batch with the completion mask (the fused LM head on TRL >= 1.15),
     the reference from the precomputed ``ref_chosen_logps``/``ref_rejected_logps`` columns or TRL's own
     ``compute_ref_log_probs`` (which handles ``ref_model``, PEFT adapters and autocast). A MoE router
-    auxiliary loss is added as TRL adds it. ``DPOConfig.loss_type=["sigmoid", "sft"]``
-    with ``loss_weights`` adds TRL's SFT term (the chosen tokens' mean negative log-likelihood), the
+    auxiliary loss is added as TRL adds it. ``DPOConfig.loss_type=["sigmoid", "sft"]`` with
+    ``loss_weights`` adds TRL's SFT term (the chosen tokens' mean negative log-likelihood), the
     method's loss taking the place of ``"sigmoid"``: L = w_sigmoid·L_method + w_sft·L_sft.
 
     Logged through TRL's ``_metrics`` (averaged per logging step, ``eval_`` prefix in evaluation):
@@ -286,9 +286,8 @@ class R3MDPOTrainer(DPOTrainer):
         TypeError: ``r3m`` is not an :class:`R3MDPOConfig`.
         ValueError: a ``DPOConfig`` option the R³M loss cannot honour, named: ``loss_type`` other
             than ``["sigmoid"]`` or ``["sigmoid", "sft"]``, ``loss_weights`` not one finite number per
-            loss type, ``use_liger_kernel`` on
-            TRL < 1.15 (where Liger computes the loss),
-            ``ld_alpha``, ``f_divergence_type``, ``use_weighting``, ``label_smoothing`` (use
+            loss type, ``use_liger_kernel`` on TRL < 1.15 (where Liger computes the loss), ``ld_alpha``,
+            ``f_divergence_type``, ``use_weighting``, ``label_smoothing`` (use
             ``R3MDPOConfig(loss="conservative", eps=...)``), a non-positive ``beta``, or
             ``padding_free`` where the installed TRL honours it. During training, non-finite margins
             raise ``ValueError`` (from :func:`~r3m.functional.r3m_dpo_loss`), where stock TRL trains on
@@ -384,18 +383,14 @@ class R3MDPOTrainer(DPOTrainer):
         """
         try:
             return self._r3m_loss(model, inputs, return_outputs)
+        except NonFiniteMarginsError as err:
+            phase = "training step" if self._mode(model) == "train" else "evaluation at step"
+            raise ValueError(
+                f"{phase} {self.state.global_step + 1}: the DPO margins β·h are NaN or inf (the policy's or the "
+                "reference's log-probabilities are not finite; stock TRL would go on with a NaN loss): lower the "
+                "learning rate, or check the data and the reference model"
+            ) from err
         except ValueError as err:
-            if str(err).startswith("margins must be finite"):
-                phase = (
-                    "training step"
-                    if (self.model if self.model is not None else model).training
-                    else "evaluation at step"
-                )
-                raise ValueError(
-                    f"{phase} {self.state.global_step + 1}: the DPO margins β·h are NaN or inf (the policy's or the "
-                    "reference's log-probabilities are not finite; stock TRL would go on with a NaN loss): lower the "
-                    "learning rate, or check the data and the reference model"
-                ) from err
             max_length = getattr(self.args, "max_length", None)
             if "Image features and image tokens do not match" in str(err) and max_length is not None:
                 raise ValueError(
@@ -409,11 +404,15 @@ class R3MDPOTrainer(DPOTrainer):
         super().save_model(output_dir, _internal_call)
         _save_r3m_config(self, output_dir)
 
+    def _mode(self, model: torch.nn.Module) -> str:
+        """``"train"`` or ``"eval"``, read off the unwrapped model as TRL reads it."""
+        policy = self.model if self.model is not None else model
+        return "train" if policy.training else "eval"
+
     def _r3m_loss(
         self, model: torch.nn.Module, inputs: dict[str, Any], return_outputs: bool
     ) -> torch.Tensor | tuple[torch.Tensor, Any]:
-        policy = self.model if self.model is not None else model  # TRL reads the mode off the unwrapped model
-        mode = "train" if policy.training else "eval"
+        mode = self._mode(model)
         model_kwargs = {k: v for k, v in inputs.items() if k not in _NON_MODEL_KEYS}
         model_kwargs["use_cache"] = False
         aux_loss_enabled = bool(getattr(self, "aux_loss_enabled", False))

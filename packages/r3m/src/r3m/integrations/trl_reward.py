@@ -20,7 +20,7 @@ from typing import Any
 
 import torch
 
-from r3m.functional import check_lam, r3m_loss
+from r3m.functional import NonFiniteMarginsError, check_lam, r3m_loss
 from r3m.integrations.trl import PAPER_CITATION, _save_r3m_config  # importing it runs the TRL version check
 
 __all__ = ["R3MRewardConfig", "R3MRewardTrainer"]
@@ -186,9 +186,7 @@ class R3MRewardTrainer(RewardTrainer):
             d = d - inputs["margin"]  # TRL's order: (r_w − r_l) − m
         try:
             out = r3m_loss(d, torch.zeros_like(d), lam=self.r3m.lam, check_finite=True)  # documented above
-        except ValueError as err:
-            if not str(err).startswith("margins must be finite"):
-                raise
+        except NonFiniteMarginsError as err:
             phase = "training step" if unwrapped.training else "evaluation at step"
             raise ValueError(
                 f"{phase} {self.state.global_step + 1}: the reward margins r(z_w) − r(z_l) are NaN or inf (stock TRL "
