@@ -407,3 +407,28 @@ def test_a_state_action_model_saves_and_loads(tmp_path: Path) -> None:
     assert (loaded.model.obs_dim, loaded.model.act_dim) == (3, 2)
     x = torch.randn(4, 6, 5, generator=torch.Generator().manual_seed(1))
     torch.testing.assert_close(loaded.predict(x), trainer.predict(x), rtol=0, atol=0)
+
+
+def test_only_non_finite_margins_are_reported_as_divergence(
+    flipped: tuple[PreferenceData, PreferenceData, PreferenceData],
+) -> None:
+    # The loss's NonFiniteMarginsError becomes "training diverged in epoch N"; any other error from a
+    # (user-replaced) loss_fn keeps its own message instead of being relabelled as a divergence.
+    from r3m.functional import NonFiniteMarginsError
+
+    train, _, _ = flipped
+
+    def raising(error: Exception):  # type: ignore[no-untyped-def]
+        def loss_fn(r_w: torch.Tensor, r_l: torch.Tensor) -> tuple[torch.Tensor, None]:
+            raise error
+
+        return loss_fn
+
+    trainer = RewardTrainer(TrainConfig(epochs=1, lr=1e-3))
+    trainer.loss_fn = raising(NonFiniteMarginsError("margins must be finite"))
+    with pytest.raises(ValueError, match=r"training diverged in epoch 1: margins must be finite; lower lr"):
+        trainer.fit(train, progress=False)
+    trainer = RewardTrainer(TrainConfig(epochs=1, lr=1e-3))
+    trainer.loss_fn = raising(ValueError("shapes differ"))
+    with pytest.raises(ValueError, match=r"^shapes differ$"):
+        trainer.fit(train, progress=False)

@@ -30,7 +30,7 @@ from adapref.data import PreferenceData, atomic_replace
 from adapref.functional import adaptive_preference_loss
 from adapref.metrics import preference_accuracy, spearman, spearman_ceiling, strength_quantile_table, tau_histogram
 from adapref.reward_model import SegmentRewardModel
-from adapref.scaling import LOG2, solve_tau
+from adapref.scaling import LOG2, NonFiniteMarginsError, solve_tau
 
 logger = logging.getLogger(__name__)
 
@@ -248,7 +248,7 @@ class RewardTrainer:
                     r_l = model(rejected[idx], None if mask_r is None else mask_r[idx])
                     try:
                         loss, tau = self.loss_fn(r_w, r_l)
-                    except ValueError as exc:  # non-finite rewards: the run diverged; say where and what to change
+                    except NonFiniteMarginsError as exc:  # the run diverged: say where and what to change
                         raise ValueError(
                             f"training diverged in epoch {epoch + 1}: {exc}; lower lr (now {self.config.lr:g})"
                         ) from exc

@@ -30,7 +30,7 @@ from r3m._version import __version__
 from r3m.baselines import bt_loss, conservative_loss, hinge_loss, ipo_loss, unbiased_loss
 from r3m.config import TrainConfig
 from r3m.data import PreferenceData, atomic_replace
-from r3m.functional import r3m_delta, r3m_loss
+from r3m.functional import NonFiniteMarginsError, r3m_delta, r3m_loss
 from r3m.metrics import outlier_auroc, outlier_precision_recall, preference_accuracy
 from r3m.reward_model import SegmentRewardModel
 
@@ -247,7 +247,7 @@ class RewardTrainer:
                 r_l = model(rejected[idx], None if mask_r is None else mask_r[idx])
                 try:
                     loss, delta = self.loss_fn(r_w, r_l)
-                except ValueError as exc:  # non-finite rewards: the run diverged; say where and what to change
+                except NonFiniteMarginsError as exc:  # the run diverged: say where and what to change
                     raise ValueError(
                         f"training diverged in epoch {epoch + 1}: {exc}; lower lr (now {self.config.lr:g})"
                     ) from exc
