@@ -149,3 +149,24 @@ def test_feature_scale_counts_only_the_real_steps() -> None:
     assert torch.allclose(sd, torch.stack(steps).std(0))
     full_mu, _ = _feature_scale(PreferenceData(x[0], x[1], data.ids))
     assert torch.allclose(full_mu, x.reshape(-1, 2).mean(0))
+
+
+def test_bad_seeds_and_out_get_one_line_naming_the_flag(tmp_path: Path) -> None:
+    # run.py (make bench's path) answers a bad --seeds or an --out that is a file with argparse's
+    # one-line error, not a traceback; nothing is run or written.
+    a_file = tmp_path / "afile"
+    a_file.write_text("x", encoding="utf-8")
+    for args, flag in ((["--seeds", "0", "--out", str(tmp_path / "r")], "--seeds"), (["--out", str(a_file)], "--out")):
+        proc = subprocess.run([sys.executable, str(RUN), "--only", "overhead", *args], capture_output=True, text=True,
+                              check=False, timeout=120)  # fmt: skip
+        assert proc.returncode == 2, proc.stderr
+        assert "Traceback" not in proc.stderr
+        assert f"error: {flag} must be" in proc.stderr
+    assert not (tmp_path / "r").exists()
+
+
+def test_a3_selection_breaks_accuracy_ties_by_grid_order_not_true_reward() -> None:
+    from adapref.bench import _selected_reward
+
+    assert _selected_reward([(0.8, 0.9), (0.9, 0.5), (0.9, 0.7)]) == 0.5  # tie at 0.9: the first, not the higher
+    assert _selected_reward([(0.9, 0.2), (0.8, 0.9)]) == 0.2

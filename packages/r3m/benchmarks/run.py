@@ -24,7 +24,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seeds", type=int, default=None, help="seeds per setting (default 5; --quick 1)")
     parser.add_argument("--out", type=Path, default=RESULTS, help="folder for the JSON and Markdown results")
     args = parser.parse_args(argv)
-    return run(only=args.only, quick=args.quick, seeds=args.seeds, out=args.out)
+    try:
+        return run(only=args.only, quick=args.quick, seeds=args.seeds, out=args.out)
+    except ValueError as exc:  # a bad --seeds / --out: argparse's one-line error, not a traceback
+        parser.error(str(exc))
 
 
 if __name__ == "__main__":

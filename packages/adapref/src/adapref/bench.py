@@ -271,7 +271,7 @@ def bench_dpo(seeds: int, quick: bool) -> Table:
                     results[name]["win"].append(res.win_rate_vs_ref)
                     if kind == "ada":
                         taus[name].append(_dpo_tau_vs_strength(problem, res.log_probs, beta, kw))
-            selected = max(outcomes)[1]  # best held-out accuracy (ties: higher reward)
+            selected = _selected_reward(outcomes)
             results[name]["sel"].append(selected)
             results[name]["regret"].append(max(o[1] for o in outcomes) - selected)
     rows = []
@@ -589,6 +589,12 @@ def render_markdown(name: str, table: Table, record: dict[str, Any]) -> str:
     return "\n".join(md)
 
 
+def _selected_reward(outcomes: list[tuple[float, float]]) -> float:
+    """The true reward of the grid point with the best held-out accuracy, from ``(accuracy, reward)`` pairs
+    in grid order. A tie goes to the first such point: the selection must not see the true reward."""
+    return outcomes[max(range(len(outcomes)), key=lambda i: outcomes[i][0])][1]
+
+
 def run(*, only: str | None = None, quick: bool = False, seeds: int | None = None, out: Path | None = None) -> int:
     """Run the benchmarks (all, or ``only``), print each table and write JSON + Markdown to ``out``."""
     if only is not None and only not in BENCHMARKS:
@@ -597,6 +603,8 @@ def run(*, only: str | None = None, quick: bool = False, seeds: int | None = Non
     if n_seeds < 1:
         raise ValueError(f"--seeds must be >= 1, got {n_seeds}")
     out = out or Path("bench-results")
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"--out must be a folder for the results, got the file {str(out)!r}")
     out.mkdir(parents=True, exist_ok=True)
     names = [only] if only else list(BENCHMARKS)
     sha = _git_sha()  # read before the run: the tree may change while a long benchmark runs

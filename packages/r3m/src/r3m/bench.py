@@ -649,6 +649,8 @@ def run(*, only: str | None = None, quick: bool = False, seeds: int | None = Non
     if n_seeds < 1:
         raise ValueError(f"--seeds must be >= 1, got {n_seeds}")
     out = out or Path("bench-results")
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"--out must be a folder for the results, got the file {str(out)!r}")
     out.mkdir(parents=True, exist_ok=True)
     names = [only] if only else list(BENCHMARKS)
     sha = _git_sha()  # read before the run: the tree may change while a long benchmark runs
