@@ -29,7 +29,7 @@ def test_quick_synthetic_benchmark_writes_its_record(tmp_path: Path) -> None:
         if row["spearman_tau_strength"] != "-":
             rho, ceiling = (float(row[k].split()[0]) for k in ("spearman_tau_strength", "spearman_ceiling"))
             assert rho <= ceiling + 1e-4
-            means = [float(v) for v in row["mean_tau_by_quintile"].split(" / ")]
+            means = [float(v.split()[0]) for v in row["mean_tau_by_quintile"].split(" / ")]
             assert len(means) == 5
             assert all(0.1 - 1e-6 <= m <= 4.0 + 1e-6 for m in means)
             shares = (float(row[k].split()[0]) for k in ("share_tau0", "share_tau_max"))
@@ -51,11 +51,12 @@ def test_every_quick_benchmark_runs(tmp_path: Path) -> None:
 def test_quintile_means_average_each_quintile_over_the_seeds() -> None:
     from adapref.bench import _quintile_means
 
+    # s.e. = sample s.d. / sqrt(2): |0.2 - 0.4| / 2 = 0.1 for the first three quintiles, 0 for the last two
     assert (
         _quintile_means([[0.2, 0.4, 1.0, 1.0, 1.0], [0.4, 0.6, 0.8, 1.0, 1.0]])
-        == "0.300 / 0.500 / 0.900 / 1.000 / 1.000"
+        == "0.300 ± 0.100 / 0.500 ± 0.100 / 0.900 ± 0.100 / 1.000 ± 0.000 / 1.000 ± 0.000"
     )
-    assert _quintile_means([[0.2, float("nan")]]) == "0.200 / nan"
+    assert _quintile_means([[0.2, float("nan")]]) == "0.200 / nan"  # one seed: no spread
     assert _quintile_means([]) == "-"
 
 
@@ -170,3 +171,110 @@ def test_a3_selection_breaks_accuracy_ties_by_grid_order_not_true_reward() -> No
 
     assert _selected_reward([(0.8, 0.9), (0.9, 0.5), (0.9, 0.7)]) == 0.5  # tie at 0.9: the first, not the higher
     assert _selected_reward([(0.9, 0.2), (0.8, 0.9)]) == 0.2
+
+
+class _InterruptAfter:
+    """Raises KeyboardInterrupt (what Ctrl-C raises) when the store is asked to compute cell number ``n + 1``."""
+
+    def __init__(self, n: int) -> None:
+        self.left = n
+
+    def __call__(self, compute):
+        def wrapped():
+            if self.left == 0:
+                raise KeyboardInterrupt
+            self.left -= 1
+            return compute()
+
+        return wrapped
+
+
+def test_an_interrupted_benchmark_resumes_to_the_same_record(tmp_path: Path) -> None:
+    # A5 (quick, 2 seeds: 3 settings × 2 rates × 2 seeds = 12 cells) interrupted after 7 finished cells, then run
+    # again by `run`: it reuses the 7, computes the other 5, and writes the rows and per-seed values of an
+    # uninterrupted run; the partial file goes.
+    from adapref import __version__
+    from adapref.bench import CellStore, _git_sha, bench_flips, run
+
+    whole = bench_flips(2, True)
+    assert all(len(v) == 2 for row in whole["per_seed"] for k, v in row.items() if k != "setting")
+
+    meta = {"benchmark": "flips", "package": "adapref", "version": __version__, "git_sha": _git_sha(), "quick": True}
+    partial = tmp_path / "flips-quick.partial.json"
+    store = CellStore(partial, meta)
+    interrupt = _InterruptAfter(7)
+    get = store.get
+    store.get = lambda key, compute: get(key, interrupt(compute))  # type: ignore[method-assign]
+    with pytest.raises(KeyboardInterrupt):
+        bench_flips(2, True, store)
+    assert len(json.loads(partial.read_text())["cells"]) == 7
+
+    assert run(only="flips", quick=True, seeds=2, out=tmp_path, command="resume test") == 0
+    record = json.loads((tmp_path / "flips-quick.json").read_text())
+    assert record["resumed_cells"] == 7
+    assert record["command"] == "resume test"
+    assert record["rows"] == whole["rows"]
+    assert record["per_seed"] == whole["per_seed"]
+    assert not partial.exists()
+    assert "7 seed cell(s) resumed" in (tmp_path / "flips-quick.md").read_text()
+
+
+def test_cells_of_another_run_are_set_aside_not_mixed_in(tmp_path: Path) -> None:
+    import math
+
+    from adapref.bench import CellStore
+
+    path = tmp_path / "x.partial.json"
+    first = CellStore(path, {"version": "1", "quick": True})
+    assert first.get("a/seed 0", lambda: {"acc": 0.5}) == {"acc": 0.5}
+    first.get("a/seed 1", lambda: {"acc": float("nan")})
+    same = CellStore(path, {"version": "1", "quick": True})
+    assert same.get("a/seed 0", lambda: {"acc": 0.9}) == {"acc": 0.5}  # reused, not recomputed
+    assert math.isnan(same.get("a/seed 1", lambda: {"acc": 0.9})["acc"])  # NaN survives the file (as null)
+    assert same.reused == 2
+    other = CellStore(path, {"version": "2", "quick": True})  # another version: starts over
+    assert other.get("a/seed 0", lambda: {"acc": 0.9}) == {"acc": 0.9}
+    assert (tmp_path / "x.partial.stale").exists()
+    fresh = CellStore(path, {"version": "2", "quick": True}, fresh=True)
+    assert fresh.get("a/seed 0", lambda: {"acc": 0.7}) == {"acc": 0.7}
+    path.write_text("{not json", encoding="utf-8")
+    assert CellStore(path, {"version": "2", "quick": True}).cells == {}  # unreadable: set aside, not a traceback
+
+
+def test_recorded_command_is_the_one_typed(tmp_path: Path) -> None:
+    proc = subprocess.run([sys.executable, str(RUN), "--quick", "--only", "overhead", "--out", str(tmp_path)],
+                          capture_output=True, text=True, check=False, timeout=300)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    command = json.loads((tmp_path / "overhead-quick.json").read_text())["command"]
+    assert command == f"python packages/adapref/benchmarks/run.py --quick --only overhead --out {tmp_path}"
+
+
+def test_label_smoothing_baseline_is_cbt() -> None:
+    # cBT at ε: −(1 − ε)logσ(d) − ε logσ(−d), d = c − r; by hand at d = 1, ε = .1 with log σ(x) = −log(1 + e^−x)
+    import math
+
+    import torch
+
+    from adapref.bench import SMOOTHING, _cbt_loss
+
+    loss, tau = _cbt_loss(torch.tensor([2.0, 0.5]), torch.tensor([1.0, 0.5]))
+    eps = SMOOTHING
+    by_hand = [(1 - eps) * math.log1p(math.exp(-d)) + eps * math.log1p(math.exp(d)) for d in (1.0, 0.0)]
+    assert tau is None
+    assert float(loss) == pytest.approx(sum(by_hand) / 2, rel=1e-6)
+
+
+def test_linear_reward_model_trains(tmp_path: Path) -> None:
+    # TrainConfig(hidden=()) is a linear reward (A5's reward model); it had been refused as an empty tuple
+    import torch
+
+    from adapref.config import TrainConfig
+    from adapref.synthetic import make_preference_data
+    from adapref.trainer import RewardTrainer
+
+    data, _ = make_preference_data(200, reward="linear", generator=torch.Generator().manual_seed(0))
+    trainer = RewardTrainer(TrainConfig(loss="bt", hidden=(), epochs=2))
+    trainer.fit(data, progress=False)
+    assert sum(p.numel() for p in trainer.model.parameters()) == 8 + 1  # x·w + b over D = 8
+    with pytest.raises(ValueError, match="hidden must be a tuple of positive integers"):
+        TrainConfig(hidden=(0,))

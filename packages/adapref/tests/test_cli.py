@@ -953,3 +953,12 @@ def test_dpo_names_the_file_of_a_bad_strength(tmp_path: Path, capsys: pytest.Cap
     line = capsys.readouterr().err.strip().splitlines()[-1]
     assert f"{data}: train_records[0] has a 'strength' but train_records[1] has none" in line
     assert not (tmp_path / "run").exists()
+
+
+def test_bench_records_the_adapref_command_line(tmp_path: Path) -> None:
+    # review finding: the record named `__main__.py bench ...` or the console script's path, not what was typed
+    out = tmp_path / "b"
+    assert main(["bench", "--quick", "--only", "overhead", "--out", str(out)]) == 0
+    record = json.loads((out / "overhead-quick.json").read_text())
+    assert record["command"] == f"adapref bench --quick --only overhead --out {out}"
+    assert not list(out.glob("*.partial.json"))

@@ -242,7 +242,7 @@ class TestTrainConfig:
             ({"epochs": 0}, "epochs"),
             ({"batch_size": 1.5}, "batch_size"),
             ({"lr": 0.0}, "lr"),
-            ({"hidden": ()}, "hidden"),
+            ({"hidden": (0,)}, "hidden"),
             ({"device": "tpu"}, "device"),
             ({"loss": "bt", "temperature": -1.0}, "temperature"),
             ({"rho0": "0.1"}, "rho0"),

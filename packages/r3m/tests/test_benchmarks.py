@@ -119,3 +119,79 @@ def test_bad_seeds_and_out_get_one_line_naming_the_flag(tmp_path: Path) -> None:
         assert "Traceback" not in proc.stderr
         assert f"error: {flag} must be" in proc.stderr
     assert not (tmp_path / "r").exists()
+
+
+class _InterruptAfter:
+    """Raises KeyboardInterrupt (what Ctrl-C raises) when the store is asked to compute cell number ``n + 1``."""
+
+    def __init__(self, n: int) -> None:
+        self.left = n
+
+    def __call__(self, compute):
+        def wrapped():
+            if self.left == 0:
+                raise KeyboardInterrupt
+            self.left -= 1
+            return compute()
+
+        return wrapped
+
+
+def test_an_interrupted_benchmark_resumes_to_the_same_record(tmp_path: Path) -> None:
+    # B2 (quick, 2 seeds: 6 cells) interrupted after 4 finished cells, then run again by `run`: it reuses the 4,
+    # computes the other 2, and writes the rows and per-seed values of an uninterrupted run; the partial file goes.
+    from r3m import __version__
+    from r3m.bench import CellStore, _git_sha, bench_dpo, run
+
+    whole = bench_dpo(2, True)
+    assert [len(v) for v in whole["per_seed"][0].values() if isinstance(v, list)] == [2] * 15  # 3 metrics × 5 methods
+
+    meta = {"benchmark": "dpo", "package": "r3m", "version": __version__, "git_sha": _git_sha(), "quick": True}
+    partial = tmp_path / "dpo-quick.partial.json"
+    store = CellStore(partial, meta)
+    interrupt = _InterruptAfter(4)
+    get = store.get
+    store.get = lambda key, compute: get(key, interrupt(compute))  # type: ignore[method-assign]
+    with pytest.raises(KeyboardInterrupt):
+        bench_dpo(2, True, store)
+    assert len(json.loads(partial.read_text())["cells"]) == 4
+
+    assert run(only="dpo", quick=True, seeds=2, out=tmp_path, command="resume test") == 0
+    record = json.loads((tmp_path / "dpo-quick.json").read_text())
+    assert record["resumed_cells"] == 4
+    assert record["command"] == "resume test"
+    assert record["rows"] == whole["rows"]
+    assert record["per_seed"] == whole["per_seed"]
+    assert [s["rows"] for s in record["sections"]] == [s["rows"] for s in whole["sections"]]
+    assert not partial.exists()
+    assert "4 seed cell(s) resumed" in (tmp_path / "dpo-quick.md").read_text()
+
+
+def test_cells_of_another_run_are_set_aside_not_mixed_in(tmp_path: Path) -> None:
+    from r3m.bench import CellStore
+
+    path = tmp_path / "x.partial.json"
+    first = CellStore(path, {"version": "1", "quick": True})
+    assert first.get("a/seed 0", lambda: {"acc": 0.5}) == {"acc": 0.5}
+    assert first.get("a/seed 1", lambda: {"acc": float("nan")})["acc"] != 0.0  # NaN survives the file (as null)
+    same = CellStore(path, {"version": "1", "quick": True})
+    assert same.get("a/seed 0", lambda: {"acc": 0.9}) == {"acc": 0.5}  # reused, not recomputed
+    import math
+
+    assert math.isnan(same.get("a/seed 1", lambda: {"acc": 0.9})["acc"])
+    assert same.reused == 2
+    other = CellStore(path, {"version": "2", "quick": True})  # another version: starts over
+    assert other.get("a/seed 0", lambda: {"acc": 0.9}) == {"acc": 0.9}
+    assert (tmp_path / "x.partial.stale").exists()
+    fresh = CellStore(path, {"version": "2", "quick": True}, fresh=True)
+    assert fresh.get("a/seed 0", lambda: {"acc": 0.7}) == {"acc": 0.7}
+    path.write_text("{not json", encoding="utf-8")
+    assert CellStore(path, {"version": "2", "quick": True}).cells == {}  # unreadable: set aside, not a traceback
+
+
+def test_recorded_command_is_the_one_typed(tmp_path: Path) -> None:
+    proc = subprocess.run([sys.executable, str(RUN), "--quick", "--only", "overhead", "--out", str(tmp_path)],
+                          capture_output=True, text=True, check=False, timeout=300)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    command = json.loads((tmp_path / "overhead-quick.json").read_text())["command"]
+    assert command == f"python packages/r3m/benchmarks/run.py --quick --only overhead --out {tmp_path}"

@@ -894,3 +894,14 @@ def test_a_missing_input_file_is_named_by_its_flag(tmp_path: Path, capsys: pytes
         .splitlines()[-1]
         .endswith(f"--data {tmp_path / 'nope.jsonl'}: no such file or folder")
     )
+
+
+def test_bench_records_the_r3m_command_line(tmp_path: Path) -> None:
+    # review finding: the record named `__main__.py bench ...` or the console script's path, not what was typed
+    out = tmp_path / "b"
+    assert main(["bench", "--quick", "--only", "overhead", "--out", str(out)]) == 0
+    assert (
+        json.loads((out / "overhead-quick.json").read_text())["command"]
+        == f"r3m bench --quick --only overhead --out {out}"
+    )
+    assert not list(out.glob("*.partial.json"))

@@ -13,6 +13,7 @@ import json
 import logging
 import os
 import re
+import shlex
 import sys
 import threading
 import warnings
@@ -289,6 +290,9 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument(
         "--out", type=Path, default=Path("bench-results"), help="folder for JSON and Markdown (default %(default)s)"
     )
+    bench.add_argument(
+        "--fresh", action="store_true", help="start over: ignore the finished cells an interrupted run left in --out"
+    )
     return parser
 
 
@@ -420,6 +424,8 @@ def _dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace, argv: l
     try:
         if args.command == "train-reward":
             args.train_config = _train_config(args)
+        if args.command == "bench":  # the command line its records name
+            args.command_line = shlex.join(["adapref", *(sys.argv[1:] if argv is None else argv)])
         return handlers[args.command](args)
     except BrokenPipeError:
         raise
@@ -433,5 +439,7 @@ def _dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace, argv: l
         hint = (
             "; rerun with --resume to continue from the last checkpoint in --out (one per epoch)" if resumable else ""
         )
+        if args.command == "bench":
+            hint = "; the same command again resumes from the finished seeds kept in --out (--fresh starts over)"
         print(f"adapref {args.command}: interrupted{hint}", file=sys.stderr)
         return 130

@@ -511,7 +511,8 @@ def bench(args: argparse.Namespace) -> int:
     """Run the benchmark suite of :mod:`adapref.bench`."""
     from adapref.bench import run
 
-    return run(only=args.only, quick=args.quick, seeds=args.seeds, out=args.out)
+    return run(only=args.only, quick=args.quick, seeds=args.seeds, out=args.out, fresh=args.fresh,
+               command=getattr(args, "command_line", None))  # fmt: skip
 
 
 __all__ = ["bench", "demo", "dpo", "make_data", "tau_report", "train_reward", "write_json"]

@@ -46,7 +46,7 @@ class TrainConfig:
     weight_decay: float = 0.0
     """Adam weight decay."""
     hidden: tuple[int, ...] = (64, 64)
-    """hidden widths of the per-step reward MLP (paper: 2×64)."""
+    """hidden widths of the per-step reward MLP (paper: 2×64); ``()`` is a linear reward ``r(x) = x·w + b``."""
     seed: int = 0
     """seed of the model initialisation and minibatch order."""
     device: str = "cpu"
@@ -82,8 +82,8 @@ class TrainConfig:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
-        if not self.hidden or any(isinstance(h, bool) or not isinstance(h, int) or h < 1 for h in self.hidden):
-            raise ValueError(f"hidden must be a non-empty tuple of positive integers, got {self.hidden!r}")
+        if any(isinstance(h, bool) or not isinstance(h, int) or h < 1 for h in self.hidden):
+            raise ValueError(f"hidden must be a tuple of positive integers, got {self.hidden!r}")
         if self.device not in ("cpu", "cuda", "auto"):
             raise ValueError(f"device must be 'cpu', 'cuda' or 'auto', got {self.device!r}")
 

@@ -25,6 +25,7 @@ import logging
 import math
 import os
 import platform
+import shlex
 import statistics
 import subprocess
 import sys
@@ -69,6 +70,10 @@ def dpo_loss_fn(
     raise ValueError(f"unknown DPO loss {name!r}; choose from {', '.join(TOY_DPO_LOSSES)}")
 
 
+SE = "mean ± s.e. over the seeds (the sample standard deviation, ddof 1, over √seeds)"
+"""How the tables' ``±`` reads."""
+
+
 def _mean_se(values: list[float]) -> tuple[float, float]:
     vals = [v for v in values if not math.isnan(v)]
     if not vals:
@@ -83,6 +88,75 @@ def _pm(values: list[float], digits: int = 4) -> str:
     text = f"{m:.{digits}f}" if math.isnan(se) else f"{m:.{digits}f} ± {se:.{digits}f}"
     n_nan = sum(math.isnan(v) for v in values)
     return f"{text} ({n_nan} nan)" if n_nan else text
+
+
+def _pm2(a: list[float], b: list[float], digits: int = 3) -> str:
+    """Two methods' ``mean ± s.e.`` in one column, ``a / b`` (``-`` when no seed had the value)."""
+    return f"{_pm(a, digits)} / {_pm(b, digits)}" if a or b else "-"
+
+
+Cell = dict[str, float]
+"""The raw values of one seed of one table row (accuracy per method, correlations, flag statistics...)."""
+
+
+def _col(cells: list[Cell], key: str) -> list[float]:
+    """``key``'s value in every cell that has it (a cell leaves out what its seed could not measure)."""
+    return [c[key] for c in cells if key in c]
+
+
+def _per_seed(cells: list[Cell]) -> dict[str, list[float]]:
+    """The cells of one row as one list per value, for the JSON record (``per_seed``)."""
+    keys = list(dict.fromkeys(k for c in cells for k in c))
+    return {k: _col(cells, k) for k in keys}
+
+
+class CellStore:
+    """The finished cells of one benchmark, so that an interrupted run resumes where it stopped.
+
+    A cell is one seed of one table row; its raw values are kept in ``path`` (JSON, rewritten after
+    every cell to a temporary file in the same folder and moved into place with :func:`os.replace`,
+    so an interrupt leaves the previous complete file). The file names the package version, git commit
+    and size (``quick``) of the run that wrote it: cells from another version, commit or size are not
+    mixed in (the file is set aside as ``<name>.stale``). ``path=None`` keeps the cells in memory.
+    :func:`run` deletes the file once the benchmark's record is written.
+    """
+
+    def __init__(self, path: Path | None = None, meta: dict[str, Any] | None = None, *, fresh: bool = False) -> None:
+        self.path, self.meta = path, dict(meta or {})
+        self.cells: dict[str, Cell] = {}
+        self.reused = 0
+        if path is None or not path.exists():
+            return
+        try:
+            saved = json.loads(path.read_text(encoding="utf-8"))
+            ok = isinstance(saved, dict) and saved.get("meta") == self.meta and isinstance(saved.get("cells"), dict)
+        except (OSError, ValueError):
+            ok = False
+        if fresh or not ok:
+            why = "--fresh" if fresh else "another version, commit or size, or unreadable"
+            logger.warning("%s: not resumed (%s); set aside as %s", path, why, path.with_suffix(".stale"))
+            path.replace(path.with_suffix(".stale"))
+            return
+        self.cells = {
+            k: {m: math.nan if v is None else float(v) for m, v in c.items()} for k, c in saved["cells"].items()
+        }
+        logger.warning("%s: resuming, %d finished cell(s) kept", path, len(self.cells))
+
+    def get(self, key: str, compute: Callable[[], Cell]) -> Cell:
+        """The cell ``key``: from the store when a previous run finished it, else ``compute()``, then saved."""
+        if key in self.cells:
+            self.reused += 1
+            return self.cells[key]
+        cell = {k: float(v) for k, v in compute().items()}
+        self.cells[key] = cell
+        if self.path is not None:
+            write_json(self.path, {"meta": self.meta, "cells": self.cells})
+        return cell
+
+    def discard(self) -> None:
+        """Delete the file (the benchmark's record is written)."""
+        if self.path is not None:
+            self.path.unlink(missing_ok=True)
 
 
 # ---------------------------------------------------------------------------------------------- B1
@@ -135,7 +209,7 @@ B1_VARIANTS = (B1Setting("smooth-mlp", 10, False), B1Setting("mlp", 10, False), 
                B1Setting("linear", 10, False))  # fmt: skip
 """Side tables of B1: a linear truth (which the reward model fits best) and 10 epochs without early stopping."""
 B1_VARIANT_CORRUPTIONS = ("none", "flip 20%", "flip 30%", "flip 40%")
-"""The flip rates of the targets (0 % and 20-40 %); 10 % is left out (the whole B1 run takes ~12 min on 2 cores)."""
+"""The flip rates of the targets (0 % and 20-40 %); 10 % is left out (the whole B1 run takes about 25 min on 2 cores)."""
 B1_VARIANT_COLUMNS = ("truth", "training", "corruption", "bt", "cbt ε=.1", "r3m λ by val", "r3m(val) − bt, points",
                       "λ=.5 precision", "λ=.5 recall", "clean train acc. (bt / r3m λ=.5)",
                       "λ=.5 P bound (bt / r3m λ=.5)")  # fmt: skip
@@ -173,73 +247,78 @@ def _fit_methods(
     return trainers, best_lam
 
 
+def _synthetic_cell(setting: B1Setting, make: Callable[[], Teacher], seed: int, n_train: int, n_test: int) -> Cell:
+    """One seed of one B1 row: every method trained on the same data; accuracy, correlations, flag statistics."""
+    gen = torch.Generator().manual_seed(3000 + seed)
+    data, truth = make_preference_data(n_train, reward=setting.reward, teacher=make(), generator=gen)
+    train, val = data.split(0.1, gen)  # a *noisy* validation split, as in the paper
+    test = clean_test_pairs(truth, n_test, 10, 8, gen)
+    probe = sample_segments(4000, 10, 8, gen)
+    trainers, best_lam = _fit_methods(train, val, functools.partial(setting.config, seed=seed))
+    cell: Cell = {"λ by val": best_lam}
+    for name, t in trainers.items():
+        cell[f"acc {name}"] = t.accuracy(test)
+    true = truth.returns(probe)
+    for name in ("bt", "r3m λ by val"):
+        pred = trainers[name].predict(probe)
+        cell[f"pearson {name}"] = reward_correlation(pred, true, "pearson")
+        cell[f"spearman {name}"] = reward_correlation(pred, true, "spearman")
+    rep = trainers["r3m λ=.5"].outlier_report(train)
+    bt_rep = trainers["bt"].outlier_report(train, lam=0.5)
+    if rep.precision is not None:
+        for key, value in (("P", rep.precision), ("R", rep.recall), ("auroc", rep.auroc),
+                           ("r3m_margin_auroc", rep.margin_auroc), ("bt_margin_auroc", bt_rep.margin_auroc),
+                           ("bt_P", bt_rep.precision), ("bt_R", bt_rep.recall)):  # fmt: skip
+            cell[key] = math.nan if value is None else value
+    if train.corrupted is not None:
+        rho = float(train.corrupted.float().mean())
+        cell["share"] = rho
+        for key, report in (("bt", bt_rep), ("r3m", rep)):
+            e = float(report.flagged[~train.corrupted].float().mean())  # clean pairs ranked against the truth
+            cell[f"{key} clean acc"] = 1.0 - e
+            cell[f"{key} bound"] = flag_precision(rho, 1.0, e)
+    return cell
+
+
+def _lam_counts(cells: list[Cell]) -> str:
+    chosen = _col(cells, "λ by val")
+    return ", ".join(f"{lam:g}×{chosen.count(lam)}" for lam in LAMBDA_GRID if lam in chosen)
+
+
 def _synthetic_rows(setting: B1Setting, corruptions: dict[str, Callable[[], Teacher]], seeds: int, n_train: int,
-                    n_test: int) -> list[dict[str, Any]]:  # fmt: skip
-    """One B1 table: a row per corruption, each method trained on the same data and seeds."""
-    rows = []
+                    n_test: int, store: CellStore) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:  # fmt: skip
+    """One B1 table: a row per corruption, each method trained on the same data and seeds; and each row's per-seed
+    values."""
+    rows, raw = [], []
     for cname, make in corruptions.items():
-        acc: dict[str, list[float]] = {k: [] for k in ("bt", "cbt", "rbt", "r3m λ=.5", "r3m λ by val")}
-        corr: dict[str, list[float]] = {"bt": [], "r3m λ by val": []}
-        rank: dict[str, list[float]] = {"bt": [], "r3m λ by val": []}
-        det: dict[str, list[float]] = {"P": [], "R": [], "auroc": [], "r3m_margin_auroc": [], "bt_margin_auroc": [],
-                                       "share": [], "bt_P": [], "bt_R": []}  # fmt: skip
-        chosen_lam: list[float] = []
-        clean: dict[str, list[float]] = {"bt acc": [], "r3m acc": [], "bt bound": [], "r3m bound": []}
         desc = f"synthetic/{setting.reward}/{setting.epochs}{'es' if setting.early_stopping else ''}/{cname}"
-        for seed in tqdm(range(seeds), desc=desc, disable=None):
-            gen = torch.Generator().manual_seed(3000 + seed)
-            data, truth = make_preference_data(n_train, reward=setting.reward, teacher=make(), generator=gen)
-            train, val = data.split(0.1, gen)  # a *noisy* validation split, as in the paper
-            test = clean_test_pairs(truth, n_test, 10, 8, gen)
-            probe = sample_segments(4000, 10, 8, gen)
-            trainers, best_lam = _fit_methods(train, val, functools.partial(setting.config, seed=seed))
-            chosen_lam.append(best_lam)
-            for name, t in trainers.items():
-                acc[name].append(t.accuracy(test))
-            true = truth.returns(probe)
-            for name in corr:
-                pred = trainers[name].predict(probe)
-                corr[name].append(reward_correlation(pred, true, "pearson"))
-                rank[name].append(reward_correlation(pred, true, "spearman"))
-            rep = trainers["r3m λ=.5"].outlier_report(train)
-            bt_rep = trainers["bt"].outlier_report(train, lam=0.5)
-            if rep.precision is not None:
-                det["P"].append(rep.precision)
-                det["R"].append(rep.recall if rep.recall is not None else math.nan)
-                det["auroc"].append(rep.auroc if rep.auroc is not None else math.nan)
-                det["r3m_margin_auroc"].append(rep.margin_auroc if rep.margin_auroc is not None else math.nan)
-                det["bt_margin_auroc"].append(bt_rep.margin_auroc if bt_rep.margin_auroc is not None else math.nan)
-                det["bt_P"].append(bt_rep.precision if bt_rep.precision is not None else math.nan)
-                det["bt_R"].append(bt_rep.recall if bt_rep.recall is not None else math.nan)
-            if train.corrupted is not None:
-                rho = float(train.corrupted.float().mean())
-                det["share"].append(rho)
-                for key, report in (("bt", bt_rep), ("r3m", rep)):
-                    e = float(report.flagged[~train.corrupted].float().mean())  # clean pairs ranked against the truth
-                    clean[f"{key} acc"].append(1.0 - e)
-                    clean[f"{key} bound"].append(flag_precision(rho, 1.0, e))
-        bt = acc["bt"]
+        cells = [
+            store.get(f"{desc}/seed {seed}", functools.partial(_synthetic_cell, setting, make, seed, n_train, n_test))
+            for seed in tqdm(range(seeds), desc=desc, disable=None)
+        ]
+        acc = {k: _col(cells, f"acc {k}") for k in ("bt", "cbt", "rbt", "r3m λ=.5", "r3m λ by val")}
+        det = {k: _col(cells, k) for k in ("P", "R", "auroc", "r3m_margin_auroc", "bt_margin_auroc", "bt_P", "bt_R")}
         rows.append({
-            "corruption": cname, "actual_corrupted": _pm(det["share"], 3), "bt": _pm(acc["bt"]), "cbt ε=.1": _pm(acc["cbt"]),
-            "rbt ε=.1": _pm(acc["rbt"]), "r3m λ=.5": _pm(acc["r3m λ=.5"]), "r3m λ by val": _pm(acc["r3m λ by val"]),
-            "r3m(val) − bt, points": _pm([100 * (a - b) for a, b in zip(acc["r3m λ by val"], bt, strict=True)], 2),
-            "pearson r̂ vs r* (bt / r3m)": f"{_mean_se(corr['bt'])[0]:.3f} / {_mean_se(corr['r3m λ by val'])[0]:.3f}",
-            "spearman r̂ vs r* (bt / r3m)": f"{_mean_se(rank['bt'])[0]:.3f} / {_mean_se(rank['r3m λ by val'])[0]:.3f}",
-            "λ by val (seeds)": ", ".join(f"{lam:g}×{chosen_lam.count(lam)}" for lam in LAMBDA_GRID if lam in chosen_lam),
+            "corruption": cname, "actual_corrupted": _pm(_col(cells, "share"), 3), "bt": _pm(acc["bt"]),
+            "cbt ε=.1": _pm(acc["cbt"]), "rbt ε=.1": _pm(acc["rbt"]), "r3m λ=.5": _pm(acc["r3m λ=.5"]),
+            "r3m λ by val": _pm(acc["r3m λ by val"]),
+            "r3m(val) − bt, points": _pm([100 * (a - b) for a, b in zip(acc["r3m λ by val"], acc["bt"], strict=True)], 2),
+            "pearson r̂ vs r* (bt / r3m)": _pm2(_col(cells, "pearson bt"), _col(cells, "pearson r3m λ by val")),
+            "spearman r̂ vs r* (bt / r3m)": _pm2(_col(cells, "spearman bt"), _col(cells, "spearman r3m λ by val")),
+            "λ by val (seeds)": _lam_counts(cells),
             "λ=.5 precision": _pm(det["P"], 3) if det["P"] else "-",
             "λ=.5 recall": _pm(det["R"], 3) if det["R"] else "-",
-            "bt's flags d < 0: P / R": f"{_mean_se(det['bt_P'])[0]:.3f} / {_mean_se(det['bt_R'])[0]:.3f}"
-            if det["bt_P"] else "-",
+            "bt's flags d < 0: P / R": _pm2(det["bt_P"], det["bt_R"]),
             "δ AUROC (r3m λ=.5)": _pm(det["auroc"], 3) if det["auroc"] else "-",
-            "margin AUROC (r3m / bt)": f"{_pm(det['r3m_margin_auroc'], 3)} / {_pm(det['bt_margin_auroc'], 3)}"
-            if det["r3m_margin_auroc"] else "-",
-            "clean train acc. (bt / r3m λ=.5)": f"{_mean_se(clean['bt acc'])[0]:.3f} / {_mean_se(clean['r3m acc'])[0]:.3f}",
-            "λ=.5 P bound (bt / r3m λ=.5)": f"{_mean_se(clean['bt bound'])[0]:.3f} / {_mean_se(clean['r3m bound'])[0]:.3f}",
+            "margin AUROC (r3m / bt)": _pm2(det["r3m_margin_auroc"], det["bt_margin_auroc"]),
+            "clean train acc. (bt / r3m λ=.5)": _pm2(_col(cells, "bt clean acc"), _col(cells, "r3m clean acc")),
+            "λ=.5 P bound (bt / r3m λ=.5)": _pm2(_col(cells, "bt bound"), _col(cells, "r3m bound")),
         })  # fmt: skip
-    return rows
+        raw.append({"corruption": cname, **_per_seed(cells)})
+    return rows, raw
 
 
-def bench_synthetic(seeds: int, quick: bool) -> Table:
+def bench_synthetic(seeds: int, quick: bool, store: CellStore | None = None) -> Table:
     """B1: clean accuracy and outlier detection under the paper's corruption models, and variants.
 
     The main table is the spec's setting (:data:`B1_DEFAULT`: a random tanh-MLP truth at torch's
@@ -249,19 +328,21 @@ def bench_synthetic(seeds: int, quick: bool) -> Table:
     of the targets, with each model's clean-pair training accuracy and the precision bound it
     implies (:data:`B1_BOUND_NOTE`).
     """
+    store = store or CellStore()
     n_train, n_test = (1500, 500) if quick else (5000, 2000)
     corruptions = {k: CORRUPTIONS[k] for k in (("none", "flip 20%", "myopic γ=.5") if quick else CORRUPTIONS)}
-    rows = _synthetic_rows(B1_DEFAULT, corruptions, seeds, n_train, n_test)
-    saturated = _synthetic_rows(B1_SATURATED, corruptions, seeds, n_train, n_test)
+    rows, rows_raw = _synthetic_rows(B1_DEFAULT, corruptions, seeds, n_train, n_test, store)
+    saturated, saturated_raw = _synthetic_rows(B1_SATURATED, corruptions, seeds, n_train, n_test, store)
     variant_corruptions = {k: CORRUPTIONS[k] for k in (("flip 20%",) if quick else B1_VARIANT_CORRUPTIONS)}
-    by_setting = {B1_DEFAULT: {row["corruption"]: row for row in rows},
-                  B1_SATURATED: {row["corruption"]: row for row in saturated}}  # fmt: skip
+    by_setting = {B1_DEFAULT: (rows, rows_raw), B1_SATURATED: (saturated, saturated_raw)}
     for setting in B1_VARIANTS:
-        by_setting[setting] = {
-            row["corruption"]: row for row in _synthetic_rows(setting, variant_corruptions, seeds, n_train, n_test)
-        }
-    variant_rows = [{"truth": s.truth, "training": s.training, **by_setting[s][c]}
-                    for c in variant_corruptions for s in by_setting]  # fmt: skip
+        by_setting[setting] = _synthetic_rows(setting, variant_corruptions, seeds, n_train, n_test, store)
+    variant_rows, variant_raw = [], []
+    for c in variant_corruptions:
+        for s, (s_rows, s_raw) in by_setting.items():
+            i = [row["corruption"] for row in s_rows].index(c)
+            variant_rows.append({"truth": s.truth, "training": s.training, **s_rows[i]})
+            variant_raw.append({"truth": s.truth, "training": s.training, **s_raw[i]})
     protocol = (
         "10 % of the pairs a noisy validation split; 2×64 MLP reward model, Adam 3e-3, batch 64, up to 5 epochs "
         f"with early stopping on validation accuracy; R³M λ from {LAMBDA_GRID} by noisy validation accuracy; "
@@ -269,7 +350,7 @@ def bench_synthetic(seeds: int, quick: bool) -> Table:
         "λ = .5 on the training pairs, detection AUROC of each model's −margin (δ ranks flagged pairs as −margin "
         "does) and of δ itself (ties every unflagged pair at 0); the detection baseline: BT's own flags at the same "
         "threshold (pairs it ranks against their label, d < 0), precision / recall; cBT / rBT keep "
-        f"ε = .1 while R³M's λ is tuned; {seeds} seed(s), mean ± s.e."
+        f"ε = .1 while R³M's λ is tuned; {seeds} seed(s), {SE}"
     )
     return {
         "title": "B1: reward learning from corrupted preferences (synthetic segments)",
@@ -281,6 +362,7 @@ def bench_synthetic(seeds: int, quick: bool) -> Table:
         "p = 2/3 (25 % of the largest gaps flipped, which reverses every method in the spec's prototype): reported, "
         "no target",
         "rows": rows,
+        "per_seed": rows_raw,
         "notes": B1_BOUND_NOTE,
         "sections": [
             {
@@ -289,6 +371,7 @@ def bench_synthetic(seeds: int, quick: bool) -> Table:
                 "biases N(0, .5²) (`TrueReward(kind='mlp')`): the tanh units saturate, and the same reward model "
                 "ranks fewer clean pairs right, which bounds the precision of the λ = .5 flags (notes)",
                 "rows": saturated,
+                "per_seed": saturated_raw,
             },
             {
                 "title": "B1 variants: linear truth, and 10 epochs without early stopping",
@@ -300,6 +383,7 @@ def bench_synthetic(seeds: int, quick: bool) -> Table:
                 "JSON rows hold every column of the main table",
                 "columns": list(B1_VARIANT_COLUMNS),
                 "rows": variant_rows,
+                "per_seed": variant_raw,
             },
         ],
     }
@@ -308,41 +392,51 @@ def bench_synthetic(seeds: int, quick: bool) -> Table:
 # ---------------------------------------------------------------------------------------------- B2
 
 
-def bench_dpo(seeds: int, quick: bool) -> Table:
-    """B2: the exact toy DPO bandit with flipped labels."""
+def _dpo_cell(methods: dict[str, tuple[str, dict[str, float]]], flip: float, seed: int, quick: bool) -> Cell:
+    """One seed of one B2 row: every method on the same bandit; normalised reward, win rate, implicit accuracy."""
     from r3m.bandit import BanditConfig, make_bandit, oracle_teacher, train_dpo
 
+    cfg = BanditConfig(n_pairs=1500 if quick else 6000, flip_rate=flip, seed=seed)
+    problem = make_bandit(cfg, torch.Generator().manual_seed(seed), teacher=oracle_teacher)
+    cell: Cell = {}
+    for name, (kind, kw) in methods.items():
+        out = train_dpo(problem, dpo_loss_fn(kind, beta=cfg.beta, **kw), cfg, torch.Generator().manual_seed(seed))
+        cell[f"reward {name}"] = out.normalised_reward
+        cell[f"win {name}"] = out.win_rate_vs_ref
+        cell[f"implicit {name}"] = out.implicit_accuracy
+    return cell
+
+
+def bench_dpo(seeds: int, quick: bool, store: CellStore | None = None) -> Table:
+    """B2: the exact toy DPO bandit with flipped labels."""
+    store = store or CellStore()
     methods = {"dpo (sigmoid)": ("sigmoid", {}), "cdpo ε=.1": ("conservative", {}), "rdpo ε=.1": ("robust", {}),
                "ipo": ("ipo", {}), "r3m-dpo λ=.5": ("r3m", {"lam": 0.5})}  # fmt: skip
     rows: list[dict[str, Any]] = []
     win_rows: list[dict[str, Any]] = []
     imp_rows: list[dict[str, Any]] = []
+    raw: list[dict[str, Any]] = []
     for flip in (0.0, 0.2, 0.4):
-        res: dict[str, list[float]] = {m: [] for m in methods}
-        win: dict[str, list[float]] = {m: [] for m in methods}
-        imp: dict[str, list[float]] = {m: [] for m in methods}
-        for seed in tqdm(range(seeds), desc=f"dpo/{flip:.0%}", disable=None):
-            cfg = BanditConfig(n_pairs=1500 if quick else 6000, flip_rate=flip, seed=seed)
-            problem = make_bandit(cfg, torch.Generator().manual_seed(seed), teacher=oracle_teacher)
-            for name, (kind, kw) in methods.items():
-                out = train_dpo(
-                    problem, dpo_loss_fn(kind, beta=cfg.beta, **kw), cfg, torch.Generator().manual_seed(seed)
-                )
-                res[name].append(out.normalised_reward)
-                win[name].append(out.win_rate_vs_ref)
-                imp[name].append(out.implicit_accuracy)
-        dpo = res["dpo (sigmoid)"]
-        rows.append({"flipped labels": f"{flip:.0%}", **{m: _pm(v) for m, v in res.items()},
+        desc = f"dpo/{flip:.0%}"
+        cells = [
+            store.get(f"{desc}/seed {seed}", functools.partial(_dpo_cell, methods, flip, seed, quick))
+            for seed in tqdm(range(seeds), desc=desc, disable=None)
+        ]
+        res, dpo = {m: _col(cells, f"reward {m}") for m in methods}, _col(cells, "reward dpo (sigmoid)")
+        label = {"flipped labels": f"{flip:.0%}"}
+        rows.append({**label, **{m: _pm(v) for m, v in res.items()},
                      "r3m − dpo, points": _pm([100 * (a - b) for a, b in zip(res["r3m-dpo λ=.5"], dpo, strict=True)], 2)})  # fmt: skip
-        win_rows.append({"flipped labels": f"{flip:.0%}", **{m: _pm(v) for m, v in win.items()}})
-        imp_rows.append({"flipped labels": f"{flip:.0%}", **{m: _pm(v) for m, v in imp.items()}})
+        win_rows.append({**label, **{m: _pm(_col(cells, f"win {m}")) for m in methods}})
+        imp_rows.append({**label, **{m: _pm(_col(cells, f"implicit {m}")) for m in methods}})
+        raw.append({**label, **_per_seed(cells)})
     return {
         "title": "B2: toy DPO bandit (exact expectations), normalised true reward",
         "setup": f"400 contexts × 8 candidates, {1500 if quick else 6000} pairs from π_ref, oracle labels flipped at "
         f"random, β = 0.1, Adam 1e-2, 3 epochs (the bandit's defaults); normalised reward (E_π r* − E_ref r*) / "
-        f"(max r* − E_ref r*); {seeds} seed(s), mean ± s.e.",
+        f"(max r* − E_ref r*); {seeds} seed(s), {SE}",
         "targets": "R³M-DPO ≥ DPO + 5 points at 40 % flips and ≥ rDPO",
         "rows": rows,
+        "per_seed": raw,
         "sections": [
             {
                 "title": "B2: win rate against π_ref",
@@ -377,55 +471,59 @@ def _feature_scale(train: PreferenceData) -> tuple[torch.Tensor, torch.Tensor]:
     return feats.mean(0), feats.std(0).clamp_min(1e-6)
 
 
-def _control_row(pool: Any, corruption: str, make: Callable[[], Teacher], seeds: int, n_pairs: int,
-                 desc: str) -> dict[str, Any]:  # fmt: skip
-    """One B3 row: B1's methods and metrics on a pool of control segments, labels from ``make``."""
+def _control_cell(pool: Any, make: Callable[[], Teacher], seed: int, n_pairs: int) -> Cell:
+    """One seed of one B3 row: B1's methods on pairs of control segments, labels from ``make``."""
     rewards = pool.step_rewards if pool.step_rewards is not None else pool.returns
     half = len(pool) // 2
-    acc: dict[str, list[float]] = {k: [] for k in ("bt", "cbt", "rbt", "r3m λ=.5", "r3m λ by val")}
-    corr: dict[str, list[float]] = {"bt": [], "r3m λ by val": []}
-    det: dict[str, list[float]] = {k: [] for k in ("P", "R", "bt_P", "bt_R", "r3m_auroc", "bt_auroc")}
-    chosen_lam: list[float] = []
-    for seed in tqdm(range(seeds), desc=desc, disable=None):
-        gen = torch.Generator().manual_seed(seed)
-        data = pair_segments(pool.features[:half], rewards[:half], n_pairs, make(), gen)
-        test = pair_segments(pool.features[half:], rewards[half:], n_pairs // 2, Oracle(), gen)
-        mu, sd = _feature_scale(data)
-        data, test = _standardise(mu, sd, data, test)
-        held_out = (pool.features[half:] - mu) / sd
-        train, val = data.split(0.1, gen)  # a noisy validation split, as in B1
-        trainers, best_lam = _fit_methods(train, val, functools.partial(TrainConfig, seed=seed))
-        chosen_lam.append(best_lam)
-        for name, t in trainers.items():
-            acc[name].append(t.accuracy(test))
-        for name in corr:
-            corr[name].append(reward_correlation(trainers[name].predict(held_out), pool.returns[half:], "pearson"))
-        rep, bt_rep = trainers["r3m λ=.5"].outlier_report(train), trainers["bt"].outlier_report(train, lam=0.5)
-        if rep.precision is not None:
-            for key, value in (("P", rep.precision), ("R", rep.recall), ("bt_P", bt_rep.precision),
-                               ("bt_R", bt_rep.recall), ("r3m_auroc", rep.margin_auroc),
-                               ("bt_auroc", bt_rep.margin_auroc)):  # fmt: skip
-                det[key].append(math.nan if value is None else value)
+    gen = torch.Generator().manual_seed(seed)
+    data = pair_segments(pool.features[:half], rewards[:half], n_pairs, make(), gen)
+    test = pair_segments(pool.features[half:], rewards[half:], n_pairs // 2, Oracle(), gen)
+    mu, sd = _feature_scale(data)
+    data, test = _standardise(mu, sd, data, test)
+    held_out = (pool.features[half:] - mu) / sd
+    train, val = data.split(0.1, gen)  # a noisy validation split, as in B1
+    trainers, best_lam = _fit_methods(train, val, functools.partial(TrainConfig, seed=seed))
+    cell: Cell = {"λ by val": best_lam}
+    for name, t in trainers.items():
+        cell[f"acc {name}"] = t.accuracy(test)
+    for name in ("bt", "r3m λ by val"):
+        cell[f"pearson {name}"] = reward_correlation(trainers[name].predict(held_out), pool.returns[half:], "pearson")
+    rep, bt_rep = trainers["r3m λ=.5"].outlier_report(train), trainers["bt"].outlier_report(train, lam=0.5)
+    if rep.precision is not None:
+        for key, value in (("P", rep.precision), ("R", rep.recall), ("bt_P", bt_rep.precision),
+                           ("bt_R", bt_rep.recall), ("r3m_auroc", rep.margin_auroc),
+                           ("bt_auroc", bt_rep.margin_auroc)):  # fmt: skip
+            cell[key] = math.nan if value is None else value
+    return cell
 
-    def pair(a: str, b: str) -> str:
-        return f"{_mean_se(det[a])[0]:.3f} / {_mean_se(det[b])[0]:.3f}" if det[a] else "-"
 
-    return {
+def _control_row(pool: Any, corruption: str, make: Callable[[], Teacher], seeds: int, n_pairs: int, desc: str,
+                 store: CellStore) -> tuple[dict[str, Any], dict[str, list[float]]]:  # fmt: skip
+    """One B3 row: B1's methods and metrics on a pool of control segments, labels from ``make``; and its per-seed
+    values. ``desc`` names the row (environment, policy, segment length, labels) in the progress bar and the store."""
+    cells = [
+        store.get(f"{desc}/seed {seed}", functools.partial(_control_cell, pool, make, seed, n_pairs))
+        for seed in tqdm(range(seeds), desc=desc, disable=None)
+    ]
+    acc = {k: _col(cells, f"acc {k}") for k in ("bt", "cbt", "rbt", "r3m λ=.5", "r3m λ by val")}
+    row = {
         "labels": corruption, "bt": _pm(acc["bt"]), "cbt ε=.1": _pm(acc["cbt"]), "rbt ε=.1": _pm(acc["rbt"]),
         "r3m λ=.5": _pm(acc["r3m λ=.5"]), "r3m λ by val": _pm(acc["r3m λ by val"]),
         "r3m(val) − bt, points": _pm([100 * (a - b) for a, b in zip(acc["r3m λ by val"], acc["bt"], strict=True)], 2),
-        "pearson r̂ vs R* (bt / r3m)": f"{_mean_se(corr['bt'])[0]:.3f} / {_mean_se(corr['r3m λ by val'])[0]:.3f}",
-        "λ by val (seeds)": ", ".join(f"{lam:g}×{chosen_lam.count(lam)}" for lam in LAMBDA_GRID if lam in chosen_lam),
-        "λ=.5 P / R": pair("P", "R"), "bt's flags d < 0: P / R": pair("bt_P", "bt_R"),
-        "margin AUROC (r3m / bt)": pair("r3m_auroc", "bt_auroc"),
+        "pearson r̂ vs R* (bt / r3m)": _pm2(_col(cells, "pearson bt"), _col(cells, "pearson r3m λ by val")),
+        "λ by val (seeds)": _lam_counts(cells),
+        "λ=.5 P / R": _pm2(_col(cells, "P"), _col(cells, "R")),
+        "bt's flags d < 0: P / R": _pm2(_col(cells, "bt_P"), _col(cells, "bt_R")),
+        "margin AUROC (r3m / bt)": _pm2(_col(cells, "r3m_auroc"), _col(cells, "bt_auroc")),
     }  # fmt: skip
+    return row, _per_seed(cells)
 
 
 B3_SIDE_CORRUPTIONS = ("flip 20%",)
-"""The labels of B3's side table (segment length 1 and a random policy), to keep B3 near a quarter hour."""
+"""The labels of B3's side table (segment length 1 and a random policy), to keep B3 under ten minutes on 2 cores."""
 
 
-def bench_control(seeds: int, quick: bool) -> Table:
+def bench_control(seeds: int, quick: bool, store: CellStore | None = None) -> Table:
     """B3: control segments scored by the environment's reward, with B1's labels, methods and metrics.
 
     The main table: segments of 25 steps of a noisy-sine policy under every corruption of B1 (quick:
@@ -434,6 +532,7 @@ def bench_control(seeds: int, quick: bool) -> Table:
     """
     from r3m.envs import Policy, collect_segments
 
+    store = store or CellStore()
     envs = ["Pendulum-v1"]
     try:
         import mujoco  # noqa: F401
@@ -445,12 +544,16 @@ def bench_control(seeds: int, quick: bool) -> Table:
     corruptions = {k: CORRUPTIONS[k] for k in ("flip 20%", "myopic γ=.5")} if quick else CORRUPTIONS
     rows: list[dict[str, Any]] = []
     side: list[dict[str, Any]] = []
+    rows_raw: list[dict[str, Any]] = []
+    side_raw: list[dict[str, Any]] = []
     for env_id in envs:
         pool = collect_segments(env_id, n_segments=4 * n_pairs, seg_len=25, policy="noisy-sine", seed=0)
         main = {
-            c: _control_row(pool, c, make, seeds, n_pairs, f"control/{env_id}/{c}") for c, make in corruptions.items()
+            c: _control_row(pool, c, make, seeds, n_pairs, f"control/{env_id}/{c}", store)
+            for c, make in corruptions.items()
         }
-        rows += [{"env": env_id, **row} for row in main.values()]
+        rows += [{"env": env_id, **row} for row, _ in main.values()]
+        rows_raw += [{"env": env_id, "labels": c, **raw} for c, (_, raw) in main.items()]
         combos: tuple[tuple[Policy, int], ...] = (
             (("random", 1),) if quick else (("noisy-sine", 1), ("random", 1), ("noisy-sine", 25), ("random", 25))
         )
@@ -462,14 +565,22 @@ def bench_control(seeds: int, quick: bool) -> Table:
                 else collect_segments(env_id, n_segments=4 * n_pairs, seg_len=seg_len, policy=policy, seed=0)
             )
             for cname in B3_SIDE_CORRUPTIONS:
-                row = (
+                row, raw = (
                     main[cname]
                     if scripted_25 and cname in main
                     else _control_row(
-                        other, cname, CORRUPTIONS[cname], seeds, n_pairs, f"control/{env_id}/{policy}/{seg_len}/{cname}"
+                        other,
+                        cname,
+                        CORRUPTIONS[cname],
+                        seeds,
+                        n_pairs,
+                        f"control/{env_id}/{policy}/{seg_len}/{cname}",
+                        store,
                     )
                 )
-                side.append({"env": env_id, "policy": policy, "segment length": seg_len, **row})
+                setting = {"env": env_id, "policy": policy, "segment length": seg_len}
+                side.append({**setting, **row})
+                side_raw.append({**setting, "labels": cname, **raw})
     protocol = (
         f"{n_pairs} training pairs (10 % of them a noisy validation split) and {n_pairs // 2} clean held-out pairs "
         "from disjoint halves of one rollout pool per environment, policy and segment length (rollout seed 0; the "
@@ -477,7 +588,7 @@ def bench_control(seeds: int, quick: bool) -> Table:
         f"Adam 3e-3, up to 5 epochs with early stopping on validation accuracy; R³M λ from {LAMBDA_GRID} by noisy "
         "validation accuracy, cBT / rBT at ε = .1; pearson: predicted score against the true return of every "
         "held-out segment; P / R of the flags at λ = .5 on the training pairs, and of BT's own flags (d < 0); "
-        f"margin AUROC of each model's −margin; {seeds} seed(s), mean ± s.e."
+        f"margin AUROC of each model's −margin; {seeds} seed(s), {SE}"
     )
     return {
         "title": "B3: control segments (gymnasium) with corrupted labels",
@@ -485,6 +596,7 @@ def bench_control(seeds: int, quick: bool) -> Table:
         f"myopic, irrational) on the environment's own returns; {protocol}",
         "targets": "report (the paper's claims are PPO returns, out of CPU scope)",
         "rows": rows,
+        "per_seed": rows_raw,
         "sections": [
             {
                 "title": "B3 at 20 % flips: segments of length 1 and 25, scripted and random policy",
@@ -492,6 +604,7 @@ def bench_control(seeds: int, quick: bool) -> Table:
                 "25 steps (App. C) rolled out by the noisy-sine scripted policy and by a uniformly random one; the "
                 "scripted 25-step rows repeat the main table's",
                 "rows": side,
+                "per_seed": side_raw,
             }
         ],
     }
@@ -538,9 +651,11 @@ def _train_step(model: SegmentRewardModel, opt: torch.optim.Optimizer,
     opt.step()
 
 
-def bench_overhead(seeds: int, quick: bool) -> Table:
-    """B4: time per call (loss only) and per optimiser step (2×64 MLP, T=25, D=8) relative to BT."""
-    del seeds
+def bench_overhead(seeds: int, quick: bool, store: CellStore | None = None) -> Table:
+    """B4: time per call (loss only) and per optimiser step (2×64 MLP, T=25, D=8) relative to BT.
+
+    Not resumable (``store`` is unused): a timing run is only meaningful whole, and it takes about a minute."""
+    del seeds, store
     rounds, calls = (3, 3) if quick else (15, 10)
     rows = []
     gen = torch.Generator().manual_seed(0)
@@ -576,7 +691,7 @@ def bench_overhead(seeds: int, quick: bool) -> Table:
     }
 
 
-BENCHMARKS: dict[str, Callable[[int, bool], Table]] = {
+BENCHMARKS: dict[str, Callable[[int, bool, CellStore], Table]] = {
     "synthetic": bench_synthetic,
     "dpo": bench_dpo,
     "control": bench_control,
@@ -637,12 +752,27 @@ def render_markdown(table: Table, record: dict[str, Any]) -> str:
     md += ["", f"Command: `{record['command']}`  ", f"Date: {record['date']}  ",
            f"Machine: {m['cpu']}, {m['cores']} cores, torch {m['torch']} ({m['torch_threads']} threads), "
            f"CUDA: {m['cuda'] or 'none'}  ", f"r3m {record['version']}, commit {record['git_sha'] or 'unknown (not a git checkout)'}, "
-           f"{record['seconds']:.0f} s", ""]  # fmt: skip
+           f"{record['seconds']:.0f} s"
+           + (f" (this run; {record['resumed_cells']} seed cell(s) resumed from an interrupted one)"
+              if record.get("resumed_cells") else ""), ""]  # fmt: skip
     return "\n".join(md)
 
 
-def run(*, only: str | None = None, quick: bool = False, seeds: int | None = None, out: Path | None = None) -> int:
-    """Run the benchmarks (all, or ``only``), print each table and write JSON + Markdown to ``out``."""
+def run(
+    *,
+    only: str | None = None,
+    quick: bool = False,
+    seeds: int | None = None,
+    out: Path | None = None,
+    fresh: bool = False,
+    command: str | None = None,
+) -> int:
+    """Run the benchmarks (all, or ``only``), print each table and write JSON + Markdown to ``out``.
+
+    Each benchmark keeps its finished cells (one seed of one row) in ``out/<name>.partial.json`` until its record is
+    written, so the same command run again after an interrupt resumes where it stopped (:class:`CellStore`);
+    ``fresh`` starts over. ``command`` is the command line the record names (default: this process's arguments).
+    """
     if only is not None and only not in BENCHMARKS:
         raise ValueError(f"--only must be one of {sorted(BENCHMARKS)}, got {only!r}")
     n_seeds = seeds if seeds is not None else (1 if quick else 5)
@@ -654,19 +784,23 @@ def run(*, only: str | None = None, quick: bool = False, seeds: int | None = Non
     out.mkdir(parents=True, exist_ok=True)
     names = [only] if only else list(BENCHMARKS)
     sha = _git_sha()  # read before the run: the tree may change while a long benchmark runs
+    command = command or shlex.join([Path(sys.argv[0]).name, *sys.argv[1:]])
     for name in names:
-        t0 = time.perf_counter()
-        table = BENCHMARKS[name](n_seeds, quick)
-        record = {
-            "benchmark": name, "package": "r3m", "version": __version__, "git_sha": sha,
-            "command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]),
-            "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"), "machine": machine(),
-            "seeds": n_seeds, "quick": quick, "seconds": time.perf_counter() - t0, **table,
-        }  # fmt: skip
         stem = f"{name}-quick" if quick else name
+        meta = {"benchmark": name, "package": "r3m", "version": __version__, "git_sha": sha, "quick": quick}
+        store = CellStore(out / f"{stem}.partial.json", meta, fresh=fresh)
+        t0 = time.perf_counter()
+        table = BENCHMARKS[name](n_seeds, quick, store)
+        record = {
+            "benchmark": name, "package": "r3m", "version": __version__, "git_sha": sha, "command": command,
+            "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"), "machine": machine(),
+            "seeds": n_seeds, "quick": quick, "seconds": time.perf_counter() - t0,
+            "resumed_cells": store.reused, **table,
+        }  # fmt: skip
         write_json(out / f"{stem}.json", record)
         md = render_markdown(table, record)
         (out / f"{stem}.md").write_text(md, encoding="utf-8")
+        store.discard()
         print(md, flush=True)
     print(json.dumps({"written": str(out), "benchmarks": names}))
     return 0

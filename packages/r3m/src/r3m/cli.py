@@ -14,6 +14,7 @@ import json
 import logging
 import os
 import re
+import shlex
 import sys
 import threading
 import warnings
@@ -274,6 +275,9 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument(
         "--out", type=Path, default=Path("bench-results"), help="folder for JSON and Markdown (default %(default)s)"
     )
+    bench.add_argument(
+        "--fresh", action="store_true", help="start over: ignore the finished cells an interrupted run left in --out"
+    )
     return parser
 
 
@@ -483,6 +487,8 @@ def _dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace, argv: l
             args = _apply_config(parser, args, argv)
         if args.command == "train-reward":
             args.train_config = _train_config(args)
+        if args.command == "bench":  # the command line its records name
+            args.command_line = shlex.join(["r3m", *(sys.argv[1:] if argv is None else argv)])
         return handlers[args.command](args)
     except BrokenPipeError:
         raise
@@ -496,5 +502,7 @@ def _dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace, argv: l
         hint = (
             "; rerun with --resume to continue from the last checkpoint in --out (one per epoch)" if resumable else ""
         )
+        if args.command == "bench":
+            hint = "; the same command again resumes from the finished seeds kept in --out (--fresh starts over)"
         print(f"r3m {args.command}: interrupted{hint}", file=sys.stderr)
         return 130

@@ -454,4 +454,5 @@ def bench(args: argparse.Namespace) -> int:
     """Run the benchmark suite of :mod:`r3m.bench`."""
     from r3m.bench import run
 
-    return run(only=args.only, quick=args.quick, seeds=args.seeds, out=args.out)
+    return run(only=args.only, quick=args.quick, seeds=args.seeds, out=args.out, fresh=args.fresh,
+               command=getattr(args, "command_line", None))  # fmt: skip
