@@ -24,7 +24,10 @@ def test_quick_synthetic_benchmark_writes_its_record(tmp_path: Path) -> None:
     for key in ("package", "version", "git_sha", "command", "date", "machine", "setup", "targets", "rows"):
         assert key in record
     assert record["package"] == "adapref"
-    assert {row["reward"] for row in record["rows"]} == {"linear", "smooth-mlp", "saturated mlp", "linear, teacher T=2"}
+    assert {row["reward"] for row in record["rows"]} == {
+        "linear", "smooth-mlp", "saturated mlp", "linear, teacher T=2", "linear, linear RM lr 0.01",
+        "linear, linear RM lr 0.003",
+    }  # fmt: skip
     for row in record["rows"]:  # the ceiling bounds the measured Spearman in every adaptive row
         if row["spearman_tau_strength"] != "-":
             rho, ceiling = (float(row[k].split()[0]) for k in ("spearman_tau_strength", "spearman_ceiling"))
