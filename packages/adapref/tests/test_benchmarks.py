@@ -281,3 +281,19 @@ def test_linear_reward_model_trains(tmp_path: Path) -> None:
     assert sum(p.numel() for p in trainer.model.parameters()) == 8 + 1  # x·w + b over D = 8
     with pytest.raises(ValueError, match="hidden must be a tuple of positive integers"):
         TrainConfig(hidden=(0,))
+
+
+def test_a_metrics_warning_repeated_for_every_seed_is_logged_once() -> None:
+    # review nit: the "none" row logged the same "AUROC is undefined" warning once per seed
+    import logging
+
+    from adapref.bench import _Once
+
+    once = _Once()
+
+    def record(msg: str, *args: object) -> logging.LogRecord:
+        return logging.LogRecord("adapref.metrics", logging.WARNING, __file__, 1, msg, args, None)
+
+    assert once.filter(record("outlier_auroc: only one class (%d of %d)", 0, 1350))
+    assert not once.filter(record("outlier_auroc: only one class (%d of %d)", 0, 1350))
+    assert once.filter(record("outlier_auroc: only one class (%d of %d)", 0, 500))  # another message: through

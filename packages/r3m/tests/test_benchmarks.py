@@ -195,3 +195,19 @@ def test_recorded_command_is_the_one_typed(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr[-2000:]
     command = json.loads((tmp_path / "overhead-quick.json").read_text())["command"]
     assert command == f"python packages/r3m/benchmarks/run.py --quick --only overhead --out {tmp_path}"
+
+
+def test_a_metrics_warning_repeated_for_every_seed_is_logged_once() -> None:
+    # review nit: the "none" row logged the same "AUROC is undefined" warning once per seed
+    import logging
+
+    from r3m.bench import _Once
+
+    once = _Once()
+
+    def record(msg: str, *args: object) -> logging.LogRecord:
+        return logging.LogRecord("r3m.metrics", logging.WARNING, __file__, 1, msg, args, None)
+
+    assert once.filter(record("outlier_auroc: only one class (%d of %d)", 0, 1350))
+    assert not once.filter(record("outlier_auroc: only one class (%d of %d)", 0, 1350))
+    assert once.filter(record("outlier_auroc: only one class (%d of %d)", 0, 500))  # another message: through

@@ -758,6 +758,22 @@ def render_markdown(table: Table, record: dict[str, Any]) -> str:
     return "\n".join(md)
 
 
+class _Once(logging.Filter):
+    """Lets each distinct message through once: a benchmark meets the same "undefined (nan)" warning of the metrics
+    for every seed of a row, and its table already counts the NaNs."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.seen: set[str] = set()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if message in self.seen:
+            return False
+        self.seen.add(message)
+        return True
+
+
 def run(
     *,
     only: str | None = None,
@@ -785,6 +801,17 @@ def run(
     names = [only] if only else list(BENCHMARKS)
     sha = _git_sha()  # read before the run: the tree may change while a long benchmark runs
     command = command or shlex.join([Path(sys.argv[0]).name, *sys.argv[1:]])
+    once = _Once()
+    metrics_log = logging.getLogger("r3m.metrics")
+    metrics_log.addFilter(once)
+    try:
+        return _run(names, n_seeds, quick, out, fresh, sha, command)
+    finally:
+        metrics_log.removeFilter(once)
+
+
+def _run(names: list[str], n_seeds: int, quick: bool, out: Path, fresh: bool, sha: str | None, command: str) -> int:
+    """The loop of :func:`run`: each benchmark in turn, its cells kept by a :class:`CellStore` until its record is written."""
     for name in names:
         stem = f"{name}-quick" if quick else name
         meta = {"benchmark": name, "package": "r3m", "version": __version__, "git_sha": sha, "quick": quick}
