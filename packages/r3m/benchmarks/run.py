@@ -18,7 +18,7 @@ import shlex
 import sys
 from pathlib import Path
 
-from r3m.bench import BENCHMARKS, run
+from r3m.bench import BENCHMARKS, check_run_args, run
 
 RESULTS = Path(__file__).resolve().parent / "results"
 REPO = Path(__file__).resolve().parents[3]
@@ -34,10 +34,12 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     args = parser.parse_args(argv)
     command = shlex.join(["python", os.path.relpath(Path(__file__).resolve(), REPO), *argv])  # from the repo root
+    try:  # a bad --seeds / --out: argparse's one-line error, not a traceback (a ValueError from a run stays one)
+        check_run_args(only=args.only, quick=args.quick, seeds=args.seeds, out=args.out)
+    except ValueError as exc:
+        parser.error(str(exc))
     try:
         return run(only=args.only, quick=args.quick, seeds=args.seeds, out=args.out, fresh=args.fresh, command=command)
-    except ValueError as exc:  # a bad --seeds / --out: argparse's one-line error, not a traceback
-        parser.error(str(exc))
     except KeyboardInterrupt:
         print("interrupted; the same command again resumes from the finished seeds kept in --out", file=sys.stderr)
         return 130

@@ -774,6 +774,23 @@ class _Once(logging.Filter):
         return True
 
 
+def check_run_args(
+    *, only: str | None = None, quick: bool = False, seeds: int | None = None, out: Path | None = None
+) -> tuple[int, Path]:
+    """The seed count and output folder of :func:`run` from its arguments; ``ValueError`` naming the flag if one is
+    bad (``--only``, ``--seeds``, ``--out``). Called by :func:`run` before anything runs, and by ``benchmarks/run.py``
+    to turn only these errors into a usage error."""
+    if only is not None and only not in BENCHMARKS:
+        raise ValueError(f"--only must be one of {sorted(BENCHMARKS)}, got {only!r}")
+    n_seeds = seeds if seeds is not None else (1 if quick else 5)
+    if n_seeds < 1:
+        raise ValueError(f"--seeds must be >= 1, got {n_seeds}")
+    out = out or Path("bench-results")
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"--out must be a folder for the results, got the file {str(out)!r}")
+    return n_seeds, out
+
+
 def run(
     *,
     only: str | None = None,
@@ -789,14 +806,7 @@ def run(
     written, so the same command run again after an interrupt resumes where it stopped (:class:`CellStore`);
     ``fresh`` starts over. ``command`` is the command line the record names (default: this process's arguments).
     """
-    if only is not None and only not in BENCHMARKS:
-        raise ValueError(f"--only must be one of {sorted(BENCHMARKS)}, got {only!r}")
-    n_seeds = seeds if seeds is not None else (1 if quick else 5)
-    if n_seeds < 1:
-        raise ValueError(f"--seeds must be >= 1, got {n_seeds}")
-    out = out or Path("bench-results")
-    if out.exists() and not out.is_dir():
-        raise ValueError(f"--out must be a folder for the results, got the file {str(out)!r}")
+    n_seeds, out = check_run_args(only=only, quick=quick, seeds=seeds, out=out)
     out.mkdir(parents=True, exist_ok=True)
     names = [only] if only else list(BENCHMARKS)
     sha = _git_sha()  # read before the run: the tree may change while a long benchmark runs
