@@ -202,6 +202,23 @@ def _quintiles_of(cells: list[Cell], name: str) -> list[list[float]]:
     return [[c[f"q{k} {name}"] for k in range(1, 6) if f"q{k} {name}" in c] for c in cells if f"q1 {name}" in c]
 
 
+def _tau_columns(cells: list[Cell], name: str, ada: bool) -> dict[str, str]:
+    """The τ columns of A1 and A3 for method ``name`` from its :func:`_tau_cell` values (``-`` for a baseline)."""
+    if not ada:
+        return dict.fromkeys(("spearman_tau_strength", "spearman_ceiling", "spearman_abs_margin",
+                              "quintiles_monotone", "mean_tau_by_quintile", "share_tau0", "share_tau_max"), "-")  # fmt: skip
+    mono = _col(cells, f"mono {name}")
+    return {"spearman_tau_strength": _pm(_col(cells, f"rho {name}")), "spearman_ceiling": _pm(_col(cells, f"ceil {name}")),
+            "spearman_abs_margin": _pm(_col(cells, f"rho_d {name}")), "quintiles_monotone": f"{sum(mono):.0f}/{len(mono)}",
+            "mean_tau_by_quintile": _quintile_means(_quintiles_of(cells, name)),
+            "share_tau0": _pm(_col(cells, f"f0 {name}")), "share_tau_max": _pm(_col(cells, f"fmax {name}"))}  # fmt: skip
+
+
+def _per_seed_of(cells: list[Cell], name: str) -> dict[str, list[float]]:
+    """The per-seed values of method ``name`` (keys ``<value> <name>``), without the name."""
+    return {k.removesuffix(f" {name}"): v for k, v in _per_seed(cells).items() if k.endswith(f" {name}")}
+
+
 def _synthetic_cell(reward: RewardKind, teacher_t: float, names: list[str], rm: dict[str, Any], seed: int,
                     n_train: int, n_test: int) -> Cell:  # fmt: skip
     """One seed of one A1 + A2 setting: every config of ``names`` (with the reward-model fields ``rm``, e.g. ``hidden``
@@ -260,20 +277,9 @@ def bench_synthetic(seeds: int, quick: bool, store: CellStore | None = None) -> 
             ada = SYNTHETIC_CONFIGS[name].loss == "ada"
             acc = _col(cells, f"acc {name}")
             paired = [100 * (a - b) for a, b in zip(acc, bt_accs, strict=True)]  # same data and seed
-            mono = _col(cells, f"mono {name}")
-            rows.append({
-                "reward": label, "loss": name, "test_accuracy": _pm(acc),
-                "vs_bt_points_paired": _pm(paired),
-                "spearman_tau_strength": _pm(_col(cells, f"rho {name}")) if ada else "-",
-                "spearman_ceiling": _pm(_col(cells, f"ceil {name}")) if ada else "-",
-                "spearman_abs_margin": _pm(_col(cells, f"rho_d {name}")) if ada else "-",
-                "quintiles_monotone": f"{sum(mono):.0f}/{len(mono)}" if ada else "-",
-                "mean_tau_by_quintile": _quintile_means(_quintiles_of(cells, name)) if ada else "-",
-                "share_tau0": _pm(_col(cells, f"f0 {name}")) if ada else "-",
-                "share_tau_max": _pm(_col(cells, f"fmax {name}")) if ada else "-",
-            })  # fmt: skip
-            raw.append({"reward": label, "loss": name,
-                        **{k.removesuffix(f" {name}"): v for k, v in _per_seed(cells).items() if k.endswith(f" {name}")}})  # fmt: skip
+            rows.append({"reward": label, "loss": name, "test_accuracy": _pm(acc), "vs_bt_points_paired": _pm(paired),
+                         **_tau_columns(cells, name, ada)})  # fmt: skip
+            raw.append({"reward": label, "loss": name, **_per_seed_of(cells, name)})
     return {
         "title": "A1 + A2: τ tracks preference strength; ranking accuracy vs Bradley-Terry",
         "setup": f"{n_train} pairs, T=10, D=8, Bradley-Terry teacher at temperature 1 (2 in the sensitivity rows); "
@@ -402,22 +408,12 @@ def bench_dpo(seeds: int, quick: bool, store: CellStore | None = None) -> Table:
     ]
     rows, raw = [], []
     for m in A3_METHODS:
-        ada = f"rho {m}" in cells[0]
-        mono = _col(cells, f"mono {m}")
         rows.append({"loss": m, "normalised_reward": _pm(_col(cells, f"reward {m}")),
                      "win_rate_vs_ref": _pm(_col(cells, f"win {m}")),
                      "selected_by_heldout_accuracy": _pm(_col(cells, f"sel {m}")),
                      "regret_vs_best_in_grid": _pm(_col(cells, f"regret {m}")),
-                     "spearman_tau_strength": _pm(_col(cells, f"rho {m}")) if ada else "-",
-                     "spearman_ceiling": _pm(_col(cells, f"ceil {m}")) if ada else "-",
-                     "spearman_abs_margin": _pm(_col(cells, f"rho_d {m}")) if ada else "-",
-                     "quintiles_monotone": f"{sum(mono):.0f}/{len(mono)}" if ada else "-",
-                     "mean_tau_by_quintile": _quintile_means(_quintiles_of(cells, m)) if ada else "-",
-                     "share_tau0": _pm(_col(cells, f"f0 {m}")) if ada else "-",
-                     "share_tau_max": _pm(_col(cells, f"fmax {m}")) if ada else "-"})  # fmt: skip
-        raw.append(
-            {"loss": m, **{k.removesuffix(f" {m}"): v for k, v in _per_seed(cells).items() if k.endswith(f" {m}")}}
-        )
+                     **_tau_columns(cells, m, f"rho {m}" in cells[0])})  # fmt: skip
+        raw.append({"loss": m, **_per_seed_of(cells, m)})
     return {
         "title": "A3: toy DPO bandit (exact expectations), a β sweep, and selection alignment",
         "setup": f"{base.n_contexts} contexts × {base.n_candidates} candidates, {base.n_pairs} pairs from π_ref with "
