@@ -132,7 +132,9 @@ class CellStore:
     every cell to a temporary file in the same folder and moved into place with :func:`os.replace`,
     so an interrupt leaves the previous complete file). The file names the package version, git commit
     and size (``quick``) of the run that wrote it: cells from another version, commit or size are not
-    mixed in (the file is set aside as ``<name>.stale``). ``path=None`` keeps the cells in memory.
+    mixed in (the file is set aside as ``<name>.partial.stale``). A checkout with uncommitted changes to the
+    package reads as the same commit (``<sha>-dirty``): after editing the benchmark code, pass ``fresh``.
+    ``path=None`` keeps the cells in memory.
     :func:`run` deletes the file once the benchmark's record is written.
     """
 

@@ -117,7 +117,9 @@ class CellStore:
     every cell to a temporary file in the same folder and moved into place with :func:`os.replace`,
     so an interrupt leaves the previous complete file). The file names the package version, git commit
     and size (``quick``) of the run that wrote it: cells from another version, commit or size are not
-    mixed in (the file is set aside as ``<name>.stale``). ``path=None`` keeps the cells in memory.
+    mixed in (the file is set aside as ``<name>.partial.stale``). A checkout with uncommitted changes to the
+    package reads as the same commit (``<sha>-dirty``): after editing the benchmark code, pass ``fresh``.
+    ``path=None`` keeps the cells in memory.
     :func:`run` deletes the file once the benchmark's record is written.
     """
 
@@ -209,7 +211,7 @@ B1_VARIANTS = (B1Setting("smooth-mlp", 10, False), B1Setting("mlp", 10, False), 
                B1Setting("linear", 10, False))  # fmt: skip
 """Side tables of B1: a linear truth (which the reward model fits best) and 10 epochs without early stopping."""
 B1_VARIANT_CORRUPTIONS = ("none", "flip 20%", "flip 30%", "flip 40%")
-"""The flip rates of the targets (0 % and 20-40 %); 10 % is left out (the whole B1 run takes about 25 min on 2 cores)."""
+"""The flip rates of the targets (0 % and 20-40 %); 10 % is left out (the whole B1 run takes 10-25 min on 2 cores)."""
 B1_VARIANT_COLUMNS = ("truth", "training", "corruption", "bt", "cbt ε=.1", "r3m λ by val", "r3m(val) − bt, points",
                       "λ=.5 precision", "λ=.5 recall", "clean train acc. (bt / r3m λ=.5)",
                       "λ=.5 P bound (bt / r3m λ=.5)")  # fmt: skip
