@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -249,7 +250,10 @@ def test_recorded_command_is_the_one_typed(tmp_path: Path) -> None:
                           capture_output=True, text=True, check=False, timeout=300)  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-2000:]
     command = json.loads((tmp_path / "overhead-quick.json").read_text())["command"]
-    assert command == f"python packages/adapref/benchmarks/run.py --quick --only overhead --out {tmp_path}"
+    # from the repository root in a checkout (the isolated-install run copies benchmarks/ elsewhere)
+    where = os.path.relpath(RUN.resolve(), RUN.resolve().parents[3])
+    assert command == f"python {where} --quick --only overhead --out {tmp_path}"
+    assert where.endswith("benchmarks/run.py")
 
 
 def test_label_smoothing_baseline_is_cbt() -> None:
