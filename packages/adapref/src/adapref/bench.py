@@ -170,6 +170,12 @@ class CellStore:
             write_json(self.path, {"meta": self.meta, "cells": self.cells})
         return cell
 
+    def seeds(self, desc: str, seeds: int, compute: Callable[[int], Cell]) -> list[Cell]:
+        """The cells ``<desc>/seed 0`` … ``<desc>/seed <seeds − 1>`` of one table row, each from the store or from
+        ``compute(seed)`` (:meth:`get`), with a progress bar named ``desc``."""
+        return [self.get(f"{desc}/seed {seed}", functools.partial(compute, seed))
+                for seed in tqdm(range(seeds), desc=desc, disable=None)]  # fmt: skip
+
     def discard(self) -> None:
         """Delete the file (the benchmark's record is written)."""
         if self.path is not None:
@@ -269,11 +275,11 @@ def bench_synthetic(seeds: int, quick: bool, store: CellStore | None = None) -> 
         if rm:
             label += f", linear RM lr {rm['lr']:g}"
         desc = f"synthetic/{label}"
-        cells = [
-            store.get(f"{desc}/seed {seed}",
-                      functools.partial(_synthetic_cell, reward, teacher_t, names, rm, seed, n_train, n_test))
-            for seed in tqdm(range(seeds), desc=desc, disable=None)
-        ]  # fmt: skip
+        cells = store.seeds(
+            desc,
+            seeds,
+            lambda seed: _synthetic_cell(reward, teacher_t, names, rm, seed, n_train, n_test),  # noqa: B023
+        )
         bt_accs = _col(cells, "acc bt (T=1)")
         for name in names:
             ada = SYNTHETIC_CONFIGS[name].loss == "ada"
@@ -404,10 +410,7 @@ def bench_dpo(seeds: int, quick: bool, store: CellStore | None = None) -> Table:
     if quick:
         grid = [(1e-2, 1), (1e-2, 3)]
     base = BanditConfig(n_pairs=1500 if quick else 6000)
-    cells = [
-        store.get(f"dpo/seed {seed}", functools.partial(_dpo_cell, base, grid, seed))
-        for seed in tqdm(range(seeds), desc="dpo", disable=None)
-    ]
+    cells = store.seeds("dpo", seeds, lambda seed: _dpo_cell(base, grid, seed))
     rows, raw = [], []
     for m in A3_METHODS:
         rows.append({"loss": m, "normalised_reward": _pm(_col(cells, f"reward {m}")),
@@ -509,11 +512,9 @@ def bench_control(seeds: int, quick: bool, store: CellStore | None = None) -> Ta
         pairings = ("random pairs", f"all pairs in blocks of {CONTROL_BLOCK}") if seg_len == 1 else ("random pairs",)
         for pairing in pairings:
             desc = f"control/{env_id}/{policy}/{seg_len}/{pairing}"
-            make = functools.partial(_control_cell, pool, pairing != "random pairs", n_pairs=n_pairs)
-            cells = [
-                store.get(f"{desc}/seed {seed}", functools.partial(make, seed))
-                for seed in tqdm(range(seeds), desc=desc, disable=None)
-            ]
+            cells = store.seeds(
+                desc, seeds, functools.partial(_control_cell, pool, pairing != "random pairs", n_pairs=n_pairs)
+            )
             bt_acc, ada_acc = _col(cells, "bt_acc"), _col(cells, "ada_acc")
             paired = [100 * (a - b) for a, b in zip(ada_acc, bt_acc, strict=True)]
             setting = {"env": env_id, "policy": policy, "segment_length": seg_len, "pairing": pairing}
@@ -602,10 +603,7 @@ def bench_flips(seeds: int, quick: bool, store: CellStore | None = None) -> Tabl
     for label, cell_fn in settings:
         for eps in rates:
             desc = f"flips/{label}/{eps:.0%}"
-            cells = [
-                store.get(f"{desc}/seed {seed}", functools.partial(cell_fn, eps, seed))
-                for seed in tqdm(range(seeds), desc=desc, disable=None)
-            ]
+            cells = store.seeds(desc, seeds, lambda seed: cell_fn(eps, seed))  # noqa: B023
             base, smooth, ada = (_col(cells, k) for k in ("baseline", "smoothed", "adaptive"))
             setting = {"setting": f"{label}, {eps:.0%} flips"}
             rows.append({**setting, "baseline (bt / dpo)": _pm(base), f"label smoothing ε={SMOOTHING:g} (cbt / cdpo)": _pm(smooth),

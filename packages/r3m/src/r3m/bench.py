@@ -155,6 +155,12 @@ class CellStore:
             write_json(self.path, {"meta": self.meta, "cells": self.cells})
         return cell
 
+    def seeds(self, desc: str, seeds: int, compute: Callable[[int], Cell]) -> list[Cell]:
+        """The cells ``<desc>/seed 0`` … ``<desc>/seed <seeds − 1>`` of one table row, each from the store or from
+        ``compute(seed)`` (:meth:`get`), with a progress bar named ``desc``."""
+        return [self.get(f"{desc}/seed {seed}", functools.partial(compute, seed))
+                for seed in tqdm(range(seeds), desc=desc, disable=None)]  # fmt: skip
+
     def discard(self) -> None:
         """Delete the file (the benchmark's record is written)."""
         if self.path is not None:
@@ -294,10 +300,7 @@ def _synthetic_rows(setting: B1Setting, corruptions: dict[str, Callable[[], Teac
     rows, raw = [], []
     for cname, make in corruptions.items():
         desc = f"synthetic/{setting.reward}/{setting.epochs}{'es' if setting.early_stopping else ''}/{cname}"
-        cells = [
-            store.get(f"{desc}/seed {seed}", functools.partial(_synthetic_cell, setting, make, seed, n_train, n_test))
-            for seed in tqdm(range(seeds), desc=desc, disable=None)
-        ]
+        cells = store.seeds(desc, seeds, lambda seed: _synthetic_cell(setting, make, seed, n_train, n_test))  # noqa: B023
         acc = {k: _col(cells, f"acc {k}") for k in ("bt", "cbt", "rbt", "r3m λ=.5", "r3m λ by val")}
         det = {k: _col(cells, k) for k in ("P", "R", "auroc", "r3m_margin_auroc", "bt_margin_auroc", "bt_P", "bt_R")}
         rows.append({
@@ -420,10 +423,7 @@ def bench_dpo(seeds: int, quick: bool, store: CellStore | None = None) -> Table:
     raw: list[dict[str, Any]] = []
     for flip in (0.0, 0.2, 0.4):
         desc = f"dpo/{flip:.0%}"
-        cells = [
-            store.get(f"{desc}/seed {seed}", functools.partial(_dpo_cell, methods, flip, seed, quick))
-            for seed in tqdm(range(seeds), desc=desc, disable=None)
-        ]
+        cells = store.seeds(desc, seeds, lambda seed: _dpo_cell(methods, flip, seed, quick))  # noqa: B023
         res, dpo = {m: _col(cells, f"reward {m}") for m in methods}, _col(cells, "reward dpo (sigmoid)")
         label = {"flipped labels": f"{flip:.0%}"}
         rows.append({**label, **{m: _pm(v) for m, v in res.items()},
@@ -503,10 +503,7 @@ def _control_row(pool: Any, corruption: str, make: Callable[[], Teacher], seeds:
                  store: CellStore) -> tuple[dict[str, Any], dict[str, list[float]]]:  # fmt: skip
     """One B3 row: B1's methods and metrics on a pool of control segments, labels from ``make``; and its per-seed
     values. ``desc`` names the row (environment, policy, segment length, labels) in the progress bar and the store."""
-    cells = [
-        store.get(f"{desc}/seed {seed}", functools.partial(_control_cell, pool, make, seed, n_pairs))
-        for seed in tqdm(range(seeds), desc=desc, disable=None)
-    ]
+    cells = store.seeds(desc, seeds, lambda seed: _control_cell(pool, make, seed, n_pairs))
     acc = {k: _col(cells, f"acc {k}") for k in ("bt", "cbt", "rbt", "r3m λ=.5", "r3m λ by val")}
     row = {
         "labels": corruption, "bt": _pm(acc["bt"]), "cbt ε=.1": _pm(acc["cbt"]), "rbt ε=.1": _pm(acc["rbt"]),
