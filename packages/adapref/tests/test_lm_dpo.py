@@ -170,8 +170,13 @@ class TestTinyModel:
             build_tiny_model(records, **kwargs)
 
     def test_bad_records_named(self) -> None:
-        with pytest.raises(ValueError, match=r"^records\[0\]\['chosen'\] must be a string"):
+        with pytest.raises(ValueError, match=r"^records\[0\]\['chosen'\] must be a non-empty string, got 2$"):
             build_tiny_model([{"prompt": "1+1=", "chosen": 2, "rejected": "3"}])
+        # an empty prompt would leave the first completion token unscored (the reader refuses it too)
+        with pytest.raises(ValueError, match=r"^records\[1\]\['prompt'\] must be a non-empty string, got ''$"):
+            build_tiny_model(
+                [{"prompt": "1+1=", "chosen": "2", "rejected": "3"}, {"prompt": "", "chosen": "2", "rejected": "3"}]
+            )
         with pytest.raises(ValueError, match=r"^records must be a non-empty"):
             build_tiny_model([])
         with pytest.raises(ValueError, match=r"^records must be a non-empty .* got dict$"):
@@ -197,6 +202,22 @@ class TestLocalModel:
     def test_directory_without_model_is_a_clear_error(self, tmp_path: Path) -> None:
         with pytest.raises(ValueError, match="holds no loadable causal LM"):
             load_local_model(tmp_path)
+
+    def test_a_model_without_its_tokenizer_is_refused(self, tmp_path: Path) -> None:
+        # no tokenizer files: transformers builds an empty tokenizer with an EOS that encodes every text to nothing
+        records, _ = make_text_preferences(8, seed=0)
+        model, tok = build_tiny_model(records, n_embd=32, seed=1)
+        model.save_pretrained(tmp_path / "bare")
+        with pytest.raises(ValueError, match=r"bare'.* holds special tokens only .*tokenizer.save_pretrained"):
+            load_local_model(tmp_path / "bare")
+        # another model's (larger) tokenizer: its ids would index past the embedding
+        model.resize_token_embeddings(len(tok) - 3)
+        model.save_pretrained(tmp_path / "small")
+        tok.save_pretrained(tmp_path / "small")
+        with pytest.raises(
+            ValueError, match=rf"has {len(tok)} tokens but the model's input embedding only {len(tok) - 3} rows"
+        ):
+            load_local_model(tmp_path / "small")
 
     def test_save_pretrained_round_trip(self, tmp_path: Path) -> None:
         records, _ = make_text_preferences(8, seed=0)
@@ -368,6 +389,20 @@ class TestTrainLmDpo:
         assert runs["split"] == pytest.approx(runs["list"], nan_ok=True)
         assert runs["generator"] == pytest.approx(runs["list"], nan_ok=True)
 
+    def test_pairs_longer_than_a_local_models_context_are_refused(self, tmp_path: Path) -> None:
+        # a saved model with 5 positions and pairs of 6 tokens ("a+b=" + a one-digit sum + <eos>): the embedding
+        # lookup would fail inside torch; the run refuses them by name, and truncating to 5 trains
+        train, _ = make_text_preferences(4, seed=0)
+        policy, tokenizer = build_tiny_model(train, n_embd=32, n_positions=5, seed=0)
+        policy.save_pretrained(tmp_path / "m")
+        tokenizer.save_pretrained(tmp_path / "m")
+        with pytest.raises(
+            ValueError, match=r"^train_records holds a pair of 6 tokens .* model's 5 positions; set max_length <= 5"
+        ):
+            train_lm_dpo(train, out_dir=tmp_path / "run", model=tmp_path / "m")
+        metrics = train_lm_dpo(train, out_dir=tmp_path / "cut", model=tmp_path / "m", max_length=5, epochs=1)
+        assert metrics["global_step"] == 1
+
     def test_max_length_dropping_pairs_is_refused(self, tmp_path: Path) -> None:
         train, _ = make_text_preferences(4, seed=0)  # prompts "a+b=" are 4 tokens
         with pytest.raises(ValueError, match="max_length=3 drops 4 of the train_records"):
@@ -411,6 +446,9 @@ class TestTrainLmDpo:
             ({"epochs": 0}, "epochs"),
             ({"batch_size": 0}, "batch_size"),
             ({"max_length": 1}, "max_length"),
+            ({"seed": -1}, "seed"),
+            ({"seed": 2**32}, "seed"),
+            ({"seed": 1.5}, "seed"),
             ({"device": "tpu"}, "device"),
             ({"num_threads": 0}, "num_threads"),
             ({"resume": "yes"}, "resume"),

@@ -214,6 +214,20 @@ class TestTrainLmDpo:
             {k: v for k, v in from_list.items() if k not in timing}, nan_ok=True
         )
 
+    def test_pairs_longer_than_a_local_models_context_are_refused(self, tmp_path: Path) -> None:
+        # a saved model with 5 positions and pairs of 6 tokens ("a+b=" + a one-digit sum + <eos>): the embedding
+        # lookup would fail inside torch; the run refuses them by name, and truncating to 5 trains
+        train, _ = make_text_preferences(4, seed=0)
+        policy, tokenizer = build_tiny_model(train, n_embd=32, n_positions=5, seed=0)
+        policy.save_pretrained(tmp_path / "m")
+        tokenizer.save_pretrained(tmp_path / "m")
+        with pytest.raises(
+            ValueError, match=r"^train_records holds a pair of 6 tokens .* model's 5 positions; set max_length <= 5"
+        ):
+            train_lm_dpo(train, out_dir=tmp_path / "run", model=tmp_path / "m")
+        metrics = train_lm_dpo(train, out_dir=tmp_path / "cut", model=tmp_path / "m", max_length=5, epochs=1)
+        assert metrics["global_step"] == 1
+
     def test_max_length_dropping_pairs_is_refused(self, tmp_path: Path) -> None:
         train, _ = make_text_preferences(4, seed=0)  # prompts "a+b=" are 4 tokens
         with pytest.raises(ValueError, match="max_length=3 drops 4 of the train_records"):
@@ -248,6 +262,9 @@ class TestTrainLmDpo:
             ({"epochs": 0}, "epochs"),
             ({"batch_size": 0}, "batch_size"),
             ({"max_length": 1}, "max_length"),
+            ({"seed": -1}, "seed"),
+            ({"seed": 2**32}, "seed"),
+            ({"seed": 1.5}, "seed"),
             ({"corrupted": [True]}, "corrupted"),
             ({"device": "tpu"}, "device"),
             ({"eval_records": []}, "eval_records"),

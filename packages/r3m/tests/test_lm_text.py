@@ -128,8 +128,13 @@ class TestTinyModel:
             build_tiny_model(records, **kwargs)
 
     def test_bad_records_named(self) -> None:
-        with pytest.raises(ValueError, match=r"^records\[0\]\['chosen'\] must be a string"):
+        with pytest.raises(ValueError, match=r"^records\[0\]\['chosen'\] must be a non-empty string, got 2$"):
             build_tiny_model([{"prompt": "1+1=", "chosen": 2, "rejected": "3"}])
+        # an empty prompt would leave the first completion token unscored (the reader refuses it too)
+        with pytest.raises(ValueError, match=r"^records\[1\]\['prompt'\] must be a non-empty string, got ''$"):
+            build_tiny_model(
+                [{"prompt": "1+1=", "chosen": "2", "rejected": "3"}, {"prompt": "", "chosen": "2", "rejected": "3"}]
+            )
         with pytest.raises(ValueError, match=r"^records must be a non-empty"):
             build_tiny_model([])
         with pytest.raises(ValueError, match=r"^records must be a non-empty .* got dict$"):
@@ -159,6 +164,22 @@ class TestLocalModel:
     def test_directory_without_model_is_a_clear_error(self, tmp_path: Path) -> None:
         with pytest.raises(ValueError, match="holds no loadable causal LM"):
             load_local_model(tmp_path)
+
+    def test_a_model_without_its_tokenizer_is_refused(self, tmp_path: Path) -> None:
+        # no tokenizer files: transformers builds an empty tokenizer with an EOS that encodes every text to nothing
+        records, _ = make_text_preferences(8, seed=0)
+        model, tok = build_tiny_model(records, n_embd=32, seed=1)
+        model.save_pretrained(tmp_path / "bare")
+        with pytest.raises(ValueError, match=r"bare'.* holds special tokens only .*tokenizer.save_pretrained"):
+            load_local_model(tmp_path / "bare")
+        # another model's (larger) tokenizer: its ids would index past the embedding
+        model.resize_token_embeddings(len(tok) - 3)
+        model.save_pretrained(tmp_path / "small")
+        tok.save_pretrained(tmp_path / "small")
+        with pytest.raises(
+            ValueError, match=rf"has {len(tok)} tokens but the model's input embedding only {len(tok) - 3} rows"
+        ):
+            load_local_model(tmp_path / "small")
 
     def test_save_pretrained_round_trip(self, tmp_path: Path) -> None:
         records, _ = make_text_preferences(8, seed=0)

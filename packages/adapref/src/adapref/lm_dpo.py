@@ -125,6 +125,26 @@ def _check_int(name: str, value: object, low: int) -> int:
     return value
 
 
+def _check_context(policy: Any, max_length: int | None, train: Any, held_out: Any) -> None:
+    """``ValueError`` when a tokenized pair is longer than the model's positions (its embedding would fail)."""
+    limit = getattr(policy.config, "max_position_embeddings", None)
+    if not isinstance(limit, int) or (max_length is not None and max_length <= limit):
+        return  # TRL truncates every sequence to max_length
+    for name, dataset in (("train_records", train), ("eval_records", held_out)):
+        if dataset is None:
+            continue
+        columns = dataset.select_columns(["prompt_ids", "chosen_ids", "rejected_ids"])
+        longest = max(
+            len(p) + max(len(c), len(r))
+            for p, c, r in zip(columns["prompt_ids"], columns["chosen_ids"], columns["rejected_ids"], strict=True)
+        )
+        if longest > limit:
+            raise ValueError(
+                f"{name} holds a pair of {longest} tokens (prompt + completion + EOS), longer than the model's "
+                f"{limit} positions; set max_length <= {limit} to truncate it"
+            )
+
+
 def _sequence_logps(model: Any, batch: Mapping[str, torch.Tensor]) -> torch.Tensor:
     """``(2B,)`` summed completion log-probs: a plain forward, ``log_softmax`` and gather (TRL's layout)."""
     import torch
@@ -323,7 +343,7 @@ def train_lm_dpo(
             to 5e-6 for a pretrained one.
         max_length: truncation length of prompt + completion in tokens; ``None`` keeps whole sequences.
         n_layer, n_embd: size of the tiny model (ignored with ``model``).
-        seed: seed of the model initialisation, data order and dropout (global RNG states are
+        seed: an int in [0, 2**32), seed of the model initialisation and data order (global RNG states are
             restored afterwards).
         device: ``"cpu"``, ``"cuda"`` or ``"auto"`` (CUDA when available).
         num_threads: torch intra-op threads during the run (restored afterwards); ``None`` means 1 for the
@@ -344,7 +364,8 @@ def train_lm_dpo(
         ``spearman_tau_strength`` and ``spearman_abs_z_strength``.
 
     Raises:
-        ValueError: a bad argument, named; records that ``max_length`` would drop; a CUDA device
+        ValueError: a bad argument, named; records that ``max_length`` would drop, or a pair longer
+            than the model's positions that ``max_length`` does not cut; a CUDA device
             asked for but absent; ``resume`` with other arguments or records than the run's.
         FileNotFoundError: ``model`` is not a directory, or ``resume`` with no checkpoint in ``out_dir``.
         ImportError: the ``[trl]`` extra is missing or TRL is outside ``>=1.0,<2``.
@@ -389,6 +410,8 @@ def train_lm_dpo(
     batch_size = _check_int("batch_size", batch_size, 1)
     if max_length is not None:
         max_length = _check_int("max_length", max_length, 2)
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**32:
+        raise ValueError(f"seed must be an int in [0, 2**32) (TRL seeds NumPy with it), got {seed!r}")
     if device not in ("cpu", "cuda", "auto"):
         raise ValueError(f"device must be one of ('cpu', 'cuda', 'auto'), got {device!r}")
     if not isinstance(resume, bool):
@@ -451,6 +474,7 @@ def train_lm_dpo(
         if not resume or not (run_dir / RUN_ARGS).is_file():  # (a run from a version without it: checked from now on)
             (run_dir / RUN_ARGS).write_text(json.dumps(run_args, indent=2) + "\n", encoding="utf-8")
         ref_model = copy.deepcopy(policy)  # π_ref = the initial policy (TRL would reload it by name)
+        ref_model.train(False).requires_grad_(False)  # frozen, no dropout (TRL leaves a passed-in one as it is)
 
         # TRL turns activation checkpointing on by default; transformers 5 renamed the flag (old name deprecated)
         fields = {f.name for f in dataclasses.fields(DPOConfig)}
@@ -504,6 +528,7 @@ def train_lm_dpo(
                     f"max_length={max_length} drops {len(rows) - len(dataset)} of the {name} whose prompt alone "
                     "fills it; raise max_length"
                 )
+        _check_context(policy, max_length, trainer.train_dataset, trainer.eval_dataset)
 
         logger.info("lm dpo: loss=%s, %d train pairs, %d epochs, resume=%s", loss, len(train_rows), epochs, checkpoint)
         result = trainer.train(resume_from_checkpoint=checkpoint)

@@ -134,8 +134,9 @@ def check_records(records: object, name: str) -> list[dict[str, str]]:
             )
         for key in TEXT_KEYS:
             value = record.get(key)
-            if not isinstance(value, str):
-                raise ValueError(f"{name}[{i}][{key!r}] must be a string, got {value!r}")
+            if not isinstance(value, str) or not value:
+                # as read_trl_jsonl: an empty prompt leaves the first completion token unscored (no BOS here)
+                raise ValueError(f"{name}[{i}][{key!r}] must be a non-empty string, got {value!r}")
         out.append({key: str(record[key]) for key in TEXT_KEYS})
     return out
 
@@ -281,7 +282,8 @@ def load_local_model(path: str | os.PathLike[str]) -> tuple[PreTrainedModel, Pre
         FileNotFoundError: ``path`` is not an existing directory (nothing is downloaded, so hub ids
             are refused too).
         ValueError: the directory holds no loadable model or tokenizer, or the tokenizer has no
-            EOS token (DPO appends it to every completion).
+            EOS token (DPO appends it to every completion), holds special tokens only, or has more
+            tokens than the model's input embedding has rows.
     """
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -299,4 +301,16 @@ def load_local_model(path: str | os.PathLike[str]) -> tuple[PreTrainedModel, Pre
         raise ValueError(f"model path {str(path)!r} holds no loadable causal LM and tokenizer: {exc}") from exc
     if tokenizer.eos_token is None:
         raise ValueError(f"the tokenizer in {str(path)!r} has no eos_token; DPO appends it to every completion")
+    if len(tokenizer) <= len(set(tokenizer.all_special_ids)):  # transformers builds an empty one from no files
+        raise ValueError(
+            f"the tokenizer in {str(path)!r} holds special tokens only ({len(tokenizer)}): save the model's "
+            "tokenizer there too (tokenizer.save_pretrained)"
+        )
+    embedding: Any = model.get_input_embeddings()  # typed as a Module
+    rows = int(embedding.weight.shape[0])
+    if len(tokenizer) > rows:
+        raise ValueError(
+            f"the tokenizer in {str(path)!r} has {len(tokenizer)} tokens but the model's input embedding only "
+            f"{rows} rows: they are not the same model's (or call model.resize_token_embeddings before saving)"
+        )
     return model, tokenizer
