@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -123,8 +124,18 @@ class TestTrueReward:
         r = TrueReward(4, "linear", _gen())
         with pytest.raises(ValueError, match=r"x must be a floating tensor of shape \(\.\.\., D=4\), got \(2, 3\)"):
             r(torch.zeros(2, 3))
-        with pytest.raises(ValueError, match=r"segments must have shape \(N, T, D=4\), got \(2, 4\)"):
+        with pytest.raises(
+            ValueError, match=r"^segments must be a floating tensor of shape \(N, T, D=4\), got \(2, 4\) torch.float32$"
+        ):
             r.returns(torch.zeros(2, 4))
+        # the wrong feature size or an integer tensor is named as segments, not as the per-step x
+        with pytest.raises(
+            ValueError,
+            match=r"^segments must be a floating tensor of shape \(N, T, D=4\), got \(2, 5, 3\) torch.float32$",
+        ):
+            r.returns(torch.zeros(2, 5, 3))
+        with pytest.raises(ValueError, match=r"^segments must be .*, got \(2, 5, 4\) torch.int64$"):
+            r.returns(torch.zeros(2, 5, 4, dtype=torch.long))
 
 
 class TestSampleSegments:
@@ -183,13 +194,26 @@ class TestTeachers:
             (lambda: Stochastic(0.0), r"temperature must be a finite number > 0, got 0.0"),
             (lambda: Stochastic(-1.0), r"temperature must be a finite number > 0"),
             (lambda: Stochastic(math.inf), r"temperature must be a finite number > 0"),
+            (lambda: Stochastic(True), r"^temperature must be a finite number > 0, got True$"),  # a bool is not one
+            (lambda: Stochastic("1"), r"^temperature must be a finite number > 0, got '1'$"),
             (lambda: Flip(1.0), r"eps must be in \[0, 1\), got 1.0"),
             (lambda: Flip(-0.1), r"eps must be in \[0, 1\)"),
+            (lambda: Flip(False), r"^eps must be in \[0, 1\), got False$"),
         ],
     )
     def test_bad_parameters_raise_naming_them(self, build: object, pattern: str) -> None:
         with pytest.raises(ValueError, match=pattern):
             build()  # type: ignore[operator]
+
+    def test_numpy_and_int_parameters_are_stored_as_floats(self) -> None:
+        # np.float32 (not a Python float) and an int are real numbers: accepted, kept as float, same labels
+        ra, rb = torch.randn(200, generator=_gen(1)), torch.randn(200, generator=_gen(2))
+        teacher = Stochastic(np.float32(2.0))
+        assert type(teacher.temperature) is float
+        assert teacher == Stochastic(2.0) == Stochastic(2)
+        assert torch.equal(teacher.label(ra, rb, _gen(3)), Stochastic(2.0).label(ra, rb, _gen(3)))
+        assert type(Flip(np.float64(0.25)).eps) is float
+        assert Flip(np.float32(0.25)) == Flip(0.25)
 
     @pytest.mark.parametrize("teacher", [Oracle(), Stochastic(1.0), Flip(0.1)])
     def test_shape_mismatch_names_both_returns(self, teacher: Oracle | Stochastic | Flip) -> None:
@@ -333,3 +357,10 @@ class TestMakePreferenceData:
     def test_bad_pool_size_raises(self) -> None:
         with pytest.raises(ValueError, match=r"pool_size must be an int >= 2, got 1"):
             make_preference_data(10, pool_size=1, generator=_gen())
+
+    def test_bad_size_and_reward_are_named_as_passed(self) -> None:
+        # D and reward, not TrueReward's dim and kind
+        with pytest.raises(ValueError, match=r"^D must be an int >= 1, got 0$"):
+            make_preference_data(10, D=0, generator=_gen())
+        with pytest.raises(ValueError, match=r"^reward must be one of \('linear', 'mlp', 'smooth-mlp'\), got 'quad'$"):
+            make_preference_data(10, reward="quad", generator=_gen())  # type: ignore[arg-type]

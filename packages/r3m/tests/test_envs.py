@@ -144,12 +144,17 @@ class TestValidation:
             ({"policy": "greedy"}, "policy"),
             ({"noise": -0.1}, "noise"),
             ({"noise": float("nan")}, "noise"),
+            ({"noise": True}, "noise"),
+            ({"noise": "0.3"}, "noise"),
+            ({"seed": None}, "seed"),  # a new pool on every call
+            ({"seed": -1}, "seed"),
+            ({"seed": 1.5}, "seed"),
             ({"max_episode_steps": 0}, "max_episode_steps"),
         ],
     )
     def test_collect_segments_bad_argument_names_it(self, kwargs: dict[str, Any], name: str) -> None:
         args: dict[str, Any] = {"n_segments": 2, "seg_len": 5, **kwargs}
-        with pytest.raises(ValueError, match=name):
+        with pytest.raises(ValueError, match=rf"^{name} must"):
             collect_segments("Pendulum-v1", **args)
 
     def test_episodes_shorter_than_seg_len_name_it(self, monkeypatch: pytest.MonkeyPatch) -> None:

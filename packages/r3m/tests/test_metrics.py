@@ -126,6 +126,17 @@ class TestCorrelations:
     def test_constant_input_gives_nan(self, fn: Any) -> None:
         # scipy also returns nan here (the correlation is undefined).
         assert math.isnan(fn(np.ones(5), np.arange(5.0)))
+        # a constant that the mean does not reproduce exactly (0.1 − mean = ±1.4e-17): still nan, not ±1e-17
+        assert math.isnan(fn(np.full(3, 0.1), np.array([1.0, 2.0, 3.0])))
+        assert math.isnan(fn(np.array([1.0, 2.0, 3.0]), np.full(3, 0.3)))
+
+    @pytest.mark.parametrize("fn", [pearson, spearman, kendall_tau])
+    def test_complex_input_is_refused(self, fn: Any) -> None:
+        # numpy's cast to float would drop the imaginary part with only a warning
+        with pytest.raises(ValueError, match=r"^x must hold real numbers, got dtype complex128$"):
+            fn(np.array([1 + 5j, 2, 3]), np.arange(3.0))
+        with pytest.raises(ValueError, match=r"^y must hold real numbers, got dtype torch.complex64$"):
+            fn(np.arange(3.0), torch.ones(3, dtype=torch.complex64))
 
     @pytest.mark.parametrize("fn", [pearson, spearman, kendall_tau])
     def test_single_value_raises(self, fn: Any) -> None:

@@ -130,8 +130,18 @@ class TestTrueReward:
         r = TrueReward(4, "linear", _gen())
         with pytest.raises(ValueError, match=r"x must be a floating tensor of shape \(\.\.\., D=4\), got \(2, 3\)"):
             r(torch.zeros(2, 3))
-        with pytest.raises(ValueError, match=r"segments must have shape \(N, T, D=4\), got \(2, 4\)"):
+        with pytest.raises(
+            ValueError, match=r"^segments must be a floating tensor of shape \(N, T, D=4\), got \(2, 4\) torch.float32$"
+        ):
             r.returns(torch.zeros(2, 4))
+        # the wrong feature size or an integer tensor is named as segments, not as the per-step x
+        with pytest.raises(
+            ValueError,
+            match=r"^segments must be a floating tensor of shape \(N, T, D=4\), got \(2, 5, 3\) torch.float32$",
+        ):
+            r.returns(torch.zeros(2, 5, 3))
+        with pytest.raises(ValueError, match=r"^segments must be .*, got \(2, 5, 4\) torch.int64$"):
+            r.returns(torch.zeros(2, 5, 4, dtype=torch.long))
 
 
 class TestSampleSegments:
@@ -309,3 +319,10 @@ class TestMakePreferenceData:
     def test_bad_pool_size_raises(self) -> None:
         with pytest.raises(ValueError, match=r"pool_size must be an int >= 2, got 1"):
             make_preference_data(10, pool_size=1, generator=_gen())
+
+    def test_bad_size_and_reward_are_named_as_passed(self) -> None:
+        # D and reward, not TrueReward's dim and kind
+        with pytest.raises(ValueError, match=r"^D must be an int >= 1, got 0$"):
+            make_preference_data(10, D=0, generator=_gen())
+        with pytest.raises(ValueError, match=r"^reward must be one of \('linear', 'mlp', 'smooth-mlp'\), got 'quad'$"):
+            make_preference_data(10, reward="quad", generator=_gen())  # type: ignore[arg-type]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 
+import numpy as np
 import pytest
 import torch
 
@@ -173,6 +174,18 @@ class TestValidation:
     def test_bad_parameters_raise_naming_them(self, build: Callable[[], object], pattern: str) -> None:
         with pytest.raises(ValueError, match=pattern):
             build()
+
+    def test_numpy_and_int_parameters_are_stored_as_floats(self) -> None:
+        # np.float32 (not a Python float) and an int are real numbers: accepted, kept as float, same labels
+        ra, rb = torch.randn(200, generator=_gen(1)), torch.randn(200, generator=_gen(2))
+        teacher = Stochastic(np.float32(2.0))
+        assert type(teacher.temperature) is float
+        assert teacher == Stochastic(2.0) == Stochastic(2)
+        assert torch.equal(teacher.label(ra, rb, _gen(3)), Stochastic(2.0).label(ra, rb, _gen(3)))
+        assert Flip(np.float32(0.25)) == Flip(0.25)
+        assert Mistake(np.float64(0.25)) == Mistake(0.25)
+        assert Myopic(np.float32(0.5)) == Myopic(0.5)
+        assert Irrational(np.float32(0.5)) == Irrational(0.5)
 
     @pytest.mark.parametrize("teacher", [Oracle(), Stochastic(1.0), Flip(0.1), Myopic(0.5), Irrational(0.5)])
     def test_shape_mismatch_names_both_inputs(self, teacher: Teacher) -> None:

@@ -15,6 +15,7 @@ import contextlib
 import importlib
 import logging
 import math
+import numbers
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -118,8 +119,8 @@ def collect_segments(
       ``φ_j ~ U(0, 2π)`` and ``ε ~ N(0, 1)``. The random amplitudes give a spread of returns.
 
     Args:
-        env_id: A gymnasium id with a bounded continuous (``Box``) action space and a flat ``Box``
-            observation: classic control ``Pendulum-v1``, ``MountainCarContinuous-v0`` or MuJoCo
+        env_id: A gymnasium id with a bounded continuous (``Box``) action space and a ``Box``
+            observation (flattened into the features when it has more than one dimension): classic control ``Pendulum-v1``, ``MountainCarContinuous-v0`` or MuJoCo
             ``HalfCheetah-v5``, ``Hopper-v5``, ``Walker2d-v5``, ``Ant-v5``...
         n_segments: Segments to collect, ``>= 1``.
         seg_len: Steps per segment ``T``, ``>= 1`` and at most the episode time limit. The paper
@@ -128,8 +129,8 @@ def collect_segments(
         policy: ``"random"`` or ``"noisy-sine"``.
         noise: Std of the Gaussian noise of ``"noisy-sine"``, in units of the action half-range,
             ``>= 0``. Ignored by ``"random"``.
-        seed: Seeds the first ``env.reset`` and the policy's ``np.random.Generator``; equal seeds
-            give identical pools.
+        seed: An int ``>= 0``; seeds the first ``env.reset`` and the policy's ``np.random.Generator``;
+            equal seeds give identical pools.
         max_episode_steps: Overrides the registered time limit when given, ``>= 1``.
 
     Returns:
@@ -140,8 +141,8 @@ def collect_segments(
     Raises:
         ImportError: gymnasium is missing (``pip install "r3m[gym]"``), or mujoco is missing
             for a MuJoCo env (``pip install "r3m[mujoco]"``).
-        ValueError: An unknown ``env_id``, a discrete or unbounded action space, a non-flat
-            observation space, or a bad ``n_segments``, ``seg_len``, ``policy``, ``noise`` or
+        ValueError: An unknown ``env_id``, a discrete or unbounded action space, a non-``Box``
+            observation space, or a bad ``n_segments``, ``seg_len``, ``policy``, ``noise``, ``seed`` or
             ``max_episode_steps``.
         ValueError: also when episodes keep ending before ``seg_len`` steps (e.g. Hopper's early
             termination with a long ``seg_len``).
@@ -170,8 +171,15 @@ def collect_segments(
         raise ValueError(f"seg_len must be an int >= 1, got {seg_len!r}")
     if policy not in ("random", "noisy-sine"):
         raise ValueError(f"policy must be 'random' or 'noisy-sine', got {policy!r}")
-    if not (math.isfinite(noise) and noise >= 0):
+    value: object = noise  # a bool, a string or None are not a noise level
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, numbers.Real)
+        or not (math.isfinite(value) and float(value) >= 0)
+    ):
         raise ValueError(f"noise must be a finite float >= 0, got {noise!r}")
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:  # None would give a new pool each call
+        raise ValueError(f"seed must be an int >= 0, got {seed!r}")
     if max_episode_steps is not None and (
         isinstance(max_episode_steps, bool) or not isinstance(max_episode_steps, int) or max_episode_steps < 1
     ):
@@ -235,7 +243,7 @@ def _make_env(env_id: str, max_episode_steps: int | None) -> tuple[Any, int | No
         env.close()
         raise ValueError(
             f"env_id {env_id!r} has a {type(env.observation_space).__name__} observation space; "
-            "collect_segments needs a flat Box observation"
+            "collect_segments needs a Box observation"
         )
     limit = env.spec.max_episode_steps if env.spec is not None else None
     return env, None if limit is None else int(limit)

@@ -47,10 +47,12 @@ _KENDALL_BLOCK = 1 << 22
 def _vector(x: ArrayLike, name: str) -> npt.NDArray[np.float64]:
     """``x`` as a finite 1-D float64 numpy array, or a ValueError naming ``name``."""
     if isinstance(x, torch.Tensor):
+        if x.is_complex():
+            raise ValueError(f"{name} must hold real numbers, got dtype {x.dtype}")
         arr = x.detach().to("cpu", torch.float64).numpy()
     elif isinstance(x, np.ndarray):
-        if not (np.issubdtype(x.dtype, np.number) or x.dtype == np.bool_):
-            raise ValueError(f"{name} must hold numbers, got dtype {x.dtype}")
+        if not (np.issubdtype(x.dtype, np.number) or x.dtype == np.bool_) or np.issubdtype(x.dtype, np.complexfloating):
+            raise ValueError(f"{name} must hold real numbers, got dtype {x.dtype}")
         arr = x.astype(np.float64)
     else:
         raise ValueError(f"{name} must be a torch.Tensor or numpy array, got {type(x).__name__}")
@@ -130,16 +132,18 @@ def pearson(x: ArrayLike, y: ArrayLike) -> float:
         0.99...
     """
     a, b = _pair(x, y, ("x", "y"))
-    return _pearson(a, b, "pearson")
+    return _pearson(a, b, "pearson", ("x", "y"))
 
 
-def _pearson(a: npt.NDArray[np.float64], b: npt.NDArray[np.float64], name: str) -> float:
-    """Pearson's r of checked arrays; ``name`` is the function the user called, for the log line."""
+def _pearson(a: npt.NDArray[np.float64], b: npt.NDArray[np.float64], name: str, names: tuple[str, str]) -> float:
+    """Pearson's r of checked arrays; ``name`` is the function the user called (for the log line),
+    ``names`` its arguments (for the error)."""
     if a.size < 2:
-        raise ValueError(f"x and y need at least 2 values, got {a.size}")
+        raise ValueError(f"{names[0]} and {names[1]} need at least 2 values, got {a.size}")
     da, db = a - a.mean(), b - b.mean()
     denom = math.sqrt(float(da @ da) * float(db @ db))
-    if denom == 0.0:
+    # a constant input leaves rounding residue after the mean is subtracted (0.1 - mean(0.1, 0.1, 0.1) != 0)
+    if denom == 0.0 or a.min() == a.max() or b.min() == b.max():
         logger.warning("%s: an input is constant, the correlation is undefined (nan)", name)
         return math.nan
     return max(-1.0, min(1.0, float(da @ db) / denom))
@@ -176,7 +180,7 @@ def spearman(x: ArrayLike, y: ArrayLike) -> float:
         1.0
     """
     a, b = _pair(x, y, ("x", "y"))
-    return _pearson(_rankdata(a), _rankdata(b), "spearman")
+    return _pearson(_rankdata(a), _rankdata(b), "spearman", ("x", "y"))
 
 
 def kendall_tau(x: ArrayLike, y: ArrayLike) -> float:

@@ -29,6 +29,7 @@ contradicts the undiscounted return order, ``R*(chosen) < R*(rejected)``; tied r
 from __future__ import annotations
 
 import math
+import numbers
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -81,8 +82,11 @@ def _uniform(shape: torch.Size, generator: torch.Generator, device: torch.device
     return torch.rand(shape, generator=generator, dtype=torch.float64, device=generator.device).to(device)
 
 
-def _is_real(value: object) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+def _real(value: object) -> float | None:
+    """``value`` as a float when it is a finite real number (numpy scalars included, bools not), else None."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
+        return None
+    return float(value)
 
 
 @dataclass(frozen=True)
@@ -133,8 +137,10 @@ class Stochastic:
     temperature: float = 1.0
 
     def __post_init__(self) -> None:
-        if not (_is_real(self.temperature) and self.temperature > 0):
+        temperature = _real(self.temperature)
+        if temperature is None or not temperature > 0:
             raise ValueError(f"temperature must be a finite number > 0, got {self.temperature!r}")
+        object.__setattr__(self, "temperature", temperature)  # a float, also from an int or numpy scalar
 
     def label(self, rewards_a: torch.Tensor, rewards_b: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         """Labels, ``(N,)`` bool, True with probability ``σ((R*(a) − R*(b)) / temperature)``.
@@ -166,8 +172,10 @@ class Flip:
     eps: float = 0.1
 
     def __post_init__(self) -> None:
-        if not (_is_real(self.eps) and 0.0 <= self.eps < 1.0):
+        eps = _real(self.eps)
+        if eps is None or not 0.0 <= eps < 1.0:
             raise ValueError(f"eps must be in [0, 1), got {self.eps!r}")
+        object.__setattr__(self, "eps", eps)  # a float, also from an int or numpy scalar
 
     def label(self, rewards_a: torch.Tensor, rewards_b: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         """Labels, ``(N,)`` bool: :class:`Oracle`'s, each flipped with probability ``eps``.
@@ -223,8 +231,10 @@ class Myopic:
     gamma: float = 0.5
 
     def __post_init__(self) -> None:
-        if not (_is_real(self.gamma) and 0.0 < self.gamma <= 1.0):
+        gamma = _real(self.gamma)
+        if gamma is None or not 0.0 < gamma <= 1.0:
             raise ValueError(f"gamma must be in (0, 1], got {self.gamma!r}")
+        object.__setattr__(self, "gamma", gamma)  # a float, also from an int or numpy scalar
 
     def label(self, rewards_a: torch.Tensor, rewards_b: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         """Labels, ``(N,)`` bool, True where ``Σ_t γ^{T−t} r*_t(a) > Σ_t γ^{T−t} r*_t(b)``.
@@ -283,8 +293,10 @@ class Irrational:
     batch_size: int = 64
 
     def __post_init__(self) -> None:
-        if not (_is_real(self.p) and 0.0 < self.p <= 1.0):
+        p = _real(self.p)
+        if p is None or not 0.0 < p <= 1.0:
             raise ValueError(f"p must be in (0, 1], got {self.p!r}")
+        object.__setattr__(self, "p", p)  # a float, also from an int or numpy scalar
         if isinstance(self.batch_size, bool) or not isinstance(self.batch_size, int) or self.batch_size < 1:
             raise ValueError(f"batch_size must be an int >= 1, got {self.batch_size!r}")
 
