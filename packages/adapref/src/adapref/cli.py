@@ -66,14 +66,20 @@ class _CommandLog(logging.Handler):
 
 
 def _seed(text: str) -> int:
-    value = int(text)
+    try:
+        value = int(text)
+    except ValueError:  # argparse would name this function ("invalid _seed value")
+        raise argparse.ArgumentTypeError(f"must be an integer, got {text!r}") from None
     if not -(2**63) <= value < 2**63:  # torch's generators take a 64-bit seed
         raise argparse.ArgumentTypeError(f"must be a 64-bit integer, got {value}")
     return value
 
 
 def _positive_int(text: str) -> int:
-    value = int(text)
+    try:
+        value = int(text)
+    except ValueError:  # argparse would name this function ("invalid _positive_int value")
+        raise argparse.ArgumentTypeError(f"must be an integer, got {text!r}") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
     return value
@@ -389,6 +395,30 @@ def main(argv: list[str] | None = None) -> int:
 _INPUT_FILES = (("data", "--data"), ("eval_data", "--eval-data"), ("run", "--run"), ("config", "--config"))
 
 
+_OUTPUTS = (("out", "--out"), ("csv", "--csv"), ("plot", "--plot"))
+
+
+def _unwritable_output(args: argparse.Namespace, exc: OSError) -> str | None:
+    """``--out PATH: cannot write there (reason)`` when ``exc`` is about an output named by its flag (the path
+    itself, a file in it, or the hidden temporary sibling an atomic write renames into place)."""
+    names = [Path(n) for n in (exc.filename, exc.filename2) if isinstance(n, (str, os.PathLike))]
+    for dest, flag in _OUTPUTS:
+        path = getattr(args, dest, None)
+        if path is None:
+            continue
+        out = Path(path)
+        for name in names:  # the output, in it, its atomic write's temporary sibling, or a folder on the way
+            if (
+                name.is_relative_to(out)
+                or out.is_relative_to(name)
+                or (name.parent == out.parent and name.name.startswith(f".{out.name}."))
+            ):
+                blocking = next((a for a in out.parents if a.is_file()), None)  # a file where a folder must be
+                reason = f"{blocking} is a file" if blocking is not None else exc.strerror or type(exc).__name__
+                return f"{flag} {path}: cannot write there ({reason})"
+    return None
+
+
 def _missing_input(args: argparse.Namespace, exc: OSError) -> str | None:
     """``--data x.jsonl: no such file`` (or ``is a folder``) when ``exc`` is about an input named by its flag."""
     if not isinstance(exc, (FileNotFoundError, IsADirectoryError)) or exc.filename is None:
@@ -402,6 +432,19 @@ def _missing_input(args: argparse.Namespace, exc: OSError) -> str | None:
         if isinstance(exc, IsADirectoryError) and Path(exc.filename) == Path(path):
             return f"{flag} {path} is a folder; give the file"
     return None
+
+
+# the options that size a command's work, named when it runs out of memory
+_SIZE_FLAGS = {"make-data": "--n, --T or --D (or --seg-len)", "dpo": "--pairs (--toy) or --batch-size / --max-length"}
+
+
+def _out_of_memory(exc: BaseException) -> str | None:
+    """``""`` or ``" (tried to allocate N GiB)"`` when ``exc`` is an allocation failure of Python or torch, else None."""
+    text = str(exc)
+    if not (isinstance(exc, MemoryError) or "can't allocate memory" in text or "out of memory" in text):
+        return None
+    tried = re.search(r"allocate (\d+) bytes", text)
+    return f" (tried to allocate {int(tried.group(1)) / 2**30:.3g} GiB)" if tried else ""
 
 
 def _dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace, argv: list[str] | None) -> int:
@@ -430,10 +473,15 @@ def _dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace, argv: l
     except BrokenPipeError:
         raise
     except (ValueError, ImportError, OSError) as exc:
-        missing = _missing_input(args, exc) if isinstance(exc, OSError) else None
+        missing = (_missing_input(args, exc) or _unwritable_output(args, exc)) if isinstance(exc, OSError) else None
         message = _flag_names(parser, args.command, str(exc), args) if type(exc) is ValueError else str(exc)
         message = " ".join(line.strip() for line in (missing or message).splitlines() if line.strip())  # one line
         parser.error(f"{args.command}: {message}")
+    except (MemoryError, RuntimeError) as exc:  # a size too large for this machine: one line naming the sizes
+        size = _out_of_memory(exc)
+        if size is None:
+            raise
+        parser.error(f"{args.command}: not enough memory{size}; lower {_SIZE_FLAGS.get(args.command, '--batch-size')}")
     except KeyboardInterrupt:  # one line, not a traceback; the checkpoints written so far stay
         resumable = args.command in _RESUMABLE and not getattr(args, "toy", False)
         hint = (

@@ -219,6 +219,8 @@ def train_reward(args: argparse.Namespace) -> int:
     for flag, value, losses in (("--eps", args.eps, ("cbt", "rbt")), ("--beta", args.beta, ("ipo", "hinge"))):
         if value is not None and config.loss not in losses:  # it would be ignored: say so instead
             raise ValueError(f"{flag} applies to --loss {' or '.join(losses)}, not to --loss {config.loss}")
+    if val_fraction == 0 and typed(args, "early_stopping") and args.early_stopping == "val_accuracy":
+        raise ValueError("--early-stopping val_accuracy needs validation pairs, and --val-fraction 0 leaves none")
     data = PreferenceData.from_jsonl(args.data, ragged=ragged)
     if not 0.0 <= val_fraction < 1.0:
         raise ValueError(f"--val-fraction must be in [0, 1), got {val_fraction}")
@@ -338,10 +340,66 @@ def has_checkpoint(run_dir: Path) -> bool:
     return get_last_checkpoint(str(run_dir)) is not None
 
 
+# dpo's settings that a --resume of a language-model run takes from the run when not typed: (option, record key)
+_DPO_RESUMED = (("data", "data"), ("eval_data", "eval_data"), ("model", "model"), ("losses", "losses"), ("lam", "lam"),
+                ("beta", "beta"), ("seed", "seed"), ("batch_size", "batch_size"), ("lr", "lr"),
+                ("max_length", "max_length"))  # fmt: skip
+
+
+def _read_record(path: Path) -> dict[str, Any]:
+    """A JSON object from ``path``, or ``{}`` when it is missing or unreadable."""
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return record if isinstance(record, dict) else {}
+
+
+def _resumed_dpo_settings(args: argparse.Namespace, base: Path) -> None:
+    """Fill the options a language-model ``dpo --resume`` does not type from the run in ``base``.
+
+    The run's ``config.json`` (written before its first loss trains) gives every setting; a run from a
+    version that wrote it only at the end has each loss's ``run_args.json``, which gives all but the file
+    paths and the loss list (then the losses whose folders hold a run).
+    """
+    record = _read_record(base / "config.json")
+    if "toy" in record:
+        return  # the toy's results, refused below
+    if not record:
+        from r3m.lm_dpo import LM_LOSSES, RUN_ARGS
+
+        runs = [name for name in LM_LOSSES if (base / name / RUN_ARGS).is_file()]
+        record = {**(_read_record(base / runs[0] / RUN_ARGS) if runs else {}), "losses": runs or None}
+    for dest, key in _DPO_RESUMED:
+        value = record.get(key)
+        if typed(args, dest) or value is None:
+            continue
+        if dest == "losses":
+            value = ",".join(value) if isinstance(value, list) else value
+        elif dest in ("data", "eval_data"):
+            value = Path(value)
+        setattr(args, dest, value)
+        args.from_config = tuple(d for d in getattr(args, "from_config", ()) if d != dest)  # the run's, as if typed
+
+
+def _check_dpo_out_kind(out: Path | None, *, toy: bool) -> None:
+    """Refuse an ``--out`` that holds the other kind of dpo run (the toy's records would replace an LM run's)."""
+    if out is None:
+        return
+    record = _read_record(out / "config.json")
+    if record and ("toy" in record) != toy:
+        held = "the toy's results (--toy)" if "toy" in record else "a language-model run (--data)"
+        raise ValueError(f"--out {out} holds {held}; choose another --out")
+
+
 def dpo(args: argparse.Namespace) -> int:
     """R³M-DPO and the baselines: on the exact toy bandit (``--toy``) or a causal LM on TRL data (``--data``)."""
+    base = args.out or Path("runs") / "dpo"
+    if args.resume and not args.toy:  # the run's own settings for what the command line does not give
+        _resumed_dpo_settings(args, base)
     seed = 0 if args.seed is None else args.seed
-    losses = [s.strip() for s in args.losses.split(",") if s.strip()]
+    beta = 0.1 if args.beta is None else args.beta
+    losses = [s.strip() for s in (args.losses or "r3m,sigmoid").split(",") if s.strip()]
     if args.data is None and not args.toy:
         raise ValueError("give --data FILE.jsonl (TRL prompt/chosen/rejected) or --toy (the exact bandit)")
     if args.toy:
@@ -354,6 +412,9 @@ def dpo(args: argparse.Namespace) -> int:
         known = LM_LOSSES
     if not losses or any(n not in known for n in losses):  # before any training, not after the losses before it
         raise ValueError(f"--losses must be a comma list of {', '.join(known)}, got {args.losses!r}")
+    twice = next((n for n in losses if losses.count(n) > 1), None)
+    if twice is not None:  # one run folder (and one table row) per loss
+        raise ValueError(f"--losses names {twice} twice: give each loss once, got {args.losses!r}")
     toy_from = f" (--toy set by --config {args.config})" if "toy" in getattr(args, "from_config", ()) else ""
     if args.toy:
         ignored = [flag for flag, dest in (("--data", "data"), ("--eval-data", "eval_data"), ("--model", "model"),
@@ -369,7 +430,10 @@ def dpo(args: argparse.Namespace) -> int:
         raise ValueError(f"--resume applies to the language-model run (--data); the toy trains in seconds{toy_from}")
     if args.out is not None and args.out.exists() and not args.out.is_dir():
         raise ValueError(f"--out {args.out} is a file; give a folder (one subfolder per loss)")
+    _check_dpo_out_kind(args.out if args.toy else base, toy=args.toy)
     lam = args.lam if args.lam is not None else (0.5 if args.toy else 0.75)
+    if args.toy and "r3m" not in losses and typed(args, "lam"):
+        raise ValueError(f"--lam applies to the r3m loss, which --losses does not name ({','.join(losses)}){toy_from}")
     if "r3m" in losses or not args.toy:  # the LM run's outlier report of every loss uses λ; the toy's r3m only
         check_lam(lam)  # before any training; a λ that looks like eq. 3.2's 1/n is warned about
     epochs = args.epochs if args.epochs is not None else 3
@@ -377,7 +441,7 @@ def dpo(args: argparse.Namespace) -> int:
         from r3m.bandit import BanditConfig, make_bandit, oracle_teacher, train_dpo
         from r3m.bench import dpo_loss_fn
 
-        config = BanditConfig(beta=args.beta, epochs=epochs, n_pairs=6000 if args.pairs is None else args.pairs,
+        config = BanditConfig(beta=beta, epochs=epochs, n_pairs=6000 if args.pairs is None else args.pairs,
                               flip_rate=args.flip_rate or 0.0, seed=seed)  # fmt: skip
         problem = make_bandit(config, torch.Generator().manual_seed(seed), teacher=oracle_teacher)
         _warm_up()
@@ -385,7 +449,7 @@ def dpo(args: argparse.Namespace) -> int:
         for name in losses:
             t0 = time.perf_counter()
             try:
-                res = train_dpo(problem, dpo_loss_fn(name, beta=args.beta, lam=lam), config,
+                res = train_dpo(problem, dpo_loss_fn(name, beta=beta, lam=lam), config,
                                 torch.Generator().manual_seed(seed))  # fmt: skip
             except ValueError as exc:  # a non-finite loss: name the loss and the setting to change
                 raise ValueError(
@@ -411,12 +475,11 @@ def dpo(args: argparse.Namespace) -> int:
             bad = next((k for k, f in enumerate(flags) if not isinstance(f, bool)), None)
             if bad is not None:
                 raise ValueError(
-                    f"{args.data}: 'corrupted' must be true or false on every record when one has it; record {bad} "
-                    f"has {flags[bad]!r}"
+                    f"{args.data}: 'corrupted' must be true or false on every record when one has it; record {bad + 1} "
+                    f"(counting from 1) has {flags[bad]!r}"
                 )
             corrupted = [bool(f) for f in flags]
         result, rows = {}, []
-        base = args.out or Path("runs") / "dpo"
         # Every loss's folder checked before the first trains. With --resume a loss resumes from its last
         # checkpoint, and one interrupted before its first checkpoint (or never started) starts afresh.
         held = {name: has_checkpoint(base / name) for name in losses}
@@ -432,18 +495,26 @@ def dpo(args: argparse.Namespace) -> int:
         lr = args.lr if args.lr is not None else (5e-3 if args.model is None else 5e-6)  # 5e-6: the paper's grid
         if args.resume and args.epochs is None:  # the run's epochs, for every loss (also one not yet started)
             epochs = next((e for e in (run_epochs(base / n) for n in losses if held[n]) if e is not None), epochs)
+        settings = {"data": str(args.data), "eval_data": None if args.eval_data is None else str(args.eval_data),
+                    "model": args.model, "losses": losses, "lam": lam, "beta": beta, "seed": seed, "epochs": epochs,
+                    "batch_size": batch_size, "lr": lr, "max_length": args.max_length, "version": __version__}  # fmt: skip
+        if not args.resume:  # before training: what a bare --resume continues (a resume's, once accepted)
+            base.mkdir(parents=True, exist_ok=True)
+            write_json(base / "config.json", settings)
         for name in losses:
             metrics = train_lm_dpo(records, eval_records=eval_records, corrupted=corrupted, model=args.model,
-                                   loss=name, lam=lam, beta=args.beta, epochs=epochs, seed=seed, out_dir=base / name,
+                                   loss=name, lam=lam, beta=beta, epochs=epochs, seed=seed, out_dir=base / name,
                                    device=args.device or "cpu", resume=held[name], batch_size=batch_size, lr=lr,
                                    max_length=args.max_length)  # fmt: skip
             result[name] = metrics
             rows.append([name, *(metrics.get(k) for k in ("eval_accuracy", "train_accuracy", "outlier_precision",
                                                            "outlier_recall"))])  # fmt: skip
         table = format_table(["loss", "held-out implicit acc", "train acc", "flag precision", "flag recall"], rows)
-        config_record = {"data": str(args.data), "model": args.model or "tiny GPT-2 from scratch"}
-    if args.out is not None:
-        write_json(args.out / "config.json", {**config_record, "losses": losses, "lam": lam, "beta": args.beta,
+        if args.resume:
+            write_json(base / "config.json", settings)
+        write_json(base / "results.json", result)
+    if args.toy and args.out is not None:
+        write_json(args.out / "config.json", {**config_record, "losses": losses, "lam": lam, "beta": beta,
                                               "seed": seed, "version": __version__})  # fmt: skip
         write_json(args.out / "results.json", result)
     print(json_text(result, indent=2) if args.json else table)

@@ -427,7 +427,9 @@ def train_lm_dpo(
     elif model is None:
         num_threads = 1  # the tiny model's ops are too small to share; two busy cores made 2 threads ~50x slower
     # The imports below and TRL's Trainer draw from and seed the global RNGs; progress goes to ``progress``.
-    with _global_state_restored(num_threads), _progress_bars_off():
+    with _global_state_restored(num_threads), _progress_bars_off(), warnings.catch_warnings():
+        # TRL 1.16 reads transformers 5's deprecated alias on every step; the message is noise to our users
+        warnings.filterwarnings("ignore", message="`is_gradient_checkpointing` is deprecated", category=FutureWarning)
         import torch
 
         if device == "cuda" and not torch.cuda.is_available():
