@@ -547,6 +547,71 @@ def test_dpo_run_folders_are_checked_before_training(tmp_path: Path, capsys: pyt
     assert result["ada"]["global_step"] == result["sigmoid"]["global_step"] == 2
 
 
+def _text_pairs(path: Path, n: int) -> Path:
+    from adapref.data import write_trl_jsonl
+    from adapref.lm_text import make_text_preferences
+
+    records, _ = make_text_preferences(n, seed=0)
+    write_trl_jsonl(records, path)
+    return path
+
+
+def test_dpo_bare_resume_continues_the_run_as_begun(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # review finding: a bare --resume took the defaults (--batch-size 16, --losses sigmoid,ada) instead of the
+    # run's, and was refused for the batch size
+    pytest.importorskip("trl")
+    train = _text_pairs(tmp_path / "train.jsonl", 16)
+    out = tmp_path / "dpo"
+    assert main(["dpo", "--data", str(train), "--losses", "ada", "--epochs", "1", "--batch-size", "8", "--lr", "1e-3",
+                 "--rho0", "0.2", "--tau-max", "3", "--solver", "newton", "--n-iter", "4", "--beta", "0.2",
+                 "--out", str(out)]) == 0  # fmt: skip
+    settings = json.loads((out / "config.json").read_text())
+    assert settings["losses"] == ["ada"]
+    assert (settings["batch_size"], settings["lr"], settings["beta"]) == (8, 1e-3, 0.2)
+    assert (settings["rho0"], settings["tau_max"], settings["solver"], settings["n_iter"]) == (0.2, 3.0, "newton", 4)
+    capsys.readouterr()
+    assert main(["dpo", "--resume", "--epochs", "2", "--out", str(out), "--json"]) == 0  # no --data either
+    result = json.loads(capsys.readouterr().out)
+    assert list(result) == ["ada"]
+    assert result["ada"]["global_step"] == 4  # 16 pairs / the run's batch size 8, over 2 epochs
+    assert not (out / "sigmoid").exists()
+    assert json.loads((out / "config.json").read_text())["epochs"] == 2
+    # a run of an earlier version (config.json only at the end, here removed): each loss's run_args.json
+    (out / "config.json").unlink()
+    assert main(["dpo", "--data", str(train), "--resume", "--epochs", "3", "--out", str(out), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["ada"]["global_step"] == 6
+
+
+def test_dpo_refuses_repeated_losses_one_toy_pair_and_the_other_kind_of_run(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # review findings: --losses ada,ada failed after the first training; --toy --pairs 1 failed after the first
+    # loss with Spearman's "x and y need at least 2 values"; --toy into an LM run's --out replaced its records
+    pytest.importorskip("trl")
+    train = _text_pairs(tmp_path / "train.jsonl", 8)
+    lm = ["dpo", "--data", str(train), "--epochs", "1", "--batch-size", "8"]
+    for argv, message in (
+        ([*lm, "--losses", "ada,sigmoid,ada", "--out", str(tmp_path / "twice")], "--losses names ada twice"),
+        (["dpo", "--toy", "--losses", "sigmoid,ada", "--pairs", "1", "--out", str(tmp_path / "toy")],
+         "--pairs must be an int >= 2, got 1"),
+    ):  # fmt: skip
+        with pytest.raises(SystemExit):
+            main(argv)
+        assert message in capsys.readouterr().err
+    assert not (tmp_path / "twice").exists()
+    assert not (tmp_path / "toy").exists()
+    assert main([*lm, "--losses", "sigmoid", "--out", str(tmp_path / "run")]) == 0
+    before = (tmp_path / "run" / "results.json").read_text()
+    with pytest.raises(SystemExit):
+        main(["dpo", "--toy", "--pairs", "100", "--epochs", "1", "--out", str(tmp_path / "run")])
+    assert "holds a language-model run (--data); choose another --out" in capsys.readouterr().err
+    assert (tmp_path / "run" / "results.json").read_text() == before
+    assert main(["dpo", "--toy", "--pairs", "100", "--epochs", "1", "--out", str(tmp_path / "toy")]) == 0
+    with pytest.raises(SystemExit):
+        main([*lm, "--out", str(tmp_path / "toy")])
+    assert "holds the toy's results (--toy); choose another --out" in capsys.readouterr().err
+
+
 def test_train_reward_refuses_to_overwrite_a_run(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     # a new run into a finished run's folder replaced its checkpoint, model and history silently
     data = tmp_path / "pairs.jsonl"
@@ -641,7 +706,7 @@ def test_options_that_would_be_ignored_or_overflow_are_refused(
         (["train-reward", "--data", "x.jsonl", "--tau0", "2"], "--tau-max must be a number >= --tau0 = 2.0"),
         (["train-reward", "--data", "x.jsonl", "--solver", "newton", "--n-iter", "0"], "--n-iter must be an integer"),
         (["train-reward", "--data", "x.jsonl", "--batch-size", "0"], "--batch-size must be an integer >= 1, got 0"),
-        (["dpo", "--toy", "--pairs", "0"], "dpo: --pairs must be an int >= 1, got 0"),  # n_pairs
+        (["dpo", "--toy", "--pairs", "0"], "dpo: --pairs must be an int >= 2, got 0"),  # n_pairs
         (["dpo", "--toy", "--epochs", "0"], "argument --epochs: must be >= 1, got 0"),  # trained nothing, said nothing
         (["dpo", "--toy", "--n", "0"], "unrecognized arguments: --n 0"),  # was read as --n-iter 0
     ],
@@ -685,6 +750,9 @@ def test_data_of_the_other_kind_is_named(tmp_path: Path, capsys: pytest.CaptureF
         (["make-data", "--seed", str(2**70)], "argument --seed: must be a 64-bit integer"),  # was "Overflow when"
         (["train-reward", "--data", "{data}", "--lr", "1e12", "--loss", "ipo", "--epochs", "3"],
          "training diverged in epoch"),
+        (["train-reward", "--data", "{data}", "--rho0", "1e308", "--epochs", "1"],
+         "training diverged in epoch 1: the loss or the weights are no longer finite; lower --lr (now 0.001) or check "
+         "the loss's settings (--rho0=1e+308, --tau0=0.1, --tau-max=1)"),  # it named --lr only
         (["dpo", "--toy", "--pairs", "200", "--epochs", "1", "--beta", "1e-30", "--losses", "ipo"], "loss ipo: "),
     ],
 )  # fmt: skip
@@ -699,7 +767,7 @@ def test_extreme_settings_get_one_line_that_says_what_to_change(
     err = capsys.readouterr().err.strip().splitlines()
     assert message in err[-1]
     assert sum("error" in line for line in err) == 1  # argparse's usage, then one line
-    if "diverged" in message:
+    if "diverged" in message and "--lr" in argv:
         assert "lower lr (now 1e+12)" in err[-1] or "lower --lr (now 1e+12)" in err[-1]
     if argv[0] == "dpo":
         assert "in epoch 1" in err[-1]  # 1-based, as everywhere else

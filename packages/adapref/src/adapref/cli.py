@@ -252,10 +252,11 @@ def build_parser() -> argparse.ArgumentParser:
     dpo.add_argument("--toy", action="store_true", help="the exact toy DPO bandit instead of a language model")
     dpo.add_argument(
         "--losses",
-        default="sigmoid,ada",
-        help="comma list of sigmoid, ada, ipo, hinge, cdpo, rdpo (toy) or ada, ada-quad, sigmoid, ipo, hinge (LM)",
+        default=None,
+        help="comma list of sigmoid, ada, ipo, hinge, cdpo, rdpo (toy) or ada, ada-quad, sigmoid, ipo, hinge (LM); "
+        "default sigmoid,ada",
     )
-    dpo.add_argument("--beta", type=float, default=0.1, help="DPO β (default %(default)s)")
+    dpo.add_argument("--beta", type=float, default=None, help="DPO β (default 0.1)")
     dpo.add_argument("--rho0", type=float, default=None, help="Ada-DPO ρ0 (default 0.1)")
     dpo.add_argument(
         "--tau-max",
@@ -284,9 +285,12 @@ def build_parser() -> argparse.ArgumentParser:
     dpo.add_argument("--batch-size", type=int, default=None, help="pairs per optimizer step of the LM run (default 16)")
     dpo.add_argument("--max-length", type=int, default=None,
                      help="truncate prompt + completion to this many tokens (LM run; default: keep whole)")  # fmt: skip
-    dpo.add_argument("--resume", action="store_true", help="resume each loss's LM run in --out from its checkpoint")
+    dpo.add_argument("--resume", action="store_true",
+                     help="resume each loss's LM run in --out from its checkpoint, with the run's settings where not given")  # fmt: skip
     _add_common(
-        dpo, out="folder: one run subfolder per loss (default runs/dpo); config.json and results.json when given"
+        dpo,
+        out="folder: config.json, results.json and one run subfolder per loss (default runs/dpo); --toy: the two "
+        "files, when given",
     )
 
     bench = sub.add_parser("bench", help="the paper's claims side by side (see benchmarks/)")

@@ -362,10 +362,73 @@ def has_checkpoint(run_dir: Path) -> bool:
     return get_last_checkpoint(str(run_dir)) is not None
 
 
+# dpo's settings that a --resume of a language-model run takes from the run when not typed: (option, record key);
+# the ada losses' own only when the run trains one, --n-iter only with a Newton solver
+_DPO_RESUMED = ("data", "eval_data", "model", "losses", "beta", "seed", "batch_size", "lr", "max_length")
+_DPO_ADA_RESUMED = ("rho0", "tau0", "tau_max", "solver", "n_iter", "clamp_tau_max")
+
+
+def _read_record(path: Path) -> dict[str, Any]:
+    """A JSON object from ``path``, or ``{}`` when it is missing or unreadable."""
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return record if isinstance(record, dict) else {}
+
+
+def _resumed_dpo_settings(args: argparse.Namespace, base: Path) -> None:
+    """Fill the options a language-model ``dpo --resume`` leaves out (``None``) from the run in ``base``.
+
+    The run's ``config.json`` (written before its first loss trains) gives every setting; a run from a
+    version that wrote it only at the end has each loss's ``run_args.json``, which gives all but the file
+    paths and the loss list (then the losses whose folders hold a run).
+    """
+    record = _read_record(base / "config.json")
+    if "toy" in record:
+        return  # the toy's results, refused below
+    if not record:
+        from adapref.lm_dpo import LM_LOSSES, RUN_ARGS
+
+        runs = [name for name in LM_LOSSES if (base / name / RUN_ARGS).is_file()]
+        ada = next((n for n in runs if n in ("ada", "ada-quad")), None)  # its file holds the ada settings
+        record = {**(_read_record(base / (ada or runs[0]) / RUN_ARGS) if runs else {}), "losses": runs or None}
+    losses = args.losses if args.losses is not None else record.get("losses")
+    names = losses.split(",") if isinstance(losses, str) else losses if isinstance(losses, list) else []
+    dests = _DPO_RESUMED + (_DPO_ADA_RESUMED if {"ada", "ada-quad"} & {str(n).strip() for n in names} else ())
+    for dest in dests:
+        value = record.get(dest)
+        if getattr(args, dest, None) not in (None, False) or value is None:
+            continue  # typed, or not in the record
+        if dest == "n_iter" and (args.solver or record.get("solver")) not in ("newton", "newton-official"):
+            continue
+        if dest == "clamp_tau_max" and "ada-quad" not in names:
+            continue
+        if dest == "losses":
+            value = ",".join(value) if isinstance(value, list) else value
+        elif dest in ("data", "eval_data"):
+            value = Path(value)
+        setattr(args, dest, value)
+
+
+def _check_dpo_out_kind(out: Path | None, *, toy: bool) -> None:
+    """Refuse an ``--out`` that holds the other kind of dpo run (the toy's records would replace an LM run's)."""
+    if out is None:
+        return
+    record = _read_record(out / "config.json")
+    if record and ("toy" in record) != toy:
+        held = "the toy's results (--toy)" if "toy" in record else "a language-model run (--data)"
+        raise ValueError(f"--out {out} holds {held}; choose another --out")
+
+
 def dpo(args: argparse.Namespace) -> int:
     """DPO-family losses: on the exact toy bandit (``--toy``) or a small causal LM on TRL data (``--data``)."""
+    base = args.out or Path("runs") / "dpo"
+    if args.resume and not args.toy:  # the run's own settings for what the command line does not give
+        _resumed_dpo_settings(args, base)
     seed = 0 if args.seed is None else args.seed
-    names = [s.strip() for s in args.losses.split(",") if s.strip()]
+    beta = 0.1 if args.beta is None else args.beta
+    names = [s.strip() for s in (args.losses or "sigmoid,ada").split(",") if s.strip()]
     if args.data is None and not args.toy:
         raise ValueError("give --data FILE.jsonl (TRL prompt/chosen/rejected) or --toy (the exact bandit)")
     if args.toy:
@@ -380,6 +443,9 @@ def dpo(args: argparse.Namespace) -> int:
         raise ValueError("--pairs and --flip-rate set up the toy (--toy); with --data the labels are the file's")
     if args.out is not None and args.out.exists() and not args.out.is_dir():
         raise ValueError(f"--out {args.out} is a file; give a folder (one subfolder per loss)")
+    _check_dpo_out_kind(args.out if args.toy else base, toy=args.toy)
+    if args.toy and args.pairs is not None and args.pairs < 2:  # Ada-DPO's τ-strength Spearman needs two
+        raise ValueError(f"--pairs must be an int >= 2, got {args.pairs}")
     if args.toy:
         if args.device not in (None, "cpu"):
             raise ValueError(
@@ -396,6 +462,9 @@ def dpo(args: argparse.Namespace) -> int:
         known = LM_LOSSES
     if not names or any(n not in known for n in names):  # before any training, not after the losses before it
         raise ValueError(f"--losses must be a comma list of {', '.join(known)}, got {args.losses!r}")
+    twice = next((n for n in names if names.count(n) > 1), None)
+    if twice is not None:  # one run folder (and one table row) per loss
+        raise ValueError(f"--losses names {twice} twice: give each loss once, got {args.losses!r}")
     if args.clamp_tau_max and "ada-quad" not in names:
         raise ValueError("--clamp-tau-max applies to the ada-quad loss, which --losses does not name")
     ada_flags = [flag for flag, value in (("--rho0", args.rho0), ("--tau0", args.tau0), ("--tau-max", args.tau_max),
@@ -421,7 +490,7 @@ def dpo(args: argparse.Namespace) -> int:
         from adapref.bench import _dpo_tau_vs_strength, dpo_loss_fn
 
         config = BanditConfig(
-            beta=args.beta,
+            beta=beta,
             epochs=epochs,
             n_pairs=6000 if args.pairs is None else args.pairs,
             flip_rate=args.flip_rate or 0.0,
@@ -430,7 +499,7 @@ def dpo(args: argparse.Namespace) -> int:
         problem = make_bandit(config, torch.Generator().manual_seed(seed))
         _warm_up()
         for name in names:
-            fn = dpo_loss_fn(name, beta=args.beta, rho0=rho0, tau_max=tau_max)
+            fn = dpo_loss_fn(name, beta=beta, rho0=rho0, tau_max=tau_max)
             t0 = time.perf_counter()
             try:
                 res = train_dpo(problem, fn, config, torch.Generator().manual_seed(seed))
@@ -441,7 +510,7 @@ def dpo(args: argparse.Namespace) -> int:
             result[name] = {"normalised_reward": res.normalised_reward, "win_rate_vs_ref": res.win_rate_vs_ref,
                             "implicit_accuracy": res.implicit_accuracy, "seconds": time.perf_counter() - t0}  # fmt: skip
             if name == "ada" and res.log_probs is not None:  # τ at the trained margins against the true gap (A3)
-                taus = _dpo_tau_vs_strength(problem, res.log_probs, args.beta, {"rho0": rho0, "tau_max": tau_max})
+                taus = _dpo_tau_vs_strength(problem, res.log_probs, beta, {"rho0": rho0, "tau_max": tau_max})
                 result[name].update({"spearman_tau_strength": taus["rho"], "share_tau0": taus["f0"],
                                      "share_tau_max": taus["fmax"]})  # fmt: skip
             r = result[name]
@@ -464,7 +533,6 @@ def dpo(args: argparse.Namespace) -> int:
         eval_records = (
             explicit_prompt_records(read_trl_jsonl(args.eval_data), str(args.eval_data)) if args.eval_data else None
         )
-        base = args.out or Path("runs") / "dpo"
         # Every loss's folder checked before the first trains. With --resume a loss resumes from its last
         # checkpoint, and one interrupted before its first checkpoint (or never started) starts afresh.
         held = {name: has_checkpoint(base / name) for name in names}
@@ -485,9 +553,18 @@ def dpo(args: argparse.Namespace) -> int:
         }
         if args.resume and args.epochs is None:  # the run's epochs, for every loss (also one not yet started)
             epochs = next((e for e in (run_epochs(base / n) for n in names if held[n]) if e is not None), epochs)
+        newton = solver_args["solver"] in ("newton", "newton-official")
+        settings = {"data": str(args.data), "eval_data": None if args.eval_data is None else str(args.eval_data),
+                    "model": args.model, "losses": names, "beta": beta, "rho0": rho0, "tau0": tau0,
+                    "tau_max": tau_max, "solver": solver_args["solver"], "n_iter": solver_args["n_iter"] if newton else None,
+                    "clamp_tau_max": bool(args.clamp_tau_max), "seed": seed, "epochs": epochs, "batch_size": batch_size,
+                    "lr": lr, "max_length": args.max_length, "version": __version__}  # fmt: skip
+        if not args.resume:  # before training: what a bare --resume continues (a resume's, once accepted)
+            base.mkdir(parents=True, exist_ok=True)
+            write_json(base / "config.json", settings)
         for name in names:
             metrics = train_lm_dpo(records, eval_records=eval_records, model=args.model, loss=name, rho0=rho0,
-                                   tau0=tau0, tau_max=tau_max, beta=args.beta, epochs=epochs, seed=seed,
+                                   tau0=tau0, tau_max=tau_max, beta=beta, epochs=epochs, seed=seed,
                                    device=args.device or "cpu", out_dir=base / name, resume=held[name],
                                    batch_size=batch_size, max_length=args.max_length, lr=lr,
                                    **(solver_args if name in ("ada", "ada-quad") else {}),  # others: defaults
@@ -496,11 +573,11 @@ def dpo(args: argparse.Namespace) -> int:
             rows.append([name, metrics.get("eval_accuracy"), metrics.get("train_accuracy"), metrics.get("tau_mean"),
                          metrics.get("spearman_tau_strength")])  # fmt: skip
         table = format_table(["loss", "held-out implicit acc", "train acc", "mean τ", "Spearman(τ, strength)"], rows)
-        record = {"data": str(args.data), "model": args.model or "tiny GPT-2 from scratch", "tau0": tau0,
-                  "solver": args.solver or "exact", "n_iter": 5 if args.n_iter is None else args.n_iter,
-                  "clamp_tau_max": bool(args.clamp_tau_max)}  # fmt: skip
-    if args.out is not None:
-        write_json(args.out / "config.json", {**record, "losses": names, "beta": args.beta, "rho0": rho0,
+        if args.resume:
+            write_json(base / "config.json", settings)
+        write_json(base / "results.json", result)
+    if args.toy and args.out is not None:
+        write_json(args.out / "config.json", {**record, "losses": names, "beta": beta, "rho0": rho0,
                                               "tau_max": tau_max, "seed": seed, "version": __version__})  # fmt: skip
         write_json(args.out / "results.json", result)
     print(json_text(result, indent=2) if args.json else table)

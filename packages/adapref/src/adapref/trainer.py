@@ -121,6 +121,18 @@ class TauReport:
         }
 
 
+def _divergence_hint(cfg: TrainConfig) -> str:
+    """What to change after a diverged run: the learning rate, or the loss's own scale where it has one."""
+    names = {
+        "ada": ("rho0", "tau0", "tau_max"),
+        "ada-quad": ("rho0", "tau0", "tau_max"),
+        "ipo": ("beta",),
+        "hinge": ("beta",),
+    }.get(cfg.loss, ())
+    settings = ", ".join(f"{name}={getattr(cfg, name):g}" for name in names)
+    return f"lower lr (now {cfg.lr:g})" + (f" or check the loss's settings ({settings})" if settings else "")
+
+
 class RewardTrainer:
     """Train a :class:`~adapref.reward_model.SegmentRewardModel` on preference pairs.
 
@@ -250,7 +262,7 @@ class RewardTrainer:
                         loss, tau = self.loss_fn(r_w, r_l)
                     except NonFiniteMarginsError as exc:  # the run diverged: say where and what to change
                         raise ValueError(
-                            f"training diverged in epoch {epoch + 1}: {exc}; lower lr (now {self.config.lr:g})"
+                            f"training diverged in epoch {epoch + 1}: {exc}; {_divergence_hint(self.config)}"
                         ) from exc
                     opt.zero_grad(set_to_none=True)
                     loss.backward()  # type: ignore[no-untyped-call]
@@ -260,8 +272,8 @@ class RewardTrainer:
                         taus.append(tau)
                 if not math.isfinite(total) or not all(bool(torch.isfinite(p).all()) for p in model.parameters()):
                     raise ValueError(  # before the accuracy below reads the broken model ("scores contain NaN")
-                        f"training diverged in epoch {epoch + 1}: the loss or the weights are no longer finite; lower lr "
-                        f"(now {self.config.lr:g})"
+                        f"training diverged in epoch {epoch + 1}: the loss or the weights are no longer finite; "
+                        f"{_divergence_hint(self.config)}"
                     )
                 record: dict[str, float] = {"epoch": epoch + 1, "train_loss": total / n}
                 record["train_accuracy"] = self.accuracy(train)

@@ -124,6 +124,13 @@ class OutlierReport:
         }  # fmt: skip
 
 
+def _divergence_hint(cfg: TrainConfig) -> str:
+    """What to change after a diverged run: the learning rate, or the loss's own scale where it has one."""
+    names = {"r3m": ("lam",), "cbt": ("eps",), "rbt": ("eps",), "ipo": ("beta",), "hinge": ("beta",)}.get(cfg.loss, ())
+    settings = ", ".join(f"{name}={getattr(cfg, name):g}" for name in names)
+    return f"lower lr (now {cfg.lr:g})" + (f" or check the loss's settings ({settings})" if settings else "")
+
+
 class RewardTrainer:
     """Train a :class:`~r3m.reward_model.SegmentRewardModel` on (possibly corrupted) preference pairs.
 
@@ -249,7 +256,7 @@ class RewardTrainer:
                     loss, delta = self.loss_fn(r_w, r_l)
                 except NonFiniteMarginsError as exc:  # the run diverged: say where and what to change
                     raise ValueError(
-                        f"training diverged in epoch {epoch + 1}: {exc}; lower lr (now {self.config.lr:g})"
+                        f"training diverged in epoch {epoch + 1}: {exc}; {_divergence_hint(self.config)}"
                     ) from exc
                 opt.zero_grad(set_to_none=True)
                 loss.backward()  # type: ignore[no-untyped-call]
@@ -259,8 +266,8 @@ class RewardTrainer:
                     flagged += int((delta > 0).sum())
             if not math.isfinite(total) or not all(bool(torch.isfinite(p).all()) for p in model.parameters()):
                 raise ValueError(  # before the accuracy below reads the broken model ("scores contain NaN")
-                    f"training diverged in epoch {epoch + 1}: the loss or the weights are no longer finite; lower lr "
-                    f"(now {self.config.lr:g})"
+                    f"training diverged in epoch {epoch + 1}: the loss or the weights are no longer finite; "
+                    f"{_divergence_hint(self.config)}"
                 )
             record: dict[str, float] = {
                 "epoch": epoch + 1,
