@@ -6,6 +6,7 @@ vocabulary built from the records; runs write only under ``tmp_path``.
 
 from __future__ import annotations
 
+import logging
 import math
 import random
 from collections.abc import Iterator
@@ -274,3 +275,42 @@ class TestTrainLmDpo:
         train, _ = make_text_preferences(4, seed=0)
         with pytest.raises(ValueError, match=rf"^{name} must"):
             train_lm_dpo(train, out_dir=tmp_path, **kwargs)
+
+
+def test_a_resume_does_not_report_the_tied_head_as_missing(tmp_path: Path, capfd: pytest.CaptureFixture[str]) -> None:
+    # transformers warned "There were missing keys in the checkpoint model loaded: ['lm_head.weight']" on every
+    # resume: the head is tied to the input embedding, which the checkpoint stores once (the resume is exact)
+    train, _ = make_text_preferences(16, seed=0)
+    train_lm_dpo(train, out_dir=tmp_path, epochs=1, batch_size=8)
+    capfd.readouterr()
+    metrics = train_lm_dpo(train, out_dir=tmp_path, epochs=2, batch_size=8, resume=True)
+    assert metrics["global_step"] == 4
+    assert "missing keys" not in capfd.readouterr().err
+
+
+def test_missing_keys_that_are_not_tied_are_still_reported() -> None:
+    from r3m.lm_dpo import _tied_keys_not_reported
+
+    records, _ = make_text_preferences(4, seed=0)
+    model, _ = build_tiny_model(records, n_embd=32)
+    logger = logging.getLogger("transformers.trainer")
+    seen: list[str] = []
+
+    class Keep(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            seen.append(record.getMessage())
+
+    handler = Keep()
+    logger.addHandler(handler)
+    try:
+        with _tied_keys_not_reported(model):
+            for keys in (["lm_head.weight"], ["transformer.h.0.attn.c_attn.weight"], ["lm_head.weight", "x"]):
+                logger.warning(f"There were missing keys in the checkpoint model loaded: {keys}.")
+        logger.warning("There were missing keys in the checkpoint model loaded: ['lm_head.weight'].")  # after: kept
+    finally:
+        logger.removeHandler(handler)
+    assert [m.split(": ", 1)[1] for m in seen] == [
+        "['transformer.h.0.attn.c_attn.weight'].",
+        "['lm_head.weight', 'x'].",
+        "['lm_head.weight'].",
+    ]

@@ -18,6 +18,7 @@ functions, so importing this module stays light.
 
 from __future__ import annotations
 
+import ast
 import contextlib
 import copy
 import dataclasses
@@ -91,6 +92,37 @@ def _global_state_restored(num_threads: int | None) -> Iterator[None]:
         torch.set_num_threads(threads)
         random.setstate(py_state)
         np.random.set_state(np_state)  # noqa: NPY002
+
+
+@contextlib.contextmanager
+def _tied_keys_not_reported(model: Any) -> Iterator[None]:
+    """Drop transformers' "There were missing keys in the checkpoint model loaded: ['lm_head.weight']" on a resume
+    when every key named is a tied parameter (the checkpoint stores the shared tensor once, under its other name;
+    loading that name restores both), which reads like a corrupt checkpoint but is not one."""
+    seen: dict[int, str] = {}
+    tied: set[str] = set()
+    for name, parameter in model.named_parameters(remove_duplicate=False):
+        if id(parameter) in seen:
+            tied.add(name)
+        seen.setdefault(id(parameter), name)
+
+    def keep(record: logging.LogRecord) -> bool:
+        text = record.getMessage()
+        prefix = "There were missing keys in the checkpoint model loaded: "
+        if not text.startswith(prefix):
+            return True
+        try:
+            missing = ast.literal_eval(text[len(prefix) :].rstrip("."))
+        except (ValueError, SyntaxError):
+            return True
+        return not (isinstance(missing, list) and missing and set(missing) <= tied)
+
+    trainer_logger = logging.getLogger("transformers.trainer")
+    trainer_logger.addFilter(keep)
+    try:
+        yield
+    finally:
+        trainer_logger.removeFilter(keep)
 
 
 @contextlib.contextmanager
@@ -531,7 +563,8 @@ def train_lm_dpo(
         _check_context(policy, max_length, trainer.train_dataset, trainer.eval_dataset)
 
         logger.info("lm dpo: loss=%s, %d train pairs, %d epochs, resume=%s", loss, len(train_rows), epochs, checkpoint)
-        result = trainer.train(resume_from_checkpoint=checkpoint)
+        with _tied_keys_not_reported(policy):
+            result = trainer.train(resume_from_checkpoint=checkpoint)
         if checkpoint is not None and trainer.state.global_step <= int(Path(checkpoint).name.rsplit("-", 1)[-1]):
             done = round(float(trainer.state.epoch or epochs))
             warnings.warn(  # say so, rather than report the same run again in silence
