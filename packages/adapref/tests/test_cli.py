@@ -966,6 +966,9 @@ def test_tau_report_says_what_it_cannot_compute(tmp_path: Path, capsys: pytest.C
     assert "undefined: the strength is constant" in out
     assert err.strip().splitlines() == ["adapref tau-report: warning: spearman: an input is constant, the correlation "
                                         "is undefined (nan)"]  # fmt: skip
+    with pytest.raises(SystemExit):  # matplotlib refused it, but only after the report's work, without the flag
+        main(["tau-report", "--run", str(run), "--data", str(data), "--plot", str(tmp_path / "tau.txt")])
+    assert f"--plot {tmp_path / 'tau.txt'}: the file type must be one of .png" in capsys.readouterr().err
     pytest.importorskip("matplotlib")
     assert main(["tau-report", "--run", str(run), "--data", str(data), "--plot", str(tmp_path / "figs" / "tau")]) == 0
     assert f"plot: {tmp_path / 'figs' / 'tau.png'}" in capsys.readouterr().out

@@ -166,6 +166,14 @@ class TestAdaDPO:
 
 
 class TestBadInput:
+    def test_integer_or_non_tensor_rewards_are_named_with_their_type(self) -> None:
+        with pytest.raises(
+            ValueError, match=r"^chosen_rewards must be a floating-point tensor, got dtype torch.int64$"
+        ):
+            adaptive_preference_loss(torch.tensor([1, 2]), torch.zeros(2))
+        with pytest.raises(ValueError, match=r"^rejected_rewards must be a floating-point tensor, got list$"):
+            adaptive_preference_loss(torch.zeros(2), [0.0, 1.0])  # type: ignore[arg-type]
+
     def test_shapes_must_match(self) -> None:
         with pytest.raises(ValueError, match="same shape"):
             adaptive_preference_loss(torch.zeros(3), torch.zeros(4))

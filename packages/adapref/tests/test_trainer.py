@@ -86,6 +86,11 @@ def test_a_finished_run_says_so_on_resume_and_is_not_overwritten(
     assert (tmp_path / "checkpoint.pt").read_bytes() == before  # refused before anything was written
     with pytest.raises(ValueError, match="pass one"):
         RewardTrainer(cfg).fit(train, out_dir=tmp_path, resume=True, overwrite=True, progress=False)
+    # review findings: "needs a checkpoint at None/checkpoint.pt", and a bare FileExistsError for a file
+    with pytest.raises(ValueError, match=r"^resume=True continues the run in out_dir: pass the out_dir of the run$"):
+        RewardTrainer(cfg).fit(train, resume=True, progress=False)
+    with pytest.raises(ValueError, match=r"checkpoint.pt is a file; give a folder for the run$"):
+        RewardTrainer(cfg).fit(train, out_dir=tmp_path / "checkpoint.pt", progress=False)
 
     def stop(epoch: int, record: dict[str, float]) -> None:
         raise KeyboardInterrupt

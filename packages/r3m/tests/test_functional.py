@@ -194,6 +194,14 @@ class TestDPO:
 
 
 class TestBadInput:
+    def test_integer_or_non_tensor_rewards_are_named_with_their_type(self) -> None:
+        with pytest.raises(
+            ValueError, match=r"^chosen_rewards must be a floating-point tensor, got dtype torch.int64$"
+        ):
+            r3m_loss(torch.tensor([1, 2]), torch.zeros(2))
+        with pytest.raises(ValueError, match=r"^rejected_rewards must be a floating-point tensor, got list$"):
+            r3m_loss(torch.zeros(2), [0.0, 1.0])  # type: ignore[arg-type]
+
     @pytest.mark.parametrize("lam", [0.0, 1.0, 1.5, -0.2])
     def test_lambda_outside_the_open_interval(self, lam: float) -> None:
         with pytest.raises(ValueError, match="per-sample"):

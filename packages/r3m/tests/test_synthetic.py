@@ -320,6 +320,11 @@ class TestMakePreferenceData:
         with pytest.raises(ValueError, match=r"pool_size must be an int >= 2, got 1"):
             make_preference_data(10, pool_size=1, generator=_gen())
 
+    def test_a_teacher_name_is_refused_with_the_objects_to_use(self) -> None:
+        # "flip" is the CLI's name; the API takes a teacher object (it failed with AttributeError in label)
+        with pytest.raises(ValueError, match=r"^teacher must be a teacher object such as Flip\(0.2\).*, got 'flip'$"):
+            make_preference_data(10, teacher="flip", generator=_gen())  # type: ignore[arg-type]
+
     def test_bad_size_and_reward_are_named_as_passed(self) -> None:
         # D and reward, not TrueReward's dim and kind
         with pytest.raises(ValueError, match=r"^D must be an int >= 1, got 0$"):

@@ -276,6 +276,10 @@ def tau_report(args: argparse.Namespace) -> int:
         plot = plot if plot.suffix else plot.with_suffix(".png")
         if plot.is_dir():
             raise ValueError(f"--plot {plot} is a folder; give the image file to write, e.g. {plot / 'tau.png'}")
+        if plot.suffix.lower() not in _PLOT_SUFFIXES:  # matplotlib would refuse it only after the work
+            raise ValueError(
+                f"--plot {plot}: the file type must be one of {', '.join(_PLOT_SUFFIXES)}, got {plot.suffix!r}"
+            )
     trainer = RewardTrainer.load(args.run / "model.pt")
     if not trainer.config.loss.startswith("ada"):
         raise ValueError(
@@ -313,6 +317,10 @@ def tau_report(args: argparse.Namespace) -> int:
         text += f"\n\nplot: {plot}"
     print(json_text(rep.to_dict(), indent=2) if args.json else text)
     return 0
+
+
+_PLOT_SUFFIXES = (".png", ".pdf", ".svg", ".jpg", ".jpeg")
+"""Image types ``tau-report --plot`` writes (a subset of matplotlib's, all in its default Agg build)."""
 
 
 def _plot_histogram(tau: torch.Tensor, config: TrainConfig, path: Path) -> None:

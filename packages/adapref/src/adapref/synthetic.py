@@ -385,6 +385,8 @@ def _labelled_pairs(
     """Pairs ``(i[k], j[k])`` labelled by ``teacher`` and oriented chosen-first (ids as :func:`pair_segments`)."""
     r = returns.detach().cpu()
     r_i, r_j = r[i], r[j]
+    if not callable(getattr(teacher, "label", None)):  # a name such as "flip" is the CLI's, not the API's
+        raise ValueError(f"teacher must be a teacher object such as Flip(0.2) or Stochastic(1.0), got {teacher!r}")
     prefer_i = teacher.label(r_i, r_j, generator).cpu()
     chosen_idx = torch.where(prefer_i, i, j)
     rejected_idx = torch.where(prefer_i, j, i)

@@ -162,7 +162,8 @@ def check_pair(name_a: str, a: torch.Tensor, name_b: str, b: torch.Tensor) -> No
     """Both tensors floating point, 1-D, same non-zero length; ``ValueError`` names the argument."""
     for name, t in ((name_a, a), (name_b, b)):
         if not isinstance(t, torch.Tensor) or not t.is_floating_point():
-            raise ValueError(f"{name} must be a floating-point tensor, got {type(t).__name__}")
+            got = f"dtype {t.dtype}" if isinstance(t, torch.Tensor) else type(t).__name__
+            raise ValueError(f"{name} must be a floating-point tensor, got {got}")
         if t.ndim != 1:
             raise ValueError(f"{name} must be 1-D with shape (B,), got shape {tuple(t.shape)}")
     if a.shape != b.shape:

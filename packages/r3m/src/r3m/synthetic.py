@@ -280,6 +280,8 @@ def pair_segments(
     j = j + (j >= i).long()  # uniform over the M − 1 indices other than i
     rw = rewards.detach().cpu()
     rw_i, rw_j = rw[i], rw[j]
+    if not callable(getattr(teacher, "label", None)):  # a name such as "flip" is the CLI's, not the API's
+        raise ValueError(f"teacher must be a teacher object such as Flip(0.2) or Stochastic(1.0), got {teacher!r}")
     prefer_i = teacher.label(rw_i, rw_j, generator)
     if not isinstance(prefer_i, torch.Tensor) or prefer_i.dtype != torch.bool or prefer_i.shape != (n_pairs,):
         got = f"{prefer_i.dtype} {tuple(prefer_i.shape)}" if isinstance(prefer_i, torch.Tensor) else type(prefer_i)

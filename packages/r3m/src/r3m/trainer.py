@@ -204,6 +204,10 @@ class RewardTrainer:
         out = Path(out_dir) if out_dir is not None else None
         if resume and overwrite:
             raise ValueError("resume=True continues the run in out_dir and overwrite=True replaces it: pass one")
+        if resume and out is None:
+            raise ValueError("resume=True continues the run in out_dir: pass the out_dir of the run")
+        if out is not None and out.exists() and not out.is_dir():
+            raise ValueError(f"out_dir {out} is a file; give a folder for the run")
         if out is not None and not resume and (out / CHECKPOINT).is_file():
             if not overwrite:
                 raise ValueError(
