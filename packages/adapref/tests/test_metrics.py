@@ -128,6 +128,12 @@ class TestCorrelations:
         assert math.isnan(fn(np.full(3, 0.1), np.array([1.0, 2.0, 3.0])))
         assert math.isnan(fn(np.array([1.0, 2.0, 3.0]), np.full(3, 0.3)))
 
+    def test_pearson_of_huge_values(self) -> None:
+        # the sums of squares of 1e200s overflowed to inf and the correlation read 0.0
+        x, y = np.array([1e200, -1e200, 0.0, 3e199]), np.array([1.0, -1.0, 0.0, 0.2])
+        assert pearson(x, y) == pytest.approx(stats.pearsonr(x / 1e200, y)[0], abs=1e-12)
+        assert pearson(x, y) > 0.99
+
     @pytest.mark.parametrize("fn", [pearson, spearman, kendall_tau])
     def test_complex_input_is_refused(self, fn: Any) -> None:
         # numpy's cast to float would drop the imaginary part with only a warning

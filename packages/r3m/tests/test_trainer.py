@@ -437,3 +437,24 @@ def test_only_non_finite_margins_are_reported_as_divergence(
     trainer.loss_fn = raising(ValueError("shapes differ"))
     with pytest.raises(ValueError, match=r"^shapes differ$"):
         trainer.fit(train, progress=False)
+
+
+def test_mismatched_inputs_are_named_before_any_training() -> None:
+    # review findings: a val with another feature width failed only after an epoch, naming x; predict's
+    # batch_size 0 and a wrong width gave torch's messages; a float64 batch gave "mat1 and mat2 must have the
+    # same dtype" from the model
+    gen = torch.Generator().manual_seed(0)
+    train, _ = make_preference_data(64, T=2, D=4, generator=gen)
+    other, _ = make_preference_data(16, T=2, D=5, generator=gen)
+    trainer = RewardTrainer(TrainConfig(epochs=1))
+    with pytest.raises(ValueError, match=r"^val has 5 features per step and train 4: they must match$"):
+        trainer.fit(train, other, progress=False)
+    trainer.fit(train, progress=False)
+    with pytest.raises(ValueError, match=r"^batch_size must be an int >= 1, got 0$"):
+        trainer.predict(train.chosen, batch_size=0)
+    with pytest.raises(ValueError, match=r"^segments must have shape \(N, T, D=4\) as in training, got \(16, 2, 5\)$"):
+        trainer.predict(other.chosen)
+    assert trainer.model is not None
+    with pytest.raises(ValueError, match=r"^x must have the model's dtype torch.float32, got torch.float64"):
+        trainer.model(train.chosen.double())
+    assert torch.equal(trainer.predict(train.chosen.double()), trainer.predict(train.chosen))  # predict converts

@@ -116,9 +116,13 @@ def _pearson(a: npt.NDArray[np.float64], b: npt.NDArray[np.float64], name: str, 
     if a.size < 2:
         raise ValueError(f"{names[0]} and {names[1]} need at least 2 values, got {a.size}")
     da, db = a - a.mean(), b - b.mean()
-    denom = math.sqrt(float(da @ da) * float(db @ db))
     # a constant input leaves rounding residue after the mean is subtracted (0.1 - mean(0.1, 0.1, 0.1) != 0)
-    if denom == 0.0 or a.min() == a.max() or b.min() == b.max():
+    if a.min() == a.max() or b.min() == b.max():
+        logger.warning("%s: an input is constant, the correlation is undefined (nan)", name)
+        return math.nan
+    da, db = da / np.abs(da).max(), db / np.abs(db).max()  # scaled: da @ da of 1e200s would overflow to inf
+    denom = math.sqrt(float(da @ da) * float(db @ db))
+    if denom == 0.0:
         logger.warning("%s: an input is constant, the correlation is undefined (nan)", name)
         return math.nan
     return max(-1.0, min(1.0, float(da @ db) / denom))

@@ -100,6 +100,12 @@ class SegmentRewardModel(nn.Module):
                 else f"obs_dim + act_dim = {self.obs_dim} + {self.act_dim} = {self.in_dim}"
             )
             raise ValueError(f"x must have shape (B, T, {width}), got {shown}")
+        weight = next(self.parameters())
+        if x.dtype != weight.dtype and not torch.is_autocast_enabled(x.device.type):  # (autocast casts both)
+            # torch would say "mat1 and mat2 must have the same dtype"
+            raise ValueError(
+                f"x must have the model's dtype {weight.dtype}, got {x.dtype} (convert with x.to({weight.dtype}))"
+            )
 
     def step_rewards(self, x: torch.Tensor) -> torch.Tensor:
         """Per-step rewards ``r_φ(x_t)``.

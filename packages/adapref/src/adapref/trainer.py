@@ -198,6 +198,10 @@ class RewardTrainer:
                 more epochs than ``epochs``; ``out_dir`` holding a run without ``resume`` or ``overwrite``.
         """
         obs_dim = int(train.chosen.shape[-1])
+        if val is not None and int(val.chosen.shape[-1]) != obs_dim:  # else it fails after an epoch, naming x
+            raise ValueError(
+                f"val has {int(val.chosen.shape[-1])} features per step and train {obs_dim}: they must match"
+            )
         model, opt, gen = self._build(obs_dim)
         history = History()
         start = 0
@@ -330,6 +334,11 @@ class RewardTrainer:
     def predict(self, segments: torch.Tensor, batch_size: int = 4096, mask: torch.Tensor | None = None) -> torch.Tensor:
         """Segment scores r_φ(z), ``(N, T, D) -> (N,)``, on the CPU; ``mask`` ``(N, T)`` marks the real steps."""
         model = self._require_model()
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+            raise ValueError(f"batch_size must be an int >= 1, got {batch_size!r}")
+        if not isinstance(segments, torch.Tensor) or segments.ndim != 3 or segments.shape[-1] != model.in_dim:
+            shown = tuple(segments.shape) if isinstance(segments, torch.Tensor) else type(segments).__name__
+            raise ValueError(f"segments must have shape (N, T, D={model.in_dim}) as in training, got {shown}")
         model.eval()
         parts = [
             model(

@@ -3,7 +3,8 @@
 R³M is judged on the clean-test preference accuracy of the learned reward, on how well ``r̂``
 correlates with ``r*`` (spec §6 B1), and on how well its per-pair ``δ_i`` find the corrupted pairs:
 precision/recall of the flagged set ``{δ_i > 0}`` and the AUROC of ``δ`` as an outlier score
-(spec §7: report both, since ``δ`` ranks pairs exactly as ``−margin`` does).
+(spec §7: report both: ``δ = max(t_λ − d, 0)`` is a non-increasing function of the margin that ties
+every unflagged pair at 0, so its AUROC is not that of ``−margin``).
 
 Every function takes torch tensors or numpy arrays (on any device), computes in float64 numpy and
 returns plain Python numbers. Undefined values (a correlation of a constant input, a precision
@@ -141,9 +142,13 @@ def _pearson(a: npt.NDArray[np.float64], b: npt.NDArray[np.float64], name: str, 
     if a.size < 2:
         raise ValueError(f"{names[0]} and {names[1]} need at least 2 values, got {a.size}")
     da, db = a - a.mean(), b - b.mean()
-    denom = math.sqrt(float(da @ da) * float(db @ db))
     # a constant input leaves rounding residue after the mean is subtracted (0.1 - mean(0.1, 0.1, 0.1) != 0)
-    if denom == 0.0 or a.min() == a.max() or b.min() == b.max():
+    if a.min() == a.max() or b.min() == b.max():
+        logger.warning("%s: an input is constant, the correlation is undefined (nan)", name)
+        return math.nan
+    da, db = da / np.abs(da).max(), db / np.abs(db).max()  # scaled: da @ da of 1e200s would overflow to inf
+    denom = math.sqrt(float(da @ da) * float(db @ db))
+    if denom == 0.0:
         logger.warning("%s: an input is constant, the correlation is undefined (nan)", name)
         return math.nan
     return max(-1.0, min(1.0, float(da @ db) / denom))
@@ -250,6 +255,9 @@ def reward_correlation(pred: ArrayLike, true: ArrayLike, kind: CorrelationKind =
         >>> reward_correlation(x**3, x, kind="spearman")
         1.0
     """
+    a, _ = _pair(pred, true, ("pred", "true"))  # named as passed here, not as x and y
+    if a.size < 2:
+        raise ValueError(f"pred and true need at least 2 values, got {a.size}")
     if kind == "pearson":
         return pearson(pred, true)
     if kind == "spearman":
