@@ -582,6 +582,31 @@ def test_dpo_bare_resume_continues_the_run_as_begun(tmp_path: Path, capsys: pyte
     assert json.loads(capsys.readouterr().out)["ada"]["global_step"] == 6
 
 
+def test_dpo_resume_of_some_losses_keeps_the_others_and_a_refused_run_writes_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # review findings: resuming one loss of a two-loss run cut the records (results.json, config.json's losses)
+    # to that loss, and was refused for a stock loss because its run_args.json held the ada settings; a typed
+    # --seed 0 on a resume was replaced by the run's seed; a refused run left a config.json behind
+    pytest.importorskip("trl")
+    train = _text_pairs(tmp_path / "train.jsonl", 16)
+    out = tmp_path / "dpo"
+    with pytest.raises(SystemExit):
+        main(["dpo", "--data", str(train), "--batch-size", "0", "--out", str(out)])
+    assert "--batch-size must be an int >= 1" in capsys.readouterr().err
+    assert not out.exists()
+    assert main(["dpo", "--data", str(train), "--epochs", "1", "--batch-size", "8", "--rho0", "0.2", "--seed", "5",
+                 "--out", str(out)]) == 0  # fmt: skip
+    assert "rho0" not in json.loads((out / "sigmoid" / "run_args.json").read_text())
+    with pytest.raises(SystemExit):
+        main(["dpo", "--resume", "--seed", "0", "--epochs", "2", "--out", str(out)])
+    assert "--seed=0 (the run has 5)" in capsys.readouterr().err
+    assert main(["dpo", "--resume", "--losses", "sigmoid", "--epochs", "2", "--out", str(out)]) == 0
+    results = json.loads((out / "results.json").read_text())
+    assert (results["sigmoid"]["global_step"], results["ada"]["global_step"]) == (4, 2)
+    assert json.loads((out / "config.json").read_text())["losses"] == ["sigmoid", "ada"]
+
+
 def test_dpo_refuses_repeated_losses_one_toy_pair_and_the_other_kind_of_run(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -521,6 +521,26 @@ def test_dpo_bare_resume_continues_the_run_as_begun(tmp_path: Path, capsys: pyte
     assert json.loads(capsys.readouterr().out)["r3m"]["global_step"] == 6
 
 
+def test_dpo_resume_of_some_losses_keeps_the_others_and_a_refused_run_writes_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # review findings: resuming one loss of a two-loss run cut the records (results.json, config.json's losses)
+    # to that loss; a run refused for a bad --batch-size left a config.json behind
+    pytest.importorskip("trl")
+    train = tmp_path / "train.jsonl"
+    assert main(["make-data", "--source", "text", "--n", "16", "--out", str(train)]) == 0
+    out = tmp_path / "dpo"
+    with pytest.raises(SystemExit):
+        main(["dpo", "--data", str(train), "--batch-size", "0", "--out", str(out)])
+    assert "--batch-size must be an int >= 1" in capsys.readouterr().err
+    assert not out.exists()
+    assert main(["dpo", "--data", str(train), "--epochs", "1", "--batch-size", "8", "--out", str(out)]) == 0
+    assert main(["dpo", "--resume", "--losses", "sigmoid", "--epochs", "2", "--out", str(out)]) == 0
+    results = json.loads((out / "results.json").read_text())
+    assert (results["r3m"]["global_step"], results["sigmoid"]["global_step"]) == (2, 4)
+    assert json.loads((out / "config.json").read_text())["losses"] == ["r3m", "sigmoid"]
+
+
 def test_dpo_refuses_repeated_losses_ignored_lam_and_the_other_kind_of_run(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

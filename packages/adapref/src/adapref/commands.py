@@ -9,10 +9,12 @@ import json
 import math
 import time
 import warnings
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 import torch
+from tqdm.auto import tqdm
 
 from adapref._version import __version__
 from adapref.config import TrainConfig
@@ -406,8 +408,8 @@ def _resumed_dpo_settings(args: argparse.Namespace, base: Path) -> None:
     dests = _DPO_RESUMED + (_DPO_ADA_RESUMED if {"ada", "ada-quad"} & {str(n).strip() for n in names} else ())
     for dest in dests:
         value = record.get(dest)
-        if getattr(args, dest, None) not in (None, False) or value is None:
-            continue  # typed, or not in the record
+        if getattr(args, dest, None) is not None or value is None:  # (no option here defaults to False)
+            continue  # typed (0 included), or not in the record
         if dest == "n_iter" and (args.solver or record.get("solver")) not in ("newton", "newton-official"):
             continue
         if dest == "clamp_tau_max" and "ada-quad" not in names:
@@ -417,6 +419,39 @@ def _resumed_dpo_settings(args: argparse.Namespace, base: Path) -> None:
         elif dest in ("data", "eval_data"):
             value = Path(value)
         setattr(args, dest, value)
+
+
+class _LMProgress:
+    """A tqdm bar per loss of a language-model dpo run, and the run's settings written to ``config.json`` at its
+    first optimizer step: once the arguments passed ``train_lm_dpo``'s checks (a refused run leaves no folder),
+    and before the first checkpoint that a ``--resume`` needs."""
+
+    def __init__(self, path: Path, settings: dict[str, Any]) -> None:
+        self.path, self.settings, self.written = path, settings, False
+        self.bar: Any = None
+        self.name: str | None = None
+
+    def of(self, name: str) -> Callable[[int, int, Mapping[str, float]], None]:
+        """The ``progress`` callback of the run of loss ``name``."""
+
+        def progress(step: int, total: int, logs: Mapping[str, float]) -> None:
+            if not self.written:
+                write_json(self.path, self.settings)
+                self.written = True
+            if self.bar is None or self.name != name:
+                self.close()
+                self.bar, self.name = tqdm(total=total, desc=name, unit="step", disable=None, leave=False), name
+                self.bar.n = 0
+            self.bar.update(step - self.bar.n)
+            if "loss" in logs:
+                self.bar.set_postfix(loss=f"{logs['loss']:.4g}", refresh=False)
+
+        return progress
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
 
 
 def _check_dpo_out_kind(out: Path | None, *, toy: bool) -> None:
@@ -567,23 +602,25 @@ def dpo(args: argparse.Namespace) -> int:
                     "tau_max": tau_max, "solver": solver_args["solver"], "n_iter": solver_args["n_iter"] if newton else None,
                     "clamp_tau_max": bool(args.clamp_tau_max), "seed": seed, "epochs": epochs, "batch_size": batch_size,
                     "lr": lr, "max_length": args.max_length, "version": __version__}  # fmt: skip
-        if not args.resume:  # before training: what a bare --resume continues (a resume's, once accepted)
-            base.mkdir(parents=True, exist_ok=True)
-            write_json(base / "config.json", settings)
+        earlier = _read_record(base / "results.json") if args.resume else {}
+        if args.resume:  # a resume of some of the run's losses keeps the others in the records
+            settings["losses"] = list(dict.fromkeys([*_read_record(base / "config.json").get("losses", []), *names]))
+        progress = _LMProgress(base / "config.json", settings)  # the settings are written at the first step
         for name in names:
             metrics = train_lm_dpo(records, eval_records=eval_records, model=args.model, loss=name, rho0=rho0,
                                    tau0=tau0, tau_max=tau_max, beta=beta, epochs=epochs, seed=seed,
                                    device=args.device or "cpu", out_dir=base / name, resume=held[name],
                                    batch_size=batch_size, max_length=args.max_length, lr=lr,
                                    **(solver_args if name in ("ada", "ada-quad") else {}),  # others: defaults
-                                   clamp_tau_max=bool(args.clamp_tau_max) and name == "ada-quad")  # fmt: skip
+                                   clamp_tau_max=bool(args.clamp_tau_max) and name == "ada-quad",
+                                   progress=progress.of(name))  # fmt: skip
             result[name] = metrics
             rows.append([name, metrics.get("eval_accuracy"), metrics.get("train_accuracy"), metrics.get("tau_mean"),
                          metrics.get("spearman_tau_strength")])  # fmt: skip
         table = format_table(["loss", "held-out implicit acc", "train acc", "mean τ", "Spearman(τ, strength)"], rows)
-        if args.resume:
-            write_json(base / "config.json", settings)
-        write_json(base / "results.json", result)
+        progress.close()
+        write_json(base / "config.json", settings)
+        write_json(base / "results.json", {**earlier, **result})
     if args.toy and args.out is not None:
         write_json(args.out / "config.json", {**record, "losses": names, "beta": beta, "rho0": rho0,
                                               "tau_max": tau_max, "seed": seed, "version": __version__})  # fmt: skip

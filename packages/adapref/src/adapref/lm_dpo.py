@@ -178,13 +178,18 @@ def _check_context(policy: Any, max_length: int | None, train: Any, held_out: An
 
 
 def _sequence_logps(model: Any, batch: Mapping[str, torch.Tensor]) -> torch.Tensor:
-    """``(2B,)`` summed completion log-probs: a plain forward, ``log_softmax`` and gather (TRL's layout)."""
+    """``(2B,)`` summed completion log-probs ``Σ_t mask_t (logit_t[y_t] − logsumexp(logit_t))`` (TRL's layout), in
+    float32 over 8 sequences at a time: one float32 copy of (8, T−1, V) logits, not two of (2B, T−1, V)."""
     import torch
 
     logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], use_cache=False).logits
-    token_logps = torch.log_softmax(logits[:, :-1].float(), dim=-1)  # (2B, T-1, V)
-    token_logps = token_logps.gather(-1, batch["input_ids"][:, 1:, None])[..., 0]  # (2B, T-1)
-    return (token_logps * batch["completion_mask"][:, 1:]).sum(dim=1)
+    labels, mask = batch["input_ids"][:, 1:], batch["completion_mask"][:, 1:]
+    sums = []
+    for start in range(0, logits.shape[0], 8):
+        rows = logits[start : start + 8, :-1].float()  # (≤8, T-1, V)
+        token_logps = rows.gather(-1, labels[start : start + 8, :, None])[..., 0] - torch.logsumexp(rows, dim=-1)
+        sums.append((token_logps * mask[start : start + 8]).sum(dim=1))
+    return torch.cat(sums)
 
 
 def _logratio_margins(trainer: Any, dataset: Any, batch_size: int) -> FloatArray:
@@ -276,11 +281,17 @@ def _mean_logged_loss(log_history: Sequence[Mapping[str, Any]], fallback: float)
     return float(np.mean(losses)) if losses else fallback
 
 
+_ADA_ARGS = ("rho0", "tau0", "tau_max", "solver", "n_iter", "clamp_tau_max")
+"""The Ada-DPO settings, recorded in ``run_args.json`` of an ada run only."""
+
+
 def _check_resume_arguments(path: Path, run_args: dict[str, Any]) -> None:
     """``ValueError`` naming every argument that differs from the run's ``run_args.json`` (none: nothing to check)."""
     if not path.is_file():  # a run from a version without the file: nothing to compare with
         return
     saved = json.loads(path.read_text(encoding="utf-8"))
+    if run_args.get("loss") not in ("ada", "ada-quad"):  # a stock loss's run of an earlier version recorded them
+        saved = {k: v for k, v in saved.items() if k not in _ADA_ARGS}
     differ = [k for k in sorted(set(saved) | set(run_args)) if saved.get(k) != run_args.get(k)]
     if differ:
         shown = ", ".join(
@@ -477,11 +488,18 @@ def train_lm_dpo(
         run_dir = Path(out_dir)
         if run_dir.exists() and not run_dir.is_dir():
             raise ValueError(f"out_dir {str(run_dir)!r} is a file; give a folder for the run")
+        ada_args = {
+            "rho0": rho0,
+            "tau0": tau0,
+            "tau_max": tau_max,
+            "solver": solver,
+            "n_iter": n_iter,
+            **({"clamp_tau_max": True} if clamp_tau_max else {}),
+        }  # absent when off: earlier runs' files match
         run_args = _run_arguments(
-            train_rows, eval_rows, model=None if model is None else str(model), loss=loss, rho0=rho0, tau0=tau0,
-            tau_max=tau_max, solver=solver, n_iter=n_iter, beta=beta, batch_size=batch_size, lr=lr,
-            max_length=max_length, n_layer=n_layer, n_embd=n_embd, seed=seed,
-            **({"clamp_tau_max": True} if clamp_tau_max else {}),  # absent when off: earlier runs' files match
+            train_rows, eval_rows, model=None if model is None else str(model), loss=loss, beta=beta,
+            batch_size=batch_size, lr=lr, max_length=max_length, n_layer=n_layer, n_embd=n_embd, seed=seed,
+            **(ada_args if loss in ("ada", "ada-quad") else {}),  # the stock losses do not use them
         )  # fmt: skip
         existing: str | None = get_last_checkpoint(str(run_dir)) if run_dir.is_dir() else None
         if resume:
@@ -579,7 +597,7 @@ def train_lm_dpo(
             "train_runtime_s": float(result.metrics.get("train_runtime", math.nan)),
             "global_step": float(trainer.state.global_step),
         }
-        eval_batch = max(batch_size, 64)
+        eval_batch = batch_size  # the user's: a larger one could run out of memory after training
         z_train = beta * _logratio_margins(trainer, trainer.train_dataset, eval_batch)
         metrics["train_accuracy"] = _pair_accuracy(z_train)
         if eval_rows is not None:

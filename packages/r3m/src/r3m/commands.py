@@ -8,10 +8,12 @@ import dataclasses
 import json
 import math
 import time
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 import torch
+from tqdm.auto import tqdm
 
 from r3m._version import __version__
 from r3m.config import TrainConfig
@@ -382,6 +384,39 @@ def _resumed_dpo_settings(args: argparse.Namespace, base: Path) -> None:
         args.from_config = tuple(d for d in getattr(args, "from_config", ()) if d != dest)  # the run's, as if typed
 
 
+class _LMProgress:
+    """A tqdm bar per loss of a language-model dpo run, and the run's settings written to ``config.json`` at its
+    first optimizer step: once the arguments passed ``train_lm_dpo``'s checks (a refused run leaves no folder),
+    and before the first checkpoint that a ``--resume`` needs."""
+
+    def __init__(self, path: Path, settings: dict[str, Any]) -> None:
+        self.path, self.settings, self.written = path, settings, False
+        self.bar: Any = None
+        self.name: str | None = None
+
+    def of(self, name: str) -> Callable[[int, int, Mapping[str, float]], None]:
+        """The ``progress`` callback of the run of loss ``name``."""
+
+        def progress(step: int, total: int, logs: Mapping[str, float]) -> None:
+            if not self.written:
+                write_json(self.path, self.settings)
+                self.written = True
+            if self.bar is None or self.name != name:
+                self.close()
+                self.bar, self.name = tqdm(total=total, desc=name, unit="step", disable=None, leave=False), name
+                self.bar.n = 0
+            self.bar.update(step - self.bar.n)
+            if "loss" in logs:
+                self.bar.set_postfix(loss=f"{logs['loss']:.4g}", refresh=False)
+
+        return progress
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+
+
 def _check_dpo_out_kind(out: Path | None, *, toy: bool) -> None:
     """Refuse an ``--out`` that holds the other kind of dpo run (the toy's records would replace an LM run's)."""
     if out is None:
@@ -498,21 +533,22 @@ def dpo(args: argparse.Namespace) -> int:
         settings = {"data": str(args.data), "eval_data": None if args.eval_data is None else str(args.eval_data),
                     "model": args.model, "losses": losses, "lam": lam, "beta": beta, "seed": seed, "epochs": epochs,
                     "batch_size": batch_size, "lr": lr, "max_length": args.max_length, "version": __version__}  # fmt: skip
-        if not args.resume:  # before training: what a bare --resume continues (a resume's, once accepted)
-            base.mkdir(parents=True, exist_ok=True)
-            write_json(base / "config.json", settings)
+        earlier = _read_record(base / "results.json") if args.resume else {}
+        if args.resume:  # a resume of some of the run's losses keeps the others in the records
+            settings["losses"] = list(dict.fromkeys([*_read_record(base / "config.json").get("losses", []), *losses]))
+        progress = _LMProgress(base / "config.json", settings)  # the settings are written at the first step
         for name in losses:
             metrics = train_lm_dpo(records, eval_records=eval_records, corrupted=corrupted, model=args.model,
                                    loss=name, lam=lam, beta=beta, epochs=epochs, seed=seed, out_dir=base / name,
                                    device=args.device or "cpu", resume=held[name], batch_size=batch_size, lr=lr,
-                                   max_length=args.max_length)  # fmt: skip
+                                   max_length=args.max_length, progress=progress.of(name))  # fmt: skip
             result[name] = metrics
             rows.append([name, *(metrics.get(k) for k in ("eval_accuracy", "train_accuracy", "outlier_precision",
                                                            "outlier_recall"))])  # fmt: skip
         table = format_table(["loss", "held-out implicit acc", "train acc", "flag precision", "flag recall"], rows)
-        if args.resume:
-            write_json(base / "config.json", settings)
-        write_json(base / "results.json", result)
+        progress.close()
+        write_json(base / "config.json", settings)
+        write_json(base / "results.json", {**earlier, **result})
     if args.toy and args.out is not None:
         write_json(args.out / "config.json", {**config_record, "losses": losses, "lam": lam, "beta": beta,
                                               "seed": seed, "version": __version__})  # fmt: skip

@@ -165,13 +165,18 @@ def _check_context(policy: Any, max_length: int | None, train: Any, held_out: An
 
 
 def _sequence_logps(model: Any, batch: Mapping[str, torch.Tensor]) -> torch.Tensor:
-    """``(2B,)`` summed completion log-probs: a plain forward, ``log_softmax`` and gather (TRL's layout)."""
+    """``(2B,)`` summed completion log-probs ``Σ_t mask_t (logit_t[y_t] − logsumexp(logit_t))`` (TRL's layout), in
+    float32 over 8 sequences at a time: one float32 copy of (8, T−1, V) logits, not two of (2B, T−1, V)."""
     import torch
 
     logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], use_cache=False).logits
-    token_logps = torch.log_softmax(logits[:, :-1].float(), dim=-1)  # (2B, T-1, V)
-    token_logps = token_logps.gather(-1, batch["input_ids"][:, 1:, None])[..., 0]  # (2B, T-1)
-    return (token_logps * batch["completion_mask"][:, 1:]).sum(dim=1)
+    labels, mask = batch["input_ids"][:, 1:], batch["completion_mask"][:, 1:]
+    sums = []
+    for start in range(0, logits.shape[0], 8):
+        rows = logits[start : start + 8, :-1].float()  # (≤8, T-1, V)
+        token_logps = rows.gather(-1, labels[start : start + 8, :, None])[..., 0] - torch.logsumexp(rows, dim=-1)
+        sums.append((token_logps * mask[start : start + 8]).sum(dim=1))
+    return torch.cat(sums)
 
 
 def _logratio_margins(trainer: Any, dataset: Any, batch_size: int) -> np.ndarray[Any, np.dtype[np.float64]]:
@@ -575,7 +580,7 @@ def train_lm_dpo(
             "train_runtime_s": float(result.metrics.get("train_runtime", math.nan)),
             "global_step": float(trainer.state.global_step),
         }
-        eval_batch = max(batch_size, 64)
+        eval_batch = batch_size  # the user's: a larger one could run out of memory after training
         z_train = beta * _logratio_margins(trainer, trainer.train_dataset, eval_batch)
         _write_deltas(run_dir / "deltas.csv", z_train, lam, corrupted)
         metrics["train_accuracy"] = _accuracy(z_train)
