@@ -500,3 +500,20 @@ def test_missing_keys_that_are_not_tied_are_still_reported() -> None:
         "['lm_head.weight', 'x'].",
         "['lm_head.weight'].",
     ]
+
+
+def test_a_rotary_model_is_not_held_to_max_position_embeddings(tmp_path: Path) -> None:
+    # review finding: the context check refused a Llama whose max_position_embeddings is below the pairs' length,
+    # which trains (rotary positions have no table to overflow); GPT-2's learned table is still checked above
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    train, _ = make_text_preferences(4, seed=0)
+    _, tokenizer = build_tiny_model(train, n_embd=32)
+    config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=1,
+                         num_attention_heads=2, num_key_value_heads=2, max_position_embeddings=5,
+                         eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id)  # fmt: skip
+    torch.manual_seed(0)
+    LlamaForCausalLM(config).save_pretrained(tmp_path / "llama")
+    tokenizer.save_pretrained(tmp_path / "llama")
+    metrics = train_lm_dpo(train, out_dir=tmp_path / "run", model=tmp_path / "llama", epochs=1)
+    assert metrics["global_step"] == 1

@@ -172,3 +172,19 @@ class TestBadInput:
 def _re_shape(shape: tuple[int, ...]) -> str:
     """The regex of a shape tuple as Python prints it."""
     return str(shape).replace("(", r"\(").replace(")", r"\)")
+
+
+def test_autocast_is_detected_on_torch_before_2_4(monkeypatch: pytest.MonkeyPatch) -> None:
+    # torch < 2.4: is_autocast_enabled() takes no device type (a TypeError with one) and the CPU has its own flag
+    from adapref.reward_model import _autocast_on
+
+    def old_style(*args: object) -> bool:
+        if args:
+            raise TypeError("is_autocast_enabled() takes 0 positional arguments but 1 was given")
+        return False
+
+    monkeypatch.setattr(torch, "is_autocast_enabled", old_style)
+    monkeypatch.setattr(torch, "is_autocast_cpu_enabled", lambda: True, raising=False)
+    assert _autocast_on("cpu") is True
+    monkeypatch.setattr(torch, "is_autocast_cpu_enabled", lambda: False, raising=False)
+    assert _autocast_on("cpu") is False

@@ -275,6 +275,20 @@ def test_dpo_toy_reports_exact_metrics(tmp_path: Path, capsys: pytest.CaptureFix
     assert json.loads((tmp_path / "results.json").read_text()) == result
 
 
+def _allocations_beyond_memory_are_refused() -> bool:
+    """Linux refuses a 745 GiB allocation at once in overcommit modes 0 (heuristic) and 2; in mode 1 it would be
+    granted and the process killed when it writes the pages."""
+    try:
+        return Path("/proc/sys/vm/overcommit_memory").read_text().strip() in ("0", "2")
+    except OSError:
+        return False
+
+
+_NEEDS_REFUSED_ALLOCATION = pytest.mark.skipif(
+    not _allocations_beyond_memory_are_refused(), reason="this kernel grants a 745 GiB allocation (overcommit)"
+)
+
+
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
@@ -288,9 +302,10 @@ def test_dpo_toy_reports_exact_metrics(tmp_path: Path, capsys: pytest.CaptureFix
         # large for the machine ended in torch's allocator traceback
         (["make-data", "--n", "nan"], "argument --n: must be an integer, got 'nan'"),
         (["demo", "--seed", "abc"], "argument --seed: must be an integer, got 'abc'"),
-        (
+        pytest.param(
             ["make-data", "--n", "100000000000", "--T", "1", "--D", "1", "--out", "never.jsonl"],
             "make-data: not enough memory (tried to allocate 745 GiB); lower --n, --T or --D",
+            marks=_NEEDS_REFUSED_ALLOCATION,
         ),
         (
             ["train-reward", "--data", "x.jsonl", "--val-fraction", "0", "--early-stopping", "val_accuracy"],
@@ -449,7 +464,7 @@ def test_json_output_is_strict_json_without_corrupted_pairs(tmp_path: Path, caps
         strict(path.read_text())
 
 
-@pytest.mark.parametrize("losses", ["sigmoid,kto", " , "])
+@pytest.mark.parametrize("losses", ["sigmoid,kto", " , ", ""])
 def test_dpo_unknown_or_empty_losses_are_refused_before_training(
     losses: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -515,10 +530,22 @@ def test_dpo_bare_resume_continues_the_run_as_begun(tmp_path: Path, capsys: pyte
     assert result["r3m"]["global_step"] == 4  # 16 pairs / the run's batch size 8, over 2 epochs
     assert not (out / "sigmoid").exists()
     assert json.loads((out / "config.json").read_text())["epochs"] == 2
-    # a run of an earlier version (config.json only at the end, here removed): each loss's run_args.json
-    (out / "config.json").unlink()
-    assert main(["dpo", "--data", str(train), "--resume", "--epochs", "3", "--out", str(out), "--json"]) == 0
+    # a run of an earlier version: config.json written at the end, without batch size and lr, the tiny model in
+    # words (review finding: it could not be resumed, "--model (None there, 'tiny GPT-2 from scratch' here)")
+    old_format = {"data": str(train), "model": "tiny GPT-2 from scratch", "losses": ["r3m"], "lam": 0.6, "beta": 0.2,
+                  "seed": 0, "version": "0.1.0.dev0"}  # fmt: skip
+    (out / "config.json").write_text(json.dumps(old_format))
+    assert main(["dpo", "--resume", "--epochs", "3", "--out", str(out), "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["r3m"]["global_step"] == 6
+    (out / "config.json").unlink()  # and one interrupted before it wrote any: each loss's run_args.json
+    assert main(["dpo", "--data", str(train), "--resume", "--epochs", "4", "--out", str(out), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["r3m"]["global_step"] == 8
+    # a --config file's value is given, as a flag is (flag > file > run, as train-reward --resume)
+    conf = tmp_path / "c.json"
+    conf.write_text(json.dumps({"batch_size": 4}))
+    with pytest.raises(SystemExit):
+        main(["dpo", "--resume", "--epochs", "5", "--config", str(conf), "--out", str(out)])
+    assert "--batch-size (8 there, 4 here)" in capsys.readouterr().err
 
 
 def test_dpo_resume_of_some_losses_keeps_the_others_and_a_refused_run_writes_nothing(
@@ -751,10 +778,11 @@ def test_extreme_settings_get_one_line_that_says_what_to_change(
         assert "try another --beta" in err[-1]
 
 
-def test_a_small_lam_is_warned_about_in_audit_and_the_toy(tmp_path: Path) -> None:
+def test_a_small_lam_is_warned_about_in_audit_and_the_toy(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     # the toy without the r3m loss does not use λ: a typed --lam is refused as unused (not as out of range)
     with pytest.raises(SystemExit):
         main(["dpo", "--toy", "--lam", "1.5", "--pairs", "200", "--epochs", "1", "--losses", "sigmoid"])
+    assert "--lam applies to the r3m loss, which --losses does not name (sigmoid)" in capsys.readouterr().err
     # review finding: train-reward and dpo --data warned about a λ that looks like eq. 3.2's 1/n; audit and --toy not
     with pytest.warns(UserWarning, match="lam = 0.01 flags every pair"):
         assert main(["dpo", "--toy", "--lam", "0.01", "--pairs", "200", "--epochs", "1", "--losses", "r3m"]) == 0
@@ -1021,3 +1049,20 @@ def test_an_unwritable_output_names_its_flag(tmp_path: Path, capsys: pytest.Capt
         err = capsys.readouterr().err.strip().splitlines()[-1]
         assert err.endswith(f"{flag}: cannot write there ({blocker} is a file)"), err
         assert ".tmp" not in err
+
+
+def test_a_missing_file_in_a_run_is_not_called_an_unwritable_out(tmp_path: Path) -> None:
+    # review finding: a damaged run (a checkpoint file gone) read as "--out X: cannot write there"
+    import argparse
+
+    from r3m.cli import _unwritable_output
+
+    args = argparse.Namespace(out=tmp_path / "run")
+    read = FileNotFoundError(
+        2, "No such file or directory", str(tmp_path / "run" / "checkpoint-4" / "trainer_state.json")
+    )
+    assert _unwritable_output(args, read) is None
+    temp = FileNotFoundError(2, "No such file or directory", str(tmp_path / "run" / ".config.json.tmp"))
+    assert _unwritable_output(args, temp) == f"--out {tmp_path / 'run'}: cannot write there (No such file or directory)"
+    denied = PermissionError(13, "Permission denied", str(tmp_path / "run"))
+    assert _unwritable_output(args, denied) == f"--out {tmp_path / 'run'}: cannot write there (Permission denied)"

@@ -278,9 +278,11 @@ def tau_report(args: argparse.Namespace) -> int:
         plot = plot if plot.suffix else plot.with_suffix(".png")
         if plot.is_dir():
             raise ValueError(f"--plot {plot} is a folder; give the image file to write, e.g. {plot / 'tau.png'}")
-        if plot.suffix.lower() not in _PLOT_SUFFIXES:  # matplotlib would refuse it only after the work
+        supported = _plot_types()  # matplotlib would refuse a type (or be missing) only after the work
+        if plot.suffix.lower().lstrip(".") not in supported:
             raise ValueError(
-                f"--plot {plot}: the file type must be one of {', '.join(_PLOT_SUFFIXES)}, got {plot.suffix!r}"
+                f"--plot {plot}: the file type must be one of matplotlib's ({', '.join(sorted(supported))}), "
+                f"got {plot.suffix!r}"
             )
     trainer = RewardTrainer.load(args.run / "model.pt")
     if not trainer.config.loss.startswith("ada"):
@@ -321,8 +323,13 @@ def tau_report(args: argparse.Namespace) -> int:
     return 0
 
 
-_PLOT_SUFFIXES = (".png", ".pdf", ".svg", ".jpg", ".jpeg")
-"""Image types ``tau-report --plot`` writes (a subset of matplotlib's, all in its default Agg build)."""
+def _plot_types() -> set[str]:
+    """The file types matplotlib writes (``png``, ``pdf``, ``eps``...); ``ImportError`` naming the extra if absent."""
+    try:
+        from matplotlib.backend_bases import FigureCanvasBase
+    except ImportError as exc:
+        raise ImportError('--plot needs matplotlib: pip install "adapref[plot]"') from exc
+    return set(FigureCanvasBase.get_supported_filetypes())
 
 
 def _plot_histogram(tau: torch.Tensor, config: TrainConfig, path: Path) -> None:
@@ -390,19 +397,23 @@ def _read_record(path: Path) -> dict[str, Any]:
 def _resumed_dpo_settings(args: argparse.Namespace, base: Path) -> None:
     """Fill the options a language-model ``dpo --resume`` leaves out (``None``) from the run in ``base``.
 
-    The run's ``config.json`` (written before its first loss trains) gives every setting; a run from a
-    version that wrote it only at the end has each loss's ``run_args.json``, which gives all but the file
-    paths and the loss list (then the losses whose folders hold a run).
+    The run's ``config.json`` (written at its first step) gives every setting. A run of an earlier version
+    wrote it only at the end, without the batch size, lr and max length and with the tiny model described in
+    words; those come from each loss's ``run_args.json`` (which also serves a run without ``config.json``,
+    its losses then the folders that hold a run).
     """
+    from adapref.lm_dpo import LM_LOSSES, RUN_ARGS
+
     record = _read_record(base / "config.json")
     if "toy" in record:
         return  # the toy's results, refused below
-    if not record:
-        from adapref.lm_dpo import LM_LOSSES, RUN_ARGS
-
-        runs = [name for name in LM_LOSSES if (base / name / RUN_ARGS).is_file()]
-        ada = next((n for n in runs if n in ("ada", "ada-quad")), None)  # its file holds the ada settings
-        record = {**(_read_record(base / (ada or runs[0]) / RUN_ARGS) if runs else {}), "losses": runs or None}
+    recorded = record.get("losses")
+    runs = [n for n in (recorded if isinstance(recorded, list) else LM_LOSSES) if (base / str(n) / RUN_ARGS).is_file()]
+    ada = next((n for n in runs if n in ("ada", "ada-quad")), None)  # its file holds the ada settings
+    run_args = _read_record(base / str(ada or runs[0]) / RUN_ARGS) if runs else {}
+    record = {**run_args, "losses": runs or None, **record}
+    if record.get("model") == "tiny GPT-2 from scratch":  # how an earlier version's config.json said None
+        record["model"] = None
     losses = args.losses if args.losses is not None else record.get("losses")
     names = losses.split(",") if isinstance(losses, str) else losses if isinstance(losses, list) else []
     dests = _DPO_RESUMED + (_DPO_ADA_RESUMED if {"ada", "ada-quad"} & {str(n).strip() for n in names} else ())
@@ -471,7 +482,7 @@ def dpo(args: argparse.Namespace) -> int:
         _resumed_dpo_settings(args, base)
     seed = 0 if args.seed is None else args.seed
     beta = 0.1 if args.beta is None else args.beta
-    names = [s.strip() for s in (args.losses or "sigmoid,ada").split(",") if s.strip()]
+    names = [s.strip() for s in (args.losses if args.losses is not None else "sigmoid,ada").split(",") if s.strip()]
     if args.data is None and not args.toy:
         raise ValueError("give --data FILE.jsonl (TRL prompt/chosen/rejected) or --toy (the exact bandit)")
     if args.toy:
@@ -487,8 +498,6 @@ def dpo(args: argparse.Namespace) -> int:
     if args.out is not None and args.out.exists() and not args.out.is_dir():
         raise ValueError(f"--out {args.out} is a file; give a folder (one subfolder per loss)")
     _check_dpo_out_kind(args.out if args.toy else base, toy=args.toy)
-    if args.toy and args.pairs is not None and args.pairs < 2:  # Ada-DPO's τ-strength Spearman needs two
-        raise ValueError(f"--pairs must be an int >= 2, got {args.pairs}")
     if args.toy:
         if args.device not in (None, "cpu"):
             raise ValueError(
@@ -505,6 +514,8 @@ def dpo(args: argparse.Namespace) -> int:
         known = LM_LOSSES
     if not names or any(n not in known for n in names):  # before any training, not after the losses before it
         raise ValueError(f"--losses must be a comma list of {', '.join(known)}, got {args.losses!r}")
+    if args.toy and args.pairs is not None and args.pairs < 2 and "ada" in names:  # its τ-strength Spearman needs 2
+        raise ValueError(f"--pairs must be an int >= 2 with the ada loss, got {args.pairs}")
     twice = next((n for n in names if names.count(n) > 1), None)
     if twice is not None:  # one run folder (and one table row) per loss
         raise ValueError(f"--losses names {twice} twice: give each loss once, got {args.losses!r}")

@@ -158,10 +158,18 @@ def _check_int(name: str, value: object, low: int) -> int:
 
 
 def _check_context(policy: Any, max_length: int | None, train: Any, held_out: Any) -> None:
-    """``ValueError`` when a tokenized pair is longer than the model's positions (its embedding would fail)."""
+    """``ValueError`` when a tokenized pair is longer than the model's learned position table (GPT-2's ``wpe``),
+    whose lookup would fail inside torch. Rotary models (Llama, Qwen) have no table to overflow: not checked."""
+    import torch
+
     limit = getattr(policy.config, "max_position_embeddings", None)
     if not isinstance(limit, int) or (max_length is not None and max_length <= limit):
         return  # TRL truncates every sequence to max_length
+    tokens = policy.get_input_embeddings()
+    if not any(
+        isinstance(m, torch.nn.Embedding) and m is not tokens and m.num_embeddings == limit for m in policy.modules()
+    ):
+        return
     for name, dataset in (("train_records", train), ("eval_records", held_out)):
         if dataset is None:
             continue

@@ -471,13 +471,13 @@ def _unwritable_output(args: argparse.Namespace, exc: OSError) -> str | None:
         if path is None:
             continue
         out = Path(path)
-        for name in names:  # the output, in it, its atomic write's temporary sibling, or a folder on the way
-            if (
-                name.is_relative_to(out)
-                or out.is_relative_to(name)
-                or (name.parent == out.parent and name.name.startswith(f".{out.name}."))
-            ):
-                blocking = next((a for a in out.parents if a.is_file()), None)  # a file where a folder must be
+        blocking = next((a for a in out.parents if a.is_file()), None)  # a file where a folder must be
+        for name in names:
+            sibling = name.parent == out.parent and name.name.startswith(f".{out.name}.")  # an atomic write's
+            on_the_way = name.is_relative_to(out) or out.is_relative_to(name)  # the output, in it, a folder above
+            # a missing file in --out is a read (a run's damaged checkpoint), not a write: left as it is
+            writing = not isinstance(exc, FileNotFoundError) or name.name.endswith(".tmp") or blocking is not None
+            if sibling or (on_the_way and writing):
                 reason = f"{blocking} is a file" if blocking is not None else exc.strerror or type(exc).__name__
                 return f"{flag} {path}: cannot write there ({reason})"
     return None
@@ -498,8 +498,14 @@ def _missing_input(args: argparse.Namespace, exc: OSError) -> str | None:
     return None
 
 
-# the options that size a command's work, named when it runs out of memory
-_SIZE_FLAGS = {"make-data": "--n, --T or --D (or --seg-len)", "dpo": "--pairs (--toy) or --batch-size / --max-length"}
+# what to change when a command runs out of memory (the options that size its work)
+_SIZE_FLAGS = {
+    "make-data": "lower --n, --T or --D (or --seg-len)",
+    "dpo": "lower --pairs (--toy) or --batch-size / --max-length",
+    "train-reward": "lower --batch-size or the size of --data",
+    "bench": "try --quick",
+    "demo": "free some memory (the demo's sizes are fixed)",
+}
 
 
 def _out_of_memory(exc: BaseException) -> str | None:
@@ -547,7 +553,9 @@ def _dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace, argv: l
         size = _out_of_memory(exc)
         if size is None:
             raise
-        parser.error(f"{args.command}: not enough memory{size}; lower {_SIZE_FLAGS.get(args.command, '--batch-size')}")
+        parser.error(
+            f"{args.command}: not enough memory{size}; {_SIZE_FLAGS.get(args.command, 'use a smaller --data')}"
+        )
     except KeyboardInterrupt:  # one line, not a traceback; the checkpoints written so far stay
         resumable = args.command in _RESUMABLE and not getattr(args, "toy", False)
         hint = (

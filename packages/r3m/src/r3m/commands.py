@@ -358,30 +358,34 @@ def _read_record(path: Path) -> dict[str, Any]:
 
 
 def _resumed_dpo_settings(args: argparse.Namespace, base: Path) -> None:
-    """Fill the options a language-model ``dpo --resume`` does not type from the run in ``base``.
+    """Fill the options a language-model ``dpo --resume`` leaves out from the run in ``base``: a flag, then a
+    ``--config`` file's value, then the run's (as ``train-reward --resume``).
 
-    The run's ``config.json`` (written before its first loss trains) gives every setting; a run from a
-    version that wrote it only at the end has each loss's ``run_args.json``, which gives all but the file
-    paths and the loss list (then the losses whose folders hold a run).
+    The run's ``config.json`` (written at its first step) gives every setting. A run of an earlier version
+    wrote it only at the end, without the batch size, lr and max length and with the tiny model described in
+    words; those come from each loss's ``run_args.json`` (which also serves a run without ``config.json``,
+    its losses then the folders that hold a run).
     """
+    from r3m.lm_dpo import LM_LOSSES, RUN_ARGS
+
     record = _read_record(base / "config.json")
     if "toy" in record:
         return  # the toy's results, refused below
-    if not record:
-        from r3m.lm_dpo import LM_LOSSES, RUN_ARGS
-
-        runs = [name for name in LM_LOSSES if (base / name / RUN_ARGS).is_file()]
-        record = {**(_read_record(base / runs[0] / RUN_ARGS) if runs else {}), "losses": runs or None}
+    recorded = record.get("losses")
+    runs = [n for n in (recorded if isinstance(recorded, list) else LM_LOSSES) if (base / str(n) / RUN_ARGS).is_file()]
+    run_args = _read_record(base / str(runs[0]) / RUN_ARGS) if runs else {}
+    record = {**run_args, "losses": runs or None, **record}
+    if record.get("model") == "tiny GPT-2 from scratch":  # how an earlier version's config.json said None
+        record["model"] = None
     for dest, key in _DPO_RESUMED:
         value = record.get(key)
-        if typed(args, dest) or value is None:
+        if getattr(args, dest, None) is not None or value is None:  # given (flag or --config), or not recorded
             continue
         if dest == "losses":
             value = ",".join(value) if isinstance(value, list) else value
         elif dest in ("data", "eval_data"):
             value = Path(value)
         setattr(args, dest, value)
-        args.from_config = tuple(d for d in getattr(args, "from_config", ()) if d != dest)  # the run's, as if typed
 
 
 class _LMProgress:
@@ -434,7 +438,7 @@ def dpo(args: argparse.Namespace) -> int:
         _resumed_dpo_settings(args, base)
     seed = 0 if args.seed is None else args.seed
     beta = 0.1 if args.beta is None else args.beta
-    losses = [s.strip() for s in (args.losses or "r3m,sigmoid").split(",") if s.strip()]
+    losses = [s.strip() for s in (args.losses if args.losses is not None else "r3m,sigmoid").split(",") if s.strip()]
     if args.data is None and not args.toy:
         raise ValueError("give --data FILE.jsonl (TRL prompt/chosen/rejected) or --toy (the exact bandit)")
     if args.toy:

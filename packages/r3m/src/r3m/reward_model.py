@@ -21,6 +21,14 @@ __all__ = ["SegmentRewardModel"]
 _ACTIVATIONS: dict[str, type[nn.Module]] = {"relu": nn.ReLU, "tanh": nn.Tanh, "gelu": nn.GELU, "silu": nn.SiLU}
 
 
+def _autocast_on(device_type: str) -> bool:
+    """Whether autocast is on for ``device_type`` (torch < 2.4 takes no argument and has a CPU variant)."""
+    try:
+        return bool(torch.is_autocast_enabled(device_type))
+    except TypeError:
+        return bool(torch.is_autocast_enabled() or torch.is_autocast_cpu_enabled())
+
+
 class SegmentRewardModel(nn.Module):
     """Per-step MLP reward ``r_φ(x_t)``, discounted and summed over a segment's (unmasked) steps.
 
@@ -125,7 +133,7 @@ class SegmentRewardModel(nn.Module):
             )
             raise ValueError(f"x must have shape (B, T, {width}), got {shown}")
         weight = next(self.parameters())
-        if x.dtype != weight.dtype and not torch.is_autocast_enabled(x.device.type):  # (autocast casts both)
+        if x.dtype != weight.dtype and not _autocast_on(x.device.type):  # (autocast casts both)
             # torch would say "mat1 and mat2 must have the same dtype"
             raise ValueError(
                 f"x must have the model's dtype {weight.dtype}, got {x.dtype} (convert with x.to({weight.dtype}))"
