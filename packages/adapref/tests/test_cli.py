@@ -1144,3 +1144,28 @@ def test_a_missing_file_in_a_run_is_not_called_an_unwritable_out(tmp_path: Path)
     assert _unwritable_output(args, temp) == f"--out {tmp_path / 'run'}: cannot write there (No such file or directory)"
     denied = PermissionError(13, "Permission denied", str(tmp_path / "run"))
     assert _unwritable_output(args, denied) == f"--out {tmp_path / 'run'}: cannot write there (Permission denied)"
+
+
+def test_dpo_resume_is_checked_for_every_loss_first_and_keeps_the_ada_settings(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # review findings: a resume refused at its second loss had trained the first and rewritten config.json;
+    # resuming the stock losses alone recorded the default ada settings (the next bare resume was refused)
+    pytest.importorskip("trl")
+    train = _text_pairs(tmp_path / "train.jsonl", 16)
+    out = tmp_path / "dpo"
+    base = ["dpo", "--data", str(train), "--batch-size", "8", "--out", str(out)]
+    assert main([*base, "--losses", "sigmoid,ada", "--rho0", "0.2", "--tau-max", "3", "--epochs", "1"]) == 0
+    before = (out / "config.json").read_text()
+    with pytest.raises(SystemExit):
+        main([*base, "--resume", "--rho0", "0.3", "--epochs", "2"])
+    assert "--rho0=0.3 (the run has 0.2)" in capsys.readouterr().err
+    assert json.loads((out / "results.json").read_text())["sigmoid"]["global_step"] == 2  # not trained on
+    assert (out / "config.json").read_text() == before
+    assert main(["dpo", "--resume", "--losses", "sigmoid", "--epochs", "2", "--out", str(out)]) == 0
+    settings = json.loads((out / "config.json").read_text())
+    assert (settings["rho0"], settings["tau_max"], settings["losses"]) == (0.2, 3.0, ["sigmoid", "ada"])
+    capsys.readouterr()
+    assert main(["dpo", "--resume", "--epochs", "2", "--out", str(out), "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["ada"]["global_step"] == 4

@@ -517,3 +517,20 @@ def test_a_rotary_model_is_not_held_to_max_position_embeddings(tmp_path: Path) -
     tokenizer.save_pretrained(tmp_path / "llama")
     metrics = train_lm_dpo(train, out_dir=tmp_path / "run", model=tmp_path / "llama", epochs=1)
     assert metrics["global_step"] == 1
+
+
+def test_an_opt_models_offset_position_table_is_still_checked(tmp_path: Path) -> None:
+    # review finding: OPT's learned table has max_position_embeddings + 2 rows; the check missed it and the run
+    # crashed with an IndexError inside torch
+    from transformers import OPTConfig, OPTForCausalLM
+
+    train, _ = make_text_preferences(4, seed=0)
+    _, tokenizer = build_tiny_model(train, n_embd=32)
+    config = OPTConfig(vocab_size=len(tokenizer), hidden_size=32, ffn_dim=64, num_hidden_layers=1,
+                       num_attention_heads=2, word_embed_proj_dim=32, max_position_embeddings=5,
+                       eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id)  # fmt: skip
+    torch.manual_seed(0)
+    OPTForCausalLM(config).save_pretrained(tmp_path / "opt")
+    tokenizer.save_pretrained(tmp_path / "opt")
+    with pytest.raises(ValueError, match=r"holds a pair of 6 tokens .* model's 5 positions; set max_length <= 5"):
+        train_lm_dpo(train, out_dir=tmp_path / "run", model=tmp_path / "opt", epochs=1)

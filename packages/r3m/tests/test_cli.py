@@ -1066,3 +1066,31 @@ def test_a_missing_file_in_a_run_is_not_called_an_unwritable_out(tmp_path: Path)
     assert _unwritable_output(args, temp) == f"--out {tmp_path / 'run'}: cannot write there (No such file or directory)"
     denied = PermissionError(13, "Permission denied", str(tmp_path / "run"))
     assert _unwritable_output(args, denied) == f"--out {tmp_path / 'run'}: cannot write there (Permission denied)"
+
+
+def test_dpo_resume_is_checked_for_every_loss_first_and_may_add_a_loss(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # review findings: a resume refused at its second loss had trained the first and rewritten config.json
+    # (the run then resumed neither way); a loss could not be added on its own (--resume), and a new run of
+    # another loss into the --out replaced the run's records
+    pytest.importorskip("trl")
+    train = tmp_path / "train.jsonl"
+    assert main(["make-data", "--source", "text", "--n", "16", "--out", str(train)]) == 0
+    out = tmp_path / "dpo"
+    base = ["dpo", "--data", str(train), "--epochs", "1", "--batch-size", "8", "--out", str(out)]
+    assert main([*base, "--losses", "r3m", "--lam", "0.6"]) == 0
+    before = (out / "config.json").read_text()
+    with pytest.raises(SystemExit):
+        main([*base, "--resume", "--losses", "sigmoid,r3m", "--lam", "0.5"])
+    assert "--lam (0.6 there, 0.5 here)" in capsys.readouterr().err
+    assert not (out / "sigmoid").exists()
+    assert (out / "config.json").read_text() == before
+    with pytest.raises(SystemExit):
+        main([*base, "--losses", "ipo"])
+    assert "holds the checkpoints of an earlier run; pass --resume to continue it (or to add a loss" in (
+        capsys.readouterr().err
+    )
+    assert main(["dpo", "--resume", "--losses", "ipo", "--out", str(out)]) == 0
+    assert set(json.loads((out / "results.json").read_text())) == {"r3m", "ipo"}
+    assert json.loads((out / "config.json").read_text())["losses"] == ["r3m", "ipo"]

@@ -432,6 +432,28 @@ def _resumed_dpo_settings(args: argparse.Namespace, base: Path) -> None:
         setattr(args, dest, value)
 
 
+def _check_held_runs(base: Path, expected: dict[str, dict[str, Any]]) -> None:
+    """``ValueError`` naming each setting of a resumed loss that differs from its ``run_args.json``, for every held
+    loss before any trains: ``train_lm_dpo`` checks its own loss only, after the losses before it have trained
+    and the run's records changed."""
+    from adapref.lm_dpo import RUN_ARGS
+
+    for name, want in expected.items():
+        saved = _read_record(base / name / RUN_ARGS)
+        if not saved:  # a run of a version without the file: nothing to compare with
+            continue
+        differ = [k for k, v in want.items() if saved.get(k, False if k == "clamp_tau_max" else None) != v]
+        if differ:
+            shown = ", ".join(
+                f"{k} (other content)" if k.endswith("_records") else f"{k}={want[k]!r} (the run has {saved.get(k)!r})"
+                for k in differ
+            )
+            raise ValueError(  # worded as train_lm_dpo's own check (the CLI names the flags)
+                f"resume=True with other arguments than the run in {base / name}: {shown}; resume with the run's "
+                "arguments, or start a new run in another out_dir"
+            )
+
+
 class _LMProgress:
     """A tqdm bar per loss of a language-model dpo run, and the run's settings written to ``config.json`` at its
     first optimizer step: once the arguments passed ``train_lm_dpo``'s checks (a refused run leaves no folder),
@@ -449,13 +471,17 @@ class _LMProgress:
             if not self.written:
                 write_json(self.path, self.settings)
                 self.written = True
-            if self.bar is None or self.name != name:
+            if self.name != name:
                 self.close()
                 self.bar, self.name = tqdm(total=total, desc=name, unit="step", disable=None, leave=False), name
                 self.bar.n = 0
+            if self.bar is None:  # this loss's bar closed at its last step (TRL logs once more after it)
+                return
             self.bar.update(step - self.bar.n)
             if "loss" in logs:
                 self.bar.set_postfix(loss=f"{logs['loss']:.4g}", refresh=False)
+            if step >= total:  # closed before the final scoring pass and its warnings
+                self.close()
 
         return progress
 
@@ -589,14 +615,18 @@ def dpo(args: argparse.Namespace) -> int:
         )
         # Every loss's folder checked before the first trains. With --resume a loss resumes from its last
         # checkpoint, and one interrupted before its first checkpoint (or never started) starts afresh.
-        held = {name: has_checkpoint(base / name) for name in names}
-        if args.resume and not any(held.values()):
+        # The run's recorded losses count too: a resume may add a loss, and a new run may not replace their records.
+        recorded = _read_record(base / "config.json").get("losses")
+        run_losses = [*(n for n in (recorded if isinstance(recorded, list) else []) if isinstance(n, str)), *names]
+        run_held = {name: has_checkpoint(base / name) for name in dict.fromkeys(run_losses)}
+        held = {name: run_held[name] for name in names}
+        if args.resume and not any(run_held.values()):
             raise ValueError(f"--resume needs the checkpoints of a run in {base}/<loss>; none were found")
-        if not args.resume and any(held.values()):
-            first = next(name for name in names if held[name])
+        if not args.resume and any(run_held.values()):
+            first = next(name for name in run_held if run_held[name])
             raise ValueError(
-                f"{base / first} holds the checkpoints of an earlier run; pass --resume to continue it, or "
-                "choose another --out"
+                f"{base / first} holds the checkpoints of an earlier run; pass --resume to continue it (or to add "
+                "a loss to it), or choose another --out"
             )
         tau0 = 0.1 if args.tau0 is None else args.tau0
         batch_size = 16 if args.batch_size is None else args.batch_size
@@ -613,6 +643,23 @@ def dpo(args: argparse.Namespace) -> int:
                     "tau_max": tau_max, "solver": solver_args["solver"], "n_iter": solver_args["n_iter"] if newton else None,
                     "clamp_tau_max": bool(args.clamp_tau_max), "seed": seed, "epochs": epochs, "batch_size": batch_size,
                     "lr": lr, "max_length": args.max_length, "version": __version__}  # fmt: skip
+        if args.resume:  # every held loss checked before the first trains (a refusal at the second came too late)
+            from adapref.lm_dpo import _run_arguments
+            from adapref.lm_text import check_records
+
+            fingerprints = _run_arguments(check_records(records, "train_records"),
+                                          None if eval_records is None else check_records(eval_records, "eval_records"))  # fmt: skip
+            common = {"model": None if args.model is None else str(args.model), "beta": beta, "batch_size": batch_size,
+                      "lr": lr, "max_length": args.max_length, "seed": seed, **fingerprints}  # fmt: skip
+            ada = {"rho0": rho0, "tau0": tau0, "tau_max": tau_max, **solver_args}
+            _check_held_runs(base, {name: {**common, "loss": name,
+                                           **(ada if name in ("ada", "ada-quad") else {}),
+                                           **({"clamp_tau_max": bool(args.clamp_tau_max)} if name == "ada-quad" else {})}
+                                    for name in names if held[name]})  # fmt: skip
+            previous = _read_record(base / "config.json")  # the ada settings of a resume that trains no ada loss
+            kept = [k for k in _DPO_ADA_RESUMED if k in previous and not (
+                {"ada", "ada-quad"} & set(names) if k != "clamp_tau_max" else "ada-quad" in names)]  # fmt: skip
+            settings.update({k: previous[k] for k in kept})
         earlier = _read_record(base / "results.json") if args.resume else {}
         if args.resume:  # a resume of some of the run's losses keeps the others in the records
             settings["losses"] = list(dict.fromkeys([*_read_record(base / "config.json").get("losses", []), *names]))

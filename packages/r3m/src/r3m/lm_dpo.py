@@ -153,8 +153,9 @@ def _check_context(policy: Any, max_length: int | None, train: Any, held_out: An
     if not isinstance(limit, int) or (max_length is not None and max_length <= limit):
         return  # TRL truncates every sequence to max_length
     tokens = policy.get_input_embeddings()
-    if not any(
-        isinstance(m, torch.nn.Embedding) and m is not tokens and m.num_embeddings == limit for m in policy.modules()
+    if not any(  # GPT-2's wpe has limit rows, OPT's limit + 2 (an offset of 2)
+        isinstance(m, torch.nn.Embedding) and m is not tokens and limit <= m.num_embeddings <= limit + 2
+        for m in policy.modules()
     ):
         return
     for name, dataset in (("train_records", train), ("eval_records", held_out)):
