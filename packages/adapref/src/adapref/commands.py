@@ -188,11 +188,8 @@ def train_reward(args: argparse.Namespace) -> int:
     config: TrainConfig = args.train_config
     out = args.out or Path("runs") / "reward"
     val_fraction, ragged = 0.1 if args.val_fraction is None else args.val_fraction, args.ragged
-    if args.resume and (out / "config.json").is_file():  # the run's split and data reading, unless given
-        try:
-            recorded = json.loads((out / "config.json").read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            recorded = {}
+    if args.resume:  # the run's split and data reading, unless given
+        recorded = _read_record(out / "config.json")
         if args.val_fraction is None and isinstance(recorded.get("val_fraction"), (int, float)):
             val_fraction = float(recorded["val_fraction"])
         ragged = ragged or recorded.get("ragged") is True
@@ -379,7 +376,7 @@ def has_checkpoint(run_dir: Path) -> bool:
     return get_last_checkpoint(str(run_dir)) is not None
 
 
-# dpo's settings that a --resume of a language-model run takes from the run when not typed: (option, record key);
+# dpo's settings that a --resume of a language-model run takes from the run when not given (option = record key);
 # the ada losses' own only when the run trains one, --n-iter only with a Newton solver
 _DPO_RESUMED = ("data", "eval_data", "model", "losses", "beta", "seed", "batch_size", "lr", "max_length")
 _DPO_ADA_RESUMED = ("rho0", "tau0", "tau_max", "solver", "n_iter", "clamp_tau_max")
@@ -616,7 +613,8 @@ def dpo(args: argparse.Namespace) -> int:
         # Every loss's folder checked before the first trains. With --resume a loss resumes from its last
         # checkpoint, and one interrupted before its first checkpoint (or never started) starts afresh.
         # The run's recorded losses count too: a resume may add a loss, and a new run may not replace their records.
-        recorded = _read_record(base / "config.json").get("losses")
+        run_record = _read_record(base / "config.json")  # read once: nothing writes it before training
+        recorded = run_record.get("losses")
         run_losses = [*(n for n in (recorded if isinstance(recorded, list) else []) if isinstance(n, str)), *names]
         run_held = {name: has_checkpoint(base / name) for name in dict.fromkeys(run_losses)}
         held = {name: run_held[name] for name in names}
@@ -656,13 +654,12 @@ def dpo(args: argparse.Namespace) -> int:
                                            **(ada if name in ("ada", "ada-quad") else {}),
                                            **({"clamp_tau_max": bool(args.clamp_tau_max)} if name == "ada-quad" else {})}
                                     for name in names if held[name]})  # fmt: skip
-            previous = _read_record(base / "config.json")  # the ada settings of a resume that trains no ada loss
-            kept = [k for k in _DPO_ADA_RESUMED if k in previous and not (
+            kept = [k for k in _DPO_ADA_RESUMED if k in run_record and not (  # those of a resume training no ada loss
                 {"ada", "ada-quad"} & set(names) if k != "clamp_tau_max" else "ada-quad" in names)]  # fmt: skip
-            settings.update({k: previous[k] for k in kept})
+            settings.update({k: run_record[k] for k in kept})
         earlier = _read_record(base / "results.json") if args.resume else {}
         if args.resume:  # a resume of some of the run's losses keeps the others in the records
-            settings["losses"] = list(dict.fromkeys([*_read_record(base / "config.json").get("losses", []), *names]))
+            settings["losses"] = list(run_held)  # the recorded losses, then the new ones
         progress = _LMProgress(base / "config.json", settings)  # the settings are written at the first step
         for name in names:
             metrics = train_lm_dpo(records, eval_records=eval_records, model=args.model, loss=name, rho0=rho0,

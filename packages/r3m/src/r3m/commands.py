@@ -210,11 +210,8 @@ def train_reward(args: argparse.Namespace) -> int:
     out = args.out or Path("runs") / "reward"
     check_run_folder(out, args.resume)  # before anything is written to --out
     val_fraction, ragged = 0.1 if args.val_fraction is None else args.val_fraction, args.ragged
-    if args.resume and (out / "config.json").is_file():  # the run's split and data reading, unless given
-        try:
-            recorded = json.loads((out / "config.json").read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            recorded = {}
+    if args.resume:  # the run's split and data reading, unless given
+        recorded = _read_record(out / "config.json")
         if args.val_fraction is None and isinstance(recorded.get("val_fraction"), (int, float)):
             val_fraction = float(recorded["val_fraction"])
         ragged = ragged or recorded.get("ragged") is True
@@ -342,10 +339,8 @@ def has_checkpoint(run_dir: Path) -> bool:
     return get_last_checkpoint(str(run_dir)) is not None
 
 
-# dpo's settings that a --resume of a language-model run takes from the run when not typed: (option, record key)
-_DPO_RESUMED = (("data", "data"), ("eval_data", "eval_data"), ("model", "model"), ("losses", "losses"), ("lam", "lam"),
-                ("beta", "beta"), ("seed", "seed"), ("batch_size", "batch_size"), ("lr", "lr"),
-                ("max_length", "max_length"))  # fmt: skip
+# dpo's settings that a --resume of a language-model run takes from the run when not given (option = record key)
+_DPO_RESUMED = ("data", "eval_data", "model", "losses", "lam", "beta", "seed", "batch_size", "lr", "max_length")
 
 
 def _read_record(path: Path) -> dict[str, Any]:
@@ -377,8 +372,8 @@ def _resumed_dpo_settings(args: argparse.Namespace, base: Path) -> None:
     record = {**run_args, "losses": runs or None, **record}
     if record.get("model") == "tiny GPT-2 from scratch":  # how an earlier version's config.json said None
         record["model"] = None
-    for dest, key in _DPO_RESUMED:
-        value = record.get(key)
+    for dest in _DPO_RESUMED:  # each option's record key is its own name
+        value = record.get(dest)
         if getattr(args, dest, None) is not None or value is None:  # given (flag or --config), or not recorded
             continue
         if dest == "losses":
@@ -550,7 +545,8 @@ def dpo(args: argparse.Namespace) -> int:
         # Every loss's folder checked before the first trains. With --resume a loss resumes from its last
         # checkpoint, and one interrupted before its first checkpoint (or never started) starts afresh.
         # The run's recorded losses count too: a resume may add a loss, and a new run may not replace their records.
-        recorded = _read_record(base / "config.json").get("losses")
+        run_record = _read_record(base / "config.json")  # read once: nothing writes it before training
+        recorded = run_record.get("losses")
         run_losses = [*(n for n in (recorded if isinstance(recorded, list) else []) if isinstance(n, str)), *losses]
         run_held = {name: has_checkpoint(base / name) for name in dict.fromkeys(run_losses)}
         held = {name: run_held[name] for name in losses}
@@ -582,7 +578,7 @@ def dpo(args: argparse.Namespace) -> int:
                                     for name in losses if held[name]})  # fmt: skip
         earlier = _read_record(base / "results.json") if args.resume else {}
         if args.resume:  # a resume of some of the run's losses keeps the others in the records
-            settings["losses"] = list(dict.fromkeys([*_read_record(base / "config.json").get("losses", []), *losses]))
+            settings["losses"] = list(run_held)  # the recorded losses, then the new ones
         progress = _LMProgress(base / "config.json", settings)  # the settings are written at the first step
         for name in losses:
             metrics = train_lm_dpo(records, eval_records=eval_records, corrupted=corrupted, model=args.model,
