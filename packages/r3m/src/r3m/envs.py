@@ -14,8 +14,6 @@ from __future__ import annotations
 import contextlib
 import importlib
 import logging
-import math
-import numbers
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -23,6 +21,8 @@ from typing import Any, Literal
 
 import numpy as np
 import torch
+
+from r3m.teachers import _real
 
 __all__ = ["SegmentPool", "collect_segments"]
 
@@ -120,7 +120,8 @@ def collect_segments(
 
     Args:
         env_id: A gymnasium id with a bounded continuous (``Box``) action space and a ``Box``
-            observation (flattened into the features when it has more than one dimension): classic control ``Pendulum-v1``, ``MountainCarContinuous-v0`` or MuJoCo
+            observation (flattened into the features when it has more than one dimension): classic
+            control ``Pendulum-v1``, ``MountainCarContinuous-v0`` or MuJoCo
             ``HalfCheetah-v5``, ``Hopper-v5``, ``Walker2d-v5``, ``Ant-v5``...
         n_segments: Segments to collect, ``>= 1``.
         seg_len: Steps per segment ``T``, ``>= 1`` and at most the episode time limit. The paper
@@ -171,12 +172,8 @@ def collect_segments(
         raise ValueError(f"seg_len must be an int >= 1, got {seg_len!r}")
     if policy not in ("random", "noisy-sine"):
         raise ValueError(f"policy must be 'random' or 'noisy-sine', got {policy!r}")
-    value: object = noise  # a bool, a string or None are not a noise level
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, numbers.Real)
-        or not (math.isfinite(value) and float(value) >= 0)
-    ):
+    noise_level = _real(noise)  # the teachers' check: a finite real, not a bool, a string or None
+    if noise_level is None or noise_level < 0:
         raise ValueError(f"noise must be a finite float >= 0, got {noise!r}")
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:  # None would give a new pool each call
         raise ValueError(f"seed must be an int >= 0, got {seed!r}")
