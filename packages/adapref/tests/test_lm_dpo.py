@@ -25,6 +25,7 @@ import torch
 import torch.nn.functional as F
 from transformers import AutoModelForCausalLM
 
+import adapref.lm_dpo as lm_dpo
 import adapref.lm_text as lm_text
 from adapref.lm_dpo import (
     LM_LOSSES,
@@ -341,6 +342,15 @@ class TestTrainLmDpo:
         other, _ = make_text_preferences(16, seed=1)
         with pytest.raises(ValueError, match=r"train_records \(other content\)"):
             train_lm_dpo(other, out_dir=tmp_path, epochs=3, batch_size=8, resume=True)
+        # the same check on its own (the CLI checks every held loss with it before any trains): it accepts the
+        # run's arguments, train_lm_dpo's defaults filling those not given, and refuses what train_lm_dpo refuses
+        lm_dpo._check_resume(tmp_path, train, batch_size=8)
+        with pytest.raises(ValueError, match=r"n_embd=32 \(the run has 64\), rho0=0\.2 \(the run has 0\.1\)"):
+            lm_dpo._check_resume(tmp_path, train, batch_size=8, rho0=0.2, n_embd=32)
+        with pytest.raises(ValueError, match=r"^resume=True .*: clamp_tau_max=True \(the run has None\);"):
+            lm_dpo._check_resume(tmp_path, train, batch_size=8, clamp_tau_max=True)
+        with pytest.raises(TypeError, match=r"\['epochs'\]"):
+            lm_dpo._check_resume(tmp_path, train, batch_size=8, epochs=2)
         # a finished run resumed trains nothing and reports the run's mean loss (TRL's own figure was 0)
         again = train_lm_dpo(train, out_dir=tmp_path, epochs=2, batch_size=8, resume=True)
         assert again["train_loss"] == pytest.approx(resumed["train_loss"], rel=1e-6)

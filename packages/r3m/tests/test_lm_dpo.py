@@ -192,6 +192,17 @@ class TestTrainLmDpo:
         other, _ = make_text_preferences(16, seed=1)
         with pytest.raises(ValueError, match=r"train_records \(other content\)"):
             train_lm_dpo(other, out_dir=tmp_path, epochs=2, batch_size=8, resume=True)
+        # the same check on its own (the CLI checks every held loss with it before any trains): it accepts the
+        # run's arguments, train_lm_dpo's defaults filling those not given, and refuses what train_lm_dpo refuses
+        lm_dpo._check_resume(tmp_path, train, batch_size=8)
+        with pytest.raises(ValueError, match=r"lam \(0.5 there, 0.6 here\)"):
+            lm_dpo._check_resume(tmp_path, train, batch_size=8, lam=0.6)
+        with pytest.raises(ValueError, match=r"eps \(0.1 there, 0.2 here\); n_embd \(64 there, 32 here\)"):
+            lm_dpo._check_resume(tmp_path, train, batch_size=8, eps=0.2, n_embd=32)
+        with pytest.raises(ValueError, match=r"corrupted \(other content\)"):
+            lm_dpo._check_resume(tmp_path, train, corrupted=[True] * 16, batch_size=8)
+        with pytest.raises(TypeError, match=r"\['epochs'\]"):
+            lm_dpo._check_resume(tmp_path, train, batch_size=8, epochs=2)
         (tmp_path / "file").write_text("x")
         with pytest.raises(ValueError, match="is a file"):
             train_lm_dpo(train, out_dir=tmp_path / "file", epochs=1, batch_size=8)

@@ -429,28 +429,6 @@ def _resumed_dpo_settings(args: argparse.Namespace, base: Path) -> None:
         setattr(args, dest, value)
 
 
-def _check_held_runs(base: Path, expected: dict[str, dict[str, Any]]) -> None:
-    """``ValueError`` naming each setting of a resumed loss that differs from its ``run_args.json``, for every held
-    loss before any trains: ``train_lm_dpo`` checks its own loss only, after the losses before it have trained
-    and the run's records changed."""
-    from adapref.lm_dpo import RUN_ARGS
-
-    for name, want in expected.items():
-        saved = _read_record(base / name / RUN_ARGS)
-        if not saved:  # a run of a version without the file: nothing to compare with
-            continue
-        differ = [k for k, v in want.items() if saved.get(k, False if k == "clamp_tau_max" else None) != v]
-        if differ:
-            shown = ", ".join(
-                f"{k} (other content)" if k.endswith("_records") else f"{k}={want[k]!r} (the run has {saved.get(k)!r})"
-                for k in differ
-            )
-            raise ValueError(  # worded as train_lm_dpo's own check (the CLI names the flags)
-                f"resume=True with other arguments than the run in {base / name}: {shown}; resume with the run's "
-                "arguments, or start a new run in another out_dir"
-            )
-
-
 class _LMProgress:
     """A tqdm bar per loss of a language-model dpo run, and the run's settings written to ``config.json`` at its
     first optimizer step: once the arguments passed ``train_lm_dpo``'s checks (a refused run leaves no folder),
@@ -641,19 +619,18 @@ def dpo(args: argparse.Namespace) -> int:
                     "tau_max": tau_max, "solver": solver_args["solver"], "n_iter": solver_args["n_iter"] if newton else None,
                     "clamp_tau_max": bool(args.clamp_tau_max), "seed": seed, "epochs": epochs, "batch_size": batch_size,
                     "lr": lr, "max_length": args.max_length, "version": __version__}  # fmt: skip
-        if args.resume:  # every held loss checked before the first trains (a refusal at the second came too late)
-            from adapref.lm_dpo import _run_arguments
-            from adapref.lm_text import check_records
+        common = {"model": args.model, "rho0": rho0, "tau0": tau0, "tau_max": tau_max, "beta": beta, "seed": seed,
+                  "batch_size": batch_size, "max_length": args.max_length, "lr": lr}  # fmt: skip
 
-            fingerprints = _run_arguments(check_records(records, "train_records"),
-                                          None if eval_records is None else check_records(eval_records, "eval_records"))  # fmt: skip
-            common = {"model": None if args.model is None else str(args.model), "beta": beta, "batch_size": batch_size,
-                      "lr": lr, "max_length": args.max_length, "seed": seed, **fingerprints}  # fmt: skip
-            ada = {"rho0": rho0, "tau0": tau0, "tau_max": tau_max, **solver_args}
-            _check_held_runs(base, {name: {**common, "loss": name,
-                                           **(ada if name in ("ada", "ada-quad") else {}),
-                                           **({"clamp_tau_max": bool(args.clamp_tau_max)} if name == "ada-quad" else {})}
-                                    for name in names if held[name]})  # fmt: skip
+        def arguments(name: str) -> dict[str, Any]:  # those of loss `name`'s run (the stock losses: defaults)
+            return {**common, "loss": name, **(solver_args if name in ("ada", "ada-quad") else {}),
+                    "clamp_tau_max": bool(args.clamp_tau_max) and name == "ada-quad"}  # fmt: skip
+
+        if args.resume:  # every held loss checked before the first trains (a refusal at the second came too late)
+            from adapref.lm_dpo import _check_resume
+
+            for name in (n for n in names if held[n]):
+                _check_resume(base / name, records, eval_records=eval_records, **arguments(name))
             kept = [k for k in _DPO_ADA_RESUMED if k in run_record and not (  # those of a resume training no ada loss
                 {"ada", "ada-quad"} & set(names) if k != "clamp_tau_max" else "ada-quad" in names)]  # fmt: skip
             settings.update({k: run_record[k] for k in kept})
@@ -662,13 +639,9 @@ def dpo(args: argparse.Namespace) -> int:
             settings["losses"] = list(run_held)  # the recorded losses, then the new ones
         progress = _LMProgress(base / "config.json", settings)  # the settings are written at the first step
         for name in names:
-            metrics = train_lm_dpo(records, eval_records=eval_records, model=args.model, loss=name, rho0=rho0,
-                                   tau0=tau0, tau_max=tau_max, beta=beta, epochs=epochs, seed=seed,
-                                   device=args.device or "cpu", out_dir=base / name, resume=held[name],
-                                   batch_size=batch_size, max_length=args.max_length, lr=lr,
-                                   **(solver_args if name in ("ada", "ada-quad") else {}),  # others: defaults
-                                   clamp_tau_max=bool(args.clamp_tau_max) and name == "ada-quad",
-                                   progress=progress.of(name))  # fmt: skip
+            metrics = train_lm_dpo(records, eval_records=eval_records, epochs=epochs, device=args.device or "cpu",
+                                   out_dir=base / name, resume=held[name], progress=progress.of(name),
+                                   **arguments(name))  # fmt: skip
             result[name] = metrics
             rows.append([name, metrics.get("eval_accuracy"), metrics.get("train_accuracy"), metrics.get("tau_mean"),
                          metrics.get("spearman_tau_strength")])  # fmt: skip

@@ -24,6 +24,7 @@ import copy
 import dataclasses
 import hashlib
 import importlib
+import inspect
 import json
 import logging
 import math
@@ -263,13 +264,17 @@ RUN_ARGS = "run_args.json"
 """File in ``out_dir`` with the arguments of a run (and a fingerprint of its records), checked on resume."""
 
 
-def _run_arguments(
-    train_rows: Sequence[Mapping[str, Any]], eval_rows: Sequence[Mapping[str, Any]] | None, **arguments: Any
-) -> dict[str, Any]:
-    """The run's arguments that a resume must repeat, with SHA-256 fingerprints of the train and eval records.
+_RESUMED = ("model", "loss", "beta", "batch_size", "lr", "max_length", "n_layer", "n_embd", "seed")
+"""The arguments of :func:`train_lm_dpo` that a resume must repeat, with :data:`_ADA_ARGS` for an Ada loss
+(``epochs`` may grow, ``device`` change)."""
 
-    ``epochs`` is not among them: a resume may train on to more epochs (the documented use).
-    """
+
+def _run_arguments(
+    train_rows: Sequence[Mapping[str, Any]], eval_rows: Sequence[Mapping[str, Any]] | None, arguments: Mapping[str, Any]
+) -> dict[str, Any]:
+    """What ``run_args.json`` records: the :data:`_RESUMED` values of ``arguments`` (``model`` as a string), the
+    Ada settings for an Ada loss (``clamp_tau_max`` only when on, so that earlier runs' files match) and SHA-256
+    fingerprints of the train and eval records."""
 
     def fingerprint(rows: Sequence[Mapping[str, Any]] | None) -> str | None:
         if rows is None:
@@ -277,7 +282,11 @@ def _run_arguments(
         text = json.dumps([dict(r) for r in rows], sort_keys=True, ensure_ascii=False, default=str)
         return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
-    return {**arguments, "train_records": fingerprint(train_rows), "eval_records": fingerprint(eval_rows)}
+    model = arguments["model"]
+    recorded = {k: arguments[k] for k in _RESUMED} | {"model": None if model is None else str(model)}
+    if arguments["loss"] in _ADA_LOSSES:  # the stock losses do not use them
+        recorded |= {k: arguments[k] for k in _ADA_ARGS if k != "clamp_tau_max" or arguments[k]}
+    return {**recorded, "train_records": fingerprint(train_rows), "eval_records": fingerprint(eval_rows)}
 
 
 def _mean_logged_loss(log_history: Sequence[Mapping[str, Any]], fallback: float) -> float:
@@ -313,6 +322,29 @@ def _check_resume_arguments(path: Path, run_args: dict[str, Any]) -> None:
             f"resume=True with other arguments than the run in {path.parent}: {shown}; "
             "resume with the run's arguments, or start a new run in another out_dir"
         )
+
+
+def _check_resume(
+    out_dir: str | os.PathLike[str],
+    train_records: Iterable[Mapping[str, Any]],
+    *,
+    eval_records: Iterable[Mapping[str, Any]] | None = None,
+    **arguments: Any,
+) -> None:
+    """The check of ``train_lm_dpo(..., resume=True)`` against the run's ``run_args.json``, on its own.
+
+    ``arguments`` are :func:`train_lm_dpo`'s keywords among :data:`_RESUMED` and :data:`_ADA_ARGS`, its defaults
+    filling the rest. For a caller that resumes several runs and must refuse before any of them trains
+    (``adapref dpo --resume``): ``train_lm_dpo`` checks its own run only, when the runs before it have trained.
+    """
+    unknown = sorted(set(arguments) - {*_RESUMED, *_ADA_ARGS})
+    if unknown:
+        raise TypeError(f"_check_resume got arguments that a resume does not compare: {unknown}")
+    parameters = inspect.signature(train_lm_dpo).parameters
+    settings = {**{k: parameters[k].default for k in (*_RESUMED, *_ADA_ARGS)}, **arguments}
+    train_rows = check_records(record_list(train_records, "train_records"), "train_records")
+    eval_rows = None if eval_records is None else check_records(eval_records, "eval_records")
+    _check_resume_arguments(Path(out_dir) / RUN_ARGS, _run_arguments(train_rows, eval_rows, settings))
 
 
 def train_lm_dpo(
@@ -497,19 +529,7 @@ def train_lm_dpo(
         run_dir = Path(out_dir)
         if run_dir.exists() and not run_dir.is_dir():
             raise ValueError(f"out_dir {str(run_dir)!r} is a file; give a folder for the run")
-        ada_args = {
-            "rho0": rho0,
-            "tau0": tau0,
-            "tau_max": tau_max,
-            "solver": solver,
-            "n_iter": n_iter,
-            **({"clamp_tau_max": True} if clamp_tau_max else {}),
-        }  # absent when off: earlier runs' files match
-        run_args = _run_arguments(
-            train_rows, eval_rows, model=None if model is None else str(model), loss=loss, beta=beta,
-            batch_size=batch_size, lr=lr, max_length=max_length, n_layer=n_layer, n_embd=n_embd, seed=seed,
-            **(ada_args if loss in ("ada", "ada-quad") else {}),  # the stock losses do not use them
-        )  # fmt: skip
+        run_args = _run_arguments(train_rows, eval_rows, locals())  # the checked values of _RESUMED, _ADA_ARGS
         existing: str | None = get_last_checkpoint(str(run_dir)) if run_dir.is_dir() else None
         if resume:
             if existing is None:

@@ -383,30 +383,6 @@ def _resumed_dpo_settings(args: argparse.Namespace, base: Path) -> None:
         setattr(args, dest, value)
 
 
-def _check_held_runs(base: Path, expected: dict[str, dict[str, Any]]) -> None:
-    """``ValueError`` naming each setting of a resumed loss that differs from its ``run_args.json``, for every held
-    loss before any trains: ``train_lm_dpo`` checks its own loss only, after the losses before it have trained
-    and the run's records changed."""
-    from r3m.lm_dpo import RUN_ARGS
-
-    for name, want in expected.items():
-        saved = _read_record(base / name / RUN_ARGS)
-        if not saved:  # a run of a version without the file: nothing to compare with
-            continue
-        differ = [k for k, v in want.items() if saved.get(k, False if k == "clamp_tau_max" else None) != v]
-        if differ:
-            shown = ", ".join(
-                f"{k} (other content)"
-                if k.endswith("_records") or k == "corrupted"
-                else f"{k} ({saved.get(k)!r} there, {want[k]!r} here)"
-                for k in differ
-            )
-            raise ValueError(  # worded as train_lm_dpo's own check (the CLI names the flags)
-                f"resume=True with other arguments than the run in {str(base / name)!r}: {shown}. Only epochs and "
-                "device may change on resume; start a new run in another out_dir"
-            )
-
-
 class _LMProgress:
     """A tqdm bar per loss of a language-model dpo run, and the run's settings written to ``config.json`` at its
     first optimizer step: once the arguments passed ``train_lm_dpo``'s checks (a refused run leaves no folder),
@@ -565,26 +541,21 @@ def dpo(args: argparse.Namespace) -> int:
         settings = {"data": str(args.data), "eval_data": None if args.eval_data is None else str(args.eval_data),
                     "model": args.model, "losses": losses, "lam": lam, "beta": beta, "seed": seed, "epochs": epochs,
                     "batch_size": batch_size, "lr": lr, "max_length": args.max_length, "version": __version__}  # fmt: skip
+        common = {"model": args.model, "lam": lam, "beta": beta, "seed": seed, "batch_size": batch_size, "lr": lr,
+                  "max_length": args.max_length}  # fmt: skip
         if args.resume:  # every held loss checked before the first trains (a refusal at the second came too late)
-            from r3m.lm_dpo import _run_arguments
-            from r3m.lm_text import _check_records
+            from r3m.lm_dpo import _check_resume
 
-            fingerprints = _run_arguments(_check_records(records, "train_records"),
-                                          None if eval_records is None else _check_records(eval_records, "eval_records"),
-                                          corrupted)  # fmt: skip
-            model = None if args.model is None else str(args.model)
-            _check_held_runs(base, {name: {"model": model, "loss": name, "lam": lam, "beta": beta, "batch_size": batch_size,
-                                           "lr": lr, "max_length": args.max_length, "seed": seed, **fingerprints}
-                                    for name in losses if held[name]})  # fmt: skip
+            for name in (n for n in losses if held[n]):
+                _check_resume(base / name, records, eval_records=eval_records, corrupted=corrupted, loss=name, **common)
         earlier = _read_record(base / "results.json") if args.resume else {}
         if args.resume:  # a resume of some of the run's losses keeps the others in the records
             settings["losses"] = list(run_held)  # the recorded losses, then the new ones
         progress = _LMProgress(base / "config.json", settings)  # the settings are written at the first step
         for name in losses:
-            metrics = train_lm_dpo(records, eval_records=eval_records, corrupted=corrupted, model=args.model,
-                                   loss=name, lam=lam, beta=beta, epochs=epochs, seed=seed, out_dir=base / name,
-                                   device=args.device or "cpu", resume=held[name], batch_size=batch_size, lr=lr,
-                                   max_length=args.max_length, progress=progress.of(name))  # fmt: skip
+            metrics = train_lm_dpo(records, eval_records=eval_records, corrupted=corrupted, loss=name, epochs=epochs,
+                                   out_dir=base / name, device=args.device or "cpu", resume=held[name],
+                                   progress=progress.of(name), **common)  # fmt: skip
             result[name] = metrics
             rows.append([name, *(metrics.get(k) for k in ("eval_accuracy", "train_accuracy", "outlier_precision",
                                                            "outlier_recall"))])  # fmt: skip

@@ -21,6 +21,7 @@ import copy
 import dataclasses
 import hashlib
 import importlib
+import inspect
 import json
 import logging
 import math
@@ -228,16 +229,18 @@ RUN_ARGS = "run_args.json"
 """File in ``out_dir`` with the arguments of a run (and fingerprints of its records), checked on resume."""
 
 
+_RESUMED = ("model", "loss", "lam", "beta", "eps", "batch_size", "lr", "max_length", "n_layer", "n_embd", "seed")
+"""The arguments of :func:`train_lm_dpo` that a resume must repeat (``epochs`` may grow, ``device`` change)."""
+
+
 def _run_arguments(
     train_rows: Sequence[Mapping[str, Any]],
     eval_rows: Sequence[Mapping[str, Any]] | None,
     corrupted: Sequence[bool] | None,
-    **arguments: Any,
+    arguments: Mapping[str, Any],
 ) -> dict[str, Any]:
-    """The arguments a resume must repeat, with SHA-256 fingerprints of the records and the corruption flags.
-
-    ``epochs`` (a resume may train on to more) and ``device`` are not among them.
-    """
+    """What ``run_args.json`` records: the :data:`_RESUMED` values of ``arguments`` (``model`` as a string) with
+    SHA-256 fingerprints of the records and the corruption flags."""
 
     def fingerprint(rows: object) -> str | None:
         if rows is None:
@@ -245,12 +248,58 @@ def _run_arguments(
         text = json.dumps(rows, sort_keys=True, ensure_ascii=False, default=str)
         return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
+    model = arguments["model"]
     return {
-        **arguments,
+        **{k: arguments[k] for k in _RESUMED},
+        "model": None if model is None else str(model),
         "train_records": fingerprint([dict(r) for r in train_rows]),
         "eval_records": None if eval_rows is None else fingerprint([dict(r) for r in eval_rows]),
         "corrupted": None if corrupted is None else fingerprint([bool(c) for c in corrupted]),
     }
+
+
+def _check_resume_arguments(run_dir: Path, run_args: Mapping[str, Any]) -> None:
+    """``ValueError`` naming every argument that differs from the run's ``run_args.json`` (none: nothing to check)."""
+    path = run_dir / RUN_ARGS
+    if not path.is_file():  # a run from a version without the file: nothing to compare with
+        return
+    saved = json.loads(path.read_text(encoding="utf-8"))
+    differ = [k for k in sorted(set(saved) | set(run_args)) if saved.get(k) != run_args.get(k)]
+    if differ:
+        shown = "; ".join(
+            f"{k} ({saved.get(k)!r} there, {run_args.get(k)!r} here)"
+            if k not in ("train_records", "eval_records", "corrupted")
+            else f"{k} (other content)"
+            for k in differ
+        )
+        raise ValueError(
+            f"resume=True with other arguments than the run in {str(run_dir)!r}: {shown}. Only epochs and "
+            "device may change on resume; start a new run in another out_dir"
+        )
+
+
+def _check_resume(
+    out_dir: str | os.PathLike[str],
+    train_records: Iterable[Mapping[str, Any]],
+    *,
+    eval_records: Iterable[Mapping[str, Any]] | None = None,
+    corrupted: Sequence[bool] | None = None,
+    **arguments: Any,
+) -> None:
+    """The check of ``train_lm_dpo(..., resume=True)`` against the run's ``run_args.json``, on its own.
+
+    ``arguments`` are :func:`train_lm_dpo`'s keywords among :data:`_RESUMED`, its defaults filling the rest.
+    For a caller that resumes several runs and must refuse before any of them trains (``r3m dpo --resume``):
+    ``train_lm_dpo`` checks its own run only, when the runs before it have trained.
+    """
+    unknown = sorted(set(arguments) - set(_RESUMED))
+    if unknown:
+        raise TypeError(f"_check_resume got arguments that a resume does not compare: {unknown}")
+    parameters = inspect.signature(train_lm_dpo).parameters
+    settings = {**{k: parameters[k].default for k in _RESUMED}, **arguments}
+    train_rows = _check_records(train_records, "train_records")
+    eval_rows = None if eval_records is None else _check_records(eval_records, "eval_records")
+    _check_resume_arguments(Path(out_dir), _run_arguments(train_rows, eval_rows, corrupted, settings))
 
 
 def _check_run_dir(run_dir: Path, run_args: dict[str, Any], resume: bool, get_last_checkpoint: Any) -> str | None:
@@ -271,21 +320,7 @@ def _check_run_dir(run_dir: Path, run_args: dict[str, Any], resume: bool, get_la
         return None
     if checkpoint is None:
         raise FileNotFoundError(f"resume=True but out_dir {str(run_dir)!r} holds no checkpoint-* directory")
-    path = run_dir / RUN_ARGS
-    if path.is_file():  # a run from a version without the file: nothing to compare with
-        saved = json.loads(path.read_text(encoding="utf-8"))
-        differ = [k for k in sorted(set(saved) | set(run_args)) if saved.get(k) != run_args.get(k)]
-        if differ:
-            shown = "; ".join(
-                f"{k} ({saved.get(k)!r} there, {run_args.get(k)!r} here)"
-                if k not in ("train_records", "eval_records", "corrupted")
-                else f"{k} (other content)"
-                for k in differ
-            )
-            raise ValueError(
-                f"resume=True with other arguments than the run in {str(run_dir)!r}: {shown}. Only epochs and "
-                "device may change on resume; start a new run in another out_dir"
-            )
+    _check_resume_arguments(run_dir, run_args)
     return str(checkpoint)
 
 
@@ -494,11 +529,7 @@ def train_lm_dpo(
         get_last_checkpoint: Any = _get_last_checkpoint  # untyped
 
         run_dir = Path(out_dir)
-        run_args = _run_arguments(
-            train_rows, eval_rows, corrupted, model=None if model is None else str(model), loss=loss, lam=lam,
-            beta=beta, eps=eps, batch_size=batch_size, lr=lr, max_length=max_length, n_layer=n_layer,
-            n_embd=n_embd, seed=seed,
-        )  # fmt: skip
+        run_args = _run_arguments(train_rows, eval_rows, corrupted, locals())  # the checked values of _RESUMED
         checkpoint = _check_run_dir(run_dir, run_args, resume, get_last_checkpoint)
 
         if model is None:
