@@ -200,12 +200,12 @@ _NEEDS_REFUSED_ALLOCATION = pytest.mark.skipif(
         (["demo", "--seed", "abc"], "argument --seed: must be an integer, got 'abc'"),
         pytest.param(
             ["make-data", "--n", "100000000000", "--T", "1", "--D", "1", "--out", "never.jsonl"],
-            "make-data: not enough memory (tried to allocate 745 GiB); lower --n, --T or --D",
+            "adapref make-data: error: not enough memory (tried to allocate 745 GiB); lower --n, --T or --D",
             marks=_NEEDS_REFUSED_ALLOCATION,
         ),
         pytest.param(
             ["dpo", "--toy", "--pairs", "100000000000"],
-            "dpo: not enough memory (tried to allocate 745 GiB); lower --pairs",
+            "adapref dpo: error: not enough memory (tried to allocate 745 GiB); lower --pairs",
             marks=_NEEDS_REFUSED_ALLOCATION,
         ),
     ],
@@ -749,12 +749,18 @@ def test_options_that_would_be_ignored_or_overflow_are_refused(
     ("argv", "message"),
     [
         (["make-data", "--n", "0"], "argument --n: must be >= 1, got 0"),
-        (["make-data", "--D", "0"], "make-data: --D must be an int >= 1, got 0"),  # dim
-        (["make-data", "--teacher-param", "-1"], "make-data: --teacher-param must be a finite number > 0"),
+        (["make-data", "--D", "0"], "adapref make-data: error: --D must be an int >= 1, got 0"),  # dim
+        (
+            ["make-data", "--teacher-param", "-1"],
+            "adapref make-data: error: --teacher-param must be a finite number > 0",
+        ),
         (["train-reward", "--data", "x.jsonl", "--tau0", "2"], "--tau-max must be a number >= --tau0 = 2.0"),
         (["train-reward", "--data", "x.jsonl", "--solver", "newton", "--n-iter", "0"], "--n-iter must be an integer"),
         (["train-reward", "--data", "x.jsonl", "--batch-size", "0"], "--batch-size must be an integer >= 1, got 0"),
-        (["dpo", "--toy", "--pairs", "0"], "dpo: --pairs must be an int >= 2 with the ada loss, got 0"),  # n_pairs
+        (
+            ["dpo", "--toy", "--pairs", "0"],
+            "adapref dpo: error: --pairs must be an int >= 2 with the ada loss, got 0",
+        ),  # n_pairs
         (["dpo", "--toy", "--epochs", "0"], "argument --epochs: must be >= 1, got 0"),  # trained nothing, said nothing
         (["dpo", "--toy", "--n", "0"], "unrecognized arguments: --n 0"),  # was read as --n-iter 0
     ],

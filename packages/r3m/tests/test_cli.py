@@ -261,7 +261,8 @@ def test_bad_config_file_is_one_line_naming_the_key(
              else [command, *required, "--config", str(conf)])  # fmt: skip
     assert exc.value.code == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 2  # usage + one line
+    assert err[-1].startswith(f"r3m {command}: error: ")  # one line, after the command's usage
+    assert all(line.startswith(("usage: ", " ")) for line in err[:-1])
     assert message.format(conf=conf) in err[-1]
     assert not (tmp_path / "o").exists()
 
@@ -304,7 +305,7 @@ _NEEDS_REFUSED_ALLOCATION = pytest.mark.skipif(
         (["demo", "--seed", "abc"], "argument --seed: must be an integer, got 'abc'"),
         pytest.param(
             ["make-data", "--n", "100000000000", "--T", "1", "--D", "1", "--out", "never.jsonl"],
-            "make-data: not enough memory (tried to allocate 745 GiB); lower --n, --T or --D",
+            "r3m make-data: error: not enough memory (tried to allocate 745 GiB); lower --n, --T or --D",
             marks=_NEEDS_REFUSED_ALLOCATION,
         ),
         (
@@ -700,11 +701,14 @@ def test_make_data_and_dpo_refuse_options_they_would_ignore(
     ("argv", "message"),
     [
         (["make-data", "--n", "0"], "argument --n: must be >= 1, got 0"),
-        (["make-data", "--D", "0"], "make-data: --D must be an int >= 1, got 0"),  # dim
+        (["make-data", "--D", "0"], "r3m make-data: error: --D must be an int >= 1, got 0"),  # dim
         (["make-data", "--teacher", "myopic", "--rate", "3"], "--teacher-param must be in (0, 1], got 3.0"),  # gamma
-        (["make-data", "--source", "gym", "--seg-len", "0"], "make-data: --seg-len must be an int >= 1, got 0"),
+        (
+            ["make-data", "--source", "gym", "--seg-len", "0"],
+            "r3m make-data: error: --seg-len must be an int >= 1, got 0",
+        ),
         (["train-reward", "--data", "x.jsonl", "--batch-size", "0"], "--batch-size must be an integer >= 1, got 0"),
-        (["dpo", "--toy", "--pairs", "0"], "dpo: --pairs must be an int >= 1, got 0"),  # n_pairs
+        (["dpo", "--toy", "--pairs", "0"], "r3m dpo: error: --pairs must be an int >= 1, got 0"),  # n_pairs
         (["dpo", "--toy", "--epochs", "0"], "argument --epochs: must be >= 1, got 0"),  # trained nothing, said nothing
         (["train-reward", "--data", "x.jsonl", "--ep", "3"], "unrecognized arguments: --ep 3"),  # no abbreviations
     ],

@@ -548,13 +548,13 @@ def _dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace, argv: l
         missing = (_missing_input(args, exc) or _unwritable_output(args, exc)) if isinstance(exc, OSError) else None
         message = _flag_names(parser, args.command, str(exc), args) if type(exc) is ValueError else str(exc)
         message = " ".join(line.strip() for line in (missing or message).splitlines() if line.strip())  # one line
-        parser.error(f"{args.command}: {message}")
+        _subparser(parser, args.command).error(message)  # its usage, as for a parse error
     except (MemoryError, RuntimeError) as exc:  # a size too large for this machine: one line naming the sizes
         size = _out_of_memory(exc)
         if size is None:
             raise
-        parser.error(
-            f"{args.command}: not enough memory{size}; {_SIZE_FLAGS.get(args.command, 'use a smaller --data')}"
+        _subparser(parser, args.command).error(
+            f"not enough memory{size}; {_SIZE_FLAGS.get(args.command, 'use a smaller --data')}"
         )
     except KeyboardInterrupt:  # one line, not a traceback; the checkpoints written so far stay
         resumable = args.command in _RESUMABLE and not getattr(args, "toy", False)
