@@ -603,6 +603,11 @@ def test_dpo_bare_resume_continues_the_run_as_begun(tmp_path: Path, capsys: pyte
     (out / "config.json").unlink()  # and one interrupted before it wrote any: each loss's run_args.json
     assert main(["dpo", "--data", str(train), "--resume", "--epochs", "4", "--out", str(out), "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["ada"]["global_step"] == 8
+    # fewer epochs than the run has trained are refused, as train-reward --resume refuses them (it warned and
+    # reported the longer run)
+    with pytest.raises(SystemExit):
+        main(["dpo", "--resume", "--epochs", "3", "--out", str(out)])
+    assert "error: --epochs must be >= 4 to resume the run in" in capsys.readouterr().err
 
 
 def test_dpo_resume_of_some_losses_keeps_the_others_and_a_refused_run_writes_nothing(

@@ -349,8 +349,14 @@ class TestTrainLmDpo:
             lm_dpo._check_resume(tmp_path, train, batch_size=8, rho0=0.2, n_embd=32)
         with pytest.raises(ValueError, match=r"^resume=True .*: clamp_tau_max=True \(the run has None\);"):
             lm_dpo._check_resume(tmp_path, train, batch_size=8, clamp_tau_max=True)
-        with pytest.raises(TypeError, match=r"\['epochs'\]"):
-            lm_dpo._check_resume(tmp_path, train, batch_size=8, epochs=2)
+        with pytest.raises(TypeError, match=r"\['device'\]"):  # a resume may change it
+            lm_dpo._check_resume(tmp_path, train, batch_size=8, device="cpu")
+        # fewer epochs than the run has trained: refused (TRL trains nothing; the report was the longer run's)
+        with pytest.raises(ValueError, match=r"epochs must be >= 2 to resume the run in .*: it has trained 2 epoch"):
+            train_lm_dpo(train, out_dir=tmp_path, epochs=1, batch_size=8, resume=True)
+        lm_dpo._check_resume(tmp_path, train, batch_size=8, epochs=2)
+        with pytest.raises(ValueError, match=r"epochs must be >= 2 to resume .*, got 1$"):
+            lm_dpo._check_resume(tmp_path, train, batch_size=8, epochs=1)
         # a finished run resumed trains nothing and reports the run's mean loss (TRL's own figure was 0)
         again = train_lm_dpo(train, out_dir=tmp_path, epochs=2, batch_size=8, resume=True)
         assert again["train_loss"] == pytest.approx(resumed["train_loss"], rel=1e-6)

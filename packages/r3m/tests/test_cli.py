@@ -547,6 +547,11 @@ def test_dpo_bare_resume_continues_the_run_as_begun(tmp_path: Path, capsys: pyte
     with pytest.raises(SystemExit):
         main(["dpo", "--resume", "--epochs", "5", "--config", str(conf), "--out", str(out)])
     assert "--batch-size (8 there, 4 here)" in capsys.readouterr().err
+    # fewer epochs than the run has trained are refused, as train-reward --resume refuses them (it warned and
+    # reported the longer run)
+    with pytest.raises(SystemExit):
+        main(["dpo", "--resume", "--epochs", "3", "--out", str(out)])
+    assert "error: --epochs must be >= 4 to resume the run in" in capsys.readouterr().err
 
 
 def test_dpo_resume_of_some_losses_keeps_the_others_and_a_refused_run_writes_nothing(

@@ -165,6 +165,12 @@ class TestTrainLmDpo:
         ):  # finished: says so
             again = train_lm_dpo(train, out_dir=tmp_path, epochs=2, batch_size=8, resume=True)
         assert again["train_loss"] == pytest.approx(resumed["train_loss"], rel=1e-6)  # TRL's own figure was 0
+        # fewer epochs than the run has trained: refused (TRL trains nothing; the report was the longer run's)
+        with pytest.raises(ValueError, match=r"epochs must be >= 2 to resume the run in .*: it has trained 2 epoch"):
+            train_lm_dpo(train, out_dir=tmp_path, epochs=1, batch_size=8, resume=True)
+        lm_dpo._check_resume(tmp_path, train, batch_size=8, epochs=2)
+        with pytest.raises(ValueError, match=r"epochs must be >= 2 to resume .*, got 1$"):
+            lm_dpo._check_resume(tmp_path, train, batch_size=8, epochs=1)
 
     def test_resumed_train_loss_covers_the_whole_run(self, tmp_path: Path) -> None:
         # A two-epoch run interrupted in its second epoch (after checkpoint-2), then resumed, reports the
@@ -201,8 +207,8 @@ class TestTrainLmDpo:
             lm_dpo._check_resume(tmp_path, train, batch_size=8, eps=0.2, n_embd=32)
         with pytest.raises(ValueError, match=r"corrupted \(other content\)"):
             lm_dpo._check_resume(tmp_path, train, corrupted=[True] * 16, batch_size=8)
-        with pytest.raises(TypeError, match=r"\['epochs'\]"):
-            lm_dpo._check_resume(tmp_path, train, batch_size=8, epochs=2)
+        with pytest.raises(TypeError, match=r"\['device'\]"):  # a resume may change it
+            lm_dpo._check_resume(tmp_path, train, batch_size=8, device="cpu")
         (tmp_path / "file").write_text("x")
         with pytest.raises(ValueError, match="is a file"):
             train_lm_dpo(train, out_dir=tmp_path / "file", epochs=1, batch_size=8)

@@ -630,7 +630,7 @@ def dpo(args: argparse.Namespace) -> int:
             from adapref.lm_dpo import _check_resume
 
             for name in (n for n in names if held[n]):
-                _check_resume(base / name, records, eval_records=eval_records, **arguments(name))
+                _check_resume(base / name, records, eval_records=eval_records, epochs=epochs, **arguments(name))
             kept = [k for k in _DPO_ADA_RESUMED if k in run_record and not (  # those of a resume training no ada loss
                 {"ada", "ada-quad"} & set(names) if k != "clamp_tau_max" else "ada-quad" in names)]  # fmt: skip
             settings.update({k: run_record[k] for k in kept})

@@ -324,17 +324,34 @@ def _check_resume_arguments(path: Path, run_args: dict[str, Any]) -> None:
         )
 
 
+def _check_resume_epochs(checkpoint: str, epochs: int) -> None:
+    """``ValueError`` for a resume to fewer epochs than ``checkpoint`` has trained, as ``train-reward`` refuses one:
+    TRL would train nothing and the metrics would be those of the longer run. The same number is a finished run."""
+    try:
+        state = json.loads((Path(checkpoint) / "trainer_state.json").read_text("utf-8"))
+    except (OSError, ValueError):  # not TRL's: TRL's own resume reports it
+        return
+    done = state.get("epoch") if isinstance(state, dict) else None
+    if isinstance(done, (int, float)) and not isinstance(done, bool) and round(done) > epochs:
+        raise ValueError(
+            f"epochs must be >= {round(done)} to resume the run in {str(Path(checkpoint).parent)!r}: it has trained "
+            f"{round(done)} epoch(s), got {epochs}"
+        )
+
+
 def _check_resume(
     out_dir: str | os.PathLike[str],
     train_records: Iterable[Mapping[str, Any]],
     *,
     eval_records: Iterable[Mapping[str, Any]] | None = None,
+    epochs: int | None = None,
     **arguments: Any,
 ) -> None:
-    """The check of ``train_lm_dpo(..., resume=True)`` against the run's ``run_args.json``, on its own.
+    """The checks of ``train_lm_dpo(..., resume=True)`` against the run in ``out_dir``, on their own.
 
     ``arguments`` are :func:`train_lm_dpo`'s keywords among :data:`_RESUMED` and :data:`_ADA_ARGS`, its defaults
-    filling the rest. For a caller that resumes several runs and must refuse before any of them trains
+    filling the rest; they are compared with the run's ``run_args.json``, and ``epochs`` (unless ``None``) with its
+    last checkpoint's. For a caller that resumes several runs and must refuse before any of them trains
     (``adapref dpo --resume``): ``train_lm_dpo`` checks its own run only, when the runs before it have trained.
     """
     unknown = sorted(set(arguments) - {*_RESUMED, *_ADA_ARGS})
@@ -345,6 +362,13 @@ def _check_resume(
     train_rows = check_records(record_list(train_records, "train_records"), "train_records")
     eval_rows = None if eval_records is None else check_records(eval_records, "eval_records")
     _check_resume_arguments(Path(out_dir) / RUN_ARGS, _run_arguments(train_rows, eval_rows, settings))
+    if epochs is not None:
+        from transformers.trainer_utils import get_last_checkpoint as _get_last_checkpoint
+
+        get_last_checkpoint: Any = _get_last_checkpoint  # untyped
+        checkpoint = get_last_checkpoint(str(out_dir)) if Path(out_dir).is_dir() else None
+        if checkpoint is not None:
+            _check_resume_epochs(checkpoint, epochs)
 
 
 def train_lm_dpo(
@@ -436,8 +460,8 @@ def train_lm_dpo(
         resume: continue from the last ``checkpoint-*`` in ``out_dir``, to ``epochs`` in all. The other arguments
             and the records must be the run's: they are kept in ``out_dir/run_args.json`` and a difference is
             a ``ValueError`` naming it. Without ``resume``, a folder holding an earlier run's ``checkpoint-*``
-            is refused. With the run's ``epochs`` a resume equals the uninterrupted run; with more, training
-            goes on under TRL's restored linear decay (its first step at the old schedule's final lr, 0, then a
+            is refused. With the run's ``epochs`` a resume equals the uninterrupted run; fewer than the
+            checkpoint has trained are refused; with more, training goes on under TRL's restored linear decay (its first step at the old schedule's final lr, 0, then a
             new decay), not as one longer run.
         progress: called as ``progress(global_step, max_steps, logs)`` after each optimizer step.
 
@@ -450,7 +474,8 @@ def train_lm_dpo(
     Raises:
         ValueError: a bad argument, named; records that ``max_length`` would drop, or a pair longer
             than the model's positions that ``max_length`` does not cut; a CUDA device
-            asked for but absent; ``resume`` with other arguments or records than the run's.
+            asked for but absent; ``resume`` with other arguments or records than the run's, or with fewer
+            ``epochs`` than it has trained.
         FileNotFoundError: ``model`` is not a directory, or ``resume`` with no checkpoint in ``out_dir``.
         ImportError: the ``[trl]`` extra is missing or TRL is outside ``>=1.0,<2``.
 
@@ -535,6 +560,7 @@ def train_lm_dpo(
             if existing is None:
                 raise FileNotFoundError(f"resume=True but out_dir {str(run_dir)!r} holds no checkpoint-* directory")
             _check_resume_arguments(run_dir / RUN_ARGS, run_args)
+            _check_resume_epochs(existing, epochs)
         elif existing is not None:  # TRL would mix them: the next resume would pick up the old run's last one
             raise ValueError(
                 f"out_dir {str(run_dir)!r} holds the checkpoints of an earlier run ({Path(existing).name}); "

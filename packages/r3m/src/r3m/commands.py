@@ -547,7 +547,8 @@ def dpo(args: argparse.Namespace) -> int:
             from r3m.lm_dpo import _check_resume
 
             for name in (n for n in losses if held[n]):
-                _check_resume(base / name, records, eval_records=eval_records, corrupted=corrupted, loss=name, **common)
+                _check_resume(base / name, records, eval_records=eval_records, corrupted=corrupted, epochs=epochs,
+                              loss=name, **common)  # fmt: skip
         earlier = _read_record(base / "results.json") if args.resume else {}
         if args.resume:  # a resume of some of the run's losses keeps the others in the records
             settings["losses"] = list(run_held)  # the recorded losses, then the new ones

@@ -278,17 +278,34 @@ def _check_resume_arguments(run_dir: Path, run_args: Mapping[str, Any]) -> None:
         )
 
 
+def _check_resume_epochs(checkpoint: str, epochs: int) -> None:
+    """``ValueError`` for a resume to fewer epochs than ``checkpoint`` has trained, as ``train-reward`` refuses one:
+    TRL would train nothing and the metrics would be those of the longer run. The same number is a finished run."""
+    try:
+        state = json.loads((Path(checkpoint) / "trainer_state.json").read_text("utf-8"))
+    except (OSError, ValueError):  # not TRL's: TRL's own resume reports it
+        return
+    done = state.get("epoch") if isinstance(state, dict) else None
+    if isinstance(done, (int, float)) and not isinstance(done, bool) and round(done) > epochs:
+        raise ValueError(
+            f"epochs must be >= {round(done)} to resume the run in {str(Path(checkpoint).parent)!r}: it has trained "
+            f"{round(done)} epoch(s), got {epochs}"
+        )
+
+
 def _check_resume(
     out_dir: str | os.PathLike[str],
     train_records: Iterable[Mapping[str, Any]],
     *,
     eval_records: Iterable[Mapping[str, Any]] | None = None,
     corrupted: Sequence[bool] | None = None,
+    epochs: int | None = None,
     **arguments: Any,
 ) -> None:
-    """The check of ``train_lm_dpo(..., resume=True)`` against the run's ``run_args.json``, on its own.
+    """The checks of ``train_lm_dpo(..., resume=True)`` against the run in ``out_dir``, on their own.
 
-    ``arguments`` are :func:`train_lm_dpo`'s keywords among :data:`_RESUMED`, its defaults filling the rest.
+    ``arguments`` are :func:`train_lm_dpo`'s keywords among :data:`_RESUMED`, its defaults filling the rest; they
+    are compared with the run's ``run_args.json``, and ``epochs`` (unless ``None``) with its last checkpoint's.
     For a caller that resumes several runs and must refuse before any of them trains (``r3m dpo --resume``):
     ``train_lm_dpo`` checks its own run only, when the runs before it have trained.
     """
@@ -300,13 +317,23 @@ def _check_resume(
     train_rows = _check_records(train_records, "train_records")
     eval_rows = None if eval_records is None else _check_records(eval_records, "eval_records")
     _check_resume_arguments(Path(out_dir), _run_arguments(train_rows, eval_rows, corrupted, settings))
+    if epochs is not None:
+        from transformers.trainer_utils import get_last_checkpoint as _get_last_checkpoint
+
+        get_last_checkpoint: Any = _get_last_checkpoint  # untyped
+        checkpoint = get_last_checkpoint(str(out_dir)) if Path(out_dir).is_dir() else None
+        if checkpoint is not None:
+            _check_resume_epochs(checkpoint, epochs)
 
 
-def _check_run_dir(run_dir: Path, run_args: dict[str, Any], resume: bool, get_last_checkpoint: Any) -> str | None:
+def _check_run_dir(
+    run_dir: Path, run_args: dict[str, Any], epochs: int, resume: bool, get_last_checkpoint: Any
+) -> str | None:
     """The checkpoint to resume from (``None`` for a new run), after checking ``run_dir`` fits the request.
 
     A new run refuses a folder that holds an earlier run's ``checkpoint-*`` (TRL would resume or mix them);
-    a resume refuses a folder without one and arguments that differ from the run's ``run_args.json``.
+    a resume refuses a folder without one, arguments that differ from the run's ``run_args.json`` and fewer
+    ``epochs`` than the checkpoint has trained.
     """
     if run_dir.exists() and not run_dir.is_dir():
         raise ValueError(f"out_dir {str(run_dir)!r} is a file; give a folder for the run")
@@ -321,6 +348,7 @@ def _check_run_dir(run_dir: Path, run_args: dict[str, Any], resume: bool, get_la
     if checkpoint is None:
         raise FileNotFoundError(f"resume=True but out_dir {str(run_dir)!r} holds no checkpoint-* directory")
     _check_resume_arguments(run_dir, run_args)
+    _check_resume_epochs(checkpoint, epochs)
     return str(checkpoint)
 
 
@@ -446,8 +474,9 @@ def train_lm_dpo(
             arguments (``device`` aside) and the records must be the run's: they are kept in
             ``out_dir/run_args.json`` and a difference is a ``ValueError`` naming it. Without ``resume``, a
             folder holding an earlier run's ``checkpoint-*`` is refused. With the run's ``epochs`` a resume
-            equals the uninterrupted run; with more, training goes on under TRL's restored linear decay
-            (its first step at the old schedule's final lr, 0, then a new decay), not as one longer run.
+            equals the uninterrupted run; fewer than the checkpoint has trained are refused; with more, training
+            goes on under TRL's restored linear decay (its first step at the old schedule's final lr, 0, then a
+            new decay), not as one longer run.
         progress: called as ``progress(global_step, max_steps, logs)`` after each optimizer step.
 
     Returns:
@@ -459,7 +488,7 @@ def train_lm_dpo(
         ValueError: a bad argument, named; records that ``max_length`` would drop, or a pair longer
             than the model's positions that ``max_length`` does not cut; a CUDA device
             asked for but absent; ``out_dir`` a file, or holding an earlier run without ``resume``; a resume
-            with other arguments or records than the run's.
+            with other arguments or records than the run's, or with fewer ``epochs`` than it has trained.
         FileNotFoundError: ``model`` is not a directory, or ``resume`` with no checkpoint in ``out_dir``.
         ImportError: the ``[trl]`` extra is missing or TRL is outside ``>=1.0,<2``.
 
@@ -530,7 +559,7 @@ def train_lm_dpo(
 
         run_dir = Path(out_dir)
         run_args = _run_arguments(train_rows, eval_rows, corrupted, locals())  # the checked values of _RESUMED
-        checkpoint = _check_run_dir(run_dir, run_args, resume, get_last_checkpoint)
+        checkpoint = _check_run_dir(run_dir, run_args, epochs, resume, get_last_checkpoint)
 
         if model is None:
             policy, tokenizer = build_tiny_model(
