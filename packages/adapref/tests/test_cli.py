@@ -1180,3 +1180,14 @@ def test_dpo_resume_is_checked_for_every_loss_first_and_keeps_the_ada_settings(
     assert main(["dpo", "--resume", "--epochs", "2", "--out", str(out), "--json"]) == 0
     result = json.loads(capsys.readouterr().out)
     assert result["ada"]["global_step"] == 4
+
+
+def test_a_missing_model_folder_names_the_flag(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # review finding: "model path 'x' is not an existing directory" named the library's argument
+    pytest.importorskip("trl")
+    train = _text_pairs(tmp_path / "train.jsonl", 8)
+    with pytest.raises(SystemExit):
+        main(["dpo", "--data", str(train), "--model", str(tmp_path / "none"), "--out", str(tmp_path / "o")])
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert err.startswith(f"adapref dpo: error: --model {str(tmp_path / 'none')!r} is not an existing directory")
+    assert not (tmp_path / "o").exists()

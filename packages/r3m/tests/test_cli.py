@@ -1103,3 +1103,15 @@ def test_dpo_resume_is_checked_for_every_loss_first_and_may_add_a_loss(
     assert main(["dpo", "--resume", "--losses", "ipo", "--out", str(out)]) == 0
     assert set(json.loads((out / "results.json").read_text())) == {"r3m", "ipo"}
     assert json.loads((out / "config.json").read_text())["losses"] == ["r3m", "ipo"]
+
+
+def test_a_missing_model_folder_names_the_flag(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # review finding: "model path 'x' is not an existing directory" named the library's argument
+    pytest.importorskip("trl")
+    train = tmp_path / "train.jsonl"
+    assert main(["make-data", "--source", "text", "--n", "8", "--out", str(train)]) == 0
+    with pytest.raises(SystemExit):
+        main(["dpo", "--data", str(train), "--model", str(tmp_path / "none"), "--out", str(tmp_path / "o")])
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert err.startswith(f"r3m dpo: error: --model {str(tmp_path / 'none')!r} is not an existing directory")
+    assert not (tmp_path / "o").exists()

@@ -37,7 +37,7 @@ _PARAM_ALIASES = {
 }  # fmt: skip
 _PACKAGE_DIR = Path(__file__).resolve().parent
 # dpo's settings of the language-model run, which --toy refuses: a --toy message does not name them
-_TOY_REFUSED = ("tau0", "solver", "n_iter", "clamp_tau_max", "lr", "batch_size", "max_length", "model")
+_TOY_REFUSED = ("lr", "batch_size", "max_length", "model")
 _INSTALL_LOCK = threading.Lock()
 _INSTALLED: list[Any] = []  # the formatter and log handler of the outermost main() running, while it runs
 
@@ -546,7 +546,11 @@ def _dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace, argv: l
         raise
     except (ValueError, ImportError, OSError) as exc:
         missing = (_missing_input(args, exc) or _unwritable_output(args, exc)) if isinstance(exc, OSError) else None
-        message = _flag_names(parser, args.command, str(exc), args) if type(exc) is ValueError else str(exc)
+        message = (
+            _flag_names(parser, args.command, str(exc), args)
+            if type(exc) in (ValueError, FileNotFoundError)
+            else str(exc)
+        )
         message = " ".join(line.strip() for line in (missing or message).splitlines() if line.strip())  # one line
         _subparser(parser, args.command).error(message)  # its usage, as for a parse error
     except (MemoryError, RuntimeError) as exc:  # a size too large for this machine: one line naming the sizes

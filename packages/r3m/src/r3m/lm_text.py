@@ -266,14 +266,14 @@ def load_local_model(path: str | os.PathLike[str]) -> tuple[PreTrainedModel, Pre
     directory = Path(path).expanduser()
     if not directory.is_dir():
         raise FileNotFoundError(
-            f"model path {str(path)!r} is not an existing directory; r3m dpo loads local models only "
+            f"model {str(path)!r} is not an existing directory; r3m dpo loads local models only "
             "(a save_pretrained directory) and downloads nothing"
         )
     try:
         tokenizer = AutoTokenizer.from_pretrained(directory, local_files_only=True)
         model = AutoModelForCausalLM.from_pretrained(directory, local_files_only=True, dtype=torch.float32)
     except (OSError, ValueError, KeyError) as exc:
-        raise ValueError(f"model path {str(path)!r} holds no loadable causal LM and tokenizer: {exc}") from exc
+        raise ValueError(f"model {str(path)!r} holds no loadable causal LM and tokenizer: {exc}") from exc
     if tokenizer.eos_token is None:
         raise ValueError(f"the tokenizer in {str(path)!r} has no eos_token; DPO appends it to every completion")
     if len(tokenizer) <= len(set(tokenizer.all_special_ids)):  # transformers builds an empty one from no files
