@@ -81,3 +81,23 @@ def test_openrlhf_loss_flags_bf16_rewards_as_r3m_loss_does() -> None:
     expected = r3m_loss(chosen, reject, lam=0.75).delta
     assert torch.equal(module.last_delta > 0, expected > 0)
     assert torch.equal(module.last_delta, expected)
+
+
+# Mutation audit: each test below failed to catch a deliberate change to the code it names.
+
+
+def test_dpo_hinge_is_on_the_beta_scaled_margin() -> None:
+    # h = (−1 − 0) − (−1.5 − 0) = 0.5, β = 0.1: relu(1 − βh) = 0.95 (relu(1 − h) would be 0.5)
+    z = torch.zeros(1)
+    losses, _, _ = dpo_baseline("hinge", torch.tensor([-1.0]), torch.tensor([-1.5]), z, z, beta=0.1)
+    assert losses.item() == pytest.approx(0.95, abs=1e-7)
+
+
+def test_eps_zero_is_plain_bradley_terry() -> None:
+    c, r = torch.tensor([2.0, -1.0, 0.3]), torch.tensor([0.0, 1.0, 0.0])
+    bt = bt_loss(c, r)
+    torch.testing.assert_close(conservative_loss(c, r, eps=0.0), bt)
+    torch.testing.assert_close(unbiased_loss(c, r, eps=0.0), bt)
+    for bad in (-0.01, 0.5):
+        with pytest.raises(ValueError, match=r"eps must lie in \[0, 0.5\)"):
+            conservative_loss(c, r, eps=bad)

@@ -285,3 +285,73 @@ class TestBadInput:
         z = torch.zeros(1)
         with pytest.raises(ValueError, match="beta"):
             r3m_dpo_loss(z, z, z, z, beta=-1.0)
+
+
+# Mutation audit: each test below failed to catch a deliberate change to the code it names.
+
+
+def test_sample_weight_of_another_shape_is_refused_not_broadcast() -> None:
+    c, r = torch.tensor([1.0, -1.0]), torch.zeros(2)
+    for bad in (torch.ones(1), torch.ones(2, 1), torch.ones(3)):
+        with pytest.raises(ValueError, match=r"sample_weight must be a finite, non-negative tensor of shape \(2,\)"):
+            r3m_loss(c, r, sample_weight=bad)
+
+
+def test_all_zero_weights_give_a_zero_mean_not_nan() -> None:
+    # the weighted mean Σwℓ / Σw with Σw = 0 is 0 / tiny = 0 (no pair counts), and its gradient is 0
+    c = torch.tensor([1.0, -1.0], requires_grad=True)
+    out = r3m_loss(c, torch.zeros(2), sample_weight=torch.zeros(2))
+    assert out.loss.item() == 0.0
+    out.loss.backward()
+    assert c.grad is not None
+    assert c.grad.tolist() == [0.0, 0.0]
+
+
+def test_dpo_bf16_logps_are_computed_in_float32() -> None:
+    # z = β(h_w − h_l) from bf16 log-probs: upcast first, as in the reward form (bf16 keeps 8 significant bits:
+    # a difference of two log-probs near −100 would be rounded to 1/2 and shift δ across t_λ)
+    pc = torch.tensor([-10.0625, -3.0], dtype=torch.bfloat16)
+    pr = torch.tensor([-10.0, -2.5], dtype=torch.bfloat16)
+    rc = torch.tensor([-10.0, -2.75], dtype=torch.bfloat16)
+    rr = torch.tensor([-10.0625, -2.0], dtype=torch.bfloat16)
+    out = r3m_dpo_loss(pc, pr, rc, rr, beta=1.0, lam=0.5)
+    ref = r3m_dpo_loss(pc.float(), pr.float(), rc.float(), rr.float(), beta=1.0, lam=0.5)
+    assert out.losses.dtype == torch.float32
+    assert out.delta.dtype == torch.float32
+    torch.testing.assert_close(out.losses, ref.losses, rtol=0, atol=0)
+    # by hand: z = (−10.0625 + 10) − (−10 + 10.0625) = −0.125; z = (−3 + 2.75) − (−2.5 + 2) = 0.25
+    assert out.delta.tolist() == [0.125, 0.0]
+    # near −100 a bf16 difference is rounded to a multiple of 1/2: h_w = −100.5 − (−2⁻⁸) would be −100.5, z = 0,
+    # below t_λ = 2⁻⁹ (flagged); in float32 z = 2⁻⁸ > t_λ (not flagged)
+    near = torch.tensor([-100.5], dtype=torch.bfloat16)
+    tiny = torch.tensor([-(2.0**-8)], dtype=torch.bfloat16)
+    lam = 1.0 / (1.0 + math.exp(2.0**-9))
+    assert r3m_dpo_loss(near, near, tiny, torch.zeros(1, dtype=torch.bfloat16), beta=1.0, lam=lam).delta.item() == 0.0
+
+
+def test_dpo_reference_free_ignores_the_reference() -> None:
+    pc, pr = torch.tensor([-1.0, -4.0]), torch.tensor([-2.0, -1.0])
+    far = torch.tensor([-50.0, 7.0])
+    free = r3m_dpo_loss(pc, pr, far, -far, beta=0.5, reference_free=True)
+    zero = r3m_dpo_loss(pc, pr, torch.zeros(2), torch.zeros(2), beta=0.5)
+    torch.testing.assert_close(free.losses, zero.losses, rtol=0, atol=0)
+    assert free.delta.tolist() == [0.0, 1.5]  # z = 0.5·(−1 + 2) = 0.5 ≥ 0; z = 0.5·(−4 + 1) = −1.5 → δ = 1.5
+
+
+def test_dpo_reference_of_another_shape_is_refused() -> None:
+    p = torch.zeros(3)
+    with pytest.raises(ValueError, match=r"ref_chosen_logps must have the shape of policy_chosen_logps \(3,\)"):
+        r3m_dpo_loss(p, p, torch.zeros(2), torch.zeros(2))
+
+
+def test_small_lam_warning_starts_below_the_documented_bound() -> None:
+    import warnings
+
+    from r3m.functional import SMALL_LAM, check_lam
+
+    assert SMALL_LAM == 0.05  # the documented bound: the paper's experiments use 0.1..0.9
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        check_lam(0.05)  # at the bound: no warning
+    with pytest.warns(UserWarning, match="flags every pair"):
+        check_lam(0.0499)

@@ -83,6 +83,25 @@ class TestReport:
         assert math.isnan(report["outlier_precision"])
         assert report["outlier_recall"] == 0.0
 
+    def test_outlier_report_by_hand_at_another_lambda(self) -> None:
+        # Mutation audit: only λ = .5 (t = 0) and no AUROC were checked. λ = .7: t = log(1/.7 − 1) = −0.847.
+        z = np.array([-2.0, -0.5, 0.0, 1.0, -1.0])
+        report = lm_dpo._outlier_report(z, 0.7, [True, True, False, False, False])
+        assert report["outlier_frac"] == pytest.approx(2 / 5)  # z < −0.847: pairs 0 and 4
+        assert report["outlier_precision"] == pytest.approx(1 / 2)  # pair 0 of the two is corrupted
+        assert report["outlier_recall"] == pytest.approx(1 / 2)  # pair 1 (z = −0.5) is not flagged
+        # right: swapped pairs 0 and 1 (z < 0), clean pair 3 (z > 0), the tie on pair 2 ½; wrong: pair 4
+        assert report["train_true_accuracy"] == pytest.approx(3.5 / 5)
+        # −z of the corrupted pairs (2, 0.5) against the clean ones (0, −1, 1): 3 + 2 of the 6 pairs higher
+        assert report["outlier_auroc"] == pytest.approx(5 / 6)
+        everything = lm_dpo._outlier_report(z, 0.7, [True] * 5)  # one class only: no AUROC
+        assert "outlier_auroc" not in everything
+        assert everything["outlier_recall"] == pytest.approx(2 / 5)
+        nothing = lm_dpo._outlier_report(z, 0.7, [False] * 5)  # no corrupted pair: no precision / recall
+        assert set(nothing) == {"outlier_frac", "train_true_accuracy"}
+        assert nothing["train_true_accuracy"] == pytest.approx(1.5 / 5)  # z > 0 on pair 3, the tie ½
+        assert lm_dpo._auroc(np.array([1.0, 1.0, 0.0]), np.array([True, False, False])) == pytest.approx(0.75)
+
 
 def _margins(policy: Any, ref: Any, tok: Any, records: list[dict[str, str]], beta: float) -> np.ndarray:
     """z_i = β·h_i per pair from plain forwards of prompt + completion + <eos> (no TRL code), float64."""

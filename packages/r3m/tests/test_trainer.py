@@ -63,6 +63,18 @@ def test_flagged_set_recovers_the_flipped_pairs(flipped: tuple[PreferenceData, P
     for bad in (-1, 2.0, True):
         with pytest.raises(ValueError, match="k must be an integer >= 0"):
             rep.top(bad)  # type: ignore[arg-type]
+    # the rest of the report (mutation audit: these entries were not checked), from the margins by hand:
+    # BT's detection baseline is the AUROC of −d, counted pair by pair here (Mann-Whitney, ties ½)
+    pos, neg = -margins[train.corrupted], -margins[~train.corrupted]
+    by_pairs = ((pos[:, None] > neg[None, :]).double() + 0.5 * (pos[:, None] == neg[None, :]).double()).mean()
+    assert rep.margin_auroc == pytest.approx(float(by_pairs), abs=1e-12)
+    report = rep.to_dict(k=0)
+    assert report["top"] == []
+    assert rep.top(0) == []
+    assert report["n"] == len(train)
+    assert report["flagged"] == flagged
+    assert report["flagged_share"] == flagged / len(train)
+    assert (report["precision"], report["recall"]) == (rep.precision, rep.recall)
 
 
 def test_lambda_near_one_flags_nothing(flipped: tuple[PreferenceData, PreferenceData, PreferenceData]) -> None:
