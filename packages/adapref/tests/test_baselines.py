@@ -82,3 +82,30 @@ def test_cdpo_and_rdpo_hand_values() -> None:
         assert torch.equal(fn(pc, pr, rc, rr, beta=0.5, label_smoothing=0.0)[0], dpo)
     with pytest.raises(ValueError, match=r"label_smoothing must be a number in \[0, 0\.5\)"):
         robust_dpo_loss(pc, pr, rc, rr, label_smoothing=0.5)
+
+
+# Mutation audit: each test below failed to catch a deliberate change to the code it names.
+
+
+def test_dpo_hinge_is_on_the_beta_scaled_margin() -> None:
+    # h = (−1 − 0) − (−1.5 − 0) = 0.5, β = 0.1: relu(1 − βh) = 0.95 (relu(1 − h) would be 0.5)
+    z = torch.zeros(1)
+    losses, _, _ = hinge_dpo_loss(torch.tensor([-1.0]), torch.tensor([-1.5]), z, z, beta=0.1)
+    assert losses.item() == pytest.approx(0.95, abs=1e-7)
+
+
+def test_cdpo_smoothing_above_one_half_is_the_formula_and_one_is_refused() -> None:
+    # ε ∈ [0, 1): ε > .5 weighs the reversed label more (a label-flip prior above one half), as TRL allowed
+    z = torch.zeros(1)
+    losses, _, _ = conservative_dpo_loss(torch.tensor([-1.0]), torch.tensor([-3.0]), z, z, beta=0.5,
+                                         label_smoothing=0.7)  # fmt: skip
+    expected = -0.3 * math.log(1 / (1 + math.exp(-1.0))) - 0.7 * math.log(1 / (1 + math.exp(1.0)))  # βh = 1
+    assert losses.item() == pytest.approx(expected, rel=1e-6)
+    with pytest.raises(ValueError, match="label_smoothing"):
+        conservative_dpo_loss(z, z, z, z, label_smoothing=1.0)
+
+
+def test_dpo_reference_of_another_shape_is_refused() -> None:
+    p = torch.zeros(3)
+    with pytest.raises(ValueError, match=r"reference log-probs must have shape \(3,\), got \(2,\)"):
+        sigmoid_dpo_loss(p, p, torch.zeros(2), torch.zeros(2))

@@ -267,3 +267,37 @@ def test_non_numeric_beta_and_temperature_are_named(bad: object) -> None:
         sigmoid_dpo_loss(x, x, x, x, beta=bad)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="temperature"):
         bt_loss(x, x, temperature=bad)  # type: ignore[arg-type]
+
+
+# Mutation audit: each test below failed to catch a deliberate change to the code it names.
+
+
+def test_quadratic_reward_loss_with_clamp_tau_max_clamps() -> None:
+    # ρ0 = .05: the quadratic penalty's own bound is log 2 / (2ρ0) = 6.93; d = 30 wants τ above tau_max = 2
+    c, r = torch.tensor([30.0, 0.5]), torch.zeros(2)
+    free = adaptive_preference_loss(c, r, rho0=0.05, tau_max=2.0, quadratic=True)
+    clamped = adaptive_preference_loss(c, r, rho0=0.05, tau_max=2.0, quadratic=True, clamp_tau_max=True)
+    assert free.tau[0].item() > 2.0
+    assert clamped.tau[0].item() == 2.0
+    assert clamped.tau[1].item() == pytest.approx(free.tau[1].item())  # below the clamp: unchanged
+    # the per-pair loss at the clamped τ, eq. 12 written out: τ(ρ0τ − log 2 − logσ(d/τ))
+    assert clamped.per_pair_loss[0].item() == pytest.approx(
+        2.0 * (0.05 * 2.0 - LOG2 - F.logsigmoid(torch.tensor(15.0)).item())
+    )
+
+
+def test_bf16_rewards_are_computed_in_float32() -> None:
+    # bf16 keeps 8 significant bits: 100.5 − 100.0 is exact, but d/τ and logσ in bf16 would round; the loss is
+    # that of the same values in float32
+    c = torch.tensor([100.5, -3.25, 0.75], dtype=torch.bfloat16)
+    r = torch.tensor([100.0, -1.0, 0.0], dtype=torch.bfloat16)
+    out = adaptive_preference_loss(c, r, tau_max=4.0)
+    ref = adaptive_preference_loss(c.float(), r.float(), tau_max=4.0)
+    assert out.per_pair_loss.dtype == torch.float32
+    assert out.tau.dtype == torch.float32
+    torch.testing.assert_close(out.per_pair_loss, ref.per_pair_loss, rtol=0, atol=0)
+    z = torch.zeros(3, dtype=torch.bfloat16)
+    dpo = ada_dpo_loss(c, r, z, z, beta=1.0, tau_max=4.0)
+    dpo_ref = ada_dpo_loss(c.float(), r.float(), z.float(), z.float(), beta=1.0, tau_max=4.0)
+    assert dpo.losses.dtype == torch.float32
+    torch.testing.assert_close(dpo.losses, dpo_ref.losses, rtol=0, atol=0)

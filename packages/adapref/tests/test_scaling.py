@@ -385,3 +385,66 @@ def test_quadratic_penalty_warns_that_a_binding_tau_max_is_ignored() -> None:
             make(rho0=0.1, tau_max=1.0, quadratic=True, clamp_tau_max=True)  # clamped: it binds, no warning
             make(rho0=0.1, tau_max=4.0, quadratic=True)  # above log 2 / (2ρ0) = 3.47: it could not bind
             make(rho0=0.1, tau_max=1.0)  # linear penalty
+
+
+# Mutation audit: each test below failed to catch a deliberate change to the code it names.
+
+
+def _f_mp(u: Any) -> Any:
+    """f(u) = −log 2 − logσ(u) + u·σ(−u) in mpmath at 60 digits (an independent, cancellation-free evaluation)."""
+    mpmath = pytest.importorskip("mpmath")
+    with mpmath.workdps(60):
+        u = mpmath.mpf(u)
+        return -mpmath.log(2) + mpmath.log1p(mpmath.exp(-u)) + u / (1 + mpmath.exp(u))
+
+
+@pytest.mark.parametrize("rho0", [1e-8, 1e-6, 1e-4, 1e-3, 1e-2, 0.05, 0.1, 0.3, 0.6])
+def test_optimal_u_to_1e_13_against_a_60_digit_root(rho0: float) -> None:
+    # u* < 0.25 (the Taylor branch of _f_scalar) up to ρ0 ≈ 7.7e-3, the closed form above; the cached
+    # float64 bisection against mpmath's root of f(u) + ρ0 (pytest's approx needs abs=0: u* is ~3e-4 here)
+    mpmath = pytest.importorskip("mpmath")
+    with mpmath.workdps(60):
+        root = mpmath.findroot(lambda u: _f_mp(u) + mpmath.mpf(rho0), math.sqrt(8 * rho0))
+    assert optimal_u(rho0) == pytest.approx(float(root), rel=1e-13, abs=0)
+
+
+def test_the_closed_form_below_1e_30_is_the_series_limit() -> None:
+    for rho0 in (1e-300, 1e-40):
+        assert optimal_u(rho0) == pytest.approx(math.sqrt(8 * rho0), rel=1e-15, abs=0)
+
+
+def test_official_quadratic_without_clamp_is_the_authors_control_update() -> None:
+    # The authors' control code with the quadratic penalty: τ ← max(τ0, τ − g/h), no upper bound and no
+    # Hessian clamp, written here with math from their update (g = −log(2σ(u) + eps) + (1 − σ(u))u + 2ρ0τ).
+    def authors(d: float, rho0: float, tau0: float, k: int, eps: float = 1e-8) -> float:
+        tau = 1.0
+        for _ in range(k):
+            u = d / tau
+            s = 1.0 / (1.0 + math.exp(-u))
+            g = -math.log(2.0 * s + eps) + (1.0 - s) * u + 2.0 * rho0 * tau
+            h = d * d / tau**3 * (1.0 - s) * s + 2.0 * rho0
+            tau = max(tau0, tau - g / h)
+        return tau
+
+    for d, rho0, k in ((30.0, 1e-4, 1), (30.0, 1e-4, 2), (0.7, 0.05, 4), (-5.0, 0.01, 3)):
+        got = solve_tau(torch.tensor([d], dtype=torch.float64), rho0=rho0, tau0=0.1, tau_max=1.0, quadratic=True,
+                        solver="newton-official", n_iter=k).item()  # fmt: skip
+        assert got == pytest.approx(authors(d, rho0, 0.1, k), rel=1e-12), (d, rho0, k)
+    # one step from τ = 1 at d = 30, ρ0 = 1e-4 lands near 1 + log 2 / 2e-4 ≈ 3467: far past tau_max
+    assert solve_tau(torch.tensor([30.0], dtype=torch.float64), rho0=1e-4, quadratic=True,
+                     solver="newton-official", n_iter=1).item() > 3000  # fmt: skip
+
+
+def test_quadratic_penalty_whose_own_bound_is_below_tau0_gives_tau0() -> None:
+    # ρ0 = 5 > log 2 / (2τ0): the derivative f + 2ρ0τ ≥ −log 2 + 2·5·0.1 > 0 on [τ0, ∞), so τ* = τ0 for every d
+    for solver in ("exact", "newton"):
+        tau = solve_tau(D_GRID, rho0=5.0, tau0=0.1, quadratic=True, solver=solver)  # type: ignore[arg-type]
+        assert torch.all(tau == 0.1), solver
+
+
+def test_bad_tau_init_and_the_log2_boundary() -> None:
+    with pytest.raises(ValueError, match="tau_init must be a finite number > 0"):
+        solve_tau(torch.tensor([1.0]), solver="newton", tau_init=0.0)
+    with pytest.warns(UserWarning, match=r"rho0 = 0.69314718\d* >= log 2"):  # at log 2 exactly: τ ≡ τ0 already
+        tau = solve_tau(torch.tensor([3.0, -1.0]), rho0=LOG2, tau0=0.2, tau_max=2.0)
+    assert tau.tolist() == pytest.approx([0.2, 0.2])
