@@ -461,8 +461,8 @@ def train_lm_dpo(
             and the records must be the run's: they are kept in ``out_dir/run_args.json`` and a difference is
             a ``ValueError`` naming it. Without ``resume``, a folder holding an earlier run's ``checkpoint-*``
             is refused. With the run's ``epochs`` a resume equals the uninterrupted run; fewer than the
-            checkpoint has trained are refused; with more, training goes on under TRL's restored linear decay (its first step at the old schedule's final lr, 0, then a
-            new decay), not as one longer run.
+            checkpoint has trained are refused; with more, training goes on under TRL's restored linear decay
+            (its first step at the old schedule's final lr, 0, then a new decay), not as one longer run.
         progress: called as ``progress(global_step, max_steps, logs)`` after each optimizer step.
 
     Returns:
