@@ -1191,3 +1191,27 @@ def test_a_missing_model_folder_names_the_flag(tmp_path: Path, capsys: pytest.Ca
     err = capsys.readouterr().err.strip().splitlines()[-1]
     assert err.startswith(f"adapref dpo: error: --model {str(tmp_path / 'none')!r} is not an existing directory")
     assert not (tmp_path / "o").exists()
+    # the folder's name is the user's, whatever it holds (a review found "seed=1" turned into "--seed=1")
+    with pytest.raises(SystemExit):
+        main(["dpo", "--data", str(train), "--model", str(tmp_path / "ckpt seed=1,batch_size=8"), "--out",
+              str(tmp_path / "o")])  # fmt: skip
+    assert f"--model {str(tmp_path / 'ckpt seed=1,batch_size=8')!r} is not" in capsys.readouterr().err
+
+
+def test_a_bare_dpo_resume_finishes_each_loss_to_its_own_epochs(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # review finding: losses of one run resumed to different epochs; a bare --resume took the first loss's
+    # epochs for all and was refused ("--epochs must be >= 2 ... got 1"), a flag the user had not given
+    pytest.importorskip("trl")
+    train = _text_pairs(tmp_path / "train.jsonl", 16)
+    out = tmp_path / "dpo"
+    base = ["--data", str(train), "--batch-size", "8", "--out", str(out)]
+    assert main(["dpo", *base, "--losses", "sigmoid,ada", "--epochs", "1"]) == 0
+    assert main(["dpo", *base, "--resume", "--losses", "ada", "--epochs", "2"]) == 0
+    capsys.readouterr()
+    with pytest.warns(UserWarning, match="nothing to resume"):
+        assert main(["dpo", "--resume", "--out", str(out), "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert (result["sigmoid"]["global_step"], result["ada"]["global_step"]) == (2, 4)  # 16 pairs / 8 per step
+    assert json.loads((out / "config.json").read_text())["epochs"] == 2

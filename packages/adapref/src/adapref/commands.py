@@ -611,13 +611,17 @@ def dpo(args: argparse.Namespace) -> int:
             "solver": args.solver or "exact",
             "n_iter": 5 if args.n_iter is None else args.n_iter,
         }
-        if args.resume and args.epochs is None:  # the run's epochs, for every loss (also one not yet started)
-            epochs = next((e for e in (run_epochs(base / n) for n in names if held[n]) if e is not None), epochs)
+        # a bare --resume finishes each held loss to its own epochs (losses of one run may have been resumed to
+        # different ones), and a loss added to the run trains to the first held loss's
+        own = {n: run_epochs(base / n) for n in names if held[n]} if args.resume and args.epochs is None else {}
+        epochs = next((e for e in own.values() if e is not None), epochs)
+        loss_epochs = {n: own.get(n) or epochs for n in names}
+        most = max(loss_epochs.values())  # config.json's epochs: the most any loss trains to
         newton = solver_args["solver"] in ("newton", "newton-official")
         settings = {"data": str(args.data), "eval_data": None if args.eval_data is None else str(args.eval_data),
                     "model": args.model, "losses": names, "beta": beta, "rho0": rho0, "tau0": tau0,
                     "tau_max": tau_max, "solver": solver_args["solver"], "n_iter": solver_args["n_iter"] if newton else None,
-                    "clamp_tau_max": bool(args.clamp_tau_max), "seed": seed, "epochs": epochs, "batch_size": batch_size,
+                    "clamp_tau_max": bool(args.clamp_tau_max), "seed": seed, "epochs": most, "batch_size": batch_size,
                     "lr": lr, "max_length": args.max_length, "version": __version__}  # fmt: skip
         common = {"model": args.model, "rho0": rho0, "tau0": tau0, "tau_max": tau_max, "beta": beta, "seed": seed,
                   "batch_size": batch_size, "max_length": args.max_length, "lr": lr}  # fmt: skip
@@ -630,7 +634,8 @@ def dpo(args: argparse.Namespace) -> int:
             from adapref.lm_dpo import _check_resume
 
             for name in (n for n in names if held[n]):
-                _check_resume(base / name, records, eval_records=eval_records, epochs=epochs, **arguments(name))
+                _check_resume(base / name, records, eval_records=eval_records, epochs=loss_epochs[name],
+                              **arguments(name))  # fmt: skip
             kept = [k for k in _DPO_ADA_RESUMED if k in run_record and not (  # those of a resume training no ada loss
                 {"ada", "ada-quad"} & set(names) if k != "clamp_tau_max" else "ada-quad" in names)]  # fmt: skip
             settings.update({k: run_record[k] for k in kept})
@@ -639,7 +644,8 @@ def dpo(args: argparse.Namespace) -> int:
             settings["losses"] = list(run_held)  # the recorded losses, then the new ones
         progress = _LMProgress(base / "config.json", settings)  # the settings are written at the first step
         for name in names:
-            metrics = train_lm_dpo(records, eval_records=eval_records, epochs=epochs, device=args.device or "cpu",
+            metrics = train_lm_dpo(records, eval_records=eval_records, epochs=loss_epochs[name],
+                                   device=args.device or "cpu",
                                    out_dir=base / name, resume=held[name], progress=progress.of(name),
                                    **arguments(name))  # fmt: skip
             result[name] = metrics

@@ -68,7 +68,12 @@ def _flag_names(
     if message.startswith("--"):
         return message
     # the paths the user gave are theirs, whatever they contain (seed=1.jsonl, runs/lr=0.01): masked meanwhile
-    paths = sorted({str(v) for v in vars(args).values() if isinstance(v, Path)} if args else set(), key=len)[::-1]
+    given = (
+        [v for k, v in vars(args).items() if isinstance(v, Path) or (k == "model" and isinstance(v, str))]
+        if args
+        else []
+    )
+    paths = sorted({str(v) for v in given}, key=len)[::-1]  # --model is a folder too, given as a string
     for i, path in enumerate(paths):
         message = message.replace(path, f"\x00{i}\x00")
     refused = _TOY_REFUSED if command == "dpo" and getattr(args, "toy", False) else ()  # --toy refuses these flags

@@ -536,10 +536,14 @@ def dpo(args: argparse.Namespace) -> int:
             )
         batch_size = 16 if args.batch_size is None else args.batch_size
         lr = args.lr if args.lr is not None else (5e-3 if args.model is None else 5e-6)  # 5e-6: the paper's grid
-        if args.resume and args.epochs is None:  # the run's epochs, for every loss (also one not yet started)
-            epochs = next((e for e in (run_epochs(base / n) for n in losses if held[n]) if e is not None), epochs)
+        # a bare --resume finishes each held loss to its own epochs (losses of one run may have been resumed to
+        # different ones), and a loss added to the run trains to the first held loss's
+        own = {n: run_epochs(base / n) for n in losses if held[n]} if args.resume and args.epochs is None else {}
+        epochs = next((e for e in own.values() if e is not None), epochs)
+        loss_epochs = {n: own.get(n) or epochs for n in losses}
+        most = max(loss_epochs.values())  # config.json's epochs: the most any loss trains to
         settings = {"data": str(args.data), "eval_data": None if args.eval_data is None else str(args.eval_data),
-                    "model": args.model, "losses": losses, "lam": lam, "beta": beta, "seed": seed, "epochs": epochs,
+                    "model": args.model, "losses": losses, "lam": lam, "beta": beta, "seed": seed, "epochs": most,
                     "batch_size": batch_size, "lr": lr, "max_length": args.max_length, "version": __version__}  # fmt: skip
         common = {"model": args.model, "lam": lam, "beta": beta, "seed": seed, "batch_size": batch_size, "lr": lr,
                   "max_length": args.max_length}  # fmt: skip
@@ -547,14 +551,15 @@ def dpo(args: argparse.Namespace) -> int:
             from r3m.lm_dpo import _check_resume
 
             for name in (n for n in losses if held[n]):
-                _check_resume(base / name, records, eval_records=eval_records, corrupted=corrupted, epochs=epochs,
-                              loss=name, **common)  # fmt: skip
+                _check_resume(base / name, records, eval_records=eval_records, corrupted=corrupted,
+                              epochs=loss_epochs[name], loss=name, **common)  # fmt: skip
         earlier = _read_record(base / "results.json") if args.resume else {}
         if args.resume:  # a resume of some of the run's losses keeps the others in the records
             settings["losses"] = list(run_held)  # the recorded losses, then the new ones
         progress = _LMProgress(base / "config.json", settings)  # the settings are written at the first step
         for name in losses:
-            metrics = train_lm_dpo(records, eval_records=eval_records, corrupted=corrupted, loss=name, epochs=epochs,
+            metrics = train_lm_dpo(records, eval_records=eval_records, corrupted=corrupted, loss=name,
+                                   epochs=loss_epochs[name],
                                    out_dir=base / name, device=args.device or "cpu", resume=held[name],
                                    progress=progress.of(name), **common)  # fmt: skip
             result[name] = metrics
