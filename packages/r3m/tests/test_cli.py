@@ -465,6 +465,13 @@ def test_json_output_is_strict_json_without_corrupted_pairs(tmp_path: Path, caps
         strict(path.read_text())
 
 
+def _text_data(tmp_path: Path, n: int) -> Path:
+    """``tmp_path/train.jsonl``: ``n`` TRL prompt/chosen/rejected records written by ``make-data --source text``."""
+    train = tmp_path / "train.jsonl"
+    assert main(["make-data", "--source", "text", "--n", str(n), "--out", str(train)]) == 0
+    return train
+
+
 @pytest.mark.parametrize("losses", ["sigmoid,kto", " , ", ""])
 def test_dpo_unknown_or_empty_losses_are_refused_before_training(
     losses: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
@@ -481,8 +488,7 @@ def test_dpo_run_folders_are_checked_before_training(tmp_path: Path, capsys: pyt
     # user report: a new run into a used --out picked up the earlier run's checkpoints on the next --resume,
     # and --out naming a file failed only after every loss had trained
     pytest.importorskip("trl")
-    train = tmp_path / "train.jsonl"
-    assert main(["make-data", "--source", "text", "--n", "16", "--out", str(train)]) == 0
+    train = _text_data(tmp_path, 16)
     out = tmp_path / "dpo"
     argv = ["dpo", "--data", str(train), "--losses", "r3m", "--epochs", "1", "--batch-size", "8", "--lr", "1e-3",
             "--out", str(out)]  # fmt: skip
@@ -516,8 +522,7 @@ def test_dpo_bare_resume_continues_the_run_as_begun(tmp_path: Path, capsys: pyte
     # user report: a bare --resume took the defaults (--batch-size 16, --losses r3m,sigmoid) instead of the
     # run's, was refused for the batch size, and with the batch size given trained a new sigmoid run
     pytest.importorskip("trl")
-    train = tmp_path / "train.jsonl"
-    assert main(["make-data", "--source", "text", "--n", "16", "--out", str(train)]) == 0
+    train = _text_data(tmp_path, 16)
     out = tmp_path / "dpo"
     assert main(["dpo", "--data", str(train), "--losses", "r3m", "--epochs", "1", "--batch-size", "8", "--lr", "1e-3",
                  "--lam", "0.6", "--beta", "0.2", "--out", str(out)]) == 0  # fmt: skip
@@ -560,8 +565,7 @@ def test_dpo_resume_of_some_losses_keeps_the_others_and_a_refused_run_writes_not
     # review findings: resuming one loss of a two-loss run cut the records (results.json, config.json's losses)
     # to that loss; a run refused for a bad --batch-size left a config.json behind
     pytest.importorskip("trl")
-    train = tmp_path / "train.jsonl"
-    assert main(["make-data", "--source", "text", "--n", "16", "--out", str(train)]) == 0
+    train = _text_data(tmp_path, 16)
     out = tmp_path / "dpo"
     with pytest.raises(SystemExit):
         main(["dpo", "--data", str(train), "--batch-size", "0", "--out", str(out)])
@@ -580,8 +584,7 @@ def test_dpo_refuses_repeated_losses_ignored_lam_and_the_other_kind_of_run(
     # review findings: --losses r3m,r3m failed after the first training; --toy took (and recorded) an unused
     # --lam 5; --toy into an LM run's --out replaced its config.json and results.json
     pytest.importorskip("trl")
-    train = tmp_path / "train.jsonl"
-    assert main(["make-data", "--source", "text", "--n", "8", "--out", str(train)]) == 0
+    train = _text_data(tmp_path, 8)
     lm = ["dpo", "--data", str(train), "--epochs", "1", "--batch-size", "8"]
     for argv, message in (
         ([*lm, "--losses", "r3m,sigmoid,r3m", "--out", str(tmp_path / "twice")], "--losses names r3m twice"),
@@ -1084,8 +1087,7 @@ def test_dpo_resume_is_checked_for_every_loss_first_and_may_add_a_loss(
     # (the run then resumed neither way); a loss could not be added on its own (--resume), and a new run of
     # another loss into the --out replaced the run's records
     pytest.importorskip("trl")
-    train = tmp_path / "train.jsonl"
-    assert main(["make-data", "--source", "text", "--n", "16", "--out", str(train)]) == 0
+    train = _text_data(tmp_path, 16)
     out = tmp_path / "dpo"
     base = ["dpo", "--data", str(train), "--epochs", "1", "--batch-size", "8", "--out", str(out)]
     assert main([*base, "--losses", "r3m", "--lam", "0.6"]) == 0
@@ -1108,8 +1110,7 @@ def test_dpo_resume_is_checked_for_every_loss_first_and_may_add_a_loss(
 def test_a_missing_model_folder_names_the_flag(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     # review finding: "model path 'x' is not an existing directory" named the library's argument
     pytest.importorskip("trl")
-    train = tmp_path / "train.jsonl"
-    assert main(["make-data", "--source", "text", "--n", "8", "--out", str(train)]) == 0
+    train = _text_data(tmp_path, 8)
     with pytest.raises(SystemExit):
         main(["dpo", "--data", str(train), "--model", str(tmp_path / "none"), "--out", str(tmp_path / "o")])
     err = capsys.readouterr().err.strip().splitlines()[-1]
@@ -1128,8 +1129,7 @@ def test_a_bare_dpo_resume_finishes_each_loss_to_its_own_epochs(
     # review finding: losses of one run resumed to different epochs; a bare --resume took the first loss's
     # epochs for all and was refused ("--epochs must be >= 2 ... got 1"), a flag the user had not given
     pytest.importorskip("trl")
-    train = tmp_path / "train.jsonl"
-    assert main(["make-data", "--source", "text", "--n", "16", "--out", str(train)]) == 0
+    train = _text_data(tmp_path, 16)
     out = tmp_path / "dpo"
     base = ["--data", str(train), "--batch-size", "8", "--out", str(out)]
     assert main(["dpo", *base, "--losses", "sigmoid,r3m", "--epochs", "1"]) == 0

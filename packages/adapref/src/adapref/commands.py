@@ -645,9 +645,8 @@ def dpo(args: argparse.Namespace) -> int:
         progress = _LMProgress(base / "config.json", settings)  # the settings are written at the first step
         for name in names:
             metrics = train_lm_dpo(records, eval_records=eval_records, epochs=loss_epochs[name],
-                                   device=args.device or "cpu",
-                                   out_dir=base / name, resume=held[name], progress=progress.of(name),
-                                   **arguments(name))  # fmt: skip
+                                   device=args.device or "cpu", out_dir=base / name, resume=held[name],
+                                   progress=progress.of(name), **arguments(name))  # fmt: skip
             result[name] = metrics
             rows.append([name, metrics.get("eval_accuracy"), metrics.get("train_accuracy"), metrics.get("tau_mean"),
                          metrics.get("spearman_tau_strength")])  # fmt: skip

@@ -559,9 +559,8 @@ def dpo(args: argparse.Namespace) -> int:
         progress = _LMProgress(base / "config.json", settings)  # the settings are written at the first step
         for name in losses:
             metrics = train_lm_dpo(records, eval_records=eval_records, corrupted=corrupted, loss=name,
-                                   epochs=loss_epochs[name],
-                                   out_dir=base / name, device=args.device or "cpu", resume=held[name],
-                                   progress=progress.of(name), **common)  # fmt: skip
+                                   epochs=loss_epochs[name], out_dir=base / name, device=args.device or "cpu",
+                                   resume=held[name], progress=progress.of(name), **common)  # fmt: skip
             result[name] = metrics
             rows.append([name, *(metrics.get(k) for k in ("eval_accuracy", "train_accuracy", "outlier_precision",
                                                            "outlier_recall"))])  # fmt: skip
